@@ -1,0 +1,142 @@
+// Candidate: runs one election (§5.2), then hands over.
+//
+//   owns      the Raft state for the election
+//   receives  RequestVoteResponse, AppendEntries and RequestVote of other nodes, client
+//             requests (unknown_leader), its election timer
+//   sends     RequestVote to every other voter, after its own vote and term are durable
+//   becomes   leader with votes from a majority; follower when it hears of a leader of its
+//             term or of a higher term; a new candidate (next term) when the timer fires
+//
+//     follower --timeout--> candidate --majority--> leader
+//                            |   ^  \--AppendEntries / higher term--> follower
+//                            +---+ timeout: a new candidate, next term
+#include <set>
+
+#include "actors/role_common.hpp"
+#include "actors/roles.hpp"
+
+namespace cafraft {
+
+namespace {
+
+struct candidate_state : role_base {
+  std::set<std::string> votes;
+  bool campaigning = false; // true once our own vote is durable and requests went out
+  static inline const char* name = "cafraft.candidate";
+};
+
+using candidate_ptr = caf::stateful_actor<candidate_state>*;
+
+void count_vote(candidate_ptr self, const std::string& voter) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  if (!st.campaigning || !s.is_voter(voter))
+    return;
+  st.votes.insert(voter);
+  if (st.votes.size() >= s.quorum()) {
+    st.ctx.log->info("{} [term {}] won the election with {} of {} votes", s.id, s.term,
+                     st.votes.size(), s.voters.size());
+    hand_over(self, role_kind::leader);
+  }
+}
+
+void campaign(candidate_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  s.term += 1;
+  s.voted_for = s.id;
+  s.leader_id.clear();
+  st.ctx.log->info("{} [term {}] starts an election", s.id, s.term);
+  arm_election_timer(self);
+  pb::RequestVote req;
+  req.set_term(s.term);
+  req.set_candidate_id(s.id);
+  req.set_last_log_index(s.last_index());
+  req.set_last_log_term(s.last_term());
+  persist_batch batch;
+  batch.hard_state = rules::take_hard_state(s);
+  // §5.2 with thesis §3.8: the vote for ourselves is durable before anyone is asked.
+  persist_then(self, std::move(batch), [self, req] {
+    auto& cs = self->state;
+    if (cs.retired)
+      return;
+    step_guard<caf::stateful_actor<candidate_state>> g{self, role_kind::candidate};
+    cs.campaigning = true;
+    for (auto& m : cs.rs->voters)
+      if (m.id != cs.rs->id)
+        send_to(self, m.id, req);
+    count_vote(self, cs.rs->id);
+  });
+}
+
+caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
+                             uint64_t seed) {
+  init_role(self, std::move(ctx), std::move(rs), seed);
+  campaign(self);
+  using guard = step_guard<caf::stateful_actor<candidate_state>>;
+  constexpr auto kind = role_kind::candidate;
+  return caf::message_handler{
+      [self](election_timeout_atom, uint64_t gen) {
+        guard g{self, kind};
+        if (gen == self->state.timer_gen) // split vote or lost messages: try again, next term
+          hand_over(self, role_kind::candidate);
+      },
+      [self](const pb::RequestVoteResponse& resp) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (resp.term() > s.term) {
+          rules::observe_term(s, resp.term());
+          hand_over(self, role_kind::follower);
+        } else if (resp.term() == s.term && resp.granted()) {
+          count_vote(self, resp.voter_id());
+        }
+      },
+      [self](const pb::AppendEntries& req) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (req.term() >= s.term) { // a leader of our term or later exists (§5.2)
+          rules::observe_term(s, req.term());
+          hand_over(self, role_kind::follower, true);
+        } else {
+          pb::AppendEntriesResponse resp;
+          resp.set_term(s.term);
+          resp.set_follower_id(s.id);
+          resp.set_rejected_index(req.prev_log_index());
+          resp.set_reject_hint(req.prev_log_index());
+          send_to(self, req.leader_id(), resp);
+        }
+      },
+      [self](const pb::RequestVote& req) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (req.term() > s.term) {
+          rules::observe_term(s, req.term());
+          hand_over(self, role_kind::follower, true);
+        } else {
+          pb::RequestVoteResponse resp; // we voted for ourselves in this term
+          resp.set_term(s.term);
+          resp.set_voter_id(s.id);
+          resp.set_granted(false);
+          send_to(self, req.candidate_id(), resp);
+        }
+      },
+      [self](const pb::AppendEntriesResponse& resp) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (resp.term() > s.term) {
+          rules::observe_term(s, resp.term());
+          hand_over(self, role_kind::follower);
+        }
+      },
+  }
+      .or_else(non_leader_client_handlers(self, kind));
+}
+
+} // namespace
+
+caf::actor spawn_candidate(caf::local_actor* node, node_context ctx, std::shared_ptr<raft_state> rs,
+                           uint64_t seed) {
+  return node->spawn<caf::linked>(candidate_impl, std::move(ctx), std::move(rs), seed);
+}
+
+} // namespace cafraft

@@ -1,0 +1,97 @@
+#include "actors/client.hpp"
+
+#include <thread>
+
+#include <caf/all.hpp>
+
+#include "messages/api.hpp"
+
+namespace cafraft {
+
+client::client(caf::actor_system& sys, std::map<std::string, caf::actor> nodes,
+               std::chrono::milliseconds deadline)
+    : self_(sys), nodes_(std::move(nodes)), deadline_(deadline) {
+  if (!nodes_.empty())
+    preferred_ = nodes_.begin()->first;
+}
+
+template <class Response, class Request>
+caf::expected<Response> client::call(const Request& req, std::string target) {
+  using clock = std::chrono::steady_clock;
+  auto until = clock::now() + deadline_;
+  auto backoff = std::chrono::milliseconds{10};
+  auto next = nodes_.begin();
+  for (;;) {
+    if (target.empty() || nodes_.count(target) == 0) {
+      if (next == nodes_.end())
+        next = nodes_.begin();
+      if (next == nodes_.end())
+        return make_error(errc::unknown_leader, "no nodes to ask");
+      target = (next++)->first;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+    if (left.count() <= 0)
+      return make_error(errc::timeout);
+    caf::expected<Response> result{caf::error{}};
+    self_->request(nodes_[target], left, req)
+        .receive([&](Response& resp) { result = std::move(resp); },
+                 [&](caf::error& e) { result = std::move(e); });
+    if (result) {
+      preferred_ = target;
+      return result;
+    }
+    auto err = result.error();
+    std::string leader, address;
+    if (leader_hint(err, leader, address) && nodes_.count(leader) > 0 && leader != target) {
+      target = leader; // definite: the request was not taken; ask the leader
+      continue;
+    }
+    bool retry = err == make_error(errc::unknown_leader) || err == make_error(errc::not_leader) ||
+                 err == caf::sec::request_receiver_down;
+    if (!retry)
+      return err;
+    target.clear(); // try the next node after a pause
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds{200});
+  }
+}
+
+caf::expected<pb::WriteResponse> client::put(const std::string& key, const std::string& value) {
+  pb::PutRequest req;
+  req.set_key(key);
+  req.set_value(value);
+  return call<pb::WriteResponse>(req, preferred_);
+}
+
+caf::expected<pb::WriteResponse> client::del(const std::string& key) {
+  pb::DeleteRequest req;
+  req.set_key(key);
+  return call<pb::WriteResponse>(req, preferred_);
+}
+
+caf::expected<pb::WriteResponse> client::propose(const std::string& data) {
+  pb::ProposeRequest req;
+  req.set_data(data);
+  return call<pb::WriteResponse>(req, preferred_);
+}
+
+caf::expected<pb::GetResponse> client::get(const std::string& key, bool stale,
+                                           const std::string& node_id) {
+  pb::GetRequest req;
+  req.set_key(key);
+  req.set_stale(stale);
+  return call<pb::GetResponse>(req, node_id.empty() ? preferred_ : node_id);
+}
+
+caf::expected<pb::NodeStatus> client::status(const std::string& node_id) {
+  auto i = nodes_.find(node_id);
+  if (i == nodes_.end())
+    return make_error(errc::invalid_request, "unknown node " + node_id);
+  caf::expected<pb::NodeStatus> result{caf::error{}};
+  self_->request(i->second, std::chrono::seconds{1}, status_atom::value)
+      .receive([&](pb::NodeStatus& st) { result = std::move(st); },
+               [&](caf::error& e) { result = std::move(e); });
+  return result;
+}
+
+} // namespace cafraft

@@ -1,0 +1,129 @@
+// Follower: the role of a node that follows a leader, or waits for one.
+//
+//   owns      the Raft state while it follows
+//   receives  AppendEntries, RequestVote (and stale responses), client requests, its election
+//             timer
+//   sends     responses through the peer actors, only after storage confirmed the write they
+//             depend on (§5.1, thesis §3.8); committed entries to the state machine
+//   becomes   candidate when the election timer fires with no word from a leader (§5.2)
+//
+//     start --> follower --(election timeout, voter)--> candidate
+//                  ^  |
+//                  +--+ AppendEntries of the current leader re-arms the timer
+#include "actors/role_common.hpp"
+#include "actors/roles.hpp"
+
+namespace cafraft {
+
+namespace {
+
+struct follower_state : role_base {
+  static inline const char* name = "cafraft.follower";
+};
+
+using follower_ptr = caf::stateful_actor<follower_state>*;
+
+void on_append(follower_ptr self, const pb::AppendEntries& req) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  persist_batch batch;
+  if (req.term() < s.term) { // §5.1: reject a stale leader so that it steps down
+    pb::AppendEntriesResponse resp;
+    resp.set_term(s.term);
+    resp.set_follower_id(s.id);
+    resp.set_rejected_index(req.prev_log_index());
+    resp.set_reject_hint(req.prev_log_index());
+    persist_then(self, std::move(batch), [=] { send_to(self, req.leader_id(), resp); });
+    return;
+  }
+  rules::observe_term(s, req.term());
+  if (s.leader_id != req.leader_id()) {
+    s.leader_id = req.leader_id();
+    st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
+  }
+  arm_election_timer(self);
+  auto fx = rules::accept_append(s, req);
+  batch.hard_state = rules::take_hard_state(s);
+  batch.truncate_from = fx.truncated_from;
+  batch.entries = std::move(fx.appended);
+  if (fx.truncated_from > 0)
+    st.ctx.log->info("{} [term {}] removed conflicting entries from index {}", s.id, s.term,
+                     fx.truncated_from);
+  auto leader = req.leader_id();
+  persist_then(self, std::move(batch),
+               [=, resp = std::move(fx.response)] { send_to(self, leader, resp); });
+  apply_committed(self);
+}
+
+void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  rules::observe_term(s, req.term());
+  auto resp = rules::decide_vote(s, req);
+  persist_batch batch;
+  batch.hard_state = rules::take_hard_state(s);
+  if (resp.granted()) {
+    arm_election_timer(self); // §5.2: granting a vote resets the timer
+    st.ctx.log->info("{} [term {}] granted vote to {}", s.id, s.term, req.candidate_id());
+  } else {
+    st.ctx.log->debug("{} [term {}] rejected vote for {} (term {})", s.id, s.term,
+                      req.candidate_id(), req.term());
+  }
+  persist_then(self, std::move(batch), [=] { send_to(self, req.candidate_id(), resp); });
+}
+
+template <class Response> void on_stale_response(follower_ptr self, const Response& resp) {
+  auto& s = *self->state.rs;
+  if (rules::observe_term(s, resp.term()))
+    persist_hard_state(self);
+}
+
+caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
+                            uint64_t seed) {
+  init_role(self, std::move(ctx), std::move(rs), seed);
+  persist_hard_state(self); // a term learned by the role before us
+  arm_election_timer(self);
+  using guard = step_guard<caf::stateful_actor<follower_state>>;
+  constexpr auto kind = role_kind::follower;
+  return caf::message_handler{
+      [self](election_timeout_atom, uint64_t gen) {
+        guard g{self, kind};
+        auto& st = self->state;
+        if (gen != st.timer_gen)
+          return; // stale: a leader was heard from after this timer was armed
+        if (!st.rs->is_voter(st.rs->id)) {
+          arm_election_timer(self);
+          return;
+        }
+        st.ctx.log->info("{} [term {}] election timeout, leader {} silent", st.rs->id, st.rs->term,
+                         st.rs->leader_id.empty() ? "unknown" : st.rs->leader_id);
+        hand_over(self, role_kind::candidate);
+      },
+      [self](const pb::AppendEntries& req) {
+        guard g{self, kind};
+        on_append(self, req);
+      },
+      [self](const pb::RequestVote& req) {
+        guard g{self, kind};
+        on_vote_request(self, req);
+      },
+      [self](const pb::RequestVoteResponse& resp) {
+        guard g{self, kind};
+        on_stale_response(self, resp);
+      },
+      [self](const pb::AppendEntriesResponse& resp) {
+        guard g{self, kind};
+        on_stale_response(self, resp);
+      },
+  }
+      .or_else(non_leader_client_handlers(self, kind));
+}
+
+} // namespace
+
+caf::actor spawn_follower(caf::local_actor* node, node_context ctx, std::shared_ptr<raft_state> rs,
+                          uint64_t seed) {
+  return node->spawn<caf::linked>(follower_impl, std::move(ctx), std::move(rs), seed);
+}
+
+} // namespace cafraft

@@ -1,0 +1,312 @@
+// Leader: one actor per term of leadership.
+//
+//   owns      the Raft state while it leads, and every pending client request
+//   receives  proposals (put, delete, propose), reads, AppendEntriesResponse, its heartbeat
+//             timer, and messages of other nodes that may depose it
+//   sends     AppendEntries through the peer actors (batched, pipelined), committed entries to
+//             the state machine, answers to clients after apply
+//   invariants
+//     - commit_index only grows, and only to an entry of its own term by counting replicas
+//       (§5.4.2, Figure 8); the leader counts itself only for entries it has made durable
+//     - a read is answered only after a majority confirmed this leadership after the read
+//       arrived, from a state that includes the commit index of that moment (thesis §6.4)
+//     - every pending request is answered (leadership_lost) before it hands over
+//   becomes   follower on any message of a higher term
+//
+//     candidate --won--> leader --higher term--> follower
+#include <deque>
+#include <map>
+
+#include "actors/role_common.hpp"
+#include "actors/roles.hpp"
+#include "runtime/replication.hpp"
+
+namespace cafraft {
+
+namespace {
+
+using send_mode = replication::send_mode;
+
+struct pending_read {
+  uint64_t round;      // ReadIndex round that must be confirmed by a majority
+  uint64_t read_index; // commit index when the read arrived
+  std::string key;
+  caf::response_promise rp;
+};
+
+struct leader_state : role_base {
+  std::unique_ptr<replication> repl;
+  uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
+  uint64_t flushed = 0;    // highest index handed to storage
+  bool flush_scheduled = false;
+  bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)
+  std::map<uint64_t, caf::response_promise> pending_writes;
+  std::deque<pending_read> pending_reads;
+  static inline const char* name = "cafraft.leader";
+};
+
+using leader_ptr = caf::stateful_actor<leader_state>*;
+using guard = step_guard<caf::stateful_actor<leader_state>>;
+constexpr auto kind = role_kind::leader;
+
+/// Batches everything that arrived before it: proposals of many clients share one write and
+/// one AppendEntries per follower.
+void schedule_flush(leader_ptr self) {
+  if (!self->state.flush_scheduled) {
+    self->state.flush_scheduled = true;
+    self->send(self, flush_atom::value);
+  }
+}
+
+void send_appends(leader_ptr self, const std::string& peer, send_mode mode) {
+  for (auto& ae : self->state.repl->to_send(peer, mode))
+    send_to(self, peer, std::move(ae));
+}
+
+void serve_reads(leader_ptr self) {
+  auto& st = self->state;
+  if (st.rs->commit_index < st.noop_index)
+    return; // our commit index may still lag entries committed in earlier terms
+  auto confirmed = st.repl->confirmed_read_round();
+  while (!st.pending_reads.empty() && st.pending_reads.front().round <= confirmed) {
+    auto r = std::move(st.pending_reads.front());
+    st.pending_reads.pop_front();
+    read_from_state_machine(self, r.rp, std::max(r.read_index, st.noop_index), r.key);
+  }
+}
+
+void on_commit(leader_ptr self) {
+  auto& st = self->state;
+  auto entries = rules::take_committed(*st.rs);
+  if (!entries.empty()) {
+    auto first = entries.front().index();
+    auto term = st.rs->term;
+    self->request(st.ctx.state_machine, caf::infinite, apply_atom::value, std::move(entries))
+        .then([self, first, term](std::vector<std::string>& results) {
+          auto& pending = self->state.pending_writes;
+          for (size_t i = 0; i < results.size(); ++i) {
+            auto j = pending.find(first + i);
+            if (j == pending.end())
+              continue;
+            pb::WriteResponse resp;
+            resp.set_index(first + i);
+            resp.set_term(term);
+            resp.set_result(std::move(results[i]));
+            j->second.deliver(std::move(resp));
+            pending.erase(j);
+          }
+        });
+  }
+  serve_reads(self);
+}
+
+void flush(leader_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  st.flush_scheduled = false;
+  if (st.flushed < s.last_index()) {
+    persist_batch batch;
+    batch.entries.assign(s.log.begin() + static_cast<std::ptrdiff_t>(st.flushed), s.log.end());
+    st.flushed = s.last_index();
+    auto upto = st.flushed;
+    // Followers get the entries while we write them (thesis §10.2.1); we count ourselves in
+    // the majority only once they are durable here.
+    persist_then(self, std::move(batch), [self, upto] {
+      if (self->state.retired)
+        return;
+      guard g{self, kind};
+      if (self->state.repl->on_local_persisted(upto))
+        on_commit(self);
+    });
+  }
+  auto mode = st.broadcast_due ? send_mode::heartbeat : send_mode::entries;
+  st.broadcast_due = false;
+  for (auto& [peer, ignored] : st.repl->progress())
+    send_appends(self, peer, mode);
+  serve_reads(self);
+}
+
+void fail_pending(leader_ptr self) {
+  auto& st = self->state;
+  for (auto& [index, rp] : st.pending_writes)
+    rp.deliver(make_error(errc::leadership_lost));
+  st.pending_writes.clear();
+  for (auto& r : st.pending_reads)
+    r.rp.deliver(make_error(errc::leadership_lost));
+  st.pending_reads.clear();
+}
+
+void step_down(leader_ptr self, uint64_t term, bool redispatch) {
+  auto& s = *self->state.rs;
+  rules::observe_term(s, term);
+  self->state.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
+  fail_pending(self);
+  hand_over(self, role_kind::follower, redispatch);
+}
+
+caf::response_promise propose(leader_ptr self, pb::EntryType type, std::string data) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  auto rp = self->make_response_promise();
+  if (st.pending_writes.size() + st.pending_reads.size() >= st.ctx.cfg->max_pending_requests) {
+    rp.deliver(make_error(errc::overloaded));
+    return rp;
+  }
+  pb::LogEntry e;
+  e.set_index(s.last_index() + 1);
+  e.set_term(s.term);
+  e.set_type(type);
+  e.set_data(std::move(data));
+  s.log.push_back(std::move(e));
+  st.pending_writes.emplace(s.last_index(), rp);
+  schedule_flush(self);
+  return rp;
+}
+
+caf::response_promise reject(leader_ptr self, std::string why) {
+  auto rp = self->make_response_promise();
+  rp.deliver(make_error(errc::invalid_request, std::move(why)));
+  return rp;
+}
+
+void arm_heartbeat(leader_ptr self) {
+  self->delayed_send(self, self->state.ctx.cfg->heartbeat_interval, heartbeat_atom::value,
+                     ++self->state.timer_gen);
+}
+
+void start_leading(leader_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  auto& cfg = *st.ctx.cfg;
+  s.leader_id = s.id;
+  st.repl = std::make_unique<replication>(
+      s, replication_limits{cfg.max_batch_entries, cfg.max_batch_bytes, cfg.max_inflight});
+  st.flushed = s.last_index();
+  // Earlier roles asked storage for these; it writes in order, so by the time an entry of
+  // our own term is durable they are too (and only such an entry can be committed).
+  st.repl->on_local_persisted(s.last_index());
+  // A no-op of our own term commits what earlier leaders left (§5.4.2, thesis §6.4).
+  pb::LogEntry noop;
+  noop.set_index(s.last_index() + 1);
+  noop.set_term(s.term);
+  noop.set_type(pb::ENTRY_NOOP);
+  s.log.push_back(noop);
+  st.noop_index = noop.index();
+  st.broadcast_due = true;
+  schedule_flush(self);
+  arm_heartbeat(self);
+  st.ctx.log->info("{} [term {}] became leader (last index {}, commit {})", s.id, s.term,
+                   s.last_index(), s.commit_index);
+}
+
+caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
+                          uint64_t seed) {
+  init_role(self, std::move(ctx), std::move(rs), seed);
+  start_leading(self);
+  return {
+      [self](flush_atom) {
+        guard g{self, kind};
+        flush(self);
+      },
+      [self](heartbeat_atom, uint64_t gen) {
+        if (gen != self->state.timer_gen)
+          return;
+        guard g{self, kind};
+        for (auto& [peer, ignored] : self->state.repl->progress())
+          send_appends(self, peer, send_mode::tick);
+        arm_heartbeat(self);
+      },
+      [self](const pb::AppendEntriesResponse& resp) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (resp.term() > s.term)
+          return step_down(self, resp.term(), false);
+        if (resp.term() < s.term)
+          return;
+        if (self->state.repl->on_response(resp))
+          on_commit(self);
+        send_appends(self, resp.follower_id(), send_mode::entries);
+        serve_reads(self);
+      },
+      [self](const pb::AppendEntries& req) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (req.term() > s.term)
+          return step_down(self, req.term(), true);
+        if (req.term() == s.term) {
+          self->state.ctx.log->error("{} [term {}] AppendEntries from {} in our own term", s.id,
+                                     s.term, req.leader_id());
+          return;
+        }
+        pb::AppendEntriesResponse resp; // a stale leader: tell it our term (§5.1)
+        resp.set_term(s.term);
+        resp.set_follower_id(s.id);
+        resp.set_rejected_index(req.prev_log_index());
+        resp.set_reject_hint(req.prev_log_index());
+        send_to(self, req.leader_id(), resp);
+      },
+      [self](const pb::RequestVote& req) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (req.term() > s.term)
+          return step_down(self, req.term(), true);
+        pb::RequestVoteResponse resp;
+        resp.set_term(s.term);
+        resp.set_voter_id(s.id);
+        resp.set_granted(false);
+        send_to(self, req.candidate_id(), resp);
+      },
+      [self](const pb::RequestVoteResponse& resp) {
+        guard g{self, kind};
+        if (resp.term() > self->state.rs->term)
+          step_down(self, resp.term(), false);
+      },
+      [self](pb::PutRequest& req) {
+        guard g{self, kind};
+        if (req.key().empty())
+          return reject(self, "empty key");
+        pb::KvCommand cmd;
+        *cmd.mutable_put() = std::move(req);
+        return propose(self, pb::ENTRY_COMMAND, cmd.SerializeAsString());
+      },
+      [self](pb::DeleteRequest& req) {
+        guard g{self, kind};
+        if (req.key().empty())
+          return reject(self, "empty key");
+        pb::KvCommand cmd;
+        *cmd.mutable_del() = std::move(req);
+        return propose(self, pb::ENTRY_COMMAND, cmd.SerializeAsString());
+      },
+      [self](pb::ProposeRequest& req) {
+        guard g{self, kind};
+        return propose(self, pb::ENTRY_COMMAND, std::move(*req.mutable_data()));
+      },
+      [self](const pb::GetRequest& req) {
+        guard g{self, kind};
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        if (req.stale()) {
+          read_from_state_machine(self, rp, 0, req.key());
+        } else if (st.pending_writes.size() + st.pending_reads.size() >=
+                   st.ctx.cfg->max_pending_requests) {
+          rp.deliver(make_error(errc::overloaded));
+        } else {
+          st.pending_reads.push_back(
+              pending_read{st.repl->new_read_round(), st.rs->commit_index, req.key(), rp});
+          st.broadcast_due = true;
+          schedule_flush(self);
+        }
+        return rp;
+      },
+      [self](status_atom) { return make_status(*self->state.rs, kind); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_leader(caf::local_actor* node, node_context ctx, std::shared_ptr<raft_state> rs,
+                        uint64_t seed) {
+  return node->spawn<caf::linked>(leader_impl, std::move(ctx), std::move(rs), seed);
+}
+
+} // namespace cafraft

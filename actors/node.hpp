@@ -1,0 +1,37 @@
+// The node actor: a Raft node's stable address. Peers, clients and tools hold this handle; it
+// routes every message to the node's current role actor (follower, candidate or leader) and
+// starts the next role when the current one hands over. Its children, all linked to it:
+//
+//   node n1
+//   +-- role        follower | candidate | leader (one at a time, a new actor per role/term)
+//   +-- peer-n2     one per other member: the connection to that member
+//   +-- peer-n3
+//   +-- storage     the only writer of the log and hard state (own thread by default)
+//   +-- state_machine  applies committed entries, answers reads
+//
+// Stopping the node (send_exit) stops all of them. The messages it understands are listed in
+// messages/api.hpp.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "runtime/config.hpp"
+
+namespace cafraft {
+
+/// Loads the node's state from cfg.storage and spawns it. Fails with invalid_request when the
+/// configuration is invalid, storage_failed when the stored state cannot be read.
+caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg);
+
+/// Tells `node` where to reach member `peer_id`.
+void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node);
+
+/// Connects every node of an in-process cluster to every other (id -> node actor).
+void connect_all(const std::map<std::string, caf::actor>& nodes);
+
+} // namespace cafraft

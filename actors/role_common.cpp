@@ -1,0 +1,29 @@
+#include "actors/role_common.hpp"
+
+namespace cafraft {
+
+pb::NodeStatus make_status(const raft_state& s, role_kind role) {
+  pb::NodeStatus st;
+  st.set_id(s.id);
+  st.set_role(to_string(role));
+  st.set_term(s.term);
+  st.set_leader_id(s.leader_id);
+  st.set_leader_address(s.address_of(s.leader_id));
+  st.set_commit_index(s.commit_index);
+  st.set_last_log_index(s.last_index());
+  st.set_applied_index(s.apply_sent);
+  for (auto& m : s.voters) {
+    auto* pm = st.add_members();
+    pm->set_id(m.id);
+    pm->set_address(m.address);
+  }
+  return st;
+}
+
+caf::error redirect_error(const raft_state& s) {
+  if (s.leader_id.empty() || s.leader_id == s.id)
+    return make_error(errc::unknown_leader);
+  return make_not_leader(s.leader_id, s.address_of(s.leader_id));
+}
+
+} // namespace cafraft

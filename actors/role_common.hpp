@@ -1,0 +1,179 @@
+// What the follower, candidate and leader actors share: their base state, the hand-over
+// protocol, persist-then-send, answering clients they cannot serve, status, and applying
+// committed entries. Included by the three role files only.
+//
+// Hand-over: a role that is done moves its raft_state into a role_handover to the node and
+// becomes "retired": it delegates whatever still reaches it back to the node (which routes it
+// to the next role) until the node sends retire_atom, then it quits. So no message that was
+// routed to the old role is lost, and the old role never touches the state again.
+#pragma once
+
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+
+#include <caf/all.hpp>
+#include <spdlog/logger.h>
+
+#include "actors/context.hpp"
+#include "actors/guards.hpp"
+#include "messages/api.hpp"
+#include "messages/local.hpp"
+#include "runtime/observer.hpp"
+#include "runtime/raft_state.hpp"
+#include "runtime/rules.hpp"
+
+namespace cafraft {
+
+struct role_base {
+  std::shared_ptr<raft_state> rs; // null once handed over
+  node_context ctx;
+  std::mt19937_64 rng;
+  uint64_t timer_gen = 0; // stale timer messages carry an older generation (CAF 0.17 cannot
+                          // cancel a delayed_send)
+  bool retired = false;
+};
+
+/// Calls the step observer (tests) when the handler that created it returns.
+template <class Self> struct step_guard {
+  Self* self;
+  role_kind kind;
+  ~step_guard() {
+    auto& st = self->state;
+    if (!st.retired && st.ctx.cfg->observer)
+      st.ctx.cfg->observer->on_step(kind, *st.rs);
+  }
+};
+
+template <class Self>
+void init_role(Self* self, node_context ctx, std::shared_ptr<raft_state> rs, uint64_t seed) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.rs = std::move(rs);
+  st.rng.seed(seed);
+  install_guards(self);
+}
+
+/// Arms the election timer with a fresh random timeout (§5.2).
+template <class Self> void arm_election_timer(Self* self) {
+  auto& st = self->state;
+  auto& cfg = *st.ctx.cfg;
+  std::uniform_int_distribution<int64_t> dist{cfg.election_timeout_min.count(),
+                                              cfg.election_timeout_max.count()};
+  self->delayed_send(self, std::chrono::milliseconds{dist(st.rng)}, election_timeout_atom::value,
+                     ++st.timer_gen);
+}
+
+/// Sends a Raft message to member `to` through its peer actor.
+template <class Self, class Msg> void send_to(Self* self, const std::string& to, Msg msg) {
+  auto& peers = self->state.ctx.peers;
+  auto i = peers.find(to);
+  if (i != peers.end())
+    self->send(i->second, std::move(msg));
+}
+
+/// Gives the Raft state to the node for role `next` and retires. `redispatch`: the message
+/// being handled goes back to the node too, for the next role to handle.
+template <class Self> void hand_over(Self* self, role_kind next, bool redispatch = false) {
+  auto& st = self->state;
+  st.retired = true;
+  self->send(st.ctx.node, handover_atom::value, role_handover{next, std::move(st.rs)});
+  if (redispatch)
+    self->send(st.ctx.node, self->current_mailbox_element()->copy_content_to_message());
+  auto node = st.ctx.node;
+  self->set_default_handler(
+      [node](caf::scheduled_actor* s, caf::message_view& x) -> caf::result<caf::message> {
+        return s->delegate(node, x.move_content_to_message());
+      });
+  self->become([self](retire_atom) { self->quit(); });
+}
+
+/// Writes `batch`, then calls `f` (which sends what depended on it). Batches are written in
+/// the order they were asked for, so answers leave in that order too (thesis §3.8: persist
+/// before you promise). A storage failure stops the node.
+template <class Self, class F> void persist_then(Self* self, persist_batch batch, F f) {
+  // An empty batch goes through storage too: an answer must not overtake one that waits for
+  // an earlier write.
+  self->request(self->state.ctx.storage, caf::infinite, persist_atom::value, std::move(batch))
+      .then([f](uint64_t) mutable { f(); },
+            [self](caf::error& e) {
+              self->state.ctx.log->error("{} storage failed: {}", self->state.ctx.cfg->id,
+                                         render(e));
+              self->send_exit(self->state.ctx.node, e);
+            });
+}
+
+/// Writes term and vote if they changed since they were last written.
+template <class Self> void persist_hard_state(Self* self) {
+  if (auto hs = rules::take_hard_state(*self->state.rs)) {
+    persist_batch batch;
+    batch.hard_state = std::move(hs);
+    persist_then(self, std::move(batch), [] {});
+  }
+}
+
+/// Hands committed entries to the state machine (apply in order, exactly once: apply_sent
+/// only grows, and the state machine skips indexes it has already applied).
+template <class Self> void apply_committed(Self* self) {
+  auto& st = self->state;
+  auto entries = rules::take_committed(*st.rs);
+  if (!entries.empty())
+    self->request(st.ctx.state_machine, caf::infinite, apply_atom::value, std::move(entries))
+        .then([](const std::vector<std::string>&) {});
+}
+
+/// Reads `key` from the state machine once it has applied `min_index`; answers `rp`.
+template <class Self>
+void read_from_state_machine(Self* self, caf::response_promise rp, uint64_t min_index,
+                             const std::string& key) {
+  pb::KvQuery q;
+  q.set_key(key);
+  self->request(self->state.ctx.state_machine, caf::infinite, query_atom::value, min_index,
+                q.SerializeAsString())
+      .then(
+          [rp](std::string& answer, uint64_t applied) mutable {
+            pb::GetResponse resp;
+            if (!resp.ParseFromString(answer)) {
+              rp.deliver(make_error(errc::invalid_request, "the state machine is not a KV store"));
+              return;
+            }
+            resp.set_applied_index(applied);
+            rp.deliver(std::move(resp));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+/// The status of this node as a role sees it.
+pb::NodeStatus make_status(const raft_state& s, role_kind role);
+
+/// The error for a client request that this role cannot serve: not_leader with the leader's
+/// id and address, or unknown_leader.
+caf::error redirect_error(const raft_state& s);
+
+/// Handlers that every non-leader role has: clients are redirected, stale reads are served
+/// from the local state machine, status is answered.
+template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind) {
+  return caf::message_handler{
+      [self](const pb::PutRequest&) -> caf::result<pb::WriteResponse> {
+        return redirect_error(*self->state.rs);
+      },
+      [self](const pb::DeleteRequest&) -> caf::result<pb::WriteResponse> {
+        return redirect_error(*self->state.rs);
+      },
+      [self](const pb::ProposeRequest&) -> caf::result<pb::WriteResponse> {
+        return redirect_error(*self->state.rs);
+      },
+      [self](const pb::GetRequest& req) -> caf::response_promise {
+        auto rp = self->make_response_promise();
+        if (req.stale())
+          read_from_state_machine(self, rp, 0, req.key());
+        else
+          rp.deliver(redirect_error(*self->state.rs));
+        return rp;
+      },
+      [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
+  };
+}
+
+} // namespace cafraft

@@ -1,0 +1,27 @@
+// Atoms of cafraft's actor messages. Named after what they mean in Raft, never reusing CAF's
+// own atoms (get_atom, put_atom, ...). The message signatures that use them are listed in
+// messages/api.hpp.
+#pragma once
+
+#include <caf/atom.hpp>
+
+namespace cafraft {
+
+// Client API (see messages/api.hpp).
+using status_atom = caf::atom_constant<caf::atom("rf_status")>;
+
+// Node internals.
+using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("rf_hbeat")>;
+using flush_atom = caf::atom_constant<caf::atom("rf_flush")>;
+using handover_atom = caf::atom_constant<caf::atom("rf_handov")>;
+using retire_atom = caf::atom_constant<caf::atom("rf_retire")>;
+using persist_atom = caf::atom_constant<caf::atom("rf_persist")>;
+using load_atom = caf::atom_constant<caf::atom("rf_load")>;
+using apply_atom = caf::atom_constant<caf::atom("rf_apply")>;
+using query_atom = caf::atom_constant<caf::atom("rf_query")>;
+using peer_handle_atom = caf::atom_constant<caf::atom("rf_peerh")>;
+using send_to_peer_atom = caf::atom_constant<caf::atom("rf_tx")>;
+using peer_stats_atom = caf::atom_constant<caf::atom("rf_pstats")>;
+
+} // namespace cafraft

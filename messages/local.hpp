@@ -1,0 +1,24 @@
+// Messages that never leave a process: they carry C++ objects between the actors of one node.
+// They are declared here, like every other message, and are not serializable on purpose.
+#pragma once
+
+#include <memory>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+
+#include "runtime/raft_state.hpp"
+#include "runtime/storage.hpp"
+
+namespace cafraft {
+
+/// A role actor's last word: it gives up the Raft state, and the node starts role `next` with
+/// it. The sender never touches the state again (thesis: one owner of the Raft state).
+struct role_handover {
+  role_kind next;
+  std::shared_ptr<raft_state> state;
+};
+
+} // namespace cafraft
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::role_handover)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::persist_batch)

@@ -1,0 +1,36 @@
+#include "messages/register.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+#include "messages/errors.hpp"
+#include "messages/pb_inspect.hpp"
+
+namespace cafraft {
+
+void register_types(caf::actor_system_config& cfg) {
+  // Short names: CAF 0.17 sends the type name with every message. Every process of a cluster
+  // must use the same names. add_message_type<T> also registers std::vector<T>.
+  cfg.add_message_type<pb::LogEntry>("r.Entry")
+      .add_message_type<pb::HardState>("r.Hard")
+      .add_message_type<pb::Member>("r.Member")
+      .add_message_type<pb::RequestVote>("r.RV")
+      .add_message_type<pb::RequestVoteResponse>("r.RVR")
+      .add_message_type<pb::AppendEntries>("r.AE")
+      .add_message_type<pb::AppendEntriesResponse>("r.AER")
+      .add_message_type<pb::PutRequest>("r.Put")
+      .add_message_type<pb::DeleteRequest>("r.Del")
+      .add_message_type<pb::GetRequest>("r.Get")
+      .add_message_type<pb::ProposeRequest>("r.Prop")
+      .add_message_type<pb::WriteResponse>("r.WriteR")
+      .add_message_type<pb::GetResponse>("r.GetR")
+      .add_message_type<pb::NodeStatus>("r.Status")
+      .add_message_type<pb::KvCommand>("r.KvCmd")
+      .add_message_type<pb::KvQuery>("r.KvQ")
+      .add_message_type<pb::KvResult>("r.KvRes");
+  cfg.add_error_category(error_category,
+                         [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+                           return render(caf::error{code, error_category, ctx});
+                         });
+}
+
+} // namespace cafraft

@@ -1,0 +1,39 @@
+#include "runtime/config.hpp"
+
+#include <set>
+
+namespace cafraft {
+
+std::string node_config::address_of(const std::string& node_id) const {
+  for (auto& m : members)
+    if (m.id == node_id)
+      return m.address;
+  return {};
+}
+
+std::string validate(const node_config& cfg) {
+  if (cfg.id.empty())
+    return "node id must not be empty";
+  if (cfg.members.empty())
+    return "members must not be empty";
+  std::set<std::string> ids;
+  bool self = false;
+  for (auto& m : cfg.members) {
+    if (m.id.empty())
+      return "a member has an empty id";
+    if (!ids.insert(m.id).second)
+      return "member id " + m.id + " appears twice";
+    self = self || m.id == cfg.id;
+  }
+  if (!self)
+    return "node " + cfg.id + " is not among the members";
+  if (cfg.election_timeout_min.count() <= 0 || cfg.election_timeout_max < cfg.election_timeout_min)
+    return "election timeouts must satisfy 0 < min <= max";
+  if (cfg.heartbeat_interval.count() <= 0 || cfg.heartbeat_interval >= cfg.election_timeout_min)
+    return "heartbeat interval must be positive and below the minimum election timeout";
+  if (cfg.max_batch_entries == 0 || cfg.max_inflight == 0 || cfg.max_batch_bytes == 0)
+    return "batch sizes and the inflight window must be positive";
+  return {};
+}
+
+} // namespace cafraft

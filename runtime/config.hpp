@@ -1,0 +1,67 @@
+// What a node is given when it is spawned. Plain data, no CAF.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cafraft {
+
+class log_storage;
+class state_machine;
+class step_observer;
+
+struct member {
+  std::string id;      // the project's node id, unique in the cluster
+  std::string address; // host:port where it is reached (any label in-process)
+};
+
+struct node_config {
+  /// This node's id; must be one of `members` to vote.
+  std::string id;
+  /// The initial voting members, this node included.
+  std::vector<member> members;
+
+  /// Election timeouts are drawn uniformly from [min, max] for every election (§5.2).
+  std::chrono::milliseconds election_timeout_min{150};
+  std::chrono::milliseconds election_timeout_max{300};
+  /// How often a leader sends AppendEntries when it has nothing else to send.
+  std::chrono::milliseconds heartbeat_interval{50};
+  /// Seed of the node's random source (election timeouts). 0 draws one from std::random_device.
+  uint64_t seed = 0;
+
+  /// At most this many entries, and about this many bytes, in one AppendEntries.
+  size_t max_batch_entries = 512;
+  size_t max_batch_bytes = 1 << 20;
+  /// AppendEntries messages in flight per follower while replicating (pipelining).
+  size_t max_inflight = 16;
+  /// Client requests a leader holds before it answers `overloaded`.
+  size_t max_pending_requests = 100000;
+
+  /// Where the log and hard state live. nullptr: a fresh in-memory store (tests only; it does
+  /// not survive the process).
+  std::shared_ptr<log_storage> storage;
+  /// Run the storage actor on its own thread (a slow disk never stalls the others). Tests under
+  /// CAF's deterministic scheduler set this to false.
+  bool detached_storage = true;
+  /// Builds the state machine. Empty: the built-in key-value store.
+  std::function<std::unique_ptr<state_machine>()> make_state_machine;
+
+  /// Called after every step of every role actor, and for every applied entry (tests).
+  std::shared_ptr<step_observer> observer;
+
+  /// Name of the spdlog logger to write to ("cafraft" if empty; created when missing).
+  std::string logger_name;
+
+  /// Address of `id` in `members`, or "" when unknown.
+  std::string address_of(const std::string& node_id) const;
+};
+
+/// Returns an error message when `cfg` cannot run a node, or "" when it can.
+std::string validate(const node_config& cfg);
+
+} // namespace cafraft

@@ -1,0 +1,144 @@
+#include "runtime/replication.hpp"
+
+#include <algorithm>
+
+namespace cafraft {
+
+replication::replication(raft_state& s, replication_limits limits) : s_(s), limits_(limits) {
+  for (auto& m : s_.voters) {
+    if (m.id == s_.id)
+      continue;
+    peer_progress p;
+    p.next = s_.last_index() + 1; // optimistic (§5.3); rejections walk it back
+    p.sent = s_.last_index();
+    progress_.emplace(m.id, p);
+  }
+}
+
+pb::AppendEntries replication::make_append(uint64_t prev, uint64_t max_entries) {
+  pb::AppendEntries ae;
+  ae.set_term(s_.term);
+  ae.set_leader_id(s_.id);
+  ae.set_prev_log_index(prev);
+  ae.set_prev_log_term(s_.term_at(prev));
+  ae.set_leader_commit(s_.commit_index);
+  ae.set_read_round(read_round_);
+  size_t bytes = 0;
+  for (uint64_t i = prev + 1; i <= s_.last_index() && max_entries > 0; ++i, --max_entries) {
+    auto& e = s_.entry(i);
+    bytes += e.data().size() + 24;
+    if (bytes > limits_.max_batch_bytes && ae.entries_size() > 0)
+      break;
+    *ae.add_entries() = e;
+  }
+  return ae;
+}
+
+std::vector<pb::AppendEntries> replication::to_send(const std::string& peer, send_mode mode) {
+  bool tick = mode == send_mode::tick;
+  bool must_send = mode != send_mode::entries;
+  std::vector<pb::AppendEntries> out;
+  auto i = progress_.find(peer);
+  if (i == progress_.end())
+    return out;
+  auto& p = i->second;
+  if (p.probing) {
+    // One message at a time; a heartbeat tick resends it in case it was lost.
+    if (must_send || p.inflight == 0) {
+      out.push_back(make_append(p.next - 1, limits_.max_batch_entries));
+      p.inflight = 1;
+    }
+    return out;
+  }
+  if (tick) {
+    if (p.match == p.match_at_last_tick && p.match < p.sent) {
+      // Nothing was acknowledged for a whole heartbeat interval: assume the window was lost.
+      p.sent = p.match;
+      p.inflight = 0;
+    }
+    p.match_at_last_tick = p.match;
+  }
+  while (p.sent < s_.last_index() && p.inflight < limits_.max_inflight) {
+    auto ae = make_append(p.sent, limits_.max_batch_entries);
+    p.sent += static_cast<uint64_t>(ae.entries_size());
+    ++p.inflight;
+    out.push_back(std::move(ae));
+  }
+  if (must_send && out.empty()) // heartbeat: checks the log at match, carries commit and read round
+    out.push_back(make_append(p.match, 0));
+  return out;
+}
+
+bool replication::on_response(const pb::AppendEntriesResponse& resp) {
+  auto i = progress_.find(resp.follower_id());
+  if (i == progress_.end() || resp.term() != s_.term)
+    return false;
+  auto& p = i->second;
+  p.read_acked = std::max(p.read_acked, resp.read_round());
+  if (resp.success()) {
+    if (resp.match_index() > s_.last_index()) // impossible unless the follower misbehaves
+      return false;
+    if (p.inflight > 0)
+      --p.inflight;
+    if (resp.match_index() > p.match)
+      p.match = resp.match_index();
+    p.next = std::max(p.next, p.match + 1);
+    if (p.probing) {
+      p.probing = false;
+      p.inflight = 0;
+      p.sent = p.match;
+    }
+    p.sent = std::max(p.sent, p.match);
+    return advance_commit();
+  }
+  // A reject for an index at or below what is already matched is stale (reordered): ignore.
+  if (resp.rejected_index() <= p.match && p.match > 0)
+    return false;
+  auto hint = std::min(resp.reject_hint(), resp.rejected_index());
+  p.next = std::max(p.match + 1, std::max<uint64_t>(hint, 1));
+  p.probing = true;
+  p.inflight = 0;
+  p.sent = p.next - 1;
+  return false;
+}
+
+bool replication::on_local_persisted(uint64_t index) {
+  local_persisted_ = std::max(local_persisted_, index);
+  return advance_commit();
+}
+
+bool replication::advance_commit() {
+  std::vector<uint64_t> matches;
+  for (auto& m : s_.voters) {
+    if (m.id == s_.id) {
+      matches.push_back(local_persisted_);
+    } else {
+      auto i = progress_.find(m.id);
+      matches.push_back(i == progress_.end() ? 0 : i->second.match);
+    }
+  }
+  std::sort(matches.begin(), matches.end(), std::greater<>());
+  auto n = matches[s_.quorum() - 1];
+  // §5.4.2 (Figure 8): only an entry of the current term is committed by counting replicas.
+  if (n > s_.commit_index && s_.term_at(n) == s_.term) {
+    s_.commit_index = n;
+    return true;
+  }
+  return false;
+}
+
+uint64_t replication::confirmed_read_round() const {
+  std::vector<uint64_t> acks;
+  for (auto& m : s_.voters) {
+    if (m.id == s_.id) {
+      acks.push_back(read_round_);
+    } else {
+      auto i = progress_.find(m.id);
+      acks.push_back(i == progress_.end() ? 0 : i->second.read_acked);
+    }
+  }
+  std::sort(acks.begin(), acks.end(), std::greater<>());
+  return acks[s_.quorum() - 1];
+}
+
+} // namespace cafraft

@@ -1,0 +1,115 @@
+#include "runtime/rules.hpp"
+
+#include <algorithm>
+
+namespace cafraft::rules {
+
+bool observe_term(raft_state& s, uint64_t term) {
+  if (term <= s.term)
+    return false;
+  s.term = term;
+  s.voted_for.clear();
+  s.leader_id.clear();
+  return true;
+}
+
+std::optional<pb::HardState> take_hard_state(raft_state& s) {
+  if (s.term == s.stored_term && s.voted_for == s.stored_vote)
+    return std::nullopt;
+  s.stored_term = s.term;
+  s.stored_vote = s.voted_for;
+  pb::HardState hs;
+  hs.set_term(s.term);
+  hs.set_voted_for(s.voted_for);
+  return hs;
+}
+
+bool log_up_to_date(const raft_state& s, uint64_t last_index, uint64_t last_term) {
+  if (last_term != s.last_term())
+    return last_term > s.last_term();
+  return last_index >= s.last_index();
+}
+
+pb::RequestVoteResponse decide_vote(raft_state& s, const pb::RequestVote& req) {
+  pb::RequestVoteResponse resp;
+  resp.set_voter_id(s.id);
+  bool grant = req.term() == s.term && (s.voted_for.empty() || s.voted_for == req.candidate_id()) &&
+               log_up_to_date(s, req.last_log_index(), req.last_log_term());
+  if (grant)
+    s.voted_for = req.candidate_id();
+  resp.set_term(s.term);
+  resp.set_granted(grant);
+  return resp;
+}
+
+namespace {
+
+// First index of the run of entries with the same term as the entry at `index`.
+uint64_t first_index_of_term(const raft_state& s, uint64_t index) {
+  auto t = s.term_at(index);
+  while (index > 1 && s.term_at(index - 1) == t)
+    --index;
+  return index;
+}
+
+} // namespace
+
+append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
+  append_effects fx;
+  auto& resp = fx.response;
+  resp.set_term(s.term);
+  resp.set_follower_id(s.id);
+  resp.set_read_round(req.read_round());
+  resp.set_rejected_index(req.prev_log_index());
+  auto prev = req.prev_log_index();
+  if (prev > s.last_index()) {
+    resp.set_success(false);
+    resp.set_reject_hint(s.last_index() + 1);
+    resp.set_last_log_index(s.last_index());
+    return fx;
+  }
+  if (s.term_at(prev) != req.prev_log_term()) {
+    // The entries of our conflicting term are all suspect: the leader retries before them.
+    resp.set_success(false);
+    resp.set_reject_hint(first_index_of_term(s, prev));
+    resp.set_last_log_index(s.last_index());
+    return fx;
+  }
+  // Consistent up to prev. Skip entries we already hold; cut at the first conflict (§5.3).
+  uint64_t last_new = prev;
+  for (auto& e : req.entries()) {
+    if (e.index() != last_new + 1) // malformed: entries must be contiguous after prev
+      break;
+    last_new = e.index();
+    if (e.index() <= s.last_index()) {
+      if (s.term_at(e.index()) == e.term())
+        continue;
+      // §5.3: delete the existing entry and all that follow it. Committed entries never
+      // conflict (leader completeness); the invariant checker in the tests holds us to that.
+      s.log.resize(e.index() - 1);
+      if (fx.truncated_from == 0 || e.index() < fx.truncated_from)
+        fx.truncated_from = e.index();
+    }
+    s.log.push_back(e);
+    fx.appended.push_back(e);
+  }
+  // Only entries verified against this request may be committed (§5.3, Figure 2 rule 5).
+  auto new_commit = std::min(req.leader_commit(), last_new);
+  if (new_commit > s.commit_index)
+    s.commit_index = new_commit;
+  resp.set_success(true);
+  resp.set_match_index(last_new);
+  resp.set_last_log_index(s.last_index());
+  return fx;
+}
+
+std::vector<pb::LogEntry> take_committed(raft_state& s) {
+  std::vector<pb::LogEntry> out;
+  while (s.apply_sent < s.commit_index) {
+    ++s.apply_sent;
+    out.push_back(s.entry(s.apply_sent));
+  }
+  return out;
+}
+
+} // namespace cafraft::rules

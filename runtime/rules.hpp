@@ -1,0 +1,45 @@
+// The rules of Raft that every role shares, as plain functions over raft_state: handler in,
+// effects out. Role actors call them and carry out the effects (persist, send, reply) in order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "runtime/raft_state.hpp"
+
+namespace cafraft::rules {
+
+/// §5.1: a message from a higher term moves this node to that term as a follower with no vote.
+/// Returns true when the term changed (the hard state must be persisted).
+bool observe_term(raft_state& s, uint64_t term);
+
+/// The hard state to write when term or vote changed since the last call (or the load), and
+/// marks it as written. Every role calls it before it sends anything that depends on it.
+std::optional<pb::HardState> take_hard_state(raft_state& s);
+
+/// §5.4.1: is a log ending at (last_index, last_term) at least as up to date as ours?
+bool log_up_to_date(const raft_state& s, uint64_t last_index, uint64_t last_term);
+
+/// §5.2, §5.4.1: decides a vote for a request of the current term (observe_term first).
+/// Records the vote in `s`; the caller persists before it sends the response.
+pb::RequestVoteResponse decide_vote(raft_state& s, const pb::RequestVote& req);
+
+/// What accepting an AppendEntries changed.
+struct append_effects {
+  pb::AppendEntriesResponse response;
+  /// > 0: the log was cut from this index on (entries that conflicted with the leader).
+  uint64_t truncated_from = 0;
+  /// Entries added to the log (to persist, after the truncation).
+  std::vector<pb::LogEntry> appended;
+};
+
+/// §5.3: the log consistency check and append, for a request of the current term from its
+/// leader. Never truncates an entry that matches the leader's (a stale or duplicated request
+/// leaves the log unchanged). Fast backtracking: a reject names where the leader should retry.
+append_effects accept_append(raft_state& s, const pb::AppendEntries& req);
+
+/// Entries (apply_sent, commit_index] to hand to the state machine; advances apply_sent.
+std::vector<pb::LogEntry> take_committed(raft_state& s);
+
+} // namespace cafraft::rules

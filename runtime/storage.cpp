@@ -1,0 +1,34 @@
+#include "runtime/storage.hpp"
+
+#include <stdexcept>
+
+namespace cafraft {
+
+log_storage::~log_storage() = default;
+
+recovered_state memory_storage::load() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return data_;
+}
+
+void memory_storage::write(const persist_batch& batch) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  ++writes_;
+  if (batch.hard_state)
+    data_.hard_state = *batch.hard_state;
+  if (batch.truncate_from > 0 && batch.truncate_from <= data_.log.size())
+    data_.log.resize(batch.truncate_from - 1);
+  for (auto& e : batch.entries) {
+    if (e.index() != data_.log.size() + 1)
+      throw std::runtime_error("memory_storage: append of index " + std::to_string(e.index()) +
+                               " after " + std::to_string(data_.log.size()));
+    data_.log.push_back(e);
+  }
+}
+
+uint64_t memory_storage::writes() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return writes_;
+}
+
+} // namespace cafraft
