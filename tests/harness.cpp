@@ -1,0 +1,333 @@
+#include "harness.hpp"
+
+#include <cstdlib>
+#include <functional>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/guards.hpp"
+#include "runtime/logging.hpp"
+
+namespace cafraft::test {
+
+test_config::test_config() {
+  set("scheduler.policy", caf::atom("testing"));
+  register_types(*this);
+  // CAFRAFT_TEST_LOG=info shows the nodes' log lines while debugging a seed.
+  auto lvl = std::getenv("CAFRAFT_TEST_LOG");
+  get_logger("test")->set_level(lvl ? spdlog::level::from_str(lvl) : spdlog::level::off);
+}
+
+// -- network ------------------------------------------------------------------------------
+
+void network::isolate(const std::string& a, const std::vector<std::string>& all) {
+  for (auto& b : all)
+    if (b != a) {
+      cut.emplace(a, b);
+      cut.emplace(b, a);
+    }
+}
+
+void network::partition(const std::vector<std::string>& left,
+                        const std::vector<std::string>& right) {
+  for (auto& a : left)
+    for (auto& b : right) {
+      cut.emplace(a, b);
+      cut.emplace(b, a);
+    }
+}
+
+void network::heal() {
+  cut.clear();
+  loss = duplicate = delay = 0;
+}
+
+namespace {
+
+// One direction of one connection: consults the fault plan for every message it carries.
+caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::string to,
+                         caf::actor dest, std::shared_ptr<network> net) {
+  install_guards(self);
+  self->set_default_handler([=](caf::scheduled_actor*, caf::message_view& x)
+                              -> caf::result<caf::message> {
+    auto msg = x.move_content_to_message();
+    std::uniform_real_distribution<double> coin{0.0, 1.0};
+    if (net->blocked(from, to) || coin(net->rng) < net->loss) {
+      ++net->dropped;
+      return caf::message{};
+    }
+    int copies = coin(net->rng) < net->duplicate ? 2 : 1;
+    if (copies == 2)
+      ++net->duplicated;
+    for (int i = 0; i < copies; ++i) {
+      if (coin(net->rng) < net->delay) {
+        std::uniform_int_distribution<int64_t> ms{1, net->max_delay.count()};
+        ++net->delayed;
+        self->delayed_send(dest, std::chrono::milliseconds{ms(net->rng)}, msg);
+      } else {
+        ++net->delivered;
+        self->send(dest, msg);
+      }
+    }
+    return caf::message{};
+  });
+  // Everything else goes to the default handler above.
+  return {[net](peer_stats_atom) { return net->delivered; }};
+}
+
+size_t hash_of(const std::string& data) {
+  return std::hash<std::string>{}(data);
+}
+
+} // namespace
+
+// -- invariant_checker --------------------------------------------------------------------
+
+void invariant_checker::fail(std::string what) {
+  if (violations.size() < 20)
+    violations.push_back(std::move(what));
+}
+
+void invariant_checker::forget_volatile(const std::string& node_id) {
+  nodes_[node_id].commit = 0;
+  nodes_[node_id].applied = 0;
+}
+
+void invariant_checker::on_step(role_kind role, const raft_state& s) {
+  ++steps;
+  auto& v = nodes_[s.id];
+  std::ostringstream where;
+  where << s.id << " (" << to_string(role) << ", term " << s.term << ") at step " << steps << ": ";
+  // Terms and commit indexes never decrease.
+  if (s.term < v.term)
+    fail(where.str() + "term went down from " + std::to_string(v.term));
+  if (s.commit_index < v.commit)
+    fail(where.str() + "commit index went down from " + std::to_string(v.commit));
+  if (s.commit_index > s.last_index())
+    fail(where.str() + "commit index beyond the log");
+  // Election safety: at most one leader per term (§5.2).
+  if (role == role_kind::leader) {
+    auto [i, added] = leaders.emplace(s.term, s.id);
+    if (!added && i->second != s.id)
+      fail(where.str() + "second leader in term, first was " + i->second);
+  }
+  v.term = s.term;
+  v.commit = s.commit_index;
+  v.log.clear();
+  v.log.reserve(s.log.size());
+  for (auto& e : s.log)
+    v.log.emplace_back(e.term(), hash_of(e.data()));
+  // Log matching (§5.3): same index and term => identical entries up to there.
+  for (auto& [other_id, o] : nodes_) {
+    if (other_id == s.id)
+      continue;
+    auto n = std::min(v.log.size(), o.log.size());
+    size_t last_same = 0;
+    for (size_t i = n; i > 0; --i)
+      if (v.log[i - 1].first == o.log[i - 1].first) {
+        last_same = i;
+        break;
+      }
+    for (size_t i = 0; i < last_same; ++i)
+      if (v.log[i] != o.log[i]) {
+        fail(where.str() + "log matching violated with " + other_id + " at index "
+             + std::to_string(i + 1));
+        break;
+      }
+  }
+  // Committed entries never change (state machine safety, §5.4.3).
+  for (uint64_t i = 1; i <= s.commit_index; ++i) {
+    auto& e = v.log[i - 1];
+    auto [it, added] = committed_.emplace(i, committed_entry{e.first, e.second, s.term});
+    if (!added) {
+      if (it->second.term != e.first || it->second.hash != e.second)
+        fail(where.str() + "committed entry " + std::to_string(i) + " differs");
+      it->second.seen_in_term = std::min(it->second.seen_in_term, s.term);
+    }
+  }
+  // Leader completeness (§5.4): a leader holds every entry committed before its term.
+  if (role == role_kind::leader)
+    for (auto& [i, c] : committed_)
+      if (c.seen_in_term < s.term && (i > v.log.size() || v.log[i - 1].first != c.term)) {
+        fail(where.str() + "leader lacks committed entry " + std::to_string(i));
+        break;
+      }
+}
+
+void invariant_checker::on_apply(const std::string& node_id, const pb::LogEntry& entry) {
+  auto& v = nodes_[node_id];
+  if (entry.index() != v.applied + 1)
+    fail(node_id + " applied index " + std::to_string(entry.index()) + " after "
+         + std::to_string(v.applied));
+  v.applied = entry.index();
+  auto h = std::make_pair(entry.term(), hash_of(entry.data()));
+  auto [i, added] = applied_.emplace(entry.index(), h);
+  if (!added && i->second != h)
+    fail(node_id + " applied a different entry at index " + std::to_string(entry.index()));
+}
+
+// -- cluster ------------------------------------------------------------------------------
+
+cluster::cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> nw)
+  : net(std::move(nw)), sys_(sys), seed_(seed) {
+  if (!net)
+    net = std::make_shared<network>(seed);
+  for (size_t i = 1; i <= n; ++i) {
+    auto id = "n" + std::to_string(i);
+    ids.push_back(id);
+    members_.push_back(member{id, "sim/" + id});
+    disks[id] = std::make_shared<memory_storage>();
+  }
+  for (auto& id : ids)
+    spawn(id);
+  for (auto& id : ids)
+    wire(id);
+}
+
+cluster::~cluster() {
+  for (auto& [id, n] : nodes)
+    caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+  for (auto& [key, l] : links_)
+    caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
+  auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler());
+  sched.run();
+  sys_.clock().cancel_all();
+  sched.run();
+}
+
+node_config cluster::config_for(const std::string& id) const {
+  node_config cfg;
+  cfg.id = id;
+  cfg.members = members_;
+  cfg.seed = seed_ * 1000003 + std::hash<std::string>{}(id) % 1000 + 1;
+  cfg.storage = disks.at(id);
+  cfg.detached_storage = false; // the test scheduler runs everything
+  cfg.observer = checker;
+  cfg.logger_name = "test";
+  cfg.max_batch_entries = 8; // small batches exercise pipelining
+  cfg.max_inflight = 4;
+  return cfg;
+}
+
+void cluster::spawn(const std::string& id) {
+  auto n = spawn_node(sys_, config_for(id));
+  if (!n)
+    throw std::runtime_error("spawn_node failed: " + render(n.error()));
+  nodes[id] = *n;
+}
+
+void cluster::wire(const std::string& id) {
+  // Every message between two nodes goes through the link actor of its direction.
+  for (auto& other : ids) {
+    if (other == id || nodes.count(other) == 0)
+      continue;
+    auto out = sys_.spawn(link_actor, id, other, nodes[other], net);
+    auto in = sys_.spawn(link_actor, other, id, nodes[id], net);
+    for (auto key : {std::make_pair(id, other), std::make_pair(other, id)}) {
+      auto i = links_.find(key);
+      if (i != links_.end())
+        caf::anon_send_exit(i->second, caf::exit_reason::user_shutdown);
+    }
+    links_[{id, other}] = out;
+    links_[{other, id}] = in;
+    connect_peer(nodes[id], other, out);
+    connect_peer(nodes[other], id, in);
+  }
+}
+
+void cluster::stop(const std::string& id) {
+  caf::anon_send_exit(nodes.at(id), caf::exit_reason::kill);
+  nodes.erase(id);
+  checker->forget_volatile(id);
+}
+
+void cluster::restart(const std::string& id) {
+  spawn(id);
+  wire(id);
+}
+
+// -- driver -------------------------------------------------------------------------------
+
+driver::driver(caf::actor_system& sys, uint64_t seed, bool random)
+  : sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
+    rng(seed),
+    random_order(random) {
+}
+
+size_t driver::run(size_t max) {
+  size_t n = 0;
+  while (sched.has_job() && n < max) {
+    if (random_order && sched.jobs.size() > 1) {
+      auto i = static_cast<std::ptrdiff_t>(rng() % sched.jobs.size());
+      std::rotate(sched.jobs.begin(), sched.jobs.begin() + i, sched.jobs.begin() + i + 1);
+    }
+    sched.run_once();
+    ++n;
+  }
+  return n;
+}
+
+void driver::advance(std::chrono::milliseconds d, std::chrono::milliseconds step) {
+  for (auto t = 0ms; t < d; t += step) {
+    run();
+    sched.advance_time(step);
+  }
+  run();
+}
+
+std::map<std::string, pb::NodeStatus> statuses(cluster& c, driver& d) {
+  std::map<std::string, std::shared_ptr<outcome<pb::NodeStatus>>> pending;
+  for (auto& [id, n] : c.nodes)
+    pending[id] = c.ask<pb::NodeStatus>(id, status_atom::value);
+  d.run_until(
+    [&] {
+      for (auto& [id, o] : pending)
+        if (!o->done)
+          return false;
+      return true;
+    },
+    2000ms);
+  std::map<std::string, pb::NodeStatus> out;
+  for (auto& [id, o] : pending)
+    if (o->done && o->value)
+      out[id] = *o->value;
+  return out;
+}
+
+std::string agreed_leader(cluster& c, driver& d) {
+  auto st = statuses(c, d);
+  if (st.size() != c.nodes.size())
+    return {};
+  std::string leader;
+  uint64_t term = 0;
+  for (auto& [id, s] : st)
+    if (s.role() == "leader") {
+      if (!leader.empty())
+        return {};
+      leader = id;
+      term = s.term();
+    }
+  if (leader.empty())
+    return {};
+  for (auto& [id, s] : st)
+    if (s.term() != term || s.leader_id() != leader)
+      return {};
+  return leader;
+}
+
+pb::PutRequest put(const std::string& key, const std::string& value) {
+  pb::PutRequest req;
+  req.set_key(key);
+  req.set_value(value);
+  return req;
+}
+
+pb::GetRequest get(const std::string& key, bool stale) {
+  pb::GetRequest req;
+  req.set_key(key);
+  req.set_stale(stale);
+  return req;
+}
+
+} // namespace cafraft::test

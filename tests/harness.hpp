@@ -1,0 +1,181 @@
+// Test harness for deterministic cluster tests under CAF's test scheduler (virtual time):
+//   - network: a fault plan that the link actors consult (loss, duplication, delay,
+//     directed cuts and partitions), all drawn from one seeded random source;
+//   - invariant_checker: the step observer that checks Raft's safety properties after every
+//     step of every role actor and every applied entry;
+//   - cluster: N nodes wired through link actors, with stop/restart on the same storage;
+//   - driver: runs ready actors (in seeded random order when asked) and advances virtual time.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/node.hpp"
+#include "messages/api.hpp"
+#include "messages/register.hpp"
+#include "runtime/observer.hpp"
+#include "runtime/storage.hpp"
+
+namespace cafraft::test {
+
+using namespace std::chrono_literals;
+
+struct test_config : caf::actor_system_config {
+  test_config();
+};
+
+class network {
+public:
+  explicit network(uint64_t seed) : rng(seed) {}
+
+  std::mt19937_64 rng;
+  double loss = 0;      // probability a message is dropped
+  double duplicate = 0; // probability a message is delivered twice
+  double delay = 0;     // probability a message is held back (reordering it)
+  std::chrono::milliseconds max_delay{40};
+  std::set<std::pair<std::string, std::string>> cut; // directed (from, to) that drop all
+
+  bool blocked(const std::string& from, const std::string& to) const {
+    return cut.count({from, to}) > 0;
+  }
+  /// Cuts every link between `a` and the others, both ways.
+  void isolate(const std::string& a, const std::vector<std::string>& all);
+  /// Cuts every link between the two groups, both ways.
+  void partition(const std::vector<std::string>& left, const std::vector<std::string>& right);
+  /// Removes every cut and every random fault.
+  void heal();
+
+  uint64_t delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
+};
+
+class invariant_checker : public step_observer {
+public:
+  void on_step(role_kind role, const raft_state& s) override;
+  void on_apply(const std::string& node_id, const pb::LogEntry& entry) override;
+
+  /// A node restarts: its volatile state (commit index, applied index) starts over.
+  void forget_volatile(const std::string& node_id);
+
+  std::vector<std::string> violations;
+  uint64_t steps = 0;
+  std::map<uint64_t, std::string> leaders; // term -> leader
+
+private:
+  struct node_view {
+    uint64_t term = 0;
+    uint64_t commit = 0;
+    uint64_t applied = 0;
+    std::vector<std::pair<uint64_t, size_t>> log; // (term, hash of data) per index
+  };
+  struct committed_entry {
+    uint64_t term;
+    size_t hash;
+    uint64_t seen_in_term; // smallest term of a node that saw it committed
+  };
+  void fail(std::string what);
+
+  std::map<std::string, node_view> nodes_;
+  std::map<uint64_t, committed_entry> committed_;
+  std::map<uint64_t, std::pair<uint64_t, size_t>> applied_; // index -> (term, hash)
+};
+
+/// Result slot of a request sent from the test body.
+template <class T>
+struct outcome {
+  bool done = false;
+  caf::expected<T> value{caf::error{}};
+};
+
+class cluster {
+public:
+  cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> net);
+  ~cluster();
+
+  std::vector<std::string> ids;
+  std::map<std::string, caf::actor> nodes; // running nodes
+  std::map<std::string, std::shared_ptr<memory_storage>> disks;
+  std::shared_ptr<invariant_checker> checker = std::make_shared<invariant_checker>();
+  std::shared_ptr<network> net;
+
+  /// Stops a node as a crash would: its storage stays.
+  void stop(const std::string& id);
+  /// Starts a stopped node again from its storage.
+  void restart(const std::string& id);
+
+  /// Sends `req` to node `id` from a fresh requester actor; the slot fills when it answers.
+  template <class Resp, class Req>
+  std::shared_ptr<outcome<Resp>> ask(const std::string& id, Req req,
+                                     caf::timespan timeout = std::chrono::seconds{1}) {
+    auto out = std::make_shared<outcome<Resp>>();
+    auto target = nodes.at(id);
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(target, timeout, std::move(req))
+        .then(
+          [=](Resp& r) {
+            out->done = true;
+            out->value = std::move(r);
+          },
+          [=](caf::error& e) {
+            out->done = true;
+            out->value = std::move(e);
+          });
+    });
+    return out;
+  }
+
+  node_config config_for(const std::string& id) const;
+
+private:
+  void spawn(const std::string& id);
+  void wire(const std::string& id);
+
+  caf::actor_system& sys_;
+  uint64_t seed_;
+  std::vector<member> members_;
+  std::map<std::pair<std::string, std::string>, caf::actor> links_;
+};
+
+class driver {
+public:
+  driver(caf::actor_system& sys, uint64_t seed, bool random_order);
+
+  /// Runs ready actors until none is left (or `max` jobs ran). Returns the number run.
+  size_t run(size_t max = 1000000);
+  /// Advances virtual time by `d` in steps of `step`, running actors in between.
+  void advance(std::chrono::milliseconds d, std::chrono::milliseconds step = 1ms);
+  /// Advances time until `pred()` holds or `limit` passed. Returns pred().
+  template <class Pred>
+  bool run_until(Pred pred, std::chrono::milliseconds limit) {
+    for (auto t = 0ms; t <= limit; t += 1ms) {
+      run();
+      if (pred())
+        return true;
+      sched.advance_time(1ms);
+    }
+    return pred();
+  }
+
+  caf::scheduler::test_coordinator& sched;
+  std::mt19937_64 rng;
+  bool random_order;
+};
+
+/// Status of every running node (advancing time until all answered).
+std::map<std::string, pb::NodeStatus> statuses(cluster& c, driver& d);
+
+/// The id of the single leader that every running node agrees on, or "" if there is none.
+std::string agreed_leader(cluster& c, driver& d);
+
+/// A put request.
+pb::PutRequest put(const std::string& key, const std::string& value);
+/// A linearizable get request.
+pb::GetRequest get(const std::string& key, bool stale = false);
+
+} // namespace cafraft::test
