@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -41,6 +42,9 @@ public:
   double delay = 0;     // probability a message is held back (reordering it)
   std::chrono::milliseconds max_delay{40};
   std::set<std::pair<std::string, std::string>> cut; // directed (from, to) that drop all
+  /// Drops the messages it returns true for (scripted scenarios).
+  std::function<bool(const std::string& from, const std::string& to, const caf::message&)>
+    drop_if;
 
   bool blocked(const std::string& from, const std::string& to) const {
     return cut.count({from, to}) > 0;
@@ -95,7 +99,8 @@ struct outcome {
 
 class cluster {
 public:
-  cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> net);
+  cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> net,
+          std::function<void(node_config&)> tweak = nullptr);
   ~cluster();
 
   std::vector<std::string> ids;
@@ -138,6 +143,7 @@ private:
 
   caf::actor_system& sys_;
   uint64_t seed_;
+  std::function<void(node_config&)> tweak_;
   std::vector<member> members_;
   std::map<std::pair<std::string, std::string>, caf::actor> links_;
 };
