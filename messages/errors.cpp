@@ -57,7 +57,7 @@ caf::error make_not_leader(const std::string& leader_id, const std::string& lead
 }
 
 bool leader_hint(const caf::error& e, std::string& id, std::string& address) {
-  if (e.category() != error_category || e.code() != static_cast<uint8_t>(errc::not_leader))
+  if (!e || e.category() != error_category || e.code() != static_cast<uint8_t>(errc::not_leader))
     return false;
   auto& ctx = e.context();
   if (!ctx.match_elements<std::string, std::string>())
@@ -83,6 +83,8 @@ std::string render(const caf::error& e) {
 }
 
 bool is_indefinite(const caf::error& e) {
+  if (!e)
+    return false;
   if (e.category() == error_category) {
     auto c = static_cast<errc>(e.code());
     return c == errc::timeout || c == errc::leadership_lost || c == errc::commit_failed;

@@ -50,30 +50,30 @@ namespace {
 caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::string to,
                          caf::actor dest, std::shared_ptr<network> net) {
   install_guards(self);
-  self->set_default_handler([=](caf::scheduled_actor*, caf::message_view& x)
-                              -> caf::result<caf::message> {
-    auto msg = x.move_content_to_message();
-    std::uniform_real_distribution<double> coin{0.0, 1.0};
-    if (net->blocked(from, to) || (net->drop_if && net->drop_if(from, to, msg))
-        || coin(net->rng) < net->loss) {
-      ++net->dropped;
-      return caf::message{};
-    }
-    int copies = coin(net->rng) < net->duplicate ? 2 : 1;
-    if (copies == 2)
-      ++net->duplicated;
-    for (int i = 0; i < copies; ++i) {
-      if (coin(net->rng) < net->delay) {
-        std::uniform_int_distribution<int64_t> ms{1, net->max_delay.count()};
-        ++net->delayed;
-        self->delayed_send(dest, std::chrono::milliseconds{ms(net->rng)}, msg);
-      } else {
-        ++net->delivered;
-        self->send(dest, msg);
-      }
-    }
-    return caf::message{};
-  });
+  self->set_default_handler(
+      [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
+        auto msg = x.move_content_to_message();
+        std::uniform_real_distribution<double> coin{0.0, 1.0};
+        if (net->blocked(from, to) || (net->drop_if && net->drop_if(from, to, msg)) ||
+            coin(net->rng) < net->loss) {
+          ++net->dropped;
+          return caf::message{};
+        }
+        int copies = coin(net->rng) < net->duplicate ? 2 : 1;
+        if (copies == 2)
+          ++net->duplicated;
+        for (int i = 0; i < copies; ++i) {
+          if (coin(net->rng) < net->delay) {
+            std::uniform_int_distribution<int64_t> ms{1, net->max_delay.count()};
+            ++net->delayed;
+            self->delayed_send(dest, std::chrono::milliseconds{ms(net->rng)}, msg);
+          } else {
+            ++net->delivered;
+            self->send(dest, msg);
+          }
+        }
+        return caf::message{};
+      });
   // Everything else goes to the default handler above.
   return {[net](peer_stats_atom) { return net->delivered; }};
 }
@@ -136,8 +136,8 @@ void invariant_checker::on_step(role_kind role, const raft_state& s) {
       }
     for (size_t i = 0; i < last_same; ++i)
       if (v.log[i] != o.log[i]) {
-        fail(where.str() + "log matching violated with " + other_id + " at index "
-             + std::to_string(i + 1));
+        fail(where.str() + "log matching violated with " + other_id + " at index " +
+             std::to_string(i + 1));
         break;
       }
   }
@@ -163,8 +163,8 @@ void invariant_checker::on_step(role_kind role, const raft_state& s) {
 void invariant_checker::on_apply(const std::string& node_id, const pb::LogEntry& entry) {
   auto& v = nodes_[node_id];
   if (entry.index() != v.applied + 1)
-    fail(node_id + " applied index " + std::to_string(entry.index()) + " after "
-         + std::to_string(v.applied));
+    fail(node_id + " applied index " + std::to_string(entry.index()) + " after " +
+         std::to_string(v.applied));
   v.applied = entry.index();
   auto h = std::make_pair(entry.term(), hash_of(entry.data()));
   auto [i, added] = applied_.emplace(entry.index(), h);
@@ -176,7 +176,7 @@ void invariant_checker::on_apply(const std::string& node_id, const pb::LogEntry&
 
 cluster::cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> nw,
                  std::function<void(node_config&)> tweak)
-  : net(std::move(nw)), sys_(sys), seed_(seed), tweak_(std::move(tweak)) {
+    : net(std::move(nw)), sys_(sys), seed_(seed), tweak_(std::move(tweak)) {
   if (!net)
     net = std::make_shared<network>(seed);
   for (size_t i = 1; i <= n; ++i) {
@@ -258,10 +258,8 @@ void cluster::restart(const std::string& id) {
 // -- driver -------------------------------------------------------------------------------
 
 driver::driver(caf::actor_system& sys, uint64_t seed, bool random)
-  : sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
-    rng(seed),
-    random_order(random) {
-}
+    : sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())), rng(seed),
+      random_order(random) {}
 
 size_t driver::run(size_t max) {
   size_t n = 0;
@@ -289,13 +287,13 @@ std::map<std::string, pb::NodeStatus> statuses(cluster& c, driver& d) {
   for (auto& [id, n] : c.nodes)
     pending[id] = c.ask<pb::NodeStatus>(id, status_atom::value);
   d.run_until(
-    [&] {
-      for (auto& [id, o] : pending)
-        if (!o->done)
-          return false;
-      return true;
-    },
-    2000ms);
+      [&] {
+        for (auto& [id, o] : pending)
+          if (!o->done)
+            return false;
+        return true;
+      },
+      2000ms);
   std::map<std::string, pb::NodeStatus> out;
   for (auto& [id, o] : pending)
     if (o->done && o->value)

@@ -43,8 +43,7 @@ public:
   std::chrono::milliseconds max_delay{40};
   std::set<std::pair<std::string, std::string>> cut; // directed (from, to) that drop all
   /// Drops the messages it returns true for (scripted scenarios).
-  std::function<bool(const std::string& from, const std::string& to, const caf::message&)>
-    drop_if;
+  std::function<bool(const std::string& from, const std::string& to, const caf::message&)> drop_if;
 
   bool blocked(const std::string& from, const std::string& to) const {
     return cut.count({from, to}) > 0;
@@ -91,8 +90,7 @@ private:
 };
 
 /// Result slot of a request sent from the test body.
-template <class T>
-struct outcome {
+template <class T> struct outcome {
   bool done = false;
   caf::expected<T> value{caf::error{}};
 };
@@ -122,15 +120,15 @@ public:
     auto target = nodes.at(id);
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(target, timeout, std::move(req))
-        .then(
-          [=](Resp& r) {
-            out->done = true;
-            out->value = std::move(r);
-          },
-          [=](caf::error& e) {
-            out->done = true;
-            out->value = std::move(e);
-          });
+          .then(
+              [=](Resp& r) {
+                out->done = true;
+                out->value = std::move(r);
+              },
+              [=](caf::error& e) {
+                out->done = true;
+                out->value = std::move(e);
+              });
     });
     return out;
   }
@@ -157,8 +155,7 @@ public:
   /// Advances virtual time by `d` in steps of `step`, running actors in between.
   void advance(std::chrono::milliseconds d, std::chrono::milliseconds step = 1ms);
   /// Advances time until `pred()` holds or `limit` passed. Returns pred().
-  template <class Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds limit) {
+  template <class Pred> bool run_until(Pred pred, std::chrono::milliseconds limit) {
     for (auto t = 0ms; t <= limit; t += 1ms) {
       run();
       if (pred())

@@ -22,8 +22,7 @@ struct sim_result {
   uint64_t committed_writes = 0;
 };
 
-std::vector<std::string> pick(std::mt19937_64& rng, const std::vector<std::string>& ids,
-                              size_t n) {
+std::vector<std::string> pick(std::mt19937_64& rng, const std::vector<std::string>& ids, size_t n) {
   auto copy = ids;
   std::shuffle(copy.begin(), copy.end(), rng);
   copy.resize(n);
@@ -76,7 +75,7 @@ sim_result run_seed(size_t n, uint64_t seed) {
           up.push_back(id);
         auto target = pick(rng, up, 1).front();
         writes.push_back(c.ask<pb::WriteResponse>(
-          target, put("k" + std::to_string(key % 5), std::to_string(key)), 500ms));
+            target, put("k" + std::to_string(key % 5), std::to_string(key)), 500ms));
         ++key;
       }
       auto step = std::chrono::milliseconds{1 + static_cast<int64_t>(rng() % 10)};
@@ -101,13 +100,13 @@ sim_result run_seed(size_t n, uint64_t seed) {
       } else {
         auto index = last->value->index();
         bool caught_up = d.run_until(
-          [&] {
-            for (auto& [id, s] : statuses(c, d))
-              if (s.applied_index() < index)
-                return false;
-            return true;
-          },
-          2000ms);
+            [&] {
+              for (auto& [id, s] : statuses(c, d))
+                if (s.applied_index() < index)
+                  return false;
+              return true;
+            },
+            2000ms);
         if (!caught_up)
           res.failures.push_back("not every node applied the final write at index " +
                                  std::to_string(index));
