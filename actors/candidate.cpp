@@ -98,11 +98,7 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
           rules::observe_term(s, req.term());
           hand_over(self, role_kind::follower, true);
         } else {
-          pb::AppendEntriesResponse resp;
-          resp.set_term(s.term);
-          resp.set_follower_id(s.id);
-          resp.set_rejected_index(req.prev_log_index());
-          resp.set_reject_hint(req.prev_log_index());
+          auto resp = rules::reject_stale_append(s, req);
           send_to(self, req.leader_id(), resp);
         }
       },

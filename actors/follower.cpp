@@ -28,11 +28,7 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
   auto& s = *st.rs;
   persist_batch batch;
   if (req.term() < s.term) { // §5.1: reject a stale leader so that it steps down
-    pb::AppendEntriesResponse resp;
-    resp.set_term(s.term);
-    resp.set_follower_id(s.id);
-    resp.set_rejected_index(req.prev_log_index());
-    resp.set_reject_hint(req.prev_log_index());
+    auto resp = rules::reject_stale_append(s, req);
     persist_then(self, std::move(batch), [=] { send_to(self, req.leader_id(), resp); });
     return;
   }

@@ -238,11 +238,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                                      s.term, req.leader_id());
           return;
         }
-        pb::AppendEntriesResponse resp; // a stale leader: tell it our term (§5.1)
-        resp.set_term(s.term);
-        resp.set_follower_id(s.id);
-        resp.set_rejected_index(req.prev_log_index());
-        resp.set_reject_hint(req.prev_log_index());
+        auto resp = rules::reject_stale_append(s, req);
         send_to(self, req.leader_id(), resp);
       },
       [self](const pb::RequestVote& req) {

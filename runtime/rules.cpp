@@ -103,6 +103,17 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
   return fx;
 }
 
+pb::AppendEntriesResponse reject_stale_append(const raft_state& s, const pb::AppendEntries& req) {
+  pb::AppendEntriesResponse resp;
+  resp.set_term(s.term);
+  resp.set_follower_id(s.id);
+  resp.set_success(false);
+  resp.set_rejected_index(req.prev_log_index());
+  resp.set_reject_hint(req.prev_log_index());
+  resp.set_last_log_index(s.last_index());
+  return resp;
+}
+
 std::vector<pb::LogEntry> take_committed(raft_state& s) {
   std::vector<pb::LogEntry> out;
   while (s.apply_sent < s.commit_index) {

@@ -39,6 +39,10 @@ struct append_effects {
 /// leaves the log unchanged). Fast backtracking: a reject names where the leader should retry.
 append_effects accept_append(raft_state& s, const pb::AppendEntries& req);
 
+/// §5.1: the answer to an AppendEntries of an older term; it tells the stale leader our term
+/// so that it steps down.
+pb::AppendEntriesResponse reject_stale_append(const raft_state& s, const pb::AppendEntries& req);
+
 /// Entries (apply_sent, commit_index] to hand to the state machine; advances apply_sent.
 std::vector<pb::LogEntry> take_committed(raft_state& s);
 
