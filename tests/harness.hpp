@@ -42,8 +42,6 @@ public:
   double delay = 0;     // probability a message is held back (reordering it)
   std::chrono::milliseconds max_delay{40};
   std::set<std::pair<std::string, std::string>> cut; // directed (from, to) that drop all
-  /// Drops the messages it returns true for (scripted scenarios).
-  std::function<bool(const std::string& from, const std::string& to, const caf::message&)> drop_if;
 
   bool blocked(const std::string& from, const std::string& to) const {
     return cut.count({from, to}) > 0;
