@@ -226,6 +226,108 @@ TEST_F(ClusterTest, CandidateWithStaleLogCannotWin) {
   }
 }
 
+// Figure 8 of the Raft paper (§5.4.2). An entry of an older term that sits on a majority is
+// not committed by counting replicas: a later leader may still overwrite it. Counting would
+// commit it here, and the invariant checker would see the committed entry replaced.
+TEST_F(ClusterTest, Figure8EntryOfOlderTermIsNotCommittedByCounting) {
+  auto net = std::make_shared<network>(1);
+  auto c = std::make_unique<cluster>(sys, 5, 1, net);
+  auto carries = [](const caf::message& m, auto pred) {
+    if (!m.match_elements<pb::AppendEntries>())
+      return false;
+    for (auto& e : m.get_as<pb::AppendEntries>(0).entries())
+      if (pred(e))
+        return true;
+    return false;
+  };
+  auto leader_among = [&](const std::vector<std::string>& ids) {
+    std::string found;
+    d.run_until(
+        [&] {
+          auto st = statuses(*c, d);
+          for (auto& id : ids)
+            if (st.count(id) && st[id].role() == "leader")
+              found = id;
+          return !found.empty();
+        },
+        5000ms);
+    return found;
+  };
+  // (a) s1 leads; its no-op at index 1 commits everywhere.
+  auto s1 = wait_leader(*c);
+  ASSERT_FALSE(s1.empty());
+  std::vector<std::string> rest;
+  for (auto& id : c->ids)
+    if (id != s1)
+      rest.push_back(id);
+  auto s2 = rest[0];
+  std::vector<std::string> others{rest[1], rest[2], rest[3]};
+  // (b) A write reaches s2 only, at index 2 in s1's term; then s1 crashes.
+  net->partition({s1, s2}, others);
+  auto lost = c->ask<pb::WriteResponse>(s1, put("x", "old"), 10s);
+  d.run_until([&] { return statuses(*c, d)[s2].last_log_index() == 2; }, 1000ms);
+  ASSERT_EQ(statuses(*c, d)[s2].last_log_index(), 2u);
+  c->stop(s1);
+  // (c) The three others elect a leader in a later term. Its no-op at index 2 reaches nobody,
+  // and it crashes.
+  net->script = [&](const std::string& from, const std::string&, caf::message& m) {
+    return from != s2 && carries(m, [](const pb::LogEntry&) { return true; });
+  };
+  auto s5 = leader_among(others);
+  ASSERT_FALSE(s5.empty());
+  EXPECT_EQ(statuses(*c, d)[s5].last_log_index(), 2u);
+  c->stop(s5);
+  std::string s3, s4;
+  for (auto& id : others)
+    if (id != s5)
+      (s3.empty() ? s3 : s4) = id;
+  // (d) s1 restarts and leads again, with s3 and s4 (s2 is cut off). It sends them its old
+  // entry at index 2, but every entry from index 3 on (its no-op first) is cut from its
+  // messages on the way: index 2 is then on s1, s3 and s4, a majority of five, in an older term.
+  net->heal();
+  net->isolate(s2, c->ids);
+  net->script = [&](const std::string&, const std::string&, caf::message& m) {
+    if (m.match_elements<pb::AppendEntries>()) {
+      auto& entries = *m.get_mutable_as<pb::AppendEntries>(0).mutable_entries();
+      while (!entries.empty() && entries.rbegin()->index() >= 3)
+        entries.RemoveLast();
+    }
+    return false;
+  };
+  c->restart(s1);
+  ASSERT_EQ(leader_among({s1}), s1);
+  d.run_until(
+      [&] {
+        auto st = statuses(*c, d);
+        return st[s3].last_log_index() == 2 && st[s4].last_log_index() == 2;
+      },
+      2000ms);
+  d.advance(500ms);
+  auto st = statuses(*c, d);
+  ASSERT_EQ(st[s1].role(), "leader");
+  ASSERT_EQ(st[s3].last_log_index(), 2u);
+  ASSERT_EQ(st[s4].last_log_index(), 2u);
+  EXPECT_LT(st[s1].commit_index(), 2u) << "an entry of an older term was committed by counting";
+  // (e) s1 crashes; s5 comes back and, with the more up-to-date last term, is the only node
+  // that can win (the others cannot reach each other). It replaces index 2 everywhere.
+  c->stop(s1);
+  net->heal();
+  for (auto& [a, b] : {std::pair{s2, s3}, {s2, s4}, {s3, s4}}) {
+    net->cut.emplace(a, b);
+    net->cut.emplace(b, a);
+  }
+  c->restart(s5);
+  ASSERT_EQ(leader_among({s5}), s5);
+  net->heal();
+  auto leader = wait_leader(*c);
+  ASSERT_EQ(leader, s5);
+  auto r = call<pb::GetResponse>(*c, leader, get("x"));
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->found()) << "the uncommitted write of the old term survived";
+  EXPECT_FALSE(lost->done && lost->value) << "the lost write was acknowledged";
+  expect_safe(*c);
+}
+
 TEST_F(ClusterTest, HealthyClusterKeepsItsLeaderAndStaleTimersDoNothing) {
   auto c = make(5);
   auto leader = wait_leader(*c);

@@ -40,6 +40,7 @@ void network::partition(const std::vector<std::string>& left,
 
 void network::heal() {
   cut.clear();
+  script = nullptr;
   loss = duplicate = delay = 0;
 }
 
@@ -53,7 +54,8 @@ caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::st
       [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
         auto msg = x.move_content_to_message();
         std::uniform_real_distribution<double> coin{0.0, 1.0};
-        if (net->blocked(from, to) || coin(net->rng) < net->loss) {
+        if (net->blocked(from, to) || (net->script && net->script(from, to, msg)) ||
+            coin(net->rng) < net->loss) {
           ++net->dropped;
           return caf::message{};
         }

@@ -42,6 +42,9 @@ public:
   double delay = 0;     // probability a message is held back (reordering it)
   std::chrono::milliseconds max_delay{40};
   std::set<std::pair<std::string, std::string>> cut; // directed (from, to) that drop all
+  /// Scripted faults for hand-built scenarios: may edit a message in flight (as long as the
+  /// result is a message the sender could have sent), and returns true to lose it.
+  std::function<bool(const std::string& from, const std::string& to, caf::message&)> script;
 
   bool blocked(const std::string& from, const std::string& to) const {
     return cut.count({from, to}) > 0;
@@ -50,7 +53,7 @@ public:
   void isolate(const std::string& a, const std::vector<std::string>& all);
   /// Cuts every link between the two groups, both ways.
   void partition(const std::vector<std::string>& left, const std::vector<std::string>& right);
-  /// Removes every cut and every random fault.
+  /// Removes every cut, every scripted drop and every random fault.
   void heal();
 
   uint64_t delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
