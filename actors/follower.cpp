@@ -38,7 +38,11 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
     st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
   }
   arm_election_timer(self);
+  bool was_resyncing = s.resyncing;
   auto fx = rules::accept_append(s, req);
+  if (was_resyncing && !s.resyncing)
+    st.ctx.log->info("{} [term {}] caught up after its log was discarded: votes again", s.id,
+                     s.term);
   batch.hard_state = rules::take_hard_state(s);
   batch.truncate_from = fx.truncated_from;
   batch.entries = std::move(fx.appended);
@@ -87,7 +91,7 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
         auto& st = self->state;
         if (gen != st.timer_gen)
           return; // stale: a leader was heard from after this timer was armed
-        if (!st.rs->is_voter(st.rs->id)) {
+        if (!st.rs->is_voter(st.rs->id) || st.rs->resyncing) {
           arm_election_timer(self);
           return;
         }

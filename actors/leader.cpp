@@ -100,10 +100,10 @@ void on_commit(leader_ptr self) {
   serve_reads(self);
 }
 
-void flush(leader_ptr self) {
+// Hands the entries appended since the last flush to storage.
+void persist_appended(leader_ptr self) {
   auto& st = self->state;
   auto& s = *st.rs;
-  st.flush_scheduled = false;
   if (st.flushed < s.last_index()) {
     persist_batch batch;
     batch.entries.assign(s.log.begin() + static_cast<std::ptrdiff_t>(st.flushed), s.log.end());
@@ -119,6 +119,12 @@ void flush(leader_ptr self) {
         on_commit(self);
     });
   }
+}
+
+void flush(leader_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  persist_appended(self);
   auto mode = st.broadcast_due ? send_mode::heartbeat : send_mode::entries;
   st.broadcast_due = false;
   for (auto& [peer, ignored] : st.repl->progress())
@@ -141,6 +147,9 @@ void step_down(leader_ptr self, uint64_t term, bool redispatch) {
   rules::observe_term(s, term);
   self->state.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
   fail_pending(self);
+  // The log goes to the next role as it is, so what it holds must reach storage, before
+  // anything the next role writes.
+  persist_appended(self);
   hand_over(self, role_kind::follower, redispatch);
 }
 

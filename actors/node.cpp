@@ -12,6 +12,7 @@
 #include "actors/storage.hpp"
 #include "messages/api.hpp"
 #include "messages/local.hpp"
+#include "runtime/durable_storage.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/state_machine.hpp"
 
@@ -93,19 +94,31 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
 caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
   if (auto why = validate(cfg); !why.empty())
     return make_error(errc::invalid_request, std::move(why));
-  auto store = cfg.storage ? cfg.storage : std::make_shared<memory_storage>();
+  auto store = cfg.storage;
+  if (!store) {
+    durable_options opts;
+    opts.dir = cfg.data_dir;
+    opts.node_id = cfg.id;
+    opts.cluster_id = cfg.cluster_id;
+    opts.segment_bytes = cfg.wal_segment_bytes;
+    opts.discard_corrupt_log = cfg.discard_corrupt_log;
+    opts.logger_name = cfg.logger_name;
+    store = std::make_shared<durable_storage>(std::move(opts));
+  }
   auto rs = std::make_shared<raft_state>();
   try {
     auto rec = store->load();
     rs->term = rec.hard_state.term();
     rs->voted_for = rec.hard_state.voted_for();
     rs->log = std::move(rec.log);
+    rs->resyncing = rec.hard_state.resyncing();
   } catch (const std::exception& ex) {
     return make_error(errc::storage_failed, ex.what());
   }
   rs->id = cfg.id;
   rs->stored_term = rs->term;
   rs->stored_vote = rs->voted_for;
+  rs->stored_resyncing = rs->resyncing;
   rs->voters = cfg.members;
   auto shared_cfg = std::make_shared<const node_config>(std::move(cfg));
   return sys.spawn(node_impl, std::move(shared_cfg), std::move(store), std::move(rs));

@@ -7,6 +7,7 @@
 #include "actors/guards.hpp"
 #include "messages/api.hpp"
 #include "messages/local.hpp"
+#include "runtime/durable_storage.hpp"
 
 namespace cafraft {
 
@@ -15,30 +16,58 @@ namespace {
 struct storage_state {
   std::shared_ptr<log_storage> store;
   uint64_t last_index = 0;
+  // Batches waiting for the next group commit, with the promises to keep once it is durable.
+  std::vector<persist_batch> waiting;
+  std::vector<caf::response_promise> promises;
+  bool flush_scheduled = false;
   static inline const char* name = "cafraft.storage";
 };
 
-caf::behavior storage_impl(caf::stateful_actor<storage_state>* self,
-                           std::shared_ptr<log_storage> store) {
+using storage_ptr = caf::stateful_actor<storage_state>*;
+
+void commit_group(storage_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  auto batches = std::move(st.waiting);
+  auto promises = std::move(st.promises);
+  st.waiting.clear();
+  st.promises.clear();
+  try {
+    st.store->write(batches);
+  } catch (const std::exception& ex) {
+    auto code = dynamic_cast<const storage_full*>(&ex) ? errc::disk_full : errc::storage_failed;
+    auto err = make_error(code, ex.what());
+    for (auto& rp : promises)
+      rp.deliver(err);
+    self->quit(err);
+    return;
+  }
+  for (size_t i = 0; i < batches.size(); ++i) {
+    auto& b = batches[i];
+    if (b.truncate_from > 0 && b.truncate_from <= st.last_index)
+      st.last_index = b.truncate_from - 1;
+    if (!b.entries.empty())
+      st.last_index = b.entries.back().index();
+    promises[i].deliver(st.last_index);
+  }
+}
+
+caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store) {
   install_guards(self);
   self->state.store = std::move(store);
   return {
-      [self](persist_atom, persist_batch& batch) -> caf::result<uint64_t> {
+      [self](persist_atom, persist_batch& batch) {
         auto& st = self->state;
-        try {
-          if (!batch.empty())
-            st.store->write(batch);
-        } catch (const std::exception& ex) {
-          auto err = make_error(errc::storage_failed, ex.what());
-          self->quit(err);
-          return err;
+        st.waiting.push_back(std::move(batch));
+        st.promises.push_back(self->make_response_promise());
+        // The flush message queues behind every batch already in the mailbox, so they all
+        // share one write.
+        if (!st.flush_scheduled) {
+          st.flush_scheduled = true;
+          self->send(self, flush_atom::value);
         }
-        if (batch.truncate_from > 0)
-          st.last_index = batch.truncate_from - 1;
-        if (!batch.entries.empty())
-          st.last_index = batch.entries.back().index();
-        return st.last_index;
       },
+      [self](flush_atom) { commit_group(self); },
   };
 }
 

@@ -1,10 +1,11 @@
 // The storage actor: the only caller of a node's log_storage.
 //
-//   receives  load_atom -> raft state recovered from storage (once, at start)
-//             persist_atom, persist_batch -> uint64_t (last index written), after the batch is
-//             durable. Batches are written in arrival order.
-//   fails     a write error ends the actor with storage_failed; the node is linked and stops
-//             with it (an fsync that failed is never retried).
+//   receives  persist_atom, persist_batch -> uint64_t (last index written), once the batch is
+//             durable. Batches are written in arrival order. Every batch that arrived while a
+//             write was under way shares the next write: one group commit, one fdatasync.
+//   fails     a write error answers every waiting batch with storage_failed (disk_full when
+//             the disk is full) and ends the actor with it; the node is linked and stops too.
+//             A failed fsync is never retried.
 #pragma once
 
 #include <memory>

@@ -3,6 +3,8 @@
 // comes back from its storage and catches up; every node ends with the same data.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <thread>
@@ -15,7 +17,6 @@
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
-#include "runtime/storage.hpp"
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -61,9 +62,7 @@ bool write_keys(cafraft::client& c, int from, int to) {
   return true;
 }
 
-} // namespace
-
-int main() {
+int run(const std::string& data_root) {
   caf::actor_system_config cfg;
   cafraft::register_types(cfg);
   caf::actor_system sys{cfg};
@@ -71,16 +70,19 @@ int main() {
 
   std::vector<cafraft::member> members{
       {"n1", "in-process/n1"}, {"n2", "in-process/n2"}, {"n3", "in-process/n3"}};
-  std::map<std::string, std::shared_ptr<cafraft::memory_storage>> disks;
   auto start = [&](const std::string& id) {
     cafraft::node_config nc;
     nc.id = id;
     nc.members = members;
+    nc.cluster_id = "demo";
+    nc.data_dir = data_root + "/" + id;
     nc.logger_name = "demo";
-    if (!disks[id])
-      disks[id] = std::make_shared<cafraft::memory_storage>();
-    nc.storage = disks[id];
     auto n = cafraft::spawn_node(sys, nc);
+    // A node stopped a moment ago may still hold its directory's lock while it winds down.
+    for (int i = 0; !n && i < 20; ++i) {
+      std::this_thread::sleep_for(100ms);
+      n = cafraft::spawn_node(sys, nc);
+    }
     if (!n) {
       std::printf("cannot start %s: %s\n", id.c_str(), cafraft::render(n.error()).c_str());
       std::exit(1);
@@ -122,7 +124,7 @@ int main() {
   if (!write_keys(c, 20, 40))
     return 1;
 
-  std::printf("restarting %s from its storage\n", old_leader.c_str());
+  std::printf("restarting %s from its data directory\n", old_leader.c_str());
   nodes[old_leader] = start(old_leader);
   cafraft::connect_all(nodes);
   cafraft::client all{sys, nodes};
@@ -170,4 +172,19 @@ int main() {
   for (auto& [id, n] : nodes)
     caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
   return 0;
+}
+
+} // namespace
+
+int main() {
+  // Each node keeps its data directory (WAL, hard state) under a fresh temporary directory.
+  char dir_template[] = "/tmp/cafraft-demo-XXXXXX";
+  if (!::mkdtemp(dir_template)) {
+    std::printf("cannot make a temporary directory\n");
+    return 1;
+  }
+  std::printf("data directories under %s\n", dir_template);
+  int rc = run(dir_template); // the actor system stops when run() returns
+  std::filesystem::remove_all(dir_template);
+  return rc;
 }

@@ -21,10 +21,16 @@ int main() {
     cafraft::node_config nc;
     nc.id = m.id;
     nc.members = members;
+    nc.data_dir = "/tmp/cafraft-embed-example/" + m.id; // WAL and hard state, locked while used
     nc.election_timeout_min = std::chrono::milliseconds{150};
     nc.election_timeout_max = std::chrono::milliseconds{300};
     nc.heartbeat_interval = std::chrono::milliseconds{50};
-    nodes[m.id] = *cafraft::spawn_node(sys, nc); // in-memory storage, KV state machine
+    auto node = cafraft::spawn_node(sys, nc); // durable storage, KV state machine
+    if (!node) {
+      std::printf("cannot start %s: %s\n", m.id.c_str(), cafraft::render(node.error()).c_str());
+      return 1;
+    }
+    nodes[m.id] = *node;
   }
   cafraft::connect_all(nodes);
 

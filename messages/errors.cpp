@@ -39,6 +39,8 @@ const char* to_string(errc x) {
     return "invalid_request";
   case errc::shutting_down:
     return "shutting_down";
+  case errc::disk_full:
+    return "disk_full";
   }
   return "unknown cafraft error";
 }
@@ -87,7 +89,8 @@ bool is_indefinite(const caf::error& e) {
     return false;
   if (e.category() == error_category) {
     auto c = static_cast<errc>(e.code());
-    return c == errc::timeout || c == errc::leadership_lost || c == errc::commit_failed;
+    return c == errc::timeout || c == errc::leadership_lost || c == errc::commit_failed ||
+           c == errc::storage_failed || c == errc::disk_full;
   }
   return e == caf::sec::request_timeout;
 }

@@ -43,12 +43,16 @@ enum class errc : uint8_t {
   timeout,
   /// Definite. Too many requests are pending; retry later.
   overloaded,
-  /// Definite. Storage failed; the node stops taking requests.
+  /// Indefinite. Storage failed and the node stopped; a write it was handling may still be
+  /// committed by the others.
   storage_failed,
   /// Definite. The request is malformed or not supported by the state machine.
   invalid_request,
   /// Definite. The node is stopping.
   shutting_down,
+  /// Indefinite. The node's disk is full and it stopped; a write it was handling may still be
+  /// committed by the others. Nothing it acknowledged is lost.
+  disk_full,
 };
 
 /// A one-line meaning of each code.

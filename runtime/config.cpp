@@ -31,6 +31,12 @@ std::string validate(const node_config& cfg) {
     return "election timeouts must satisfy 0 < min <= max";
   if (cfg.heartbeat_interval.count() <= 0 || cfg.heartbeat_interval >= cfg.election_timeout_min)
     return "heartbeat interval must be positive and below the minimum election timeout";
+  if (cfg.data_dir.empty() && !cfg.storage)
+    return "no storage: set data_dir (or a storage object)";
+  if (!cfg.data_dir.empty() && cfg.storage)
+    return "set either data_dir or a storage object, not both";
+  if (cfg.wal_segment_bytes < 4096)
+    return "wal_segment_bytes must be at least 4096";
   if (cfg.max_batch_entries == 0 || cfg.max_inflight == 0 || cfg.max_batch_bytes == 0)
     return "batch sizes and the inflight window must be positive";
   return {};

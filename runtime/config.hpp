@@ -42,8 +42,19 @@ struct node_config {
   /// Client requests a leader holds before it answers `overloaded`.
   size_t max_pending_requests = 100000;
 
-  /// Where the log and hard state live. nullptr: a fresh in-memory store (tests only; it does
-  /// not survive the process).
+  /// The data directory (docs/storage.md): manifest, hard state and WAL, locked while the node
+  /// runs. Durable storage is the default: a node needs either this or `storage`.
+  std::string data_dir;
+  /// Recorded in a new data directory and checked when it is opened again (empty: not checked).
+  std::string cluster_id;
+  /// Damage in the synced log stops the node at start with an error naming file and offset.
+  /// With this set, the damaged log is set aside instead and copied again from the leader; the
+  /// node does not vote until it has caught up.
+  bool discard_corrupt_log = false;
+  /// Size at which a WAL segment is closed and the next one begun.
+  uint64_t wal_segment_bytes = 64ull << 20;
+  /// A storage object to use instead of `data_dir`, e.g. memory_storage in tests (it survives a
+  /// node's restart within one process, not the process).
   std::shared_ptr<log_storage> storage;
   /// Run the storage actor on its own thread (a slow disk never stalls the others). Tests under
   /// CAF's deterministic scheduler set this to false.

@@ -27,6 +27,12 @@ struct raft_state {
   // compares against it to know when the hard state must be written.
   uint64_t stored_term = 0;
   std::string stored_vote;
+  bool stored_resyncing = false;
+
+  // The log was discarded after damage (durable_options::discard_corrupt_log): no vote, no
+  // campaign until the log reaches resync_target, the leader's last index at first contact.
+  bool resyncing = false;
+  uint64_t resync_target = 0;
 
   // Volatile.
   uint64_t commit_index = 0; // never decreases; <= last_index()

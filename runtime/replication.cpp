@@ -23,6 +23,7 @@ pb::AppendEntries replication::make_append(uint64_t prev, uint64_t max_entries) 
   ae.set_prev_log_term(s_.term_at(prev));
   ae.set_leader_commit(s_.commit_index);
   ae.set_read_round(read_round_);
+  ae.set_leader_last_index(s_.last_index());
   size_t bytes = 0;
   for (uint64_t i = prev + 1; i <= s_.last_index() && max_entries > 0; ++i, --max_entries) {
     auto& e = s_.entry(i);

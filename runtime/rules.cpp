@@ -14,13 +14,15 @@ bool observe_term(raft_state& s, uint64_t term) {
 }
 
 std::optional<pb::HardState> take_hard_state(raft_state& s) {
-  if (s.term == s.stored_term && s.voted_for == s.stored_vote)
+  if (s.term == s.stored_term && s.voted_for == s.stored_vote && s.resyncing == s.stored_resyncing)
     return std::nullopt;
   s.stored_term = s.term;
   s.stored_vote = s.voted_for;
+  s.stored_resyncing = s.resyncing;
   pb::HardState hs;
   hs.set_term(s.term);
   hs.set_voted_for(s.voted_for);
+  hs.set_resyncing(s.resyncing);
   return hs;
 }
 
@@ -33,7 +35,10 @@ bool log_up_to_date(const raft_state& s, uint64_t last_index, uint64_t last_term
 pb::RequestVoteResponse decide_vote(raft_state& s, const pb::RequestVote& req) {
   pb::RequestVoteResponse resp;
   resp.set_voter_id(s.id);
-  bool grant = req.term() == s.term && (s.voted_for.empty() || s.voted_for == req.candidate_id()) &&
+  // A resyncing node may have acknowledged entries it no longer has: its view of "up to date"
+  // is wrong until it has caught up, so it grants nothing.
+  bool grant = req.term() == s.term && !s.resyncing &&
+               (s.voted_for.empty() || s.voted_for == req.candidate_id()) &&
                log_up_to_date(s, req.last_log_index(), req.last_log_term());
   if (grant)
     s.voted_for = req.candidate_id();
@@ -97,6 +102,14 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
   auto new_commit = std::min(req.leader_commit(), last_new);
   if (new_commit > s.commit_index)
     s.commit_index = new_commit;
+  if (s.resyncing) {
+    // Everything this node may have acknowledged before it lost its log is in the log of this
+    // leader (of its term, or committed and so in every later leader's log).
+    if (s.resync_target == 0)
+      s.resync_target = std::max<uint64_t>(req.leader_last_index(), 1);
+    if (last_new >= s.resync_target || req.leader_last_index() == 0)
+      s.resyncing = false;
+  }
   resp.set_success(true);
   resp.set_match_index(last_new);
   resp.set_last_log_index(s.last_index());

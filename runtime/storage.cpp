@@ -11,9 +11,14 @@ recovered_state memory_storage::load() {
   return data_;
 }
 
-void memory_storage::write(const persist_batch& batch) {
+void memory_storage::write(const std::vector<persist_batch>& batches) {
   std::lock_guard<std::mutex> guard{mtx_};
   ++writes_;
+  for (auto& batch : batches)
+    apply(batch);
+}
+
+void memory_storage::apply(const persist_batch& batch) {
   if (batch.hard_state)
     data_.hard_state = *batch.hard_state;
   if (batch.truncate_from > 0 && batch.truncate_from <= data_.log.size())

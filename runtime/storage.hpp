@@ -34,9 +34,10 @@ public:
   virtual ~log_storage();
   /// Reads everything back. Called once, before any write.
   virtual recovered_state load() = 0;
-  /// Writes a batch; it is durable when the call returns. Throws std::runtime_error when it
-  /// cannot: the node must stop, because it may have promised something it cannot keep.
-  virtual void write(const persist_batch& batch) = 0;
+  /// Writes batches, in order; all are durable when the call returns (one group commit).
+  /// Throws std::runtime_error when it cannot: the node must stop, because it may have
+  /// promised something it cannot keep.
+  virtual void write(const std::vector<persist_batch>& batches) = 0;
 };
 
 /// Keeps everything in memory. Survives a node's restart within one process (tests spawn a
@@ -44,12 +45,14 @@ public:
 class memory_storage : public log_storage {
 public:
   recovered_state load() override;
-  void write(const persist_batch& batch) override;
+  void write(const std::vector<persist_batch>& batches) override;
 
-  /// Counts writes, for tests and benchmarks.
+  /// Counts write() calls, for tests and benchmarks.
   uint64_t writes() const;
 
 private:
+  void apply(const persist_batch& batch);
+
   mutable std::mutex mtx_;
   recovered_state data_;
   uint64_t writes_ = 0;

@@ -33,6 +33,7 @@
 #include "messages/register.hpp"
 #include "runtime/config.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/storage.hpp"
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -159,6 +160,7 @@ protected:
       nc.members = members;
       nc.seed = seed;
       nc.logger_name = logger_name;
+      nc.storage = std::make_shared<cafraft::memory_storage>(); // this test is about the network
       auto n = cafraft::spawn_node(*sys, nc);
       ASSERT_TRUE(n) << "spawn_node(" << id << "): " << cafraft::render(n.error());
       nodes[id] = *n;

@@ -14,6 +14,7 @@
 #include "runtime/replication.hpp"
 #include "runtime/rules.hpp"
 #include "runtime/state_machine.hpp"
+#include "runtime/storage.hpp"
 
 namespace {
 
@@ -785,7 +786,18 @@ cafraft::node_config valid_config() {
   cafraft::node_config cfg;
   cfg.id = "n1";
   cfg.members = three_voters();
+  cfg.data_dir = "/var/lib/cafraft/n1";
   return cfg;
+}
+
+TEST(NodeConfigValidate, NeedsExactlyOneStorage) {
+  auto cfg = valid_config();
+  cfg.data_dir.clear();
+  EXPECT_TRUE(mentions(cafraft::validate(cfg), "data_dir"));
+  cfg.storage = std::make_shared<cafraft::memory_storage>();
+  EXPECT_EQ(cafraft::validate(cfg), "");
+  cfg.data_dir = "/tmp/x";
+  EXPECT_TRUE(mentions(cafraft::validate(cfg), "not both"));
 }
 
 TEST(NodeConfigValidate, DefaultsWithThreeMembersAreValid) {

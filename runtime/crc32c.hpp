@@ -1,0 +1,14 @@
+// CRC32C (Castagnoli), the checksum of every WAL record and snapshot chunk. Debian 12 has no
+// C++ package for it (apt-cache search crc32c finds only Python, Go, Perl and Node ones), so
+// this is the usual table-driven version, checked against the RFC 3720 test vectors.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace cafraft {
+
+/// Extends `crc` (0 to start) over `data`.
+uint32_t crc32c(std::string_view data, uint32_t crc = 0);
+
+} // namespace cafraft

@@ -1,0 +1,80 @@
+// The default storage of a node: a data directory with a manifest, the hard state, WAL
+// segments and a lock (docs/storage.md). Every write() is one group commit: the hard state,
+// if it changed, with one fdatasync, then the log records of all batches with one more.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "runtime/disk.hpp"
+#include "runtime/storage.hpp"
+
+namespace cafraft {
+
+struct durable_options {
+  /// The data directory; created when missing.
+  std::string dir;
+  /// This node's id and its cluster's id, recorded in the manifest of a new directory and
+  /// checked against it when an existing one is opened (an empty cluster id is not checked).
+  std::string node_id;
+  std::string cluster_id;
+  /// A segment that has grown past this size is closed and a new one begun.
+  uint64_t segment_bytes = 64ull << 20;
+  /// Damage in the log that was synced stops load() with an error naming the file and offset,
+  /// unless this is set: then the damaged log is set aside (renamed, never deleted) and the
+  /// node starts with an empty log, and must not vote until it has caught up with a leader.
+  bool discard_corrupt_log = false;
+  /// The file system; the real one when empty.
+  std::shared_ptr<disk> fs;
+  /// Where warnings go ("cafraft" when empty).
+  std::string logger_name;
+};
+
+/// Thrown by load() when the directory cannot be used as it is (in use, another node's, damaged).
+class storage_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Thrown by write() when the disk is full. Nothing of the failed write was acknowledged.
+class storage_full : public storage_error {
+public:
+  using storage_error::storage_error;
+};
+
+class durable_storage : public log_storage {
+public:
+  explicit durable_storage(durable_options opts);
+  ~durable_storage() override;
+
+  recovered_state load() override;
+  void write(const std::vector<persist_batch>& batches) override;
+
+  /// fdatasync calls made by write(), for tests and benchmarks.
+  uint64_t syncs() const { return syncs_; }
+
+private:
+  std::string path(const std::string& name) const;
+  void create();
+  void load_hard_state(recovered_state& out);
+  void load_log(recovered_state& out);
+  void start_segment(uint64_t seq, uint64_t first_index);
+  void write_hard_state(const pb::HardState& hs);
+  void append_records(const std::string& frames, uint64_t last);
+
+  durable_options opts_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<dir_lock> lock_;
+  bool failed_ = false;
+  bool resyncing_ = false; // as last written
+  uint64_t syncs_ = 0;
+  uint64_t hs_sequence_ = 0;
+  uint64_t segment_ = 0;      // sequence number of the segment being written
+  uint64_t segment_size_ = 0; // its size in bytes
+  uint64_t last_index_ = 0;   // of the log as written
+};
+
+} // namespace cafraft
