@@ -55,6 +55,7 @@ public:
   virtual void truncate(const std::string& path, uint64_t size) = 0;
   /// Replaces `to` with `from`; durable only after sync_dir() of the directory.
   virtual void rename(const std::string& from, const std::string& to) = 0;
+  /// Removes a file; a missing file is not an error.
   virtual void remove(const std::string& path) = 0;
   /// Makes creations, renames and removals in `dir` durable (fsync of the directory).
   virtual void sync_dir(const std::string& dir) = 0;

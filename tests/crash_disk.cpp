@@ -215,7 +215,7 @@ void crash_disk::remove(const std::string& path) {
   std::lock_guard<std::mutex> guard(mtx_);
   begin_op();
   if (current_.names.count(path) == 0)
-    throw disk_error("unlink", path, ENOENT);
+    return; // as disk::remove promises: removing a missing file is not an error
   issue({kind::remove, path, {}, 0, 0, {}});
 }
 
@@ -286,6 +286,18 @@ std::shared_ptr<crash_disk> crash_disk::crashed_locked(size_t keep, size_t torn_
   auto out = std::make_shared<crash_disk>();
   out->base_ = reachable;
   out->current_ = std::move(reachable);
+  out->dirs_ = dirs_;
+  out->next_inode_ = next_inode_;
+  return out;
+}
+
+std::shared_ptr<crash_disk> crash_disk::clone() const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  auto out = std::make_shared<crash_disk>();
+  out->base_ = base_;
+  out->current_ = current_;
+  out->log_ = log_;
+  out->pending_ = pending_;
   out->dirs_ = dirs_;
   out->next_inode_ = next_inode_;
   return out;

@@ -64,6 +64,10 @@ public:
   /// no faults armed, no locks held and zeroed counters. Throws std::out_of_range when `keep`
   /// exceeds pending().
   std::shared_ptr<crash_disk> crashed(size_t keep, size_t torn_bytes = std::string::npos) const;
+  /// A copy that has not crashed: the same content and the same pending operations, so that a
+  /// crash of the copy can still lose what the original has not synced. Faults, locks and
+  /// counters start afresh.
+  std::shared_ptr<crash_disk> clone() const;
   /// A crash state drawn from `rng` (any uniform random bit generator): keep uniform in
   /// [0, pending()], and a tear of the last kept operation uniform in [0, its bytes].
   template <class Rng> std::shared_ptr<crash_disk> crash(Rng& rng) const {

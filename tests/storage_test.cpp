@@ -1,0 +1,463 @@
+// Durable storage: the checksum, the record framing, recovery after every crash state of the
+// crashable disk, damage at every byte of the last records, and real files.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "crash_disk.hpp"
+#include "messages/storage.pb.h"
+#include "runtime/crc32c.hpp"
+#include "runtime/durable_storage.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/wal.hpp"
+
+namespace cafraft::test {
+namespace {
+
+pb::LogEntry entry(uint64_t index, uint64_t term, const std::string& data) {
+  pb::LogEntry e;
+  e.set_index(index);
+  e.set_term(term);
+  e.set_type(pb::ENTRY_COMMAND);
+  e.set_data(data);
+  return e;
+}
+
+pb::HardState hard_state(uint64_t term, const std::string& vote) {
+  pb::HardState hs;
+  hs.set_term(term);
+  hs.set_voted_for(vote);
+  return hs;
+}
+
+durable_options options(std::shared_ptr<disk> fs, uint64_t segment_bytes = 64ull << 20) {
+  durable_options o;
+  o.dir = "/data/n1";
+  o.node_id = "n1";
+  o.cluster_id = "c1";
+  o.segment_bytes = segment_bytes;
+  o.fs = std::move(fs);
+  o.logger_name = "storage-test"; // quiet unless CAFRAFT_TEST_LOG is set
+  return o;
+}
+
+// The state a write leaves behind, as the storage's user sees it.
+struct model {
+  pb::HardState hs;
+  std::vector<pb::LogEntry> log;
+
+  void apply(const persist_batch& b) {
+    if (b.hard_state)
+      hs = *b.hard_state;
+    if (b.truncate_from > 0 && b.truncate_from <= log.size())
+      log.resize(b.truncate_from - 1);
+    for (auto& e : b.entries)
+      log.push_back(e);
+  }
+};
+
+bool same_log(const std::vector<pb::LogEntry>& a, const std::vector<pb::LogEntry>& b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].SerializeAsString() != b[i].SerializeAsString())
+      return false;
+  return true;
+}
+
+bool same_hs(const pb::HardState& a, const pb::HardState& b) {
+  return a.term() == b.term() && a.voted_for() == b.voted_for();
+}
+
+// A workload like a node's: terms go up, votes are cast, entries are appended in batches of
+// several, and a new leader's entries replace a conflicting suffix now and then.
+std::vector<std::vector<persist_batch>> workload(uint64_t seed, size_t writes) {
+  std::mt19937_64 rng{seed};
+  std::vector<std::vector<persist_batch>> out;
+  uint64_t term = 1, last = 0;
+  for (size_t w = 0; w < writes; ++w) {
+    std::vector<persist_batch> group;
+    size_t batches = 1 + rng() % 3;
+    for (size_t b = 0; b < batches; ++b) {
+      persist_batch pb;
+      switch (rng() % 6) {
+      case 0: // a new term and a vote
+        ++term;
+        pb.hard_state = hard_state(term, "n" + std::to_string(1 + rng() % 3));
+        break;
+      case 1: // a conflicting suffix replaced
+        if (last > 2) {
+          pb.truncate_from = last - rng() % 3;
+          last = pb.truncate_from - 1;
+        }
+        [[fallthrough]];
+      default:
+        for (size_t k = 0, n = 1 + rng() % 4; k < n; ++k)
+          pb.entries.push_back(entry(++last, term, std::string(rng() % 200, 'a' + rng() % 26)));
+      }
+      group.push_back(std::move(pb));
+    }
+    out.push_back(std::move(group));
+  }
+  return out;
+}
+
+// The storage logs a warning for every torn tail it cuts: thousands here.
+const bool quiet = [] {
+  auto lvl = std::getenv("CAFRAFT_TEST_LOG");
+  get_logger("storage-test")->set_level(lvl ? spdlog::level::from_str(lvl) : spdlog::level::off);
+  return true;
+}();
+
+TEST(Crc32c, MatchesTheRfc3720Vectors) {
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  std::string inc;
+  for (int i = 0; i < 32; ++i)
+    inc.push_back(static_cast<char>(i));
+  EXPECT_EQ(crc32c(inc), 0x46DD794Eu);
+  // Extending in pieces gives the same as one pass.
+  EXPECT_EQ(crc32c("6789", crc32c("12345")), crc32c("123456789"));
+}
+
+TEST(WalFrame, RoundTripsAndTellsTornFromDamaged) {
+  std::string file = wal::frame("first") + wal::frame("") + wal::frame("third record");
+  auto r = wal::scan(file);
+  ASSERT_EQ(r.end, wal::tail::clean);
+  ASSERT_EQ(r.payloads.size(), 3u);
+  EXPECT_EQ(r.payloads[2], "third record");
+  // A cut anywhere is a torn tail; the records before it stay.
+  for (size_t cut = 0; cut < file.size(); ++cut) {
+    auto t = wal::scan(std::string_view{file}.substr(0, cut));
+    EXPECT_NE(t.end, wal::tail::corrupt) << cut;
+    EXPECT_LE(t.valid_bytes, cut);
+  }
+  // Zeros after the records: a file that grew without its data.
+  EXPECT_EQ(wal::scan(file + std::string(40, '\0')).end, wal::tail::torn);
+  // A changed byte inside a whole record is damage.
+  auto bad = file;
+  bad[wal::header_size + 1] ^= 0x10;
+  auto d = wal::scan(bad);
+  EXPECT_EQ(d.end, wal::tail::corrupt);
+  EXPECT_EQ(d.valid_bytes, 0u);
+}
+
+TEST(DurableStorage, NewDirectoryThenRecoversWhatWasWritten) {
+  auto fs = std::make_shared<crash_disk>();
+  model m;
+  {
+    durable_storage s{options(fs, 4096)};
+    auto rec = s.load();
+    EXPECT_EQ(rec.hard_state.term(), 0u);
+    EXPECT_TRUE(rec.log.empty());
+    for (auto& group : workload(7, 80)) {
+      s.write(group);
+      for (auto& b : group)
+        m.apply(b);
+    }
+  }
+  EXPECT_GT(fs->list("/data/n1").size(), 4u) << "small segments roll over";
+  durable_storage again{options(fs, 4096)};
+  auto rec = again.load();
+  EXPECT_TRUE(same_hs(rec.hard_state, m.hs));
+  EXPECT_TRUE(same_log(rec.log, m.log));
+}
+
+TEST(DurableStorage, GroupCommitSharesOneSyncAcrossBatches) {
+  auto fs = std::make_shared<crash_disk>();
+  durable_storage s{options(fs)};
+  s.load();
+  auto before = s.syncs();
+  std::vector<persist_batch> group(50);
+  for (uint64_t i = 0; i < 50; ++i)
+    group[i].entries.push_back(entry(i + 1, 1, "v"));
+  s.write(group);
+  EXPECT_EQ(s.syncs() - before, 1u);
+  persist_batch vote;
+  vote.hard_state = hard_state(2, "n2");
+  s.write({vote});
+  EXPECT_EQ(s.syncs() - before, 2u);
+}
+
+// Every crash state of every write: the disk keeps what was synced plus any prefix of what was
+// not, with the last write torn. After recovery the node has every entry and the vote it
+// acknowledged (the state before the interrupted write) or the state after some of the batches
+// of that write; never anything else, never a lost vote.
+TEST(DurableStorage, EveryCrashStateKeepsWhatWasAcknowledged) {
+  size_t states = 0, cut_tails = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    auto fs = std::make_shared<crash_disk>();
+    auto groups = workload(seed, 40);
+    model acked;
+    auto s = std::make_unique<durable_storage>(options(fs, 2048));
+    s->load();
+    for (auto& group : groups) {
+      // Candidate states after this write: before it, and after each of its batches.
+      std::vector<model> allowed{acked};
+      for (auto& b : group) {
+        allowed.push_back(allowed.back());
+        allowed.back().apply(b);
+      }
+      // Power fails before the n-th disk operation of the write, for every n.
+      for (size_t n = 0;; ++n) {
+        auto trial = fs->clone();
+        durable_storage writer{options(trial, 2048)};
+        writer.load();
+        trial->crash_at_op(n);
+        bool finished = true;
+        try {
+          writer.write(group);
+        } catch (const crash_disk::crashed_now&) {
+          finished = false;
+        }
+        for (size_t keep = 0; keep <= trial->pending(); ++keep) {
+          std::vector<size_t> tears{std::string::npos};
+          if (keep > 0) {
+            auto bytes = trial->pending_bytes(keep - 1);
+            for (size_t t : {size_t{0}, size_t{1}, size_t{11}, bytes / 2, bytes - 1})
+              if (t < bytes)
+                tears.push_back(t);
+          }
+          for (auto tear : tears) {
+            auto image = trial->crashed(keep, tear);
+            durable_storage rec_store{options(image, 2048)};
+            recovered_state rec;
+            try {
+              rec = rec_store.load();
+            } catch (const std::exception& ex) {
+              FAIL() << "seed " << seed << ": recovery refused a crash state: " << ex.what();
+            }
+            ++states;
+            bool log_ok = false;
+            for (auto& a : allowed)
+              log_ok = log_ok || same_log(rec.log, a.log);
+            ASSERT_TRUE(log_ok) << "seed " << seed << ": a crash state lost acknowledged entries "
+                                << "or invented some (log of " << rec.log.size() << ")";
+            ASSERT_TRUE(same_hs(rec.hard_state, acked.hs) ||
+                        same_hs(rec.hard_state, allowed.back().hs))
+                << "seed " << seed << ": term " << rec.hard_state.term() << ", vote "
+                << rec.hard_state.voted_for();
+            // Never a second vote in the acknowledged term.
+            if (rec.hard_state.term() == acked.hs.term() && !acked.hs.voted_for().empty()) {
+              ASSERT_EQ(rec.hard_state.voted_for(), acked.hs.voted_for());
+            }
+            ASSERT_GE(rec.hard_state.term(), acked.hs.term());
+            if (rec.log.size() != acked.log.size())
+              ++cut_tails;
+          }
+        }
+        if (finished)
+          break;
+      }
+      s->write(group);
+      acked = allowed.back();
+    }
+  }
+  EXPECT_GE(states, 10000u);
+  EXPECT_GT(cut_tails, 0u);
+  std::printf("explored %zu crash states\n", states);
+}
+
+// Damage to the last records of a segment, at every byte: a cut there is a torn tail (the
+// records before it stay), a flipped bit is either cut with the tail or refused with an error
+// naming the file and offset; recovery never returns an entry that was not written.
+TEST(DurableStorage, DamageAtEveryByteOfTheLastRecordsIsCutOrRefused) {
+  auto fs = std::make_shared<crash_disk>();
+  model m;
+  {
+    durable_storage s{options(fs)};
+    s.load();
+    for (auto& group : workload(3, 12)) {
+      s.write(group);
+      for (auto& b : group)
+        m.apply(b);
+    }
+  }
+  auto seg = std::string{"/data/n1/"} + fs->list("/data/n1").back();
+  ASSERT_NE(seg.find("wal-"), std::string::npos);
+  auto original = fs->read(seg);
+  auto tail_start = original.size() > 600 ? original.size() - 600 : 0;
+  auto is_prefix = [&](const std::vector<pb::LogEntry>& log) {
+    if (log.size() > m.log.size())
+      return false;
+    return same_log(log, std::vector<pb::LogEntry>(m.log.begin(), m.log.begin() + log.size()));
+  };
+  size_t refused = 0, cut = 0;
+  for (size_t pos = tail_start; pos < original.size(); ++pos) {
+    {
+      auto img = fs->crashed(0);
+      img->poke(seg, original.substr(0, pos));
+      durable_storage s{options(img)};
+      auto rec = s.load(); // a cut is never refused
+      EXPECT_TRUE(is_prefix(rec.log)) << "cut at " << pos;
+    }
+    for (int bit = 0; bit < 8; ++bit) {
+      auto img = fs->crashed(0);
+      auto damaged = original;
+      damaged[pos] = static_cast<char>(damaged[pos] ^ (1 << bit));
+      img->poke(seg, damaged);
+      durable_storage s{options(img)};
+      try {
+        auto rec = s.load();
+        ASSERT_TRUE(is_prefix(rec.log)) << "started with wrong data after a flip at " << pos;
+        ASSERT_LT(rec.log.size(), m.log.size()) << "a flip at " << pos << " went unnoticed";
+        ++cut;
+      } catch (const storage_error& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find(seg + " at offset "), std::string::npos) << what;
+        ++refused;
+      }
+    }
+  }
+  EXPECT_GT(refused, 0u);
+  std::printf("bit flips: %zu refused, %zu cut as a torn tail\n", refused, cut);
+}
+
+TEST(DurableStorage, DamageInAClosedSegmentIsRefusedUnlessTheLogIsDiscarded) {
+  auto fs = std::make_shared<crash_disk>();
+  {
+    durable_storage s{options(fs, 2048)};
+    s.load();
+    persist_batch vote;
+    vote.hard_state = hard_state(5, "n2");
+    s.write({vote});
+    for (auto& group : workload(11, 40))
+      s.write(group);
+  }
+  std::vector<std::string> segments;
+  for (auto& n : fs->list("/data/n1"))
+    if (n.rfind("wal-", 0) == 0)
+      segments.push_back("/data/n1/" + n);
+  ASSERT_GE(segments.size(), 2u);
+  auto first = segments[0];
+  auto bytes = fs->read(first);
+  bytes.resize(bytes.size() - 5); // a closed segment was synced whole: a short one is damage
+  fs->poke(first, bytes);
+  {
+    durable_storage s{options(fs, 2048)};
+    try {
+      s.load();
+      FAIL() << "a damaged closed segment was accepted";
+    } catch (const storage_error& e) {
+      std::string what = e.what();
+      EXPECT_NE(what.find(first + " at offset "), std::string::npos) << what;
+      EXPECT_NE(what.find("discard"), std::string::npos) << "the error names the way out";
+    }
+  }
+  auto opts = options(fs, 2048);
+  opts.discard_corrupt_log = true;
+  {
+    durable_storage s{opts};
+    auto rec = s.load();
+    EXPECT_TRUE(rec.log.empty());
+    EXPECT_TRUE(rec.hard_state.resyncing()) << "no vote until caught up";
+    EXPECT_GE(rec.hard_state.term(), 5u) << "term and vote are kept";
+    persist_batch b;
+    b.entries.push_back(entry(1, 6, "again"));
+    s.write({b});
+  }
+  // The damaged segments are set aside, not deleted; the restarted node still must not vote.
+  bool kept = false;
+  for (auto& n : fs->list("/data/n1"))
+    kept = kept || n.find(".discarded") != std::string::npos;
+  EXPECT_TRUE(kept);
+  durable_storage s{options(fs, 2048)};
+  auto rec = s.load();
+  EXPECT_TRUE(rec.hard_state.resyncing());
+  ASSERT_EQ(rec.log.size(), 1u);
+  EXPECT_EQ(rec.log[0].data(), "again");
+}
+
+TEST(DurableStorage, RefusesAnotherNodesDirectoryAndAnotherCluster) {
+  auto fs = std::make_shared<crash_disk>();
+  { durable_storage{options(fs)}.load(); }
+  auto other = options(fs);
+  other.node_id = "n2";
+  EXPECT_THROW(durable_storage{other}.load(), storage_error);
+  auto cluster = options(fs);
+  cluster.cluster_id = "c2";
+  EXPECT_THROW(durable_storage{cluster}.load(), storage_error);
+  fs->poke("/data/n1/MANIFEST", "garbage");
+  EXPECT_THROW(durable_storage{options(fs)}.load(), storage_error);
+}
+
+TEST(DurableStorage, BothHardStateSlotsDamagedIsRefusedEvenWithDiscard) {
+  auto fs = std::make_shared<crash_disk>();
+  { durable_storage{options(fs)}.load(); }
+  fs->poke("/data/n1/HARDSTATE", std::string(8192, 'x'));
+  auto opts = options(fs);
+  opts.discard_corrupt_log = true;
+  EXPECT_THROW(durable_storage{opts}.load(), storage_error);
+}
+
+TEST(DurableStorage, FailedSyncIsFatalAndNeverRetried) {
+  auto fs = std::make_shared<crash_disk>();
+  durable_storage s{options(fs)};
+  s.load();
+  fs->fail_sync_after(0);
+  persist_batch b;
+  b.entries.push_back(entry(1, 1, "x"));
+  EXPECT_THROW(s.write({b}), storage_error);
+  fs->fail_sync_after(std::string::npos);
+  EXPECT_THROW(s.write({b}), storage_error) << "a later write must not pretend all is well";
+}
+
+TEST(DurableStorage, FullDiskStopsWritesAndKeepsWhatWasAcknowledged) {
+  auto fs = std::make_shared<crash_disk>();
+  model m;
+  {
+    durable_storage s{options(fs)};
+    s.load();
+    uint64_t used = 0;
+    for (auto& n : fs->list("/data/n1"))
+      used += fs->read("/data/n1/" + n).size();
+    fs->set_capacity(used + 3000);
+    uint64_t i = 0;
+    try {
+      for (;; ++i) {
+        persist_batch b;
+        b.entries.push_back(entry(i + 1, 1, std::string(100, 'x')));
+        s.write({b});
+        m.apply(b);
+      }
+    } catch (const storage_full& e) {
+      EXPECT_NE(std::string{e.what()}.find("full"), std::string::npos);
+    }
+    EXPECT_GT(i, 5u);
+  }
+  auto image = fs->crashed(fs->pending());
+  durable_storage again{options(image)};
+  auto rec = again.load();
+  EXPECT_TRUE(same_log(rec.log, m.log));
+}
+
+// The real file system: a restart finds log, term and vote; a second open is locked out.
+TEST(DurableStorage, RealFilesSurviveARestartAndAreLocked) {
+  char tmpl[] = "/tmp/cafraft-storage-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string root = tmpl;
+  auto opts = options(nullptr);
+  opts.dir = root + "/n1";
+  model m;
+  {
+    durable_storage s{opts};
+    s.load();
+    EXPECT_THROW(durable_storage{opts}.load(), storage_error) << "the directory is locked";
+    for (auto& group : workload(5, 30)) {
+      s.write(group);
+      for (auto& b : group)
+        m.apply(b);
+    }
+  }
+  durable_storage s{opts};
+  auto rec = s.load();
+  EXPECT_TRUE(same_hs(rec.hard_state, m.hs));
+  EXPECT_TRUE(same_log(rec.log, m.log));
+  std::filesystem::remove_all(root);
+}
+
+} // namespace
+} // namespace cafraft::test
