@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/guards.hpp"
+#include "runtime/durable_storage.hpp"
 #include "runtime/logging.hpp"
 
 namespace cafraft::test {
@@ -53,6 +54,15 @@ caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::st
   self->set_default_handler(
       [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
         auto msg = x.move_content_to_message();
+        if (msg.match_elements<pb::RequestVoteResponse>()) {
+          auto& v = msg.get_as<pb::RequestVoteResponse>(0);
+          if (v.granted()) {
+            auto [it, added] = net->votes.emplace(std::make_pair(from, v.term()), to);
+            if (!added && it->second != to)
+              net->vote_violations.push_back(from + " voted for " + it->second + " and for " + to +
+                                             " in term " + std::to_string(v.term()));
+          }
+        }
         std::uniform_real_distribution<double> coin{0.0, 1.0};
         if (net->blocked(from, to) || (net->script && net->script(from, to, msg)) ||
             coin(net->rng) < net->loss) {
@@ -175,8 +185,9 @@ void invariant_checker::on_apply(const std::string& node_id, const pb::LogEntry&
 // -- cluster ------------------------------------------------------------------------------
 
 cluster::cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> nw,
-                 std::function<void(node_config&)> tweak)
-    : net(std::move(nw)), sys_(sys), seed_(seed), tweak_(std::move(tweak)) {
+                 std::function<void(node_config&)> tweak, bool durable)
+    : net(std::move(nw)), sys_(sys), seed_(seed), durable_(durable), crash_rng_(seed),
+      tweak_(std::move(tweak)) {
   if (!net)
     net = std::make_shared<network>(seed);
   for (size_t i = 1; i <= n; ++i) {
@@ -184,6 +195,7 @@ cluster::cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_pt
     ids.push_back(id);
     members_.push_back(member{id, "sim/" + id});
     disks[id] = std::make_shared<memory_storage>();
+    crash_disks[id] = std::make_shared<crash_disk>();
   }
   for (auto& id : ids)
     spawn(id);
@@ -207,7 +219,18 @@ node_config cluster::config_for(const std::string& id) const {
   cfg.id = id;
   cfg.members = members_;
   cfg.seed = seed_ * 1000003 + std::hash<std::string>{}(id) % 1000 + 1;
-  cfg.storage = disks.at(id);
+  if (durable_) {
+    durable_options opts;
+    opts.dir = "/data/" + id;
+    opts.node_id = id;
+    opts.cluster_id = "sim";
+    opts.segment_bytes = 4096; // many segments
+    opts.fs = crash_disks.at(id);
+    opts.logger_name = "test";
+    cfg.storage = std::make_shared<durable_storage>(std::move(opts));
+  } else {
+    cfg.storage = disks.at(id);
+  }
   cfg.detached_storage = false; // the test scheduler runs everything
   cfg.observer = checker;
   cfg.logger_name = "test";
@@ -245,12 +268,16 @@ void cluster::wire(const std::string& id) {
 }
 
 void cluster::stop(const std::string& id) {
+  if (durable_) // the node's last writes may be under way as the power fails
+    crash_disks.at(id)->crash_at_op(crash_rng_() % 4);
   caf::anon_send_exit(nodes.at(id), caf::exit_reason::kill);
   nodes.erase(id);
   checker->forget_volatile(id);
 }
 
 void cluster::restart(const std::string& id) {
+  if (durable_)
+    crash_disks[id] = crash_disks.at(id)->crash(crash_rng_);
   spawn(id);
   wire(id);
 }

@@ -19,6 +19,7 @@
 #include <caf/all.hpp>
 
 #include "actors/node.hpp"
+#include "crash_disk.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/observer.hpp"
@@ -57,6 +58,11 @@ public:
   void heal();
 
   uint64_t delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
+
+  /// Every vote granted, (voter, term) -> candidate, as it leaves the voter (lost or not):
+  /// a second, different grant in one term is a violation, across restarts too.
+  std::map<std::pair<std::string, uint64_t>, std::string> votes;
+  std::vector<std::string> vote_violations;
 };
 
 class invariant_checker : public step_observer {
@@ -98,17 +104,22 @@ template <class T> struct outcome {
 
 class cluster {
 public:
+  /// `durable`: nodes keep their data in durable storage on a crashable disk, and a stop is a
+  /// power failure (see stop()).
   cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_ptr<network> net,
-          std::function<void(node_config&)> tweak = nullptr);
+          std::function<void(node_config&)> tweak = nullptr, bool durable = false);
   ~cluster();
 
   std::vector<std::string> ids;
   std::map<std::string, caf::actor> nodes; // running nodes
   std::map<std::string, std::shared_ptr<memory_storage>> disks;
+  std::map<std::string, std::shared_ptr<crash_disk>> crash_disks; // when durable
   std::shared_ptr<invariant_checker> checker = std::make_shared<invariant_checker>();
   std::shared_ptr<network> net;
 
-  /// Stops a node as a crash would: its storage stays.
+  /// Stops a node as a crash would: its storage stays. With durable storage the power fails
+  /// within the next few disk operations, and restart() finds a random crash state of the disk
+  /// (everything synced, a prefix of the rest, the last write torn).
   void stop(const std::string& id);
   /// Starts a stopped node again from its storage.
   void restart(const std::string& id);
@@ -142,6 +153,8 @@ private:
 
   caf::actor_system& sys_;
   uint64_t seed_;
+  bool durable_;
+  std::mt19937_64 crash_rng_;
   std::function<void(node_config&)> tweak_;
   std::vector<member> members_;
   std::map<std::pair<std::string, std::string>, caf::actor> links_;

@@ -1,6 +1,7 @@
 // The simulated cluster: 3 and 5 nodes under a seeded random schedule and a network that
 // loses, delays, reorders and duplicates messages, partitions nodes and crashes and restarts
-// them (from their in-memory storage), with clients writing
+// them (from their in-memory storage, or from durable storage on a crashable disk after a
+// power failure), with clients writing
 // all along. Raft's safety invariants are checked after every step (harness.hpp); once the
 // faults heal, a leader must exist and every node must apply the same log.
 //
@@ -29,7 +30,7 @@ std::vector<std::string> pick(std::mt19937_64& rng, const std::vector<std::strin
   return copy;
 }
 
-sim_result run_seed(size_t n, uint64_t seed) {
+sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   sim_result res;
   test_config cfg;
   caf::actor_system sys{cfg};
@@ -39,7 +40,7 @@ sim_result run_seed(size_t n, uint64_t seed) {
   std::uniform_real_distribution<double> coin{0.0, 1.0};
   std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> writes;
   {
-    cluster c{sys, n, seed, net};
+    cluster c{sys, n, seed, net, nullptr, durable};
     // Phase 1: faults for 4 s of virtual time.
     int key = 0;
     for (auto t = 0ms; t < 4000ms;) {
@@ -114,6 +115,8 @@ sim_result run_seed(size_t n, uint64_t seed) {
     }
     for (auto& v : c.checker->violations)
       res.failures.push_back(v);
+    for (auto& v : net->vote_violations)
+      res.failures.push_back(v);
     res.steps = c.checker->steps;
   }
   for (auto& w : writes)
@@ -126,21 +129,21 @@ uint64_t env_or(const char* name, uint64_t fallback) {
   return v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-void run_seeds(size_t n) {
+void run_seeds(size_t n, bool durable = false) {
   auto only = env_or("CAFRAFT_SEED", 0);
   auto count = env_or("CAFRAFT_SEEDS", 200);
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : count;
   uint64_t steps = 0, writes = 0, failed = 0;
   for (auto seed = first; seed <= last; ++seed) {
-    auto res = run_seed(n, seed);
+    auto res = run_seed(n, seed, durable);
     steps += res.steps;
     writes += res.committed_writes;
     if (!res.failures.empty()) {
       ++failed;
       std::ostringstream out;
       out << n << " nodes, seed " << seed << " failed (replay: CAFRAFT_SEED=" << seed
-          << " --gtest_filter=*Sim*" << n << "*):";
+          << " --gtest_filter=*Sim" << n << (durable ? "*Durable" : "*Stay") << "*):";
       for (auto& f : res.failures)
         out << "\n  " << f;
       ADD_FAILURE() << out.str();
@@ -148,7 +151,8 @@ void run_seeds(size_t n) {
         break;
     }
   }
-  std::printf("%zu nodes: %llu seeds, %llu checked steps, %llu acknowledged writes\n", n,
+  std::printf("%zu nodes%s: %llu seeds, %llu checked steps, %llu acknowledged writes\n", n,
+              durable ? " on crashable disks" : "",
               static_cast<unsigned long long>(last - first + 1),
               static_cast<unsigned long long>(steps), static_cast<unsigned long long>(writes));
   EXPECT_GT(writes, 0u) << "no write succeeded in any seed: the simulation tested nothing";
@@ -160,6 +164,16 @@ TEST(SimulatedCluster, Sim3NodesStaySafeAndRecover) {
 
 TEST(SimulatedCluster, Sim5NodesStaySafeAndRecover) {
   run_seeds(5);
+}
+
+// The same, with durable storage on crashable disks: every crash is a power failure during the
+// node's last disk operations, and the restart recovers from a random crash state of its disk.
+TEST(SimulatedCluster, Sim3NodesDurableSurvivePowerFailures) {
+  run_seeds(3, true);
+}
+
+TEST(SimulatedCluster, Sim5NodesDurableSurvivePowerFailures) {
+  run_seeds(5, true);
 }
 
 TEST(SimulatedCluster, SameSeedReplaysTheSameRun) {
