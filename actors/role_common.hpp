@@ -96,7 +96,7 @@ template <class Self, class F> void persist_then(Self* self, persist_batch batch
   // An empty batch goes through storage too: an answer must not overtake one that waits for
   // an earlier write.
   self->request(self->state.ctx.storage, caf::infinite, persist_atom::value, std::move(batch))
-      .then([f](uint64_t) mutable { f(); },
+      .then([f]() mutable { f(); },
             [self](caf::error& e) {
               self->state.ctx.log->error("{} storage failed: {}", self->state.ctx.cfg->id,
                                          render(e));

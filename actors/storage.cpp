@@ -15,7 +15,6 @@ namespace {
 
 struct storage_state {
   std::shared_ptr<log_storage> store;
-  uint64_t last_index = 0;
   // Batches waiting for the next group commit, with the promises to keep once it is durable.
   std::vector<persist_batch> waiting;
   std::vector<caf::response_promise> promises;
@@ -28,12 +27,12 @@ using storage_ptr = caf::stateful_actor<storage_state>*;
 void commit_group(storage_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  auto batches = std::move(st.waiting);
-  auto promises = std::move(st.promises);
-  st.waiting.clear();
-  st.promises.clear();
+  std::vector<persist_batch> batches;
+  std::vector<caf::response_promise> promises;
+  batches.swap(st.waiting);
+  promises.swap(st.promises);
   try {
-    st.store->write(batches);
+    st.store->write(std::move(batches));
   } catch (const std::exception& ex) {
     auto code = dynamic_cast<const storage_full*>(&ex) ? errc::disk_full : errc::storage_failed;
     auto err = make_error(code, ex.what());
@@ -42,14 +41,8 @@ void commit_group(storage_ptr self) {
     self->quit(err);
     return;
   }
-  for (size_t i = 0; i < batches.size(); ++i) {
-    auto& b = batches[i];
-    if (b.truncate_from > 0 && b.truncate_from <= st.last_index)
-      st.last_index = b.truncate_from - 1;
-    if (!b.entries.empty())
-      st.last_index = b.entries.back().index();
-    promises[i].deliver(st.last_index);
-  }
+  for (auto& rp : promises)
+    rp.deliver(caf::message{}); // durable: the continuation may send what depended on it
 }
 
 caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store) {

@@ -1,7 +1,7 @@
 // The storage actor: the only caller of a node's log_storage.
 //
-//   receives  persist_atom, persist_batch -> uint64_t (last index written), once the batch is
-//             durable. Batches are written in arrival order. Every batch that arrived while a
+//   receives  persist_atom, persist_batch -> () once the batch is durable. Batches are written in
+//   arrival order. Every batch that arrived while a
 //             write was under way shares the next write: one group commit, one fdatasync.
 //   fails     a write error answers every waiting batch with storage_failed (disk_full when
 //             the disk is full) and ends the actor with it; the node is linked and stops too.

@@ -80,7 +80,9 @@ recovered_state durable_storage::load() {
     auto scanned = wal::scan(bytes);
     pb::Manifest m;
     if (scanned.payloads.size() != 1 || scanned.end != wal::tail::clean ||
-        !m.ParseFromString(std::string{scanned.payloads[0]}) || m.format() != 1)
+        !m.ParseFromArray(scanned.payloads[0].data(),
+                          static_cast<int>(scanned.payloads[0].size())) ||
+        m.format() != 1)
       throw storage_error(path(manifest_name) + " is damaged");
     if (m.node_id() != opts_.node_id)
       throw storage_error("data directory " + opts_.dir + " belongs to node " + m.node_id() +
@@ -123,7 +125,8 @@ void durable_storage::load_hard_state(recovered_state& out) {
       break;
     auto r = wal::scan(std::string_view{bytes}.substr(slot * slot_size, slot_size));
     pb::HardStateSlot s;
-    if (r.payloads.empty() || !s.ParseFromString(std::string{r.payloads[0]}))
+    if (r.payloads.empty() ||
+        !s.ParseFromArray(r.payloads[0].data(), static_cast<int>(r.payloads[0].size())))
       continue; // a slot that a crash tore; the other one holds the state before
     if (!found || s.sequence() > hs_sequence_) {
       found = true;
@@ -174,7 +177,7 @@ void durable_storage::load_log(recovered_state& out) {
     uint64_t offset = 0;
     for (size_t k = 0; k < r.payloads.size(); ++k) {
       pb::WalRecord rec;
-      if (!rec.ParseFromString(std::string{r.payloads[k]})) {
+      if (!rec.ParseFromArray(r.payloads[k].data(), static_cast<int>(r.payloads[k].size()))) {
         damaged(name, offset, "a record that does not parse");
         break;
       }
@@ -277,14 +280,14 @@ void durable_storage::append_records(const std::string& frames, uint64_t last) {
   last_index_ = last;
 }
 
-void durable_storage::write(const std::vector<persist_batch>& batches) {
+void durable_storage::write(std::vector<persist_batch> batches) {
   if (failed_)
     throw storage_error("storage stopped after an earlier failure");
   try {
     const pb::HardState* hs = nullptr;
     std::string frames;
     uint64_t last = last_index_;
-    for (auto& b : batches) {
+    for (auto& b : batches) { // entries move into the records: no copy per entry
       if (b.hard_state)
         hs = &*b.hard_state;
       if (b.truncate_from == 0 && b.entries.empty())
@@ -298,8 +301,8 @@ void durable_storage::write(const std::vector<persist_batch>& batches) {
         if (e.index() != last + 1)
           throw storage_error("append of index " + std::to_string(e.index()) + " after " +
                               std::to_string(last));
-        *rec.add_entries() = e;
         last = e.index();
+        rec.mutable_entries()->Add(std::move(e));
       }
       if (rec.truncate_from() > 0 || rec.entries_size() > 0)
         frames += wal::frame(rec.SerializeAsString());

@@ -51,7 +51,7 @@ public:
   ~durable_storage() override;
 
   recovered_state load() override;
-  void write(const std::vector<persist_batch>& batches) override;
+  void write(std::vector<persist_batch> batches) override;
 
   /// fdatasync calls made by write(), for tests and benchmarks.
   uint64_t syncs() const { return syncs_; }

@@ -11,14 +11,14 @@ recovered_state memory_storage::load() {
   return data_;
 }
 
-void memory_storage::write(const std::vector<persist_batch>& batches) {
+void memory_storage::write(std::vector<persist_batch> batches) {
   std::lock_guard<std::mutex> guard{mtx_};
   ++writes_;
   for (auto& batch : batches)
     apply(batch);
 }
 
-void memory_storage::apply(const persist_batch& batch) {
+void memory_storage::apply(persist_batch& batch) {
   if (batch.hard_state)
     data_.hard_state = *batch.hard_state;
   if (batch.truncate_from > 0 && batch.truncate_from <= data_.log.size())
@@ -27,7 +27,7 @@ void memory_storage::apply(const persist_batch& batch) {
     if (e.index() != data_.log.size() + 1)
       throw std::runtime_error("memory_storage: append of index " + std::to_string(e.index()) +
                                " after " + std::to_string(data_.log.size()));
-    data_.log.push_back(e);
+    data_.log.push_back(std::move(e));
   }
 }
 

@@ -37,7 +37,7 @@ public:
   /// Writes batches, in order; all are durable when the call returns (one group commit).
   /// Throws std::runtime_error when it cannot: the node must stop, because it may have
   /// promised something it cannot keep.
-  virtual void write(const std::vector<persist_batch>& batches) = 0;
+  virtual void write(std::vector<persist_batch> batches) = 0;
 };
 
 /// Keeps everything in memory. Survives a node's restart within one process (tests spawn a
@@ -45,13 +45,13 @@ public:
 class memory_storage : public log_storage {
 public:
   recovered_state load() override;
-  void write(const std::vector<persist_batch>& batches) override;
+  void write(std::vector<persist_batch> batches) override;
 
   /// Counts write() calls, for tests and benchmarks.
   uint64_t writes() const;
 
 private:
-  void apply(const persist_batch& batch);
+  void apply(persist_batch& batch);
 
   mutable std::mutex mtx_;
   recovered_state data_;
