@@ -124,6 +124,32 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
           hand_over(self, role_kind::follower);
         }
       },
+      [self](const pb::InstallSnapshot& req) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (req.term() >= s.term) { // a leader of our term or later exists (§5.2)
+          rules::observe_term(s, req.term());
+          hand_over(self, role_kind::follower, true);
+        } else {
+          pb::InstallSnapshotResponse resp;
+          resp.set_term(s.term);
+          resp.set_follower_id(s.id);
+          resp.set_snapshot_index(req.meta().index());
+          send_to(self, req.leader_id(), resp);
+        }
+      },
+      [self](const pb::InstallSnapshotResponse& resp) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (resp.term() > s.term) {
+          rules::observe_term(s, resp.term());
+          hand_over(self, role_kind::follower);
+        }
+      },
+      [self](compact_atom, const pb::SnapshotMeta& meta) {
+        guard g{self, kind};
+        rules::compact(*self->state.rs, meta);
+      },
   }
       .or_else(non_leader_client_handlers(self, kind));
 }

@@ -1,8 +1,8 @@
 // Follower: the role of a node that follows a leader, or waits for one.
 //
 //   owns      the Raft state while it follows
-//   receives  AppendEntries, RequestVote (and stale responses), client requests, its election
-//             timer
+//   receives  AppendEntries, InstallSnapshot chunks, RequestVote (and stale responses), client
+//             requests, its election timer, compaction after the state machine's snapshots
 //   sends     responses through the peer actors, only after storage confirmed the write they
 //             depend on (§5.1, thesis §3.8); committed entries to the state machine
 //   becomes   candidate when the election timer fires with no word from a leader (§5.2)
@@ -18,6 +18,7 @@ namespace cafraft {
 namespace {
 
 struct follower_state : role_base {
+  bool chunk_pending = false; // a snapshot chunk is with storage: others wait for a resend
   static inline const char* name = "cafraft.follower";
 };
 
@@ -53,6 +54,92 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
   persist_then(self, std::move(batch),
                [=, resp = std::move(fx.response)] { send_to(self, leader, resp); });
   apply_committed(self);
+}
+
+// A chunk is stored; when it completed the snapshot, installs it.
+void on_chunk_stored(follower_ptr self, const pb::InstallSnapshot& req,
+                     pb::InstallSnapshotResponse resp, uint64_t next, bool complete) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  auto& meta = req.meta();
+  st.chunk_pending = false;
+  resp.set_last_log_index(s.last_index());
+  if (!complete) {
+    if (req.done() && next == 0)
+      st.ctx.log->warn("{} [term {}] snapshot {} from {} failed its checksum; it is sent again",
+                       s.id, s.term, meta.index(), req.leader_id());
+    resp.set_next_offset(next);
+    send_to(self, req.leader_id(), resp);
+    return;
+  }
+  resp.set_next_offset(meta.size());
+  resp.set_installed(true);
+  if (meta.index() <= s.commit_index) { // entries that arrived meanwhile hold it already
+    send_to(self, req.leader_id(), resp);
+    return;
+  }
+  bool reset = rules::install_snapshot(s, meta);
+  st.ctx.log->info("{} [term {}] installs snapshot through index {} (term {}, {} bytes) from {}{}",
+                   s.id, s.term, meta.index(), meta.term(), meta.size(), req.leader_id(),
+                   reset ? "; its log starts after it" : "");
+  // Before any entry after the snapshot is handed to the state machine.
+  self->send(st.ctx.state_machine, restore_atom::value, meta);
+  persist_batch batch;
+  batch.hard_state = rules::take_hard_state(s); // the end of a resync, when this ends it
+  batch.snapshot = meta;
+  batch.reset_log = reset;
+  auto leader = req.leader_id();
+  resp.set_last_log_index(s.last_index());
+  persist_then(self, std::move(batch), [=] { send_to(self, leader, resp); });
+}
+
+void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  pb::InstallSnapshotResponse resp;
+  resp.set_follower_id(s.id);
+  resp.set_snapshot_index(req.meta().index());
+  if (req.term() < s.term) { // §5.1: a stale leader learns our term and steps down
+    resp.set_term(s.term);
+    resp.set_last_log_index(s.last_index());
+    persist_then(self, persist_batch{}, [=] { send_to(self, req.leader_id(), resp); });
+    return;
+  }
+  rules::observe_term(s, req.term());
+  if (s.leader_id != req.leader_id()) {
+    s.leader_id = req.leader_id();
+    st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
+  }
+  arm_election_timer(self);
+  resp.set_term(s.term);
+  persist_batch batch;
+  batch.hard_state = rules::take_hard_state(s);
+  if (req.meta().index() <= s.commit_index) {
+    // Everything the snapshot holds is committed here already (so it matches the leader's).
+    resp.set_installed(true);
+    resp.set_next_offset(req.meta().size());
+    resp.set_last_log_index(s.last_index());
+    persist_then(self, std::move(batch), [=] { send_to(self, req.leader_id(), resp); });
+    return;
+  }
+  if (!batch.empty())
+    persist_then(self, std::move(batch), [] {});
+  if (st.chunk_pending)
+    return; // one chunk at a time; the leader sends this one again if it is still needed
+  st.chunk_pending = true;
+  // Storage writes the hard state first: the answer never overtakes the term it carries.
+  self->request(st.ctx.storage, caf::infinite, snapshot_chunk_atom::value, req)
+      .then(
+          [self, req, resp](uint64_t next, bool complete) {
+            if (self->state.retired)
+              return; // the next role does not install it; the leader sends it again
+            step_guard<caf::stateful_actor<follower_state>> g{self, role_kind::follower};
+            on_chunk_stored(self, req, resp, next, complete);
+          },
+          [self](caf::error& e) {
+            self->state.ctx.log->error("{} storage failed: {}", self->state.ctx.cfg->id, render(e));
+            self->send_exit(self->state.ctx.node, e);
+          });
 }
 
 void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
@@ -114,6 +201,18 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
       [self](const pb::AppendEntriesResponse& resp) {
         guard g{self, kind};
         on_stale_response(self, resp);
+      },
+      [self](const pb::InstallSnapshot& req) {
+        guard g{self, kind};
+        on_install_snapshot(self, req);
+      },
+      [self](const pb::InstallSnapshotResponse& resp) {
+        guard g{self, kind};
+        on_stale_response(self, resp);
+      },
+      [self](compact_atom, const pb::SnapshotMeta& meta) {
+        guard g{self, kind};
+        rules::compact(*self->state.rs, meta);
       },
   }
       .or_else(non_leader_client_handlers(self, kind));

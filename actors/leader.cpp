@@ -1,10 +1,12 @@
 // Leader: one actor per term of leadership.
 //
 //   owns      the Raft state while it leads, and every pending client request
-//   receives  proposals (put, delete, propose), reads, AppendEntriesResponse, its heartbeat
-//             timer, and messages of other nodes that may depose it
-//   sends     AppendEntries through the peer actors (batched, pipelined), committed entries to
-//             the state machine, answers to clients after apply
+//   receives  proposals (put, delete, propose), reads, AppendEntriesResponse and
+//             InstallSnapshotResponse, its heartbeat timer, compaction after the state machine's
+//             snapshots, and messages of other nodes that may depose it
+//   sends     AppendEntries through the peer actors (batched, pipelined), the snapshot in chunks
+//             to followers that need entries it has dropped, committed entries to the state
+//             machine, answers to clients after apply
 //   invariants
 //     - commit_index only grows, and only to an entry of its own term by counting replicas
 //       (§5.4.2, Figure 8); the leader counts itself only for entries it has made durable
@@ -58,9 +60,47 @@ void schedule_flush(leader_ptr self) {
   }
 }
 
+void send_appends(leader_ptr self, const std::string& peer, send_mode mode);
+
+/// Reads the chunk of the snapshot at `offset` from storage and sends it to `peer` (§7). One
+/// chunk per follower is in flight: memory stays bounded however large the snapshot is.
+void send_chunk(leader_ptr self, const std::string& peer, uint64_t offset) {
+  auto& st = self->state;
+  self->request(st.ctx.storage, caf::infinite, snapshot_read_atom::value, offset,
+                uint64_t{st.ctx.cfg->snapshot_chunk_bytes})
+      .then(
+          [self, peer, offset](pb::SnapshotMeta& meta, std::string& data) {
+            auto& ls = self->state;
+            if (ls.retired)
+              return;
+            if (!ls.repl->chunk_read(peer, meta.index(), offset)) {
+              send_appends(self, peer, send_mode::entries); // a newer snapshot: start over
+              return;
+            }
+            pb::InstallSnapshot req;
+            req.set_term(ls.rs->term);
+            req.set_leader_id(ls.rs->id);
+            req.set_offset(offset);
+            req.set_done(offset + data.size() >= meta.size());
+            req.set_data(std::move(data));
+            *req.mutable_meta() = std::move(meta);
+            if (offset == 0)
+              ls.ctx.log->info("{} [term {}] sends snapshot {} ({} bytes) to {}", ls.rs->id,
+                               ls.rs->term, req.meta().index(), req.meta().size(), peer);
+            send_to(self, peer, std::move(req));
+          },
+          [self](caf::error& e) {
+            self->state.ctx.log->error("{} cannot read its snapshot: {}", self->state.ctx.cfg->id,
+                                       render(e));
+          });
+}
+
 void send_appends(leader_ptr self, const std::string& peer, send_mode mode) {
-  for (auto& ae : self->state.repl->to_send(peer, mode))
+  auto& repl = *self->state.repl;
+  for (auto& ae : repl.to_send(peer, mode))
     send_to(self, peer, std::move(ae));
+  if (auto offset = repl.snapshot_chunk_due(peer, mode))
+    send_chunk(self, peer, *offset);
 }
 
 void serve_reads(leader_ptr self) {
@@ -106,7 +146,8 @@ void persist_appended(leader_ptr self) {
   auto& s = *st.rs;
   if (st.flushed < s.last_index()) {
     persist_batch batch;
-    batch.entries.assign(s.log.begin() + static_cast<std::ptrdiff_t>(st.flushed), s.log.end());
+    batch.entries.assign(s.log.begin() + static_cast<std::ptrdiff_t>(st.flushed - s.snapshot_index),
+                         s.log.end());
     st.flushed = s.last_index();
     auto upto = st.flushed;
     // Followers get the entries while we write them (thesis §10.2.1); we count ourselves in
@@ -236,6 +277,40 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
           on_commit(self);
         send_appends(self, resp.follower_id(), send_mode::entries);
         serve_reads(self);
+      },
+      [self](const pb::InstallSnapshotResponse& resp) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (resp.term() > s.term)
+          return step_down(self, resp.term(), false);
+        if (resp.term() < s.term)
+          return;
+        if (self->state.repl->on_snapshot_response(resp))
+          on_commit(self);
+        send_appends(self, resp.follower_id(), send_mode::entries);
+      },
+      [self](const pb::InstallSnapshot& req) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        if (req.term() > s.term)
+          return step_down(self, req.term(), true);
+        if (req.term() == s.term) {
+          self->state.ctx.log->error("{} [term {}] InstallSnapshot from {} in our own term", s.id,
+                                     s.term, req.leader_id());
+          return;
+        }
+        pb::InstallSnapshotResponse resp;
+        resp.set_term(s.term);
+        resp.set_follower_id(s.id);
+        resp.set_snapshot_index(req.meta().index());
+        send_to(self, req.leader_id(), resp);
+      },
+      [self](compact_atom, const pb::SnapshotMeta& meta) {
+        guard g{self, kind};
+        // Entries not yet handed to storage stay (a follower's acknowledgement can commit, and
+        // the state machine apply, an entry before the leader's own flush).
+        if (meta.index() <= self->state.flushed)
+          rules::compact(*self->state.rs, meta);
       },
       [self](const pb::AppendEntries& req) {
         guard g{self, kind};

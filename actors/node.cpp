@@ -45,7 +45,8 @@ caf::actor spawn_role(node_ptr self, role_kind kind, std::shared_ptr<raft_state>
 }
 
 caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
-                        std::shared_ptr<log_storage> store, std::shared_ptr<raft_state> rs) {
+                        std::shared_ptr<log_storage> store, std::shared_ptr<raft_state> rs,
+                        std::optional<pb::SnapshotMeta> snapshot, std::string snapshot_data) {
   auto& st = self->state;
   install_guards(self);
   st.ctx.node = caf::actor_cast<caf::actor>(self);
@@ -53,15 +54,16 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
   st.ctx.log = get_logger(cfg->logger_name);
   st.seeds.seed(cfg->seed != 0 ? cfg->seed : std::random_device{}());
   st.ctx.storage = spawn_storage(self, std::move(store), cfg->detached_storage);
-  st.ctx.state_machine = spawn_state_machine(self, cfg->id,
+  st.ctx.state_machine = spawn_state_machine(self, cfg, st.ctx.storage,
                                              cfg->make_state_machine ? cfg->make_state_machine()
                                                                      : std::make_unique<kv_store>(),
-                                             cfg->observer);
+                                             std::move(snapshot), std::move(snapshot_data));
   for (auto& m : cfg->members)
     if (m.id != cfg->id)
       st.ctx.peers.emplace(m.id, spawn_peer(self, cfg->id, m.id, st.ctx.log));
-  st.ctx.log->info("{} [term {}] starts with {} log entries and {} members", cfg->id, rs->term,
-                   rs->last_index(), cfg->members.size());
+  st.ctx.log->info("{} [term {}] starts with a snapshot through {} and log entries to {}, {} "
+                   "members",
+                   cfg->id, rs->term, rs->snapshot_index, rs->last_index(), cfg->members.size());
   st.role = spawn_role(self, role_kind::follower, std::move(rs));
   // Everything else goes to the current role; a retired role sends it back here.
   self->set_default_handler(
@@ -106,14 +108,20 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
     store = std::make_shared<durable_storage>(std::move(opts));
   }
   auto rs = std::make_shared<raft_state>();
+  recovered_state rec;
   try {
-    auto rec = store->load();
-    rs->term = rec.hard_state.term();
-    rs->voted_for = rec.hard_state.voted_for();
-    rs->log = std::move(rec.log);
-    rs->resyncing = rec.hard_state.resyncing();
+    rec = store->load();
   } catch (const std::exception& ex) {
     return make_error(errc::storage_failed, ex.what());
+  }
+  rs->term = rec.hard_state.term();
+  rs->voted_for = rec.hard_state.voted_for();
+  rs->log = std::move(rec.log);
+  rs->resyncing = rec.hard_state.resyncing();
+  if (rec.snapshot) { // everything in it was committed and applied
+    rs->snapshot_index = rec.snapshot->index();
+    rs->snapshot_term = rec.snapshot->term();
+    rs->commit_index = rs->apply_sent = rs->snapshot_index;
   }
   rs->id = cfg.id;
   rs->stored_term = rs->term;
@@ -121,7 +129,8 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
   rs->stored_resyncing = rs->resyncing;
   rs->voters = cfg.members;
   auto shared_cfg = std::make_shared<const node_config>(std::move(cfg));
-  return sys.spawn(node_impl, std::move(shared_cfg), std::move(store), std::move(rs));
+  return sys.spawn(node_impl, std::move(shared_cfg), std::move(store), std::move(rs),
+                   std::move(rec.snapshot), std::move(rec.snapshot_data));
 }
 
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node) {

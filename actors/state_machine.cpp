@@ -6,6 +6,7 @@
 
 #include "actors/guards.hpp"
 #include "messages/api.hpp"
+#include "runtime/crc32c.hpp"
 
 namespace cafraft {
 
@@ -17,10 +18,16 @@ struct waiting_query {
 };
 
 struct sm_state {
-  std::string node_id;
+  std::shared_ptr<const node_config> cfg;
+  caf::actor node;
+  caf::actor storage;
   std::shared_ptr<state_machine> sm;
-  std::shared_ptr<step_observer> observer;
   uint64_t applied = 0;
+  uint64_t applied_term = 0;
+  // Applied since the last snapshot, against the limits in node_config.
+  uint64_t entries_since = 0;
+  uint64_t bytes_since = 0;
+  bool saving = false;                            // a snapshot is on its way to storage
   std::multimap<uint64_t, waiting_query> waiting; // by min_index
   static inline const char* name = "cafraft.state_machine";
 };
@@ -36,12 +43,65 @@ void answer_waiting(sm_ptr self) {
   }
 }
 
-caf::behavior sm_impl(sm_ptr self, std::string node_id, std::shared_ptr<state_machine> sm,
-                      std::shared_ptr<step_observer> observer) {
+void maybe_snapshot(sm_ptr self) {
+  auto& st = self->state;
+  auto& cfg = *st.cfg;
+  bool due = (cfg.snapshot_entries > 0 && st.entries_since >= cfg.snapshot_entries) ||
+             (cfg.snapshot_bytes > 0 && st.bytes_since >= cfg.snapshot_bytes);
+  if (!due || st.saving)
+    return;
+  auto data = st.sm->snapshot();
+  pb::SnapshotMeta meta;
+  meta.set_index(st.applied);
+  meta.set_term(st.applied_term);
+  for (auto& m : cfg.members) {
+    auto* pm = meta.add_members();
+    pm->set_id(m.id);
+    pm->set_address(m.address);
+  }
+  meta.set_size(data.size());
+  meta.set_crc32c(crc32c(data));
+  st.entries_since = 0;
+  st.bytes_since = 0;
+  st.saving = true;
+  // Storage writes it on its own thread; applying goes on meanwhile.
+  self->request(st.storage, caf::infinite, snapshot_atom::value, std::move(meta), std::move(data))
+      .then(
+          [self](pb::SnapshotMeta& saved) {
+            self->state.saving = false;
+            self->send(self->state.node, compact_atom::value, std::move(saved));
+          },
+          [](caf::error&) {}); // storage failed: it stops the node
+}
+
+bool restore(sm_ptr self, const pb::SnapshotMeta& meta, const std::string& data) {
+  auto& st = self->state;
+  if (!st.sm->restore(data)) {
+    // The data passed its checksum, so the state machine cannot read its own format.
+    self->quit(make_error(errc::storage_failed, "the state machine cannot restore snapshot " +
+                                                    std::to_string(meta.index())));
+    return false;
+  }
+  st.applied = meta.index();
+  st.applied_term = meta.term();
+  st.entries_since = 0;
+  st.bytes_since = 0;
+  if (st.cfg->observer)
+    st.cfg->observer->on_restore(st.cfg->id, st.applied);
+  answer_waiting(self);
+  return true;
+}
+
+caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::actor node,
+                      caf::actor storage, std::shared_ptr<state_machine> sm,
+                      std::optional<pb::SnapshotMeta> start, std::string start_data) {
   install_guards(self);
-  self->state.node_id = std::move(node_id);
+  self->state.cfg = std::move(cfg);
+  self->state.node = std::move(node);
+  self->state.storage = std::move(storage);
   self->state.sm = std::move(sm);
-  self->state.observer = std::move(observer);
+  if (start && !restore(self, *start, start_data))
+    return {};
   return {
       [self](apply_atom, const std::vector<pb::LogEntry>& entries) {
         auto& st = self->state;
@@ -62,10 +122,14 @@ caf::behavior sm_impl(sm_ptr self, std::string node_id, std::shared_ptr<state_ma
           results.push_back(e.type() == pb::ENTRY_COMMAND ? st.sm->apply(e.index(), e.data())
                                                           : std::string{});
           st.applied = e.index();
-          if (st.observer)
-            st.observer->on_apply(st.node_id, e);
+          st.applied_term = e.term();
+          st.entries_since += 1;
+          st.bytes_since += e.data().size();
+          if (st.cfg->observer)
+            st.cfg->observer->on_apply(st.cfg->id, e);
         }
         answer_waiting(self);
+        maybe_snapshot(self);
         return results;
       },
       [self](query_atom, uint64_t min_index, std::string& query) {
@@ -77,17 +141,31 @@ caf::behavior sm_impl(sm_ptr self, std::string node_id, std::shared_ptr<state_ma
           st.waiting.emplace(min_index, waiting_query{std::move(query), rp});
         return rp;
       },
+      [self](restore_atom, const pb::SnapshotMeta& meta) {
+        if (meta.index() <= self->state.applied)
+          return;
+        // Nothing else is handled until the state is the snapshot's: entries after it must
+        // not be applied to the state before it.
+        self->request(self->state.storage, caf::infinite, snapshot_read_atom::value, uint64_t{0},
+                      meta.size())
+            .await(
+                [self](const pb::SnapshotMeta& current, const std::string& data) {
+                  if (current.index() > self->state.applied)
+                    restore(self, current, data);
+                },
+                [](caf::error&) {}); // storage failed: it stops the node
+      },
   };
 }
 
 } // namespace
 
-caf::actor spawn_state_machine(caf::local_actor* node, std::string node_id,
-                               std::unique_ptr<state_machine> sm,
-                               std::shared_ptr<step_observer> observer) {
-  return node->spawn<caf::linked>(sm_impl, std::move(node_id),
-                                  std::shared_ptr<state_machine>{std::move(sm)},
-                                  std::move(observer));
+caf::actor spawn_state_machine(caf::local_actor* node, std::shared_ptr<const node_config> cfg,
+                               caf::actor storage, std::unique_ptr<state_machine> sm,
+                               std::optional<pb::SnapshotMeta> start, std::string start_data) {
+  return node->spawn<caf::linked>(sm_impl, std::move(cfg), caf::actor_cast<caf::actor>(node),
+                                  std::move(storage), std::shared_ptr<state_machine>{std::move(sm)},
+                                  std::move(start), std::move(start_data));
 }
 
 } // namespace cafraft

@@ -1,25 +1,35 @@
-// The state machine actor: applies committed entries in log order, exactly once, and answers
-// queries once it has applied far enough.
+// The state machine actor: applies committed entries in log order, exactly once, answers
+// queries once it has applied far enough, and writes snapshots.
 //
 //   receives  apply_atom, std::vector<pb::LogEntry> -> std::vector<std::string> (one result per
 //             entry; entries at or below the applied index are skipped and get "")
 //             query_atom, uint64_t min_index, std::string query -> (std::string, uint64_t
 //             applied index), answered once the applied index reaches min_index
+//             restore_atom, pb::SnapshotMeta: a role installed a snapshot from the leader;
+//             the state is replaced by it (read from storage) before anything else is applied
+//   sends     snapshot_atom to storage once snapshot_entries or snapshot_bytes were applied
+//             since the last snapshot, then compact_atom, pb::SnapshotMeta to the node (the
+//             role drops the entries the snapshot covers)
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <caf/actor.hpp>
 #include <caf/local_actor.hpp>
 
+#include "runtime/config.hpp"
 #include "runtime/observer.hpp"
 #include "runtime/state_machine.hpp"
+#include "runtime/storage.hpp"
 
 namespace cafraft {
 
-caf::actor spawn_state_machine(caf::local_actor* node, std::string node_id,
-                               std::unique_ptr<state_machine> sm,
-                               std::shared_ptr<step_observer> observer);
+/// Spawns the state machine actor linked to `node`. `start` is the snapshot the node recovered
+/// (none: an empty state), with its data: the state machine is restored from it first.
+caf::actor spawn_state_machine(caf::local_actor* node, std::shared_ptr<const node_config> cfg,
+                               caf::actor storage, std::unique_ptr<state_machine> sm,
+                               std::optional<pb::SnapshotMeta> start, std::string start_data);
 
 } // namespace cafraft

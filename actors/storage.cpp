@@ -24,9 +24,18 @@ struct storage_state {
 
 using storage_ptr = caf::stateful_actor<storage_state>*;
 
-void commit_group(storage_ptr self) {
+caf::error failure(const std::exception& ex) {
+  auto code = dynamic_cast<const storage_full*>(&ex) ? errc::disk_full : errc::storage_failed;
+  return make_error(code, ex.what());
+}
+
+/// Writes every batch waiting, as one group commit. Returns false when storage failed (the
+/// actor is quitting).
+bool commit_group(storage_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
+  if (st.waiting.empty())
+    return true;
   std::vector<persist_batch> batches;
   std::vector<caf::response_promise> promises;
   batches.swap(st.waiting);
@@ -34,15 +43,29 @@ void commit_group(storage_ptr self) {
   try {
     st.store->write(std::move(batches));
   } catch (const std::exception& ex) {
-    auto code = dynamic_cast<const storage_full*>(&ex) ? errc::disk_full : errc::storage_failed;
-    auto err = make_error(code, ex.what());
+    auto err = failure(ex);
     for (auto& rp : promises)
       rp.deliver(err);
     self->quit(err);
-    return;
+    return false;
   }
   for (auto& rp : promises)
     rp.deliver(caf::message{}); // durable: the continuation may send what depended on it
+  return true;
+}
+
+/// Runs `f` (a snapshot operation) after every write asked for before it, and answers with
+/// its result; a failure stops storage like a failed write.
+template <class F> caf::message in_order(storage_ptr self, F f) {
+  if (!commit_group(self))
+    return caf::make_message(caf::error{self->fail_state()});
+  try {
+    return f();
+  } catch (const std::exception& ex) {
+    auto err = failure(ex);
+    self->quit(err);
+    return caf::make_message(err);
+  }
 }
 
 caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store) {
@@ -61,6 +84,28 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store)
         }
       },
       [self](flush_atom) { commit_group(self); },
+      [self](snapshot_atom, const pb::SnapshotMeta& meta, const std::string& data) {
+        return in_order(self, [&] {
+          self->state.store->save_snapshot(meta, data);
+          return caf::make_message(meta);
+        });
+      },
+      [self](snapshot_read_atom, uint64_t offset, uint64_t max) {
+        return in_order(self, [&] {
+          pb::SnapshotMeta meta;
+          std::string data;
+          if (!self->state.store->read_snapshot(offset, max, meta, data))
+            return caf::make_message(make_error(errc::invalid_request, "no snapshot"));
+          return caf::make_message(std::move(meta), std::move(data));
+        });
+      },
+      [self](snapshot_chunk_atom, const pb::InstallSnapshot& chunk) {
+        return in_order(self, [&] {
+          bool complete = false;
+          auto next = self->state.store->receive_chunk(chunk, complete);
+          return caf::make_message(next, complete);
+        });
+      },
   };
 }
 

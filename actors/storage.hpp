@@ -1,8 +1,15 @@
 // The storage actor: the only caller of a node's log_storage.
 //
-//   receives  persist_atom, persist_batch -> () once the batch is durable. Batches are written in
-//   arrival order. Every batch that arrived while a
-//             write was under way shares the next write: one group commit, one fdatasync.
+//   receives  persist_atom, persist_batch -> () once the batch is durable. Batches are written
+//             in arrival order. Every batch that arrived while a write was under way shares the
+//             next write: one group commit, one fdatasync.
+//             snapshot_atom, pb::SnapshotMeta, std::string data -> pb::SnapshotMeta once the
+//             state machine's snapshot is durable (and the log it covers dropped)
+//             snapshot_read_atom, uint64_t offset, uint64_t max -> (pb::SnapshotMeta,
+//             std::string chunk) of the current snapshot
+//             snapshot_chunk_atom, pb::InstallSnapshot -> (uint64_t next offset, bool complete)
+//             for a snapshot the leader sends; install it with a persist_batch once complete
+//             The three snapshot requests first write every batch asked for before them.
 //   fails     a write error answers every waiting batch with storage_failed (disk_full when
 //             the disk is full) and ends the actor with it; the node is linked and stops too.
 //             A failed fsync is never retried.

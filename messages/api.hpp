@@ -11,7 +11,8 @@
 // invalid_request, ...
 //
 // Between nodes (one way; responses are messages of their own):
-//   pb::RequestVote, pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse
+//   pb::RequestVote, pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
+//   pb::InstallSnapshot, pb::InstallSnapshotResponse
 //
 // Wiring (one way): peer_handle_atom, std::string peer_id, caf::actor peer_node
 //   tells a node where to reach peer `peer_id` (a local actor or a remote proxy).

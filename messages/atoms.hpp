@@ -23,5 +23,10 @@ using query_atom = caf::atom_constant<caf::atom("rf_query")>;
 using peer_handle_atom = caf::atom_constant<caf::atom("rf_peerh")>;
 using send_to_peer_atom = caf::atom_constant<caf::atom("rf_tx")>;
 using peer_stats_atom = caf::atom_constant<caf::atom("rf_pstats")>;
+using snapshot_atom = caf::atom_constant<caf::atom("rf_snap")>;
+using snapshot_read_atom = caf::atom_constant<caf::atom("rf_snread")>;
+using snapshot_chunk_atom = caf::atom_constant<caf::atom("rf_snchunk")>;
+using compact_atom = caf::atom_constant<caf::atom("rf_compact")>;
+using restore_atom = caf::atom_constant<caf::atom("rf_restore")>;
 
 } // namespace cafraft

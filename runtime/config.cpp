@@ -37,6 +37,8 @@ std::string validate(const node_config& cfg) {
     return "set either data_dir or a storage object, not both";
   if (cfg.wal_segment_bytes < 4096)
     return "wal_segment_bytes must be at least 4096";
+  if (cfg.snapshot_chunk_bytes == 0 || cfg.snapshot_chunk_bytes > (64u << 20))
+    return "snapshot_chunk_bytes must be between 1 and 64 MiB";
   if (cfg.max_batch_entries == 0 || cfg.max_inflight == 0 || cfg.max_batch_bytes == 0)
     return "batch sizes and the inflight window must be positive";
   return {};

@@ -53,6 +53,14 @@ struct node_config {
   bool discard_corrupt_log = false;
   /// Size at which a WAL segment is closed and the next one begun.
   uint64_t wal_segment_bytes = 64ull << 20;
+  /// The state machine writes a snapshot, and the log before it is dropped, once this many
+  /// entries, or this many bytes of entry data, were applied since the last one (0: that
+  /// limit is off; both 0: no snapshots, the log grows without end).
+  uint64_t snapshot_entries = 10000;
+  uint64_t snapshot_bytes = 64ull << 20;
+  /// A follower that needs entries the leader has dropped gets the snapshot in chunks of this
+  /// size, one in flight at a time.
+  size_t snapshot_chunk_bytes = 1 << 20;
   /// A storage object to use instead of `data_dir`, e.g. memory_storage in tests (it survives a
   /// node's restart within one process, not the process).
   std::shared_ptr<log_storage> storage;

@@ -104,6 +104,25 @@ public:
     return out;
   }
 
+  std::string read_at(const std::string& path, uint64_t offset, size_t len) override {
+    int fd = open_fd(path);
+    std::string out(len, '\0');
+    size_t got = 0;
+    while (got < len) {
+      auto n = ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got));
+      if (n < 0) {
+        if (errno == EINTR)
+          continue;
+        throw disk_error("read", path, errno);
+      }
+      if (n == 0)
+        break;
+      got += static_cast<size_t>(n);
+    }
+    out.resize(got);
+    return out;
+  }
+
   void append(const std::string& path, std::string_view data) override {
     int fd = open_fd(path);
     auto end = ::lseek(fd, 0, SEEK_END);

@@ -46,6 +46,8 @@ public:
   virtual std::vector<std::string> list(const std::string& dir) = 0;
   /// The whole content of a file.
   virtual std::string read(const std::string& path) = 0;
+  /// Up to `len` bytes from `offset` (fewer at the end of the file).
+  virtual std::string read_at(const std::string& path, uint64_t offset, size_t len) = 0;
   /// Appends to a file, creating it when missing. Durable only after sync().
   virtual void append(const std::string& path, std::string_view data) = 0;
   /// Writes at an offset, creating the file when missing. Durable only after sync().

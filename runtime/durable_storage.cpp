@@ -1,10 +1,12 @@
 #include "runtime/durable_storage.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 
 #include "messages/storage.pb.h"
+#include "runtime/crc32c.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/wal.hpp"
 
@@ -15,6 +17,7 @@ namespace {
 constexpr const char* manifest_name = "MANIFEST";
 constexpr const char* hard_state_name = "HARDSTATE";
 constexpr const char* lock_name = "LOCK";
+constexpr const char* incoming_name = "snap-incoming.tmp"; // a snapshot being received
 constexpr uint64_t slot_size = 4096; // HARDSTATE holds two slots; a torn write hits one
 
 std::string segment_name(uint64_t seq) {
@@ -28,6 +31,36 @@ bool parse_segment_name(const std::string& name, uint64_t& seq) {
     return false;
   seq = std::stoull(name.substr(4, 16), nullptr, 16);
   return true;
+}
+
+std::string snapshot_name(uint64_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "snap-%016" PRIx64 ".snap", index);
+  return buf;
+}
+
+bool parse_snapshot_name(const std::string& name, uint64_t& index) {
+  if (name.size() != 26 || name.compare(0, 5, "snap-") != 0 || name.compare(21, 5, ".snap") != 0)
+    return false;
+  index = std::stoull(name.substr(5, 16), nullptr, 16);
+  return true;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string snapshot_header(const pb::SnapshotMeta& meta) {
+  pb::SnapshotHeader h;
+  h.set_format(1);
+  *h.mutable_meta() = meta;
+  return wal::frame(h.SerializeAsString());
+}
+
+bool same_snapshot(const pb::SnapshotMeta& a, const pb::SnapshotMeta& b) {
+  return a.index() == b.index() && a.term() == b.term() && a.size() == b.size() &&
+         a.crc32c() == b.crc32c();
 }
 
 } // namespace
@@ -91,7 +124,12 @@ recovered_state durable_storage::load() {
       throw storage_error("data directory " + opts_.dir + " belongs to cluster " + m.cluster_id() +
                           ", not " + opts_.cluster_id);
     load_hard_state(out);
-    load_log(out);
+    auto problem = load_snapshot(out);
+    if (problem.empty())
+      problem = load_log(out);
+    if (!problem.empty())
+      discard(out, problem);
+    compact_segments();
   } catch (const disk_error& e) {
     throw storage_error(std::string{"cannot open the data directory: "} + e.what());
   }
@@ -142,7 +180,48 @@ void durable_storage::load_hard_state(recovered_state& out) {
                                "must be removed from the cluster and added again");
 }
 
-void durable_storage::load_log(recovered_state& out) {
+std::string durable_storage::load_snapshot(recovered_state& out) {
+  auto& fs = *opts_.fs;
+  std::vector<std::pair<uint64_t, std::string>> snapshots;
+  for (auto& name : fs.list(opts_.dir)) {
+    uint64_t index = 0;
+    if (name == incoming_name || ends_with(name, ".snap.tmp"))
+      fs.remove(path(name)); // never installed: a crash came first
+    else if (parse_snapshot_name(name, index))
+      snapshots.emplace_back(index, name);
+  }
+  if (snapshots.empty())
+    return {};
+  // The newest one was synced whole before it was renamed into place: damage in it is damage
+  // to synced data. Older ones are left over from a crash before their removal.
+  auto& [index, name] = snapshots.back();
+  auto bytes = fs.read(path(name));
+  auto where = path(name) + " at offset ";
+  uint32_t len = 0;
+  for (int i = 3; i >= 0 && bytes.size() >= 4; --i)
+    len = (len << 8) | static_cast<uint8_t>(bytes[static_cast<size_t>(i)]);
+  auto hlen = wal::header_size + len;
+  if (bytes.size() < hlen)
+    return where + "0: a snapshot header cut short";
+  auto r = wal::scan(std::string_view{bytes}.substr(0, hlen));
+  pb::SnapshotHeader h;
+  if (r.payloads.size() != 1 || r.end != wal::tail::clean ||
+      !h.ParseFromArray(r.payloads[0].data(), static_cast<int>(r.payloads[0].size())) ||
+      h.format() != 1 || h.meta().index() != index)
+    return where + "0: a damaged snapshot header";
+  auto data = std::string_view{bytes}.substr(hlen);
+  if (data.size() != h.meta().size() || crc32c(data) != h.meta().crc32c())
+    return where + std::to_string(hlen) + ": snapshot data of " + std::to_string(data.size()) +
+           " bytes does not match its size (" + std::to_string(h.meta().size()) + ") and checksum";
+  out.snapshot = h.meta();
+  out.snapshot_data = std::string{data};
+  snapshot_ = h.meta();
+  snapshot_header_ = hlen;
+  remove_snapshots_before(index);
+  return {};
+}
+
+std::string durable_storage::load_log(recovered_state& out) {
   auto& fs = *opts_.fs;
   std::vector<std::pair<uint64_t, std::string>> segments;
   for (auto& name : fs.list(opts_.dir)) {
@@ -156,14 +235,24 @@ void durable_storage::load_log(recovered_state& out) {
   };
   if (segments.empty())
     damaged("wal-*.log", 0, "no WAL segment (the first one is made with the directory)");
+  // The log holds the entries after the snapshot; the WAL may begin before it or after it.
+  uint64_t base = out.snapshot ? out.snapshot->index() : 0;
+  uint64_t base_term = 0; // the term of the WAL's entry at `base`, 0 when it has none
+  uint64_t end = 0;       // the last index the WAL holds
   auto& log = out.log;
+  auto cut = [&](uint64_t from) { // removes every entry from `from` on
+    end = from - 1;
+    if (from <= base) {
+      log.clear();
+      base_term = 0;
+    } else {
+      log.resize(from - base - 1);
+    }
+  };
+  segments_.clear();
   for (size_t i = 0; i < segments.size() && problem.empty(); ++i) {
     auto& [seq, name] = segments[i];
     bool last = i + 1 == segments.size();
-    if (i > 0 && seq != segments[i - 1].first + 1) {
-      damaged(name, 0, "segment " + std::to_string(segments[i - 1].first + 1) + " is missing");
-      break;
-    }
     auto bytes = fs.read(path(name));
     auto r = wal::scan(bytes);
     if (last && i > 0 && r.payloads.empty() && r.end != wal::tail::corrupt) {
@@ -171,9 +260,9 @@ void durable_storage::load_log(recovered_state& out) {
       log_->warn("{} removes {}, a segment that a crash left empty", opts_.node_id, path(name));
       fs.remove(path(name));
       fs.sync_dir(opts_.dir);
-      segments.pop_back();
       break;
     }
+    bool gap = i > 0 && seq != segments[i - 1].first + 1;
     uint64_t offset = 0;
     for (size_t k = 0; k < r.payloads.size(); ++k) {
       pb::WalRecord rec;
@@ -181,23 +270,50 @@ void durable_storage::load_log(recovered_state& out) {
         damaged(name, offset, "a record that does not parse");
         break;
       }
-      if (k == 0 && (rec.segment() != seq || rec.first_index() != log.size() + 1)) {
-        damaged(name, offset, "the segment header does not follow the previous segment");
-        break;
+      if (k == 0) {
+        auto first = rec.first_index();
+        if (rec.segment() != seq || first == 0) {
+          damaged(name, offset, "a segment header that does not name this segment");
+          break;
+        }
+        if (gap && first - 1 > base) {
+          damaged(name, 0, "segment " + std::to_string(segments[i - 1].first + 1) + " is missing");
+          break;
+        }
+        if (first > end + 1 || gap) {
+          // The log begins anew here, after the snapshot (or compaction removed what was
+          // before it).
+          if (first - 1 > base) {
+            damaged(name, offset,
+                    "entries " + std::to_string(end + 1) + " to " + std::to_string(first - 1) +
+                        " are missing");
+            break;
+          }
+          log.clear();
+          end = first - 1;
+          base_term = end == base && out.snapshot ? out.snapshot->term() : 0;
+        } else {
+          cut(first);
+        }
+        segments_.emplace_back(seq, first);
       }
       if (rec.truncate_from() > 0) {
-        if (rec.truncate_from() > log.size() + 1) {
+        if (rec.truncate_from() > end + 1) {
           damaged(name, offset, "a cut beyond the end of the log");
           break;
         }
-        log.resize(rec.truncate_from() - 1);
+        cut(rec.truncate_from());
       }
       for (auto& e : *rec.mutable_entries()) {
-        if (e.index() != log.size() + 1) {
+        if (e.index() != end + 1) {
           damaged(name, offset, "entry " + std::to_string(e.index()) + " out of order");
           break;
         }
-        log.push_back(std::move(e));
+        end = e.index();
+        if (end == base)
+          base_term = e.term();
+        if (end > base)
+          log.push_back(std::move(e));
       }
       if (!problem.empty())
         break;
@@ -219,24 +335,78 @@ void durable_storage::load_log(recovered_state& out) {
     segment_ = seq;
     segment_size_ = r.valid_bytes;
   }
-  if (!problem.empty()) {
-    if (!opts_.discard_corrupt_log)
-      throw storage_error("the log is damaged: " + problem +
-                          ". The node refuses to start; discarding the local log and copying it "
-                          "again from the leader is possible with discard_corrupt_log "
-                          "(--discard-corrupt-log)");
-    log_->error("{} discards its damaged log ({}); it will copy the log from the leader and "
-                "not vote until it has caught up",
-                opts_.node_id, problem);
-    for (auto& [seq, name] : segments)
-      fs.rename(path(name), path(name + ".discarded"));
-    fs.sync_dir(opts_.dir);
+  if (!problem.empty())
+    return problem;
+  last_index_ = std::max(end, base);
+  if (base > 0 && (end < base || base_term != out.snapshot->term())) {
+    // The WAL ends before the snapshot, or disagrees with it: a crash came between the install
+    // of a snapshot from the leader and the start of the log after it. The log starts there.
+    if (end > base)
+      log_->warn("{} drops log entries {} to {}: they do not follow its snapshot at {}",
+                 opts_.node_id, base + 1, end, base);
     log.clear();
-    out.hard_state.set_resyncing(true);
-    write_hard_state(out.hard_state);
-    start_segment(segments.empty() ? 1 : segments.back().first + 1, 1);
+    start_segment(segment_ + 1, base + 1);
   }
-  last_index_ = log.size();
+  return {};
+}
+
+void durable_storage::discard(recovered_state& out, const std::string& problem) {
+  auto& fs = *opts_.fs;
+  if (!opts_.discard_corrupt_log)
+    throw storage_error("the log is damaged: " + problem +
+                        ". The node refuses to start; discarding the local log and copying it "
+                        "again from the leader is possible with discard_corrupt_log "
+                        "(--discard-corrupt-log)");
+  log_->error("{} discards its damaged log ({}); it will copy the log from the leader and "
+              "not vote until it has caught up",
+              opts_.node_id, problem);
+  uint64_t next_seq = 1;
+  for (auto& name : fs.list(opts_.dir)) {
+    uint64_t n = 0;
+    bool segment = parse_segment_name(name, n);
+    if (segment)
+      next_seq = std::max(next_seq, n + 1);
+    if (segment || parse_snapshot_name(name, n))
+      fs.rename(path(name), path(name + ".discarded"));
+  }
+  fs.sync_dir(opts_.dir);
+  out.log.clear();
+  out.snapshot.reset();
+  out.snapshot_data.clear();
+  snapshot_.reset();
+  out.hard_state.set_resyncing(true);
+  write_hard_state(out.hard_state);
+  segments_.clear();
+  start_segment(next_seq, 1);
+  last_index_ = 0;
+}
+
+void durable_storage::compact_segments() {
+  if (!snapshot_)
+    return;
+  bool removed = false;
+  // A segment whose successor begins at or before the entry after the snapshot holds only
+  // entries the snapshot covers. Oldest first, so that a crash leaves a suffix.
+  while (segments_.size() > 1 && segments_[1].second <= snapshot_->index() + 1) {
+    opts_.fs->remove(path(segment_name(segments_.front().first)));
+    segments_.erase(segments_.begin());
+    removed = true;
+  }
+  if (removed)
+    opts_.fs->sync_dir(opts_.dir);
+}
+
+void durable_storage::remove_snapshots_before(uint64_t index) {
+  bool removed = false;
+  for (auto& name : opts_.fs->list(opts_.dir)) {
+    uint64_t n = 0;
+    if (parse_snapshot_name(name, n) && n < index) {
+      opts_.fs->remove(path(name));
+      removed = true;
+    }
+  }
+  if (removed)
+    opts_.fs->sync_dir(opts_.dir);
 }
 
 void durable_storage::start_segment(uint64_t seq, uint64_t first_index) {
@@ -253,6 +423,7 @@ void durable_storage::start_segment(uint64_t seq, uint64_t first_index) {
   syncs_ += 1;
   segment_ = seq;
   segment_size_ = bytes.size();
+  segments_.emplace_back(seq, first_index);
 }
 
 void durable_storage::write_hard_state(const pb::HardState& hs) {
@@ -285,11 +456,24 @@ void durable_storage::write(std::vector<persist_batch> batches) {
     throw storage_error("storage stopped after an earlier failure");
   try {
     const pb::HardState* hs = nullptr;
+    for (auto& b : batches)
+      if (b.hard_state)
+        hs = &*b.hard_state;
+    // The hard state first (an entry of a new term is never durable before the term is),
+    // except when it ends a resync: that must not be durable before the log it vouches for.
+    bool hs_after = hs && !hs->resyncing() && resyncing_;
+    if (hs && !hs_after)
+      write_hard_state(*hs);
     std::string frames;
     uint64_t last = last_index_;
     for (auto& b : batches) { // entries move into the records: no copy per entry
-      if (b.hard_state)
-        hs = &*b.hard_state;
+      if (b.snapshot) {
+        if (!frames.empty())
+          append_records(frames, last);
+        frames.clear();
+        install(path(incoming_name), *b.snapshot, b.reset_log);
+        last = last_index_;
+      }
       if (b.truncate_from == 0 && b.entries.empty())
         continue;
       pb::WalRecord rec;
@@ -307,22 +491,114 @@ void durable_storage::write(std::vector<persist_batch> batches) {
       if (rec.truncate_from() > 0 || rec.entries_size() > 0)
         frames += wal::frame(rec.SerializeAsString());
     }
-    // The hard state first (an entry of a new term is never durable before the term is),
-    // except when it ends a resync: that must not be durable before the log it vouches for.
-    bool hs_after = hs && !hs->resyncing() && resyncing_;
-    if (hs && !hs_after)
-      write_hard_state(*hs);
     if (!frames.empty())
       append_records(frames, last);
     if (hs_after)
       write_hard_state(*hs);
   } catch (const disk_error& e) {
-    // Never retried: after a failed fsync the kernel may have dropped the dirty pages, and a
-    // retry that succeeds would claim durability for data that is gone.
-    failed_ = true;
-    if (e.no_space())
-      throw storage_full(std::string{"the disk is full: "} + e.what());
-    throw storage_error(std::string{"a write failed: "} + e.what());
+    fail(e);
+  }
+}
+
+void durable_storage::fail(const disk_error& e) {
+  // Never retried: after a failed fsync the kernel may have dropped the dirty pages, and a
+  // retry that succeeds would claim durability for data that is gone.
+  failed_ = true;
+  if (e.no_space())
+    throw storage_full(std::string{"the disk is full: "} + e.what());
+  throw storage_error(std::string{"a write failed: "} + e.what());
+}
+
+void durable_storage::install(const std::string& tmp, const pb::SnapshotMeta& meta,
+                              bool reset_log) {
+  if (!incoming_complete() || !same_snapshot(*incoming_complete(), meta))
+    throw storage_error("install of snapshot " + std::to_string(meta.index()) +
+                        ", which was not received whole");
+  auto& fs = *opts_.fs;
+  // receive_chunk() synced the file; the rename makes it the snapshot at once.
+  fs.rename(tmp, path(snapshot_name(meta.index())));
+  fs.sync_dir(opts_.dir);
+  snapshot_ = meta;
+  snapshot_header_ = incoming_header_;
+  incoming_clear();
+  if (reset_log) {
+    // Every entry from the snapshot's end on is cut, and the log continues after it.
+    start_segment(segment_ + 1, meta.index() + 1);
+    last_index_ = meta.index();
+  }
+  remove_snapshots_before(meta.index());
+  compact_segments();
+}
+
+void durable_storage::save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) {
+  if (failed_)
+    throw storage_error("storage stopped after an earlier failure");
+  if (snapshot_ && meta.index() <= snapshot_->index())
+    return;
+  auto& fs = *opts_.fs;
+  try {
+    // Written aside and synced, then renamed into place: a snapshot is whole or absent.
+    auto name = snapshot_name(meta.index());
+    auto tmp = path(name + ".tmp");
+    auto header = snapshot_header(meta);
+    fs.remove(tmp);
+    fs.append(tmp, header);
+    fs.append(tmp, data);
+    fs.sync(tmp);
+    fs.rename(tmp, path(name));
+    fs.sync_dir(opts_.dir);
+    ++syncs_;
+    snapshot_ = meta;
+    snapshot_header_ = header.size();
+    remove_snapshots_before(meta.index());
+    compact_segments();
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+}
+
+bool durable_storage::read_snapshot(uint64_t offset, size_t max, pb::SnapshotMeta& meta,
+                                    std::string& data) {
+  if (!snapshot_)
+    return false;
+  meta = *snapshot_;
+  auto n = offset < meta.size() ? std::min<uint64_t>(max, meta.size() - offset) : 0;
+  try {
+    data = opts_.fs->read_at(path(snapshot_name(meta.index())), snapshot_header_ + offset,
+                             static_cast<size_t>(n));
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+  return true;
+}
+
+void durable_storage::incoming_begin(const pb::SnapshotMeta& meta) {
+  auto& fs = *opts_.fs;
+  auto tmp = path(incoming_name);
+  auto header = snapshot_header(meta);
+  try {
+    fs.remove(tmp);
+    fs.append(tmp, header);
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+  incoming_header_ = header.size();
+}
+
+void durable_storage::incoming_append(std::string_view data) {
+  try {
+    opts_.fs->append(path(incoming_name), data);
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+}
+
+void durable_storage::incoming_finish() {
+  try {
+    opts_.fs->sync(path(incoming_name));
+    ++syncs_;
+  } catch (const disk_error& e) {
+    fail(e);
   }
 }
 

@@ -1,11 +1,15 @@
 // The default storage of a node: a data directory with a manifest, the hard state, WAL
-// segments and a lock (docs/storage.md). Every write() is one group commit: the hard state,
-// if it changed, with one fdatasync, then the log records of all batches with one more.
+// segments, the newest snapshot and a lock (docs/storage.md). Every write() is one group commit:
+// the hard state, if it changed, with one fdatasync, then the log records of all batches with one
+// more.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <spdlog/logger.h>
 
@@ -52,18 +56,35 @@ public:
 
   recovered_state load() override;
   void write(std::vector<persist_batch> batches) override;
+  void save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) override;
+  bool read_snapshot(uint64_t offset, size_t max, pb::SnapshotMeta& meta,
+                     std::string& data) override;
 
   /// fdatasync calls made by write(), for tests and benchmarks.
   uint64_t syncs() const { return syncs_; }
+
+protected:
+  void incoming_begin(const pb::SnapshotMeta& meta) override;
+  void incoming_append(std::string_view data) override;
+  void incoming_finish() override;
 
 private:
   std::string path(const std::string& name) const;
   void create();
   void load_hard_state(recovered_state& out);
-  void load_log(recovered_state& out);
+  std::string load_snapshot(recovered_state& out);
+  std::string load_log(recovered_state& out);
+  void discard(recovered_state& out, const std::string& problem);
+  void compact_segments();
+  void remove_snapshots_before(uint64_t index);
   void start_segment(uint64_t seq, uint64_t first_index);
   void write_hard_state(const pb::HardState& hs);
   void append_records(const std::string& frames, uint64_t last);
+  /// Makes the snapshot file `tmp` the node's snapshot: renamed into place, older snapshots
+  /// and the segments it covers removed.
+  void install(const std::string& tmp, const pb::SnapshotMeta& meta, bool reset_log);
+  /// Turns an exception of the disk into the storage's own, and fails for good.
+  [[noreturn]] void fail(const disk_error& e);
 
   durable_options opts_;
   std::shared_ptr<spdlog::logger> log_;
@@ -75,6 +96,12 @@ private:
   uint64_t segment_ = 0;      // sequence number of the segment being written
   uint64_t segment_size_ = 0; // its size in bytes
   uint64_t last_index_ = 0;   // of the log as written
+  // Sequence number and first index of every segment, oldest first (compaction removes them
+  // from the front).
+  std::vector<std::pair<uint64_t, uint64_t>> segments_;
+  std::optional<pb::SnapshotMeta> snapshot_; // the current snapshot
+  uint64_t snapshot_header_ = 0;             // bytes before its data in its file
+  uint64_t incoming_header_ = 0;             // the same for the snapshot being received
 };
 
 } // namespace cafraft

@@ -16,6 +16,8 @@ public:
   virtual void on_step(role_kind role, const raft_state& s) = 0;
   /// After the state machine of `node_id` applied `entry`.
   virtual void on_apply(const std::string& node_id, const pb::LogEntry& entry) = 0;
+  /// After the state machine of `node_id` was restored from a snapshot through `index`.
+  virtual void on_restore(const std::string& node_id, uint64_t index) = 0;
 };
 
 } // namespace cafraft

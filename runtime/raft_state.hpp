@@ -19,9 +19,13 @@ struct raft_state {
   std::string id;
 
   // Persistent (§5.1 Figure 2): written to storage before anything that depends on it is sent.
-  uint64_t term = 0;             // never decreases
-  std::string voted_for;         // set at most once per term
-  std::vector<pb::LogEntry> log; // log[i].index() == i + 1
+  uint64_t term = 0;     // never decreases
+  std::string voted_for; // set at most once per term
+  // The log after the snapshot: log[i].index() == snapshot_index + i + 1. Entries through
+  // snapshot_index are committed, applied, and live on only in the snapshot (§7).
+  std::vector<pb::LogEntry> log;
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
 
   // What storage holds of term and voted_for (or is asked to hold): rules::take_hard_state()
   // compares against it to know when the hard state must be written.
@@ -41,13 +45,19 @@ struct raft_state {
 
   std::vector<member> voters;
 
-  uint64_t last_index() const { return log.size(); }
-  uint64_t last_term() const { return log.empty() ? 0 : log.back().term(); }
-  /// Term of the entry at `index`; 0 for index 0 or beyond the end.
+  uint64_t last_index() const { return snapshot_index + log.size(); }
+  uint64_t last_term() const { return log.empty() ? snapshot_term : log.back().term(); }
+  /// Term of the entry at `index`: 0 for index 0, beyond the end, or compacted into the
+  /// snapshot (except the snapshot's last entry, whose term is known).
   uint64_t term_at(uint64_t index) const {
-    return index == 0 || index > log.size() ? 0 : log[index - 1].term();
+    if (index == snapshot_index)
+      return snapshot_term;
+    return index < snapshot_index || index > last_index() ? 0 : entry(index).term();
   }
-  const pb::LogEntry& entry(uint64_t index) const { return log[index - 1]; }
+  /// The entry at `index`, snapshot_index < index <= last_index().
+  const pb::LogEntry& entry(uint64_t index) const { return log[index - snapshot_index - 1]; }
+  /// Removes every entry from `index` on (index > snapshot_index).
+  void truncate_from(uint64_t index) { log.resize(index - snapshot_index - 1); }
 
   size_t quorum() const { return voters.size() / 2 + 1; }
   bool is_voter(const std::string& node_id) const;

@@ -43,6 +43,15 @@ std::vector<pb::AppendEntries> replication::to_send(const std::string& peer, sen
   if (i == progress_.end())
     return out;
   auto& p = i->second;
+  if (!p.snapshotting && p.next <= s_.snapshot_index) {
+    // The entries the follower needs next are compacted away.
+    p.snapshotting = true;
+    p.snapshot_index = s_.snapshot_index;
+    p.snapshot_offset = 0;
+    p.chunk_inflight = false;
+  }
+  if (p.snapshotting)
+    return out;
   if (p.probing) {
     // One message at a time; a heartbeat tick resends it in case it was lost.
     if (must_send || p.inflight == 0) {
@@ -90,6 +99,8 @@ bool replication::on_response(const pb::AppendEntriesResponse& resp) {
       p.sent = p.match;
     }
     p.sent = std::max(p.sent, p.match);
+    if (p.snapshotting && p.match >= p.snapshot_index)
+      p.snapshotting = false; // a late answer shows the follower has what the snapshot holds
     return advance_commit();
   }
   // A reject for an index at or below what is already matched is stale (reordered): ignore.
@@ -101,6 +112,61 @@ bool replication::on_response(const pb::AppendEntriesResponse& resp) {
   p.inflight = 0;
   p.sent = p.next - 1;
   return false;
+}
+
+std::optional<uint64_t> replication::snapshot_chunk_due(const std::string& peer, send_mode mode) {
+  auto i = progress_.find(peer);
+  if (i == progress_.end() || !i->second.snapshotting)
+    return std::nullopt;
+  auto& p = i->second;
+  if (mode == send_mode::tick) {
+    // A chunk unanswered for a whole heartbeat interval was lost: send it again (it is also
+    // the heartbeat that keeps the follower from campaigning).
+    if (p.chunk_inflight && !p.chunk_answered)
+      p.chunk_inflight = false;
+    p.chunk_answered = false;
+  }
+  if (p.chunk_inflight)
+    return std::nullopt;
+  p.chunk_inflight = true;
+  return p.snapshot_offset;
+}
+
+bool replication::chunk_read(const std::string& peer, uint64_t snapshot_index, uint64_t offset) {
+  auto i = progress_.find(peer);
+  if (i == progress_.end() || !i->second.snapshotting)
+    return false;
+  auto& p = i->second;
+  if (p.snapshot_index != snapshot_index) {
+    p.snapshot_index = snapshot_index;
+    p.snapshot_offset = 0;
+    p.chunk_inflight = false;
+    return false;
+  }
+  return offset == p.snapshot_offset;
+}
+
+bool replication::on_snapshot_response(const pb::InstallSnapshotResponse& resp) {
+  auto i = progress_.find(resp.follower_id());
+  if (i == progress_.end() || resp.term() != s_.term)
+    return false;
+  auto& p = i->second;
+  if (!p.snapshotting || resp.snapshot_index() != p.snapshot_index)
+    return false; // a late answer about an earlier transfer
+  p.chunk_answered = true;
+  if (!resp.installed()) {
+    p.snapshot_offset = resp.next_offset();
+    p.chunk_inflight = false;
+    return false;
+  }
+  p.snapshotting = false;
+  p.chunk_inflight = false;
+  p.match = std::max(p.match, resp.snapshot_index());
+  p.next = p.match + 1;
+  p.sent = p.match;
+  p.probing = true; // the follower may hold more after the snapshot: probe from there
+  p.inflight = 0;
+  return advance_commit();
 }
 
 bool replication::on_local_persisted(uint64_t index) {

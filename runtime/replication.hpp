@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ struct peer_progress {
   bool probing = true; // probe: one message at a time until the follower's log matches
   uint64_t match_at_last_tick = 0;
   uint64_t read_acked = 0; // highest ReadIndex round the follower answered in this term
+  // The follower needs entries that the leader's log no longer has: it gets the snapshot,
+  // one chunk at a time (§7), and no AppendEntries until it is installed.
+  bool snapshotting = false;
+  uint64_t snapshot_index = 0;  // the snapshot being sent
+  uint64_t snapshot_offset = 0; // where the next chunk starts (what the follower holds)
+  bool chunk_inflight = false;
+  bool chunk_answered = false; // a chunk was answered since the last tick
 };
 
 struct replication_limits {
@@ -43,6 +51,17 @@ public:
 
   /// Records a response of the current term. Returns true when commit_index advanced.
   bool on_response(const pb::AppendEntriesResponse& resp);
+
+  /// When `peer` is to get a snapshot chunk now: the offset it starts at. The leader reads the
+  /// chunk from storage and hands it to chunk_read().
+  std::optional<uint64_t> snapshot_chunk_due(const std::string& peer, send_mode mode);
+  /// A chunk of the snapshot ending at `snapshot_index` was read for `peer` at `offset`. Returns
+  /// true when it is to be sent; false when the snapshot changed meanwhile (the transfer starts
+  /// over with the new one: ask snapshot_chunk_due() again).
+  bool chunk_read(const std::string& peer, uint64_t snapshot_index, uint64_t offset);
+  /// Records an InstallSnapshotResponse of the current term. Returns true when commit_index
+  /// advanced.
+  bool on_snapshot_response(const pb::InstallSnapshotResponse& resp);
 
   /// The leader's own log is durable through `index`. Returns true when commit_index advanced.
   bool on_local_persisted(uint64_t index);

@@ -52,7 +52,7 @@ namespace {
 // First index of the run of entries with the same term as the entry at `index`.
 uint64_t first_index_of_term(const raft_state& s, uint64_t index) {
   auto t = s.term_at(index);
-  while (index > 1 && s.term_at(index - 1) == t)
+  while (index > s.snapshot_index + 1 && s.term_at(index - 1) == t)
     --index;
   return index;
 }
@@ -73,7 +73,8 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
     resp.set_last_log_index(s.last_index());
     return fx;
   }
-  if (s.term_at(prev) != req.prev_log_term()) {
+  // Entries through snapshot_index are committed, so they match the leader's (§5.4.3).
+  if (prev >= s.snapshot_index && s.term_at(prev) != req.prev_log_term()) {
     // The entries of our conflicting term are all suspect: the leader retries before them.
     resp.set_success(false);
     resp.set_reject_hint(first_index_of_term(s, prev));
@@ -86,12 +87,14 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
     if (e.index() != last_new + 1) // malformed: entries must be contiguous after prev
       break;
     last_new = e.index();
+    if (e.index() <= s.snapshot_index)
+      continue;
     if (e.index() <= s.last_index()) {
       if (s.term_at(e.index()) == e.term())
         continue;
       // §5.3: delete the existing entry and all that follow it. Committed entries never
       // conflict (leader completeness); the invariant checker in the tests holds us to that.
-      s.log.resize(e.index() - 1);
+      s.truncate_from(e.index());
       if (fx.truncated_from == 0 || e.index() < fx.truncated_from)
         fx.truncated_from = e.index();
     }
@@ -125,6 +128,32 @@ pb::AppendEntriesResponse reject_stale_append(const raft_state& s, const pb::App
   resp.set_reject_hint(req.prev_log_index());
   resp.set_last_log_index(s.last_index());
   return resp;
+}
+
+bool install_snapshot(raft_state& s, const pb::SnapshotMeta& meta) {
+  bool keep = meta.index() <= s.last_index() && s.term_at(meta.index()) == meta.term();
+  if (keep)
+    s.log.erase(s.log.begin(),
+                s.log.begin() + static_cast<std::ptrdiff_t>(meta.index() - s.snapshot_index));
+  else
+    s.log.clear();
+  s.snapshot_index = meta.index();
+  s.snapshot_term = meta.term();
+  s.commit_index = std::max(s.commit_index, meta.index());
+  s.apply_sent = std::max(s.apply_sent, meta.index());
+  if (s.resyncing && s.resync_target > 0 && meta.index() >= s.resync_target)
+    s.resyncing = false;
+  return !keep;
+}
+
+void compact(raft_state& s, const pb::SnapshotMeta& meta) {
+  if (meta.index() <= s.snapshot_index || meta.index() > s.last_index() ||
+      s.term_at(meta.index()) != meta.term())
+    return;
+  s.log.erase(s.log.begin(),
+              s.log.begin() + static_cast<std::ptrdiff_t>(meta.index() - s.snapshot_index));
+  s.snapshot_index = meta.index();
+  s.snapshot_term = meta.term();
 }
 
 std::vector<pb::LogEntry> take_committed(raft_state& s) {

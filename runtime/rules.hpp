@@ -43,6 +43,16 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req);
 /// so that it steps down.
 pb::AppendEntriesResponse reject_stale_append(const raft_state& s, const pb::AppendEntries& req);
 
+/// §7: installs a snapshot from the leader (one that ends past commit_index). Entries after it
+/// stay when the log holds the snapshot's last entry (same index and term); otherwise the whole
+/// log goes. Commit and applied index move up to the snapshot. Returns true when the log was
+/// reset (storage must drop it too).
+bool install_snapshot(raft_state& s, const pb::SnapshotMeta& meta);
+
+/// The state machine saved a snapshot through meta.index: the entries it covers leave the log.
+/// Ignored when the log no longer holds them (a newer snapshot was installed meanwhile).
+void compact(raft_state& s, const pb::SnapshotMeta& meta);
+
 /// Entries (apply_sent, commit_index] to hand to the state machine; advances apply_sent.
 std::vector<pb::LogEntry> take_committed(raft_state& s);
 

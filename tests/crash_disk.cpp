@@ -139,6 +139,11 @@ std::string crash_disk::read(const std::string& path) {
   return current_.inodes.at(it->second);
 }
 
+std::string crash_disk::read_at(const std::string& path, uint64_t offset, size_t len) {
+  auto all = read(path);
+  return offset < all.size() ? all.substr(offset, len) : std::string{};
+}
+
 void crash_disk::append(const std::string& path, std::string_view data) {
   std::lock_guard<std::mutex> guard(mtx_);
   begin_op();

@@ -43,6 +43,7 @@ public:
   bool exists(const std::string& path) override;
   std::vector<std::string> list(const std::string& dir) override;
   std::string read(const std::string& path) override;
+  std::string read_at(const std::string& path, uint64_t offset, size_t len) override;
   void append(const std::string& path, std::string_view data) override;
   void write_at(const std::string& path, uint64_t offset, std::string_view data) override;
   void sync(const std::string& path) override;

@@ -63,6 +63,8 @@ caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::st
                                              " in term " + std::to_string(v.term()));
           }
         }
+        if (msg.match_elements<pb::InstallSnapshot>())
+          ++net->snapshot_chunks;
         std::uniform_real_distribution<double> coin{0.0, 1.0};
         if (net->blocked(from, to) || (net->script && net->script(from, to, msg)) ||
             coin(net->rng) < net->loss) {
@@ -129,31 +131,34 @@ void invariant_checker::on_step(role_kind role, const raft_state& s) {
   }
   v.term = s.term;
   v.commit = s.commit_index;
+  v.base = s.snapshot_index;
   v.log.clear();
   v.log.reserve(s.log.size());
   for (auto& e : s.log)
     v.log.emplace_back(e.term(), hash_of(e.data()));
-  // Log matching (§5.3): same index and term => identical entries up to there.
+  // Log matching (§5.3): same index and term => identical entries up to there. Compared where
+  // both logs hold entries; what snapshots hold is checked as committed entries.
   for (auto& [other_id, o] : nodes_) {
     if (other_id == s.id)
       continue;
-    auto n = std::min(v.log.size(), o.log.size());
-    size_t last_same = 0;
-    for (size_t i = n; i > 0; --i)
-      if (v.log[i - 1].first == o.log[i - 1].first) {
+    auto lo = std::max(v.base, o.base);
+    auto hi = std::min(v.last(), o.last());
+    uint64_t last_same = 0;
+    for (auto i = hi; i > lo; --i)
+      if (v.at(i).first == o.at(i).first) {
         last_same = i;
         break;
       }
-    for (size_t i = 0; i < last_same; ++i)
-      if (v.log[i] != o.log[i]) {
+    for (auto i = lo + 1; i <= last_same; ++i)
+      if (v.at(i) != o.at(i)) {
         fail(where.str() + "log matching violated with " + other_id + " at index " +
-             std::to_string(i + 1));
+             std::to_string(i));
         break;
       }
   }
   // Committed entries never change (state machine safety, §5.4.3).
-  for (uint64_t i = 1; i <= s.commit_index; ++i) {
-    auto& e = v.log[i - 1];
+  for (uint64_t i = v.base + 1; i <= std::min(s.commit_index, v.last()); ++i) {
+    auto& e = v.at(i);
     auto [it, added] = committed_.emplace(i, committed_entry{e.first, e.second, s.term});
     if (!added) {
       if (it->second.term != e.first || it->second.hash != e.second)
@@ -161,10 +166,11 @@ void invariant_checker::on_step(role_kind role, const raft_state& s) {
       it->second.seen_in_term = std::min(it->second.seen_in_term, s.term);
     }
   }
-  // Leader completeness (§5.4): a leader holds every entry committed before its term.
+  // Leader completeness (§5.4): a leader holds every entry committed before its term (in its
+  // log, or in its snapshot).
   if (role == role_kind::leader)
     for (auto& [i, c] : committed_)
-      if (c.seen_in_term < s.term && (i > v.log.size() || v.log[i - 1].first != c.term)) {
+      if (c.seen_in_term < s.term && i > v.base && (i > v.last() || v.at(i).first != c.term)) {
         fail(where.str() + "leader lacks committed entry " + std::to_string(i));
         break;
       }
@@ -180,6 +186,15 @@ void invariant_checker::on_apply(const std::string& node_id, const pb::LogEntry&
   auto [i, added] = applied_.emplace(entry.index(), h);
   if (!added && i->second != h)
     fail(node_id + " applied a different entry at index " + std::to_string(entry.index()));
+}
+
+void invariant_checker::on_restore(const std::string& node_id, uint64_t index) {
+  auto& v = nodes_[node_id];
+  ++restores;
+  if (index < v.applied)
+    fail(node_id + " restored a snapshot through " + std::to_string(index) + " after applying " +
+         std::to_string(v.applied));
+  v.applied = index;
 }
 
 // -- cluster ------------------------------------------------------------------------------
@@ -267,8 +282,13 @@ void cluster::wire(const std::string& id) {
   }
 }
 
+void cluster::power_fail(const std::string& id) {
+  if (durable_ && failing_.insert(id).second)
+    crash_disks.at(id)->crash_at_op(crash_rng_() % 8);
+}
+
 void cluster::stop(const std::string& id) {
-  if (durable_) // the node's last writes may be under way as the power fails
+  if (durable_ && failing_.erase(id) == 0) // the node's last writes may be under way
     crash_disks.at(id)->crash_at_op(crash_rng_() % 4);
   caf::anon_send_exit(nodes.at(id), caf::exit_reason::kill);
   nodes.erase(id);
@@ -276,8 +296,10 @@ void cluster::stop(const std::string& id) {
 }
 
 void cluster::restart(const std::string& id) {
-  if (durable_)
+  if (durable_) {
+    unsynced_restarts += crash_disks.at(id)->pending() > 0;
     crash_disks[id] = crash_disks.at(id)->crash(crash_rng_);
+  }
   spawn(id);
   wire(id);
 }

@@ -58,6 +58,7 @@ public:
   void heal();
 
   uint64_t delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
+  uint64_t snapshot_chunks = 0; // InstallSnapshot messages sent (lost or not)
 
   /// Every vote granted, (voter, term) -> candidate, as it leaves the voter (lost or not):
   /// a second, different grant in one term is a violation, across restarts too.
@@ -69,12 +70,14 @@ class invariant_checker : public step_observer {
 public:
   void on_step(role_kind role, const raft_state& s) override;
   void on_apply(const std::string& node_id, const pb::LogEntry& entry) override;
+  void on_restore(const std::string& node_id, uint64_t index) override;
 
   /// A node restarts: its volatile state (commit index, applied index) starts over.
   void forget_volatile(const std::string& node_id);
 
   std::vector<std::string> violations;
   uint64_t steps = 0;
+  uint64_t restores = 0; // state machines restored from a snapshot (at start or installed)
   std::map<uint64_t, std::string> leaders; // term -> leader
 
 private:
@@ -82,7 +85,10 @@ private:
     uint64_t term = 0;
     uint64_t commit = 0;
     uint64_t applied = 0;
-    std::vector<std::pair<uint64_t, size_t>> log; // (term, hash of data) per index
+    uint64_t base = 0;                            // entries through here are in a snapshot
+    std::vector<std::pair<uint64_t, size_t>> log; // (term, hash of data) per index after base
+    uint64_t last() const { return base + log.size(); }
+    const std::pair<uint64_t, size_t>& at(uint64_t i) const { return log[i - base - 1]; }
   };
   struct committed_entry {
     uint64_t term;
@@ -116,11 +122,17 @@ public:
   std::map<std::string, std::shared_ptr<crash_disk>> crash_disks; // when durable
   std::shared_ptr<invariant_checker> checker = std::make_shared<invariant_checker>();
   std::shared_ptr<network> net;
+  /// Restarts from a disk whose crash could lose writes that were issued but not synced.
+  uint64_t unsynced_restarts = 0;
 
   /// Stops a node as a crash would: its storage stays. With durable storage the power fails
   /// within the next few disk operations, and restart() finds a random crash state of the disk
   /// (everything synced, a prefix of the rest, the last write torn).
   void stop(const std::string& id);
+  /// With durable storage: the power of node `id` fails within its next few disk operations,
+  /// in the middle of a write when one comes (the node stops when its disk does). stop() ends
+  /// it for good.
+  void power_fail(const std::string& id);
   /// Starts a stopped node again from its storage.
   void restart(const std::string& id);
 
@@ -155,6 +167,7 @@ private:
   uint64_t seed_;
   bool durable_;
   std::mt19937_64 crash_rng_;
+  std::set<std::string> failing_; // power_fail() armed, stop() not yet called
   std::function<void(node_config&)> tweak_;
   std::vector<member> members_;
   std::map<std::pair<std::string, std::string>, caf::actor> links_;

@@ -101,6 +101,33 @@ void fill(pb::AppendEntriesResponse& x) {
   x.set_last_log_index(50);
 }
 
+void fill(pb::SnapshotMeta& x) {
+  x.set_index(4000);
+  x.set_term(7);
+  *x.add_members() = make_member("n1");
+  *x.add_members() = make_member("n2");
+  x.set_size(1u << 20);
+  x.set_crc32c(0xdeadbeef);
+}
+
+void fill(pb::InstallSnapshot& x) {
+  x.set_term(7);
+  x.set_leader_id("n1");
+  fill(*x.mutable_meta());
+  x.set_offset(65536);
+  x.set_data(binary + std::string(4096, '\0'));
+  x.set_done(true);
+}
+
+void fill(pb::InstallSnapshotResponse& x) {
+  x.set_term(7);
+  x.set_follower_id("n2");
+  x.set_snapshot_index(4000);
+  x.set_next_offset(131072);
+  x.set_installed(true);
+  x.set_last_log_index(4001);
+}
+
 void fill(pb::PutRequest& x) {
   // `key` is a proto3 string: NUL and non-ASCII, but valid UTF-8 (binary keys are tested below).
   x.set_key(std::string("k\0\xc3\xa9y", 5));
@@ -221,6 +248,7 @@ protected:
 using registered_types =
     testing::Types<pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote,
                    pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
+                   pb::SnapshotMeta, pb::InstallSnapshot, pb::InstallSnapshotResponse,
                    pb::PutRequest, pb::DeleteRequest, pb::GetRequest, pb::ProposeRequest,
                    pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand, pb::KvQuery,
                    pb::KvResult>;
@@ -252,6 +280,9 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::RequestVoteResponse),
                                        typeid(pb::AppendEntries),
                                        typeid(pb::AppendEntriesResponse),
+                                       typeid(pb::SnapshotMeta),
+                                       typeid(pb::InstallSnapshot),
+                                       typeid(pb::InstallSnapshotResponse),
                                        typeid(pb::PutRequest),
                                        typeid(pb::DeleteRequest),
                                        typeid(pb::GetRequest),

@@ -21,6 +21,9 @@ struct sim_result {
   std::vector<std::string> failures;
   uint64_t steps = 0;
   uint64_t committed_writes = 0;
+  uint64_t restores = 0;
+  uint64_t chunks = 0;
+  uint64_t unsynced_restarts = 0;
 };
 
 std::vector<std::string> pick(std::mt19937_64& rng, const std::vector<std::string>& ids, size_t n) {
@@ -40,9 +43,16 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   std::uniform_real_distribution<double> coin{0.0, 1.0};
   std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> writes;
   {
-    cluster c{sys, n, seed, net, nullptr, durable};
+    // Snapshots every few entries, sent in small chunks: lagging and restarted nodes catch up
+    // from snapshots while messages are lost, duplicated and reordered.
+    auto snapshots = [](node_config& nc) {
+      nc.snapshot_entries = 12;
+      nc.snapshot_chunk_bytes = 32;
+    };
+    cluster c{sys, n, seed, net, snapshots, durable};
     // Phase 1: faults for 4 s of virtual time.
     int key = 0;
+    std::map<std::string, std::chrono::milliseconds> failing; // power failed, stop due at
     for (auto t = 0ms; t < 4000ms;) {
       auto r = coin(rng);
       if (r < 0.02) {
@@ -62,14 +72,27 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
         net->duplicate = coin(rng) * 0.2;
         net->delay = coin(rng) * 0.3;
       } else if (r < 0.065) {
-        // Crash a node (never a majority), or bring a crashed one back from its storage.
-        std::vector<std::string> up, down;
-        for (auto& id : c.ids)
-          (c.nodes.count(id) ? up : down).push_back(id);
-        if (!down.empty() && coin(rng) < 0.6)
-          c.restart(pick(rng, down, 1).front());
-        else if (down.size() < (n - 1) / 2)
-          c.stop(pick(rng, up, 1).front());
+        // Crash a node (never a majority), or bring a crashed one back from its storage. On
+        // durable storage the power fails during the node's next disk operations, often in the
+        // middle of a write, and the node is gone for good a few milliseconds later.
+        std::vector<std::string> up, down, stopped;
+        for (auto& id : c.ids) {
+          bool running = c.nodes.count(id) && failing.count(id) == 0;
+          (running ? up : down).push_back(id);
+          if (!c.nodes.count(id))
+            stopped.push_back(id);
+        }
+        if (!stopped.empty() && coin(rng) < 0.6) {
+          c.restart(pick(rng, stopped, 1).front());
+        } else if (down.size() < (n - 1) / 2) {
+          auto victim = pick(rng, up, 1).front();
+          if (durable) {
+            c.power_fail(victim);
+            failing[victim] = t + std::chrono::milliseconds{rng() % 20};
+          } else {
+            c.stop(victim);
+          }
+        }
       } else if (r < 0.30) {
         std::vector<std::string> up;
         for (auto& [id, ignored] : c.nodes)
@@ -82,7 +105,17 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
       auto step = std::chrono::milliseconds{1 + static_cast<int64_t>(rng() % 10)};
       d.advance(step, step);
       t += step;
+      for (auto i = failing.begin(); i != failing.end();) {
+        if (i->second <= t) {
+          c.stop(i->first);
+          i = failing.erase(i);
+        } else {
+          ++i;
+        }
+      }
     }
+    for (auto& [id, ignored] : failing)
+      c.stop(id);
     // Phase 2: heal, restart every crashed node, and let the cluster settle.
     net->heal();
     for (auto& id : c.ids)
@@ -111,6 +144,28 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
         if (!caught_up)
           res.failures.push_back("not every node applied the final write at index " +
                                  std::to_string(index));
+        // Every node holds the same data, whether it applied the entries or restored them
+        // from a snapshot.
+        for (int k = 0; k < 5; ++k) {
+          auto name = "k" + std::to_string(k);
+          std::map<std::string, std::shared_ptr<outcome<pb::GetResponse>>> reads;
+          for (auto& id : c.ids)
+            reads[id] = c.ask<pb::GetResponse>(id, get(name, true));
+          d.run_until(
+              [&] {
+                for (auto& [id, r] : reads)
+                  if (!r->done)
+                    return false;
+                return true;
+              },
+              500ms);
+          auto& want = reads.at(leader);
+          for (auto& [id, r] : reads)
+            if (!r->done || !r->value || !want->value ||
+                r->value->found() != want->value->found() ||
+                r->value->value() != want->value->value())
+              res.failures.push_back(id + " disagrees with leader " + leader + " on " + name);
+        }
       }
     }
     for (auto& v : c.checker->violations)
@@ -118,6 +173,9 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     for (auto& v : net->vote_violations)
       res.failures.push_back(v);
     res.steps = c.checker->steps;
+    res.restores = c.checker->restores;
+    res.chunks = net->snapshot_chunks;
+    res.unsynced_restarts = c.unsynced_restarts;
   }
   for (auto& w : writes)
     res.committed_writes += w->done && w->value;
@@ -134,11 +192,14 @@ void run_seeds(size_t n, bool durable = false) {
   auto count = env_or("CAFRAFT_SEEDS", 200);
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : count;
-  uint64_t steps = 0, writes = 0, failed = 0;
+  uint64_t steps = 0, writes = 0, failed = 0, restores = 0, chunks = 0, unsynced = 0;
   for (auto seed = first; seed <= last; ++seed) {
     auto res = run_seed(n, seed, durable);
     steps += res.steps;
     writes += res.committed_writes;
+    restores += res.restores;
+    chunks += res.chunks;
+    unsynced += res.unsynced_restarts;
     if (!res.failures.empty()) {
       ++failed;
       std::ostringstream out;
@@ -151,11 +212,17 @@ void run_seeds(size_t n, bool durable = false) {
         break;
     }
   }
-  std::printf("%zu nodes%s: %llu seeds, %llu checked steps, %llu acknowledged writes\n", n,
-              durable ? " on crashable disks" : "",
-              static_cast<unsigned long long>(last - first + 1),
-              static_cast<unsigned long long>(steps), static_cast<unsigned long long>(writes));
+  auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
+  std::printf("%zu nodes%s: %llu seeds, %llu checked steps, %llu acknowledged writes, %llu "
+              "snapshot chunks sent, %llu restores from snapshots, %llu restarts after losing "
+              "unsynced writes\n",
+              n, durable ? " on crashable disks" : "", u(last - first + 1), u(steps), u(writes),
+              u(chunks), u(restores), u(unsynced));
   EXPECT_GT(writes, 0u) << "no write succeeded in any seed: the simulation tested nothing";
+  EXPECT_GT(restores, 0u) << "no snapshot was ever restored: snapshot installs went untested";
+  if (durable && !only) {
+    EXPECT_GT(unsynced, 0u) << "no crash ever lost an unsynced write: mid-write crashes untested";
+  }
 }
 
 TEST(SimulatedCluster, Sim3NodesStaySafeAndRecover) {
