@@ -43,14 +43,7 @@ std::vector<pb::AppendEntries> replication::to_send(const std::string& peer, sen
   if (i == progress_.end())
     return out;
   auto& p = i->second;
-  if (!p.snapshotting && p.next <= s_.snapshot_index) {
-    // The entries the follower needs next are compacted away.
-    p.snapshotting = true;
-    p.snapshot_index = s_.snapshot_index;
-    p.snapshot_offset = 0;
-    p.chunk_inflight = false;
-  }
-  if (p.snapshotting)
+  if (needs_snapshot(p))
     return out;
   if (p.probing) {
     // One message at a time; a heartbeat tick resends it in case it was lost.
@@ -114,9 +107,20 @@ bool replication::on_response(const pb::AppendEntriesResponse& resp) {
   return false;
 }
 
+bool replication::needs_snapshot(peer_progress& p) {
+  if (!p.snapshotting && p.next <= s_.snapshot_index) {
+    // The entries the follower needs next are compacted away.
+    p.snapshotting = true;
+    p.snapshot_index = s_.snapshot_index;
+    p.snapshot_offset = 0;
+    p.chunk_inflight = false;
+  }
+  return p.snapshotting;
+}
+
 std::optional<uint64_t> replication::snapshot_chunk_due(const std::string& peer, send_mode mode) {
   auto i = progress_.find(peer);
-  if (i == progress_.end() || !i->second.snapshotting)
+  if (i == progress_.end() || !needs_snapshot(i->second))
     return std::nullopt;
   auto& p = i->second;
   if (mode == send_mode::tick) {

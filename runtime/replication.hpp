@@ -76,6 +76,8 @@ public:
 
 private:
   pb::AppendEntries make_append(uint64_t prev, uint64_t max_entries);
+  /// Whether `p` gets the snapshot (starting a transfer when its next entry was dropped).
+  bool needs_snapshot(peer_progress& p);
   bool advance_commit();
 
   raft_state& s_;

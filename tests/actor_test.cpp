@@ -365,5 +365,80 @@ TEST_F(ClusterTest, InvalidRequestsAreRejected) {
   EXPECT_TRUE(call<pb::WriteResponse>(*c, leader, put("a", "1")));
 }
 
+// A follower that was away while the leader compacted its log catches up from the snapshot,
+// sent in chunks; a lost chunk is sent again from where the follower is, not from the start.
+// Restarted afterwards, it comes back from its snapshot and its log.
+TEST_F(ClusterTest, LaggingFollowerCatchesUpFromASnapshotSentInChunks) {
+  constexpr size_t chunk = 64;
+  auto net = std::make_shared<network>(7);
+  auto tweak = [](node_config& nc) {
+    nc.snapshot_entries = 10;
+    nc.snapshot_chunk_bytes = chunk;
+  };
+  cluster c{sys, 3, 1, net, tweak};
+  auto leader = wait_leader(c);
+  ASSERT_FALSE(leader.empty());
+  std::string lagging = leader == "n3" ? "n2" : "n3";
+  net->isolate(lagging, c.ids);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(call<pb::WriteResponse>(
+        c, leader, put("key" + std::to_string(i % 7), "value-" + std::to_string(i))));
+  auto before = statuses(c, d);
+  ASSERT_LT(before[lagging].applied_index(), 10u);
+  // Every chunk on its way to the lagging node is recorded; the second one is lost once.
+  std::vector<uint64_t> offsets;
+  size_t biggest = 0, installs_seen = 0;
+  bool dropped = false;
+  net->heal();
+  net->script = [&](const std::string&, const std::string& to, caf::message& msg) {
+    if (to != lagging || !msg.match_elements<pb::InstallSnapshot>())
+      return false;
+    auto& req = msg.get_as<pb::InstallSnapshot>(0);
+    offsets.push_back(req.offset());
+    biggest = std::max(biggest, req.data().size());
+    installs_seen += req.done();
+    if (req.offset() == chunk && !dropped) {
+      dropped = true;
+      return true;
+    }
+    return false;
+  };
+  uint64_t target = before[leader].commit_index();
+  ASSERT_TRUE(d.run_until(
+      [&] {
+        auto st = statuses(c, d);
+        return st.count(lagging) && st[lagging].applied_index() >= target;
+      },
+      3000ms));
+  EXPECT_TRUE(dropped);
+  EXPECT_GT(installs_seen, 0u);
+  EXPECT_LE(biggest, chunk) << "chunks stay within snapshot_chunk_bytes";
+  EXPECT_EQ(std::count(offsets.begin(), offsets.end(), 0u), 1) << "never started over";
+  EXPECT_EQ(std::count(offsets.begin(), offsets.end(), uint64_t{chunk}), 2)
+      << "the lost chunk was sent again";
+  EXPECT_GT(c.checker->restores, 0u);
+  auto check_data = [&] {
+    for (int k = 0; k < 7; ++k) {
+      auto r = call<pb::GetResponse>(c, lagging, get("key" + std::to_string(k), true));
+      ASSERT_TRUE(r);
+      EXPECT_TRUE(r->found()) << k;
+      EXPECT_EQ(r->value(), "value-" + std::to_string(33 + (k + 2) % 7)) << k;
+    }
+  };
+  check_data();
+  // More writes go to it as entries again, and it restarts from its own snapshot.
+  ASSERT_TRUE(call<pb::WriteResponse>(c, leader, put("after", "1")));
+  c.stop(lagging);
+  c.restart(lagging);
+  ASSERT_TRUE(d.run_until(
+      [&] {
+        auto st = statuses(c, d);
+        return st.count(lagging) && st[lagging].applied_index() >= target + 1;
+      },
+      3000ms));
+  check_data();
+  expect_safe(c);
+}
+
 } // namespace
 } // namespace cafraft::test
