@@ -136,10 +136,7 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
             step_guard<caf::stateful_actor<follower_state>> g{self, role_kind::follower};
             on_chunk_stored(self, req, resp, next, complete);
           },
-          [self](caf::error& e) {
-            self->state.ctx.log->error("{} storage failed: {}", self->state.ctx.cfg->id, render(e));
-            self->send_exit(self->state.ctx.node, e);
-          });
+          [self](caf::error& e) { storage_failed(self, e); });
 }
 
 void on_vote_request(follower_ptr self, const pb::RequestVote& req) {

@@ -173,13 +173,13 @@ void flush(leader_ptr self) {
   serve_reads(self);
 }
 
-void fail_pending(leader_ptr self) {
+void fail_pending(leader_ptr self, const caf::error& why) {
   auto& st = self->state;
   for (auto& [index, rp] : st.pending_writes)
-    rp.deliver(make_error(errc::leadership_lost));
+    rp.deliver(why);
   st.pending_writes.clear();
   for (auto& r : st.pending_reads)
-    r.rp.deliver(make_error(errc::leadership_lost));
+    r.rp.deliver(why);
   st.pending_reads.clear();
 }
 
@@ -187,7 +187,7 @@ void step_down(leader_ptr self, uint64_t term, bool redispatch) {
   auto& s = *self->state.rs;
   rules::observe_term(s, term);
   self->state.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
-  fail_pending(self);
+  fail_pending(self, make_error(errc::leadership_lost));
   // The log goes to the next role as it is, so what it holds must reach storage, before
   // anything the next role writes.
   persist_appended(self);
@@ -229,6 +229,8 @@ void start_leading(leader_ptr self) {
   auto& s = *st.rs;
   auto& cfg = *st.ctx.cfg;
   s.leader_id = s.id;
+  // Clients get disk_full or storage_failed at once, not a timeout.
+  st.on_storage_failure = [self](const caf::error& e) { fail_pending(self, e); };
   st.repl = std::make_unique<replication>(
       s, replication_limits{cfg.max_batch_entries, cfg.max_batch_bytes, cfg.max_inflight});
   st.flushed = s.last_index();

@@ -8,6 +8,7 @@
 // routed to the old role is lost, and the old role never touches the state again.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -33,6 +34,10 @@ struct role_base {
   uint64_t timer_gen = 0; // stale timer messages carry an older generation (CAF 0.17 cannot
                           // cancel a delayed_send)
   bool retired = false;
+  /// Called when storage failed, before the node stops: a role answers what it holds pending
+  /// with the error (CAF 0.17 drops an unanswered promise silently, and the client would wait
+  /// for its timeout).
+  std::function<void(const caf::error&)> on_storage_failure;
 };
 
 /// Calls the step observer (tests) when the handler that created it returns.
@@ -89,6 +94,17 @@ template <class Self> void hand_over(Self* self, role_kind next, bool redispatch
   self->become([self](retire_atom) { self->quit(); });
 }
 
+/// Storage failed: the node stops, and whatever the role holds pending gets the error.
+template <class Self> void storage_failed(Self* self, const caf::error& e) {
+  auto& st = self->state;
+  st.ctx.log->error("{} storage failed: {}", st.ctx.cfg->id, render(e));
+  if (st.on_storage_failure) {
+    st.on_storage_failure(e);
+    st.on_storage_failure = nullptr;
+  }
+  self->send_exit(st.ctx.node, e);
+}
+
 /// Writes `batch`, then calls `f` (which sends what depended on it). Batches are written in
 /// the order they were asked for, so answers leave in that order too (thesis §3.8: persist
 /// before you promise). A storage failure stops the node.
@@ -96,12 +112,7 @@ template <class Self, class F> void persist_then(Self* self, persist_batch batch
   // An empty batch goes through storage too: an answer must not overtake one that waits for
   // an earlier write.
   self->request(self->state.ctx.storage, caf::infinite, persist_atom::value, std::move(batch))
-      .then([f]() mutable { f(); },
-            [self](caf::error& e) {
-              self->state.ctx.log->error("{} storage failed: {}", self->state.ctx.cfg->id,
-                                         render(e));
-              self->send_exit(self->state.ctx.node, e);
-            });
+      .then([f]() mutable { f(); }, [self](caf::error& e) { storage_failed(self, e); });
 }
 
 /// Writes term and vote if they changed since they were last written.
