@@ -21,23 +21,53 @@ namespace {
 
 struct candidate_state : role_base {
   std::set<std::string> votes;
+  bool pre_voting = false;  // asking for pre-votes for term + 1; nothing changed yet
   bool campaigning = false; // true once our own vote is durable and requests went out
   static inline const char* name = "cafraft.candidate";
 };
 
 using candidate_ptr = caf::stateful_actor<candidate_state>*;
 
+void campaign(candidate_ptr self);
+
 void count_vote(candidate_ptr self, const std::string& voter) {
   auto& st = self->state;
   auto& s = *st.rs;
-  if (!st.campaigning || !s.is_voter(voter))
+  if (!(st.campaigning || st.pre_voting) || !s.is_voter(voter))
     return;
   st.votes.insert(voter);
-  if (st.votes.size() >= s.quorum()) {
-    st.ctx.log->info("{} [term {}] won the election with {} of {} votes", s.id, s.term,
+  if (st.votes.size() < s.quorum())
+    return;
+  if (st.pre_voting) {
+    st.ctx.log->info("{} [term {}] won the pre-vote with {} of {} votes", s.id, s.term,
                      st.votes.size(), s.voters.size());
-    hand_over(self, role_kind::leader);
+    st.pre_voting = false;
+    st.votes.clear();
+    campaign(self);
+    return;
   }
+  st.ctx.log->info("{} [term {}] won the election with {} of {} votes", s.id, s.term,
+                   st.votes.size(), s.voters.size());
+  hand_over(self, role_kind::leader);
+}
+
+/// Thesis §9.6: asks whether a majority would vote for us in the next term before raising it.
+void pre_campaign(candidate_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  st.pre_voting = true;
+  st.ctx.log->info("{} [term {}] asks for pre-votes for term {}", s.id, s.term, s.term + 1);
+  arm_election_timer(self);
+  pb::RequestVote req;
+  req.set_term(s.term + 1);
+  req.set_candidate_id(s.id);
+  req.set_last_log_index(s.last_index());
+  req.set_last_log_term(s.last_term());
+  req.set_pre_vote(true);
+  for (auto& m : s.voters)
+    if (m.id != s.id)
+      send_to(self, m.id, req);
+  count_vote(self, s.id);
 }
 
 void campaign(candidate_ptr self) {
@@ -72,7 +102,10 @@ void campaign(candidate_ptr self) {
 caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
                              uint64_t seed) {
   init_role(self, std::move(ctx), std::move(rs), seed);
-  campaign(self);
+  if (self->state.ctx.cfg->pre_vote)
+    pre_campaign(self);
+  else
+    campaign(self);
   using guard = step_guard<caf::stateful_actor<candidate_state>>;
   constexpr auto kind = role_kind::candidate;
   return caf::message_handler{
@@ -84,10 +117,14 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
       [self](const pb::RequestVoteResponse& resp) {
         guard g{self, kind};
         auto& s = *self->state.rs;
-        if (resp.term() > s.term) {
+        auto& st = self->state;
+        if (resp.pre_vote() && resp.granted()) {
+          if (st.pre_voting && resp.term() == s.term + 1)
+            count_vote(self, resp.voter_id());
+        } else if (resp.term() > s.term) {
           rules::observe_term(s, resp.term());
           hand_over(self, role_kind::follower);
-        } else if (resp.term() == s.term && resp.granted()) {
+        } else if (!resp.pre_vote() && resp.term() == s.term && resp.granted()) {
           count_vote(self, resp.voter_id());
         }
       },
@@ -105,6 +142,10 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
       [self](const pb::RequestVote& req) {
         guard g{self, kind};
         auto& s = *self->state.rs;
+        if (req.pre_vote()) {
+          send_to(self, req.candidate_id(), rules::decide_pre_vote(s, req, false));
+          return;
+        }
         if (req.term() > s.term) {
           rules::observe_term(s, req.term());
           hand_over(self, role_kind::follower, true);

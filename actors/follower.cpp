@@ -19,6 +19,8 @@ namespace {
 
 struct follower_state : role_base {
   bool chunk_pending = false; // a snapshot chunk is with storage: others wait for a resend
+  // Until then a leader was heard from recently: pre-votes are refused (thesis §9.6).
+  caf::actor_clock::time_point lease_until{};
   static inline const char* name = "cafraft.follower";
 };
 
@@ -39,6 +41,7 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
     st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
   }
   arm_election_timer(self);
+  st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
   bool was_resyncing = s.resyncing;
   auto fx = rules::accept_append(s, req);
   if (was_resyncing && !s.resyncing)
@@ -82,8 +85,6 @@ void on_chunk_stored(follower_ptr self, const pb::InstallSnapshot& req,
   st.ctx.log->info("{} [term {}] installs snapshot through index {} (term {}, {} bytes) from {}{}",
                    s.id, s.term, meta.index(), meta.term(), meta.size(), req.leader_id(),
                    reset ? "; its log starts after it" : "");
-  // Before any entry after the snapshot is handed to the state machine.
-  self->send(st.ctx.state_machine, restore_atom::value, meta);
   persist_batch batch;
   batch.hard_state = rules::take_hard_state(s); // the end of a resync, when this ends it
   batch.snapshot = meta;
@@ -91,6 +92,9 @@ void on_chunk_stored(follower_ptr self, const pb::InstallSnapshot& req,
   auto leader = req.leader_id();
   resp.set_last_log_index(s.last_index());
   persist_then(self, std::move(batch), [=] { send_to(self, leader, resp); });
+  // After the install is queued at storage (the state machine's read of the snapshot writes
+  // it first), before any entry after the snapshot is handed to the state machine.
+  self->send(st.ctx.state_machine, restore_atom::value, meta);
 }
 
 void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
@@ -111,6 +115,7 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
     st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
   }
   arm_election_timer(self);
+  st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
   resp.set_term(s.term);
   persist_batch batch;
   batch.hard_state = rules::take_hard_state(s);
@@ -142,6 +147,11 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
 void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
   auto& st = self->state;
   auto& s = *st.rs;
+  if (req.pre_vote()) { // changes nothing here, so nothing to persist
+    bool leader_recent = !s.leader_id.empty() && self->clock().now() < st.lease_until;
+    send_to(self, req.candidate_id(), rules::decide_pre_vote(s, req, leader_recent));
+    return;
+  }
   rules::observe_term(s, req.term());
   auto resp = rules::decide_vote(s, req);
   persist_batch batch;

@@ -42,6 +42,7 @@ struct leader_state : role_base {
   uint64_t flushed = 0;    // highest index handed to storage
   bool flush_scheduled = false;
   bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)
+  uint64_t quorum_gen = 0;    // generation of the check-quorum timer
   std::map<uint64_t, caf::response_promise> pending_writes;
   std::deque<pending_read> pending_reads;
   static inline const char* name = "cafraft.leader";
@@ -194,6 +195,24 @@ void step_down(leader_ptr self, uint64_t term, bool redispatch) {
   hand_over(self, role_kind::follower, redispatch);
 }
 
+// Check-quorum: no majority answered for a whole election timeout. Clients are told at once
+// instead of waiting on a leader that cannot commit; the term stays (no vote was cast).
+void step_down_without_quorum(leader_ptr self) {
+  auto& s = *self->state.rs;
+  self->state.ctx.log->warn("{} [term {}] steps down: no majority answered for {} ms", s.id, s.term,
+                            self->state.ctx.cfg->election_timeout_max.count());
+  fail_pending(self, make_error(errc::leadership_lost));
+  s.leader_id.clear();
+  persist_appended(self);
+  hand_over(self, role_kind::follower);
+}
+
+void arm_check_quorum(leader_ptr self) {
+  if (self->state.ctx.cfg->check_quorum)
+    self->delayed_send(self, self->state.ctx.cfg->election_timeout_max, check_quorum_atom::value,
+                       ++self->state.quorum_gen);
+}
+
 caf::response_promise propose(leader_ptr self, pb::EntryType type, std::string data) {
   auto& st = self->state;
   auto& s = *st.rs;
@@ -247,6 +266,7 @@ void start_leading(leader_ptr self) {
   st.broadcast_due = true;
   schedule_flush(self);
   arm_heartbeat(self);
+  arm_check_quorum(self);
   st.ctx.log->info("{} [term {}] became leader (last index {}, commit {})", s.id, s.term,
                    s.last_index(), s.commit_index);
 }
@@ -327,15 +347,25 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         auto resp = rules::reject_stale_append(s, req);
         send_to(self, req.leader_id(), resp);
       },
+      [self](check_quorum_atom, uint64_t gen) {
+        if (gen != self->state.quorum_gen)
+          return;
+        guard g{self, kind};
+        if (!self->state.repl->quorum_active())
+          return step_down_without_quorum(self);
+        arm_check_quorum(self);
+      },
       [self](const pb::RequestVote& req) {
         guard g{self, kind};
         auto& s = *self->state.rs;
-        if (req.term() > s.term)
+        // A pre-vote never deposes a leader: it is refused, and our term tells the candidate.
+        if (req.term() > s.term && !req.pre_vote())
           return step_down(self, req.term(), true);
         pb::RequestVoteResponse resp;
         resp.set_term(s.term);
         resp.set_voter_id(s.id);
         resp.set_granted(false);
+        resp.set_pre_vote(req.pre_vote());
         send_to(self, req.candidate_id(), resp);
       },
       [self](const pb::RequestVoteResponse& resp) {

@@ -1,5 +1,6 @@
 #include "actors/state_machine.hpp"
 
+#include <limits>
 #include <map>
 
 #include <caf/all.hpp>
@@ -146,14 +147,20 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
           return;
         // Nothing else is handled until the state is the snapshot's: entries after it must
         // not be applied to the state before it.
+        // Storage writes the install (queued before this request) before it reads.
+        auto index = meta.index();
         self->request(self->state.storage, caf::infinite, snapshot_read_atom::value, uint64_t{0},
-                      meta.size())
+                      std::numeric_limits<uint64_t>::max())
             .await(
-                [self](const pb::SnapshotMeta& current, const std::string& data) {
-                  if (current.index() > self->state.applied)
+                [self, index](const pb::SnapshotMeta& current, const std::string& data) {
+                  if (current.index() < index) // the install did not happen: stop, never guess
+                    self->quit(
+                        make_error(errc::storage_failed, "snapshot " + std::to_string(index) +
+                                                             " to restore is not in storage"));
+                  else if (current.index() > self->state.applied)
                     restore(self, current, data);
                 },
-                [](caf::error&) {}); // storage failed: it stops the node
+                [self](caf::error& e) { self->quit(std::move(e)); });
       },
   };
 }

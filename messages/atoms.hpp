@@ -28,5 +28,6 @@ using snapshot_read_atom = caf::atom_constant<caf::atom("rf_snread")>;
 using snapshot_chunk_atom = caf::atom_constant<caf::atom("rf_snchunk")>;
 using compact_atom = caf::atom_constant<caf::atom("rf_compact")>;
 using restore_atom = caf::atom_constant<caf::atom("rf_restore")>;
+using check_quorum_atom = caf::atom_constant<caf::atom("rf_chkquor")>;
 
 } // namespace cafraft

@@ -34,6 +34,16 @@ struct node_config {
   /// Seed of the node's random source (election timeouts). 0 draws one from std::random_device.
   uint64_t seed = 0;
 
+  /// Pre-vote (thesis §9.6): a node whose election timer fires first asks whether a majority
+  /// would vote for it, without changing any term, and starts an election only if so. A node
+  /// that was cut off therefore does not raise its term and depose a healthy leader when it
+  /// comes back. Nodes that heard from a leader within election_timeout_min refuse pre-votes.
+  bool pre_vote = true;
+  /// Check-quorum: a leader that has not heard from a majority of voters for
+  /// election_timeout_max steps down, so that clients stop waiting on a leader that cannot
+  /// commit.
+  bool check_quorum = true;
+
   /// At most this many entries, and about this many bytes, in one AppendEntries.
   size_t max_batch_entries = 512;
   size_t max_batch_bytes = 1 << 20;

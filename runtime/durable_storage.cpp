@@ -235,6 +235,22 @@ std::string durable_storage::load_log(recovered_state& out) {
   };
   if (segments.empty())
     damaged("wal-*.log", 0, "no WAL segment (the first one is made with the directory)");
+  // A segment that restarts the log voids every segment before it: those are what a crash
+  // left of their removal.
+  for (size_t i = segments.size(); i-- > 1;) {
+    auto bytes = fs.read_at(path(segments[i].second), 0, 512);
+    auto head = wal::scan(bytes);
+    pb::WalRecord rec;
+    if (!head.payloads.empty() &&
+        rec.ParseFromArray(head.payloads[0].data(), static_cast<int>(head.payloads[0].size())) &&
+        rec.restart()) {
+      for (size_t k = 0; k < i; ++k)
+        fs.remove(path(segments[k].second));
+      fs.sync_dir(opts_.dir);
+      segments.erase(segments.begin(), segments.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
   // The log holds the entries after the snapshot; the WAL may begin before it or after it.
   uint64_t base = out.snapshot ? out.snapshot->index() : 0;
   uint64_t base_term = 0; // the term of the WAL's entry at `base`, 0 when it has none
@@ -280,7 +296,7 @@ std::string durable_storage::load_log(recovered_state& out) {
           damaged(name, 0, "segment " + std::to_string(segments[i - 1].first + 1) + " is missing");
           break;
         }
-        if (first > end + 1 || gap) {
+        if (first > end + 1 || gap || rec.restart()) {
           // The log begins anew here, after the snapshot (or compaction removed what was
           // before it).
           if (first - 1 > base) {
@@ -345,7 +361,8 @@ std::string durable_storage::load_log(recovered_state& out) {
       log_->warn("{} drops log entries {} to {}: they do not follow its snapshot at {}",
                  opts_.node_id, base + 1, end, base);
     log.clear();
-    start_segment(segment_ + 1, base + 1);
+    start_segment(segment_ + 1, base + 1, true);
+    last_index_ = base;
   }
   return {};
 }
@@ -409,11 +426,12 @@ void durable_storage::remove_snapshots_before(uint64_t index) {
     opts_.fs->sync_dir(opts_.dir);
 }
 
-void durable_storage::start_segment(uint64_t seq, uint64_t first_index) {
+void durable_storage::start_segment(uint64_t seq, uint64_t first_index, bool restart) {
   auto& fs = *opts_.fs;
   pb::WalRecord header;
   header.set_segment(seq);
   header.set_first_index(first_index);
+  header.set_restart(restart);
   auto name = path(segment_name(seq));
   auto bytes = wal::frame(header.SerializeAsString());
   fs.remove(name); // a segment begun before a crash and never synced into the directory
@@ -423,6 +441,12 @@ void durable_storage::start_segment(uint64_t seq, uint64_t first_index) {
   syncs_ += 1;
   segment_ = seq;
   segment_size_ = bytes.size();
+  if (restart) { // what came before is void: oldest first, so that a crash leaves a suffix
+    for (auto& [old_seq, ignored] : segments_)
+      fs.remove(path(segment_name(old_seq)));
+    segments_.clear();
+    fs.sync_dir(opts_.dir);
+  }
   segments_.emplace_back(seq, first_index);
 }
 
@@ -522,8 +546,8 @@ void durable_storage::install(const std::string& tmp, const pb::SnapshotMeta& me
   snapshot_header_ = incoming_header_;
   incoming_clear();
   if (reset_log) {
-    // Every entry from the snapshot's end on is cut, and the log continues after it.
-    start_segment(segment_ + 1, meta.index() + 1);
+    // The log begins anew after the snapshot; earlier segments are void and removed.
+    start_segment(segment_ + 1, meta.index() + 1, true);
     last_index_ = meta.index();
   }
   remove_snapshots_before(meta.index());

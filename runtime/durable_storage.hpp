@@ -77,7 +77,9 @@ private:
   void discard(recovered_state& out, const std::string& problem);
   void compact_segments();
   void remove_snapshots_before(uint64_t index);
-  void start_segment(uint64_t seq, uint64_t first_index);
+  /// Begins segment `seq` whose first entry will be `first_index`. `restart`: the log begins
+  /// anew after the snapshot, and every earlier segment is removed.
+  void start_segment(uint64_t seq, uint64_t first_index, bool restart = false);
   void write_hard_state(const pb::HardState& hs);
   void append_records(const std::string& frames, uint64_t last);
   /// Makes the snapshot file `tmp` the node's snapshot: renamed into place, older snapshots

@@ -77,6 +77,7 @@ bool replication::on_response(const pb::AppendEntriesResponse& resp) {
   if (i == progress_.end() || resp.term() != s_.term)
     return false;
   auto& p = i->second;
+  p.recent_active = true;
   p.read_acked = std::max(p.read_acked, resp.read_round());
   if (resp.success()) {
     if (resp.match_index() > s_.last_index()) // impossible unless the follower misbehaves
@@ -123,12 +124,12 @@ std::optional<uint64_t> replication::snapshot_chunk_due(const std::string& peer,
   if (i == progress_.end() || !needs_snapshot(i->second))
     return std::nullopt;
   auto& p = i->second;
-  if (mode == send_mode::tick) {
-    // A chunk unanswered for a whole heartbeat interval was lost: send it again (it is also
-    // the heartbeat that keeps the follower from campaigning).
-    if (p.chunk_inflight && !p.chunk_answered)
-      p.chunk_inflight = false;
-    p.chunk_answered = false;
+  if (mode == send_mode::tick && p.chunk_inflight && ++p.ticks_waited > p.resend_after) {
+    // No progress for more than a whole heartbeat interval: the chunk (or its answer) was
+    // lost; send it again, backing off so that a slow link is not flooded with copies.
+    p.chunk_inflight = false;
+    p.ticks_waited = 0;
+    p.resend_after = std::min<uint64_t>(p.resend_after * 2, 64);
   }
   if (p.chunk_inflight)
     return std::nullopt;
@@ -145,6 +146,8 @@ bool replication::chunk_read(const std::string& peer, uint64_t snapshot_index, u
     p.snapshot_index = snapshot_index;
     p.snapshot_offset = 0;
     p.chunk_inflight = false;
+    p.ticks_waited = 0;
+    p.resend_after = 1;
     return false;
   }
   return offset == p.snapshot_offset;
@@ -155,12 +158,20 @@ bool replication::on_snapshot_response(const pb::InstallSnapshotResponse& resp) 
   if (i == progress_.end() || resp.term() != s_.term)
     return false;
   auto& p = i->second;
+  p.recent_active = true;
   if (!p.snapshotting || resp.snapshot_index() != p.snapshot_index)
     return false; // a late answer about an earlier transfer
-  p.chunk_answered = true;
   if (!resp.installed()) {
-    p.snapshot_offset = resp.next_offset();
-    p.chunk_inflight = false;
+    auto next = resp.next_offset();
+    if (next > p.snapshot_offset || (next == 0 && p.snapshot_offset > 0)) {
+      // Progress, or the follower lost the transfer (or its checksum failed): go on from
+      // where it is. Answers to duplicates and late answers change nothing, so that only one
+      // chunk is ever in flight.
+      p.snapshot_offset = next;
+      p.chunk_inflight = false;
+      p.ticks_waited = 0;
+      p.resend_after = 1;
+    }
     return false;
   }
   p.snapshotting = false;
@@ -196,6 +207,22 @@ bool replication::advance_commit() {
     return true;
   }
   return false;
+}
+
+bool replication::quorum_active() {
+  size_t active = 0;
+  for (auto& m : s_.voters) {
+    if (m.id == s_.id) {
+      ++active;
+      continue;
+    }
+    auto i = progress_.find(m.id);
+    if (i != progress_.end() && i->second.recent_active)
+      ++active;
+  }
+  for (auto& [id, p] : progress_)
+    p.recent_active = false;
+  return active >= s_.quorum();
 }
 
 uint64_t replication::confirmed_read_round() const {

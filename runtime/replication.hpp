@@ -20,14 +20,16 @@ struct peer_progress {
   size_t inflight = 0; // AppendEntries with entries not yet answered
   bool probing = true; // probe: one message at a time until the follower's log matches
   uint64_t match_at_last_tick = 0;
-  uint64_t read_acked = 0; // highest ReadIndex round the follower answered in this term
+  uint64_t read_acked = 0;    // highest ReadIndex round the follower answered in this term
+  bool recent_active = false; // answered since the last check-quorum
   // The follower needs entries that the leader's log no longer has: it gets the snapshot,
   // one chunk at a time (§7), and no AppendEntries until it is installed.
   bool snapshotting = false;
   uint64_t snapshot_index = 0;  // the snapshot being sent
   uint64_t snapshot_offset = 0; // where the next chunk starts (what the follower holds)
   bool chunk_inflight = false;
-  bool chunk_answered = false; // a chunk was answered since the last tick
+  uint64_t ticks_waited = 0; // heartbeat ticks since the chunk in flight was sent or advanced
+  uint64_t resend_after = 1; // ticks without progress before a resend (doubles, up to 64)
 };
 
 struct replication_limits {
@@ -65,6 +67,10 @@ public:
 
   /// The leader's own log is durable through `index`. Returns true when commit_index advanced.
   bool on_local_persisted(uint64_t index);
+
+  /// Check-quorum: did a majority of voters (this leader included) answer since the last
+  /// call? Starts the next period.
+  bool quorum_active();
 
   /// Starts a ReadIndex round (thesis §6.4) and returns its number.
   uint64_t new_read_round() { return ++read_round_; }

@@ -47,6 +47,22 @@ pb::RequestVoteResponse decide_vote(raft_state& s, const pb::RequestVote& req) {
   return resp;
 }
 
+pb::RequestVoteResponse decide_pre_vote(const raft_state& s, const pb::RequestVote& req,
+                                        bool leader_recent) {
+  pb::RequestVoteResponse resp;
+  resp.set_voter_id(s.id);
+  resp.set_pre_vote(true);
+  bool term_ok =
+      req.term() > s.term || (req.term() == s.term && s.leader_id.empty() &&
+                              (s.voted_for.empty() || s.voted_for == req.candidate_id()));
+  bool grant = term_ok && !leader_recent && !s.resyncing &&
+               log_up_to_date(s, req.last_log_index(), req.last_log_term());
+  // A grant names the term it is for; a refusal tells the candidate our term.
+  resp.set_term(grant ? req.term() : s.term);
+  resp.set_granted(grant);
+  return resp;
+}
+
 namespace {
 
 // First index of the run of entries with the same term as the entry at `index`.

@@ -25,6 +25,13 @@ bool log_up_to_date(const raft_state& s, uint64_t last_index, uint64_t last_term
 /// Records the vote in `s`; the caller persists before it sends the response.
 pb::RequestVoteResponse decide_vote(raft_state& s, const pb::RequestVote& req);
 
+/// Thesis §9.6: answers a pre-vote. Changes nothing. Granted when the candidate's log is up to
+/// date, this node is not resyncing, it has not heard from a leader within the minimum election
+/// timeout (`leader_recent`), and the candidate's proposed term is above ours (or equal, with
+/// no vote and no leader in it).
+pb::RequestVoteResponse decide_pre_vote(const raft_state& s, const pb::RequestVote& req,
+                                        bool leader_recent);
+
 /// What accepting an AppendEntries changed.
 struct append_effects {
   pb::AppendEntriesResponse response;

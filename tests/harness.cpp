@@ -56,7 +56,7 @@ caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::st
         auto msg = x.move_content_to_message();
         if (msg.match_elements<pb::RequestVoteResponse>()) {
           auto& v = msg.get_as<pb::RequestVoteResponse>(0);
-          if (v.granted()) {
+          if (v.granted() && !v.pre_vote()) { // a pre-vote promises nothing
             auto [it, added] = net->votes.emplace(std::make_pair(from, v.term()), to);
             if (!added && it->second != to)
               net->vote_violations.push_back(from + " voted for " + it->second + " and for " + to +

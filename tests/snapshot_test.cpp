@@ -188,12 +188,26 @@ TEST(SnapshotReplication, AFollowerThatNeedsDroppedEntriesGetsChunksOneAtATime) 
   auto second = f.repl->snapshot_chunk_due("n2", mode::entries);
   ASSERT_TRUE(second);
   EXPECT_EQ(*second, 100u);
-  // Lost: nothing comes back for a whole heartbeat interval, so the same chunk goes again.
-  f.repl->snapshot_chunk_due("n2", mode::tick); // the answer to the first chunk came in time
+  // Answers to duplicates and late answers send nothing more: one chunk stays in flight.
+  f.repl->on_snapshot_response(f.answer("n2", 8, 100, false));
+  f.repl->on_snapshot_response(f.answer("n2", 8, 40, false));
+  EXPECT_FALSE(f.repl->snapshot_chunk_due("n2", mode::entries));
+  // Lost: nothing comes back for more than a whole heartbeat interval, so the same chunk goes
+  // again; the next resend waits twice as long.
+  EXPECT_FALSE(f.repl->snapshot_chunk_due("n2", mode::tick)) << "sent just before this tick";
   EXPECT_FALSE(f.repl->snapshot_chunk_due("n2", mode::entries));
   auto again = f.repl->snapshot_chunk_due("n2", mode::tick);
   ASSERT_TRUE(again);
   EXPECT_EQ(*again, 100u) << "resumed where the follower is, not from the start";
+  EXPECT_FALSE(f.repl->snapshot_chunk_due("n2", mode::tick));
+  EXPECT_FALSE(f.repl->snapshot_chunk_due("n2", mode::tick));
+  EXPECT_TRUE(f.repl->snapshot_chunk_due("n2", mode::tick)) << "backed off to two intervals";
+  // The follower lost the transfer (it restarted): start over from 0.
+  f.repl->on_snapshot_response(f.answer("n2", 8, 0, false));
+  auto over = f.repl->snapshot_chunk_due("n2", mode::entries);
+  ASSERT_TRUE(over);
+  EXPECT_EQ(*over, 0u);
+  f.repl->on_snapshot_response(f.answer("n2", 8, 100, false));
   // A late answer about another snapshot changes nothing.
   f.repl->on_snapshot_response(f.answer("n2", 5, 0, true));
   EXPECT_EQ(f.repl->progress().at("n2").match, 0u);
@@ -395,6 +409,85 @@ TEST(SnapshotStorage, InstallThatKeepsTheLogKeepsTheEntriesAfterIt) {
   auto rec = again.load();
   ASSERT_EQ(rec.log.size(), 5u);
   EXPECT_EQ(rec.log.front().index(), 21u);
+}
+
+// A follower whose log runs past the snapshot with entries of a deposed leader (another term
+// at the snapshot's index): the install drops them, and what it acknowledges after the install
+// survives restarts, also when the power failed at any point of the install.
+TEST(SnapshotStorage, EntriesAcknowledgedAfterAResetInstallSurviveRestarts) {
+  std::string data(900, 'r');
+  auto meta = meta_for(15, 3, data);
+  auto base = std::make_shared<crash_disk>();
+  {
+    durable_storage s{options(base)};
+    s.load();
+    append(s, 1, 10, 1);
+    append(s, 11, 40, 2); // several segments, the deposed leader's entries from 11 on
+    receive_all(s, meta, data, 200);
+  }
+  size_t checked = 0;
+  for (size_t n = 0;; ++n) {
+    auto trial = base->clone();
+    bool finished = true;
+    {
+      durable_storage s{options(trial)};
+      s.load();
+      receive_all(s, meta, data, 200);
+      trial->crash_at_op(n);
+      try {
+        persist_batch b;
+        b.snapshot = meta;
+        b.reset_log = true;
+        s.write({b});
+      } catch (const crash_disk::crashed_now&) {
+        finished = false;
+      }
+    }
+    for (size_t keep = 0; keep <= trial->pending(); ++keep) {
+      auto image = trial->crashed(keep);
+      {
+        durable_storage s{options(image)};
+        recovered_state rec;
+        try {
+          rec = s.load();
+        } catch (const std::exception& ex) {
+          std::string files;
+          for (auto& f : trial->crashed(keep)->list("/data/n1"))
+            files += f + " ";
+          FAIL() << "crash at op " << n << ", keep " << keep << " of " << trial->pending() << ": "
+                 << ex.what() << "; files: " << files;
+        }
+        // Before the install became durable: the old log; after: the snapshot and nothing of
+        // the deposed leader.
+        if (rec.snapshot) {
+          EXPECT_TRUE(rec.log.empty()) << "crash at op " << n << ", keep " << keep;
+          append(s, 16, 25, 3); // acknowledged after the (recovered) install
+        } else {
+          EXPECT_EQ(rec.log.size(), 40u);
+          continue;
+        }
+      }
+      // Restarted twice more, the acknowledged entries are all there.
+      for (int restart = 0; restart < 2; ++restart) {
+        durable_storage s{options(image)};
+        recovered_state rec;
+        try {
+          rec = s.load();
+        } catch (const std::exception& ex) {
+          FAIL() << "crash at op " << n << ", keep " << keep << ", restart " << restart << ": "
+                 << ex.what();
+        }
+        ASSERT_TRUE(rec.snapshot);
+        ASSERT_EQ(rec.log.size(), 10u) << "crash at op " << n << ", keep " << keep;
+        EXPECT_EQ(rec.log.front().index(), 16u);
+        EXPECT_EQ(rec.log.back().term(), 3u);
+      }
+      ++checked;
+    }
+    if (finished)
+      break;
+  }
+  EXPECT_GT(checked, 3u);
 }
 
 // The logical content: every index the node can serve, from the snapshot or the log.
