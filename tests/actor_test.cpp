@@ -428,6 +428,8 @@ TEST_F(ClusterTest, LaggingFollowerCatchesUpFromASnapshotSentInChunks) {
   check_data();
   // More writes go to it as entries again, and it restarts from its own snapshot.
   ASSERT_TRUE(call<pb::WriteResponse>(c, leader, put("after", "1")));
+  auto restores = c.checker->restores;
+  auto chunks_sent = offsets.size();
   c.stop(lagging);
   c.restart(lagging);
   ASSERT_TRUE(d.run_until(
@@ -436,6 +438,8 @@ TEST_F(ClusterTest, LaggingFollowerCatchesUpFromASnapshotSentInChunks) {
         return st.count(lagging) && st[lagging].applied_index() >= target + 1;
       },
       3000ms));
+  EXPECT_GT(c.checker->restores, restores) << "restored from its own snapshot at start";
+  EXPECT_EQ(offsets.size(), chunks_sent) << "the leader did not send the snapshot again";
   check_data();
   expect_safe(c);
 }
