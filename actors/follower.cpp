@@ -26,6 +26,20 @@ struct follower_state : role_base {
 
 using follower_ptr = caf::stateful_actor<follower_state>*;
 
+// A message of the leader of `term` (at least ours): follow it, and keep the election timer
+// and the pre-vote lease from running out.
+void heard_from_leader(follower_ptr self, uint64_t term, const std::string& leader) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  rules::observe_term(s, term);
+  if (s.leader_id != leader) {
+    s.leader_id = leader;
+    st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
+  }
+  arm_election_timer(self);
+  st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
+}
+
 void on_append(follower_ptr self, const pb::AppendEntries& req) {
   auto& st = self->state;
   auto& s = *st.rs;
@@ -35,13 +49,7 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
     persist_then(self, std::move(batch), [=] { send_to(self, req.leader_id(), resp); });
     return;
   }
-  rules::observe_term(s, req.term());
-  if (s.leader_id != req.leader_id()) {
-    s.leader_id = req.leader_id();
-    st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
-  }
-  arm_election_timer(self);
-  st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
+  heard_from_leader(self, req.term(), req.leader_id());
   bool was_resyncing = s.resyncing;
   auto fx = rules::accept_append(s, req);
   if (was_resyncing && !s.resyncing)
@@ -109,13 +117,7 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
     persist_then(self, persist_batch{}, [=] { send_to(self, req.leader_id(), resp); });
     return;
   }
-  rules::observe_term(s, req.term());
-  if (s.leader_id != req.leader_id()) {
-    s.leader_id = req.leader_id();
-    st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
-  }
-  arm_election_timer(self);
-  st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
+  heard_from_leader(self, req.term(), req.leader_id());
   resp.set_term(s.term);
   persist_batch batch;
   batch.hard_state = rules::take_hard_state(s);
