@@ -214,7 +214,8 @@ std::string durable_storage::load_snapshot(recovered_state& out) {
     return where + std::to_string(hlen) + ": snapshot data of " + std::to_string(data.size()) +
            " bytes does not match its size (" + std::to_string(h.meta().size()) + ") and checksum";
   out.snapshot = h.meta();
-  out.snapshot_data = std::string{data};
+  bytes.erase(0, hlen); // the data, without another copy of it
+  out.snapshot_data = std::move(bytes);
   snapshot_ = h.meta();
   snapshot_header_ = hlen;
   remove_snapshots_before(index);

@@ -287,20 +287,7 @@ public:
 
   template <class Resp, class Req>
   std::shared_ptr<outcome<Resp>> ask(const caf::actor& target, Req req) {
-    auto out = std::make_shared<outcome<Resp>>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(target, std::chrono::seconds{1}, std::move(req))
-          .then(
-              [=](Resp& r) {
-                out->done = true;
-                out->value = std::move(r);
-              },
-              [=](caf::error& e) {
-                out->done = true;
-                out->value = std::move(e);
-              });
-    });
-    return out;
+    return ask_actor<Resp>(sys, target, std::move(req));
   }
 
   template <class Resp, class Req> caf::expected<Resp> call(const caf::actor& target, Req req) {

@@ -108,6 +108,26 @@ template <class T> struct outcome {
   caf::expected<T> value{caf::error{}};
 };
 
+/// Sends `req` to `target` from a fresh requester actor; the slot fills when it answers.
+template <class Resp, class Req>
+std::shared_ptr<outcome<Resp>> ask_actor(caf::actor_system& sys, const caf::actor& target, Req req,
+                                         caf::timespan timeout = std::chrono::seconds{1}) {
+  auto out = std::make_shared<outcome<Resp>>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(target, timeout, std::move(req))
+        .then(
+            [=](Resp& r) {
+              out->done = true;
+              out->value = std::move(r);
+            },
+            [=](caf::error& e) {
+              out->done = true;
+              out->value = std::move(e);
+            });
+  });
+  return out;
+}
+
 class cluster {
 public:
   /// `durable`: nodes keep their data in durable storage on a crashable disk, and a stop is a
@@ -140,21 +160,7 @@ public:
   template <class Resp, class Req>
   std::shared_ptr<outcome<Resp>> ask(const std::string& id, Req req,
                                      caf::timespan timeout = std::chrono::seconds{1}) {
-    auto out = std::make_shared<outcome<Resp>>();
-    auto target = nodes.at(id);
-    sys_.spawn([=](caf::event_based_actor* self) {
-      self->request(target, timeout, std::move(req))
-          .then(
-              [=](Resp& r) {
-                out->done = true;
-                out->value = std::move(r);
-              },
-              [=](caf::error& e) {
-                out->done = true;
-                out->value = std::move(e);
-              });
-    });
-    return out;
+    return ask_actor<Resp>(sys_, nodes.at(id), std::move(req), timeout);
   }
 
   node_config config_for(const std::string& id) const;
