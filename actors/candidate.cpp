@@ -40,14 +40,14 @@ void count_vote(candidate_ptr self, const std::string& voter) {
     return;
   if (st.pre_voting) {
     st.ctx.log->info("{} [term {}] won the pre-vote with {} of {} votes", s.id, s.term,
-                     st.votes.size(), s.voters.size());
+                     st.votes.size(), s.config.voters());
     st.pre_voting = false;
     st.votes.clear();
     campaign(self);
     return;
   }
   st.ctx.log->info("{} [term {}] won the election with {} of {} votes", s.id, s.term,
-                   st.votes.size(), s.voters.size());
+                   st.votes.size(), s.config.voters());
   hand_over(self, role_kind::leader);
 }
 
@@ -64,8 +64,8 @@ void pre_campaign(candidate_ptr self) {
   req.set_last_log_index(s.last_index());
   req.set_last_log_term(s.last_term());
   req.set_pre_vote(true);
-  for (auto& m : s.voters)
-    if (m.id != s.id)
+  for (auto& m : s.config.members)
+    if (!m.learner && m.id != s.id)
       send_to(self, m.id, req);
   count_vote(self, s.id);
 }
@@ -92,8 +92,8 @@ void campaign(candidate_ptr self) {
       return;
     step_guard<caf::stateful_actor<candidate_state>> g{self, role_kind::candidate};
     cs.campaigning = true;
-    for (auto& m : cs.rs->voters)
-      if (m.id != cs.rs->id)
+    for (auto& m : cs.rs->config.members)
+      if (!m.learner && m.id != cs.rs->id)
         send_to(self, m.id, req);
     count_vote(self, cs.rs->id);
   });
@@ -102,10 +102,12 @@ void campaign(candidate_ptr self) {
 caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
                              uint64_t seed) {
   init_role(self, std::move(ctx), std::move(rs), seed);
-  if (self->state.ctx.cfg->pre_vote)
+  auto& s0 = *self->state.rs;
+  if (self->state.ctx.cfg->pre_vote && !s0.campaign_now)
     pre_campaign(self);
   else
     campaign(self);
+  s0.campaign_now = false;
   using guard = step_guard<caf::stateful_actor<candidate_state>>;
   constexpr auto kind = role_kind::candidate;
   return caf::message_handler{
@@ -118,6 +120,12 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
         guard g{self, kind};
         auto& s = *self->state.rs;
         auto& st = self->state;
+        if (resp.removed()) {
+          st.ctx.log->warn("{} [term {}] learns from {} that it was removed from the cluster",
+                           s.id, s.term, resp.voter_id());
+          report_removal(self);
+          return;
+        }
         if (resp.pre_vote() && resp.granted()) {
           if (st.pre_voting && resp.term() == s.term + 1)
             count_vote(self, resp.voter_id());
@@ -142,6 +150,8 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
       [self](const pb::RequestVote& req) {
         guard g{self, kind};
         auto& s = *self->state.rs;
+        if (refuse_removed_candidate(self, req))
+          return;
         if (req.pre_vote()) {
           send_to(self, req.candidate_id(), rules::decide_pre_vote(s, req, false));
           return;
@@ -192,7 +202,8 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
         rules::compact(*self->state.rs, meta);
       },
   }
-      .or_else(non_leader_client_handlers(self, kind));
+      .or_else(non_leader_client_handlers(self, kind))
+      .or_else(peer_handlers(self));
 }
 
 } // namespace

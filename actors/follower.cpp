@@ -35,6 +35,7 @@ void heard_from_leader(follower_ptr self, uint64_t term, const std::string& lead
   if (s.leader_id != leader) {
     s.leader_id = leader;
     st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
+    self->send(st.ctx.node, leadership_atom::value, s.term, leader, s.address_of(leader));
   }
   arm_election_timer(self);
   st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
@@ -65,6 +66,7 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
   persist_then(self, std::move(batch),
                [=, resp = std::move(fx.response)] { send_to(self, leader, resp); });
   apply_committed(self);
+  check_removal(self);
 }
 
 // A chunk is stored; when it completed the snapshot, installs it.
@@ -103,6 +105,7 @@ void on_chunk_stored(follower_ptr self, const pb::InstallSnapshot& req,
   // After the install is queued at storage (the state machine's read of the snapshot writes
   // it first), before any entry after the snapshot is handed to the state machine.
   self->send(st.ctx.state_machine, restore_atom::value, meta);
+  check_removal(self);
 }
 
 void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
@@ -149,6 +152,8 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
 void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
   auto& st = self->state;
   auto& s = *st.rs;
+  if (refuse_removed_candidate(self, req))
+    return;
   if (req.pre_vote()) { // changes nothing here, so nothing to persist
     bool leader_recent = !s.leader_id.empty() && self->clock().now() < st.lease_until;
     send_to(self, req.candidate_id(), rules::decide_pre_vote(s, req, leader_recent));
@@ -168,6 +173,33 @@ void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
   persist_then(self, std::move(batch), [=] { send_to(self, req.candidate_id(), resp); });
 }
 
+// Learners, nodes that are resyncing, not electable, or refused by the policy hook never
+// campaign; a leader that just stepped down on request lets one election timeout pass.
+bool may_campaign(follower_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  auto& cfg = *st.ctx.cfg;
+  if (s.skip_campaign) {
+    s.skip_campaign = false;
+    return false;
+  }
+  return s.is_voter(s.id) && !s.resyncing && !s.removed && cfg.electable &&
+         (!cfg.may_campaign || cfg.may_campaign(s));
+}
+
+// Thesis §3.10: the leader hands its leadership to us; campaign at once, without a pre-vote
+// (the others would refuse it: they heard from the leader just now).
+void on_timeout_now(follower_ptr self, const pb::TimeoutNow& req) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  if (req.term() != s.term || !s.is_voter(s.id) || s.resyncing || s.removed)
+    return;
+  st.ctx.log->info("{} [term {}] takes over the leadership from {}", s.id, s.term,
+                   req.leader_id());
+  s.campaign_now = true;
+  hand_over(self, role_kind::candidate);
+}
+
 template <class Response> void on_stale_response(follower_ptr self, const Response& resp) {
   auto& s = *self->state.rs;
   if (rules::observe_term(s, resp.term()))
@@ -179,6 +211,7 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
   init_role(self, std::move(ctx), std::move(rs), seed);
   persist_hard_state(self); // a term learned by the role before us
   arm_election_timer(self);
+  check_removal(self); // a leader that removed itself hands over to us
   using guard = step_guard<caf::stateful_actor<follower_state>>;
   constexpr auto kind = role_kind::follower;
   return caf::message_handler{
@@ -187,7 +220,7 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
         auto& st = self->state;
         if (gen != st.timer_gen)
           return; // stale: a leader was heard from after this timer was armed
-        if (!st.rs->is_voter(st.rs->id) || st.rs->resyncing) {
+        if (!may_campaign(self)) {
           arm_election_timer(self);
           return;
         }
@@ -223,8 +256,13 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
         guard g{self, kind};
         rules::compact(*self->state.rs, meta);
       },
+      [self](const pb::TimeoutNow& req) {
+        guard g{self, kind};
+        on_timeout_now(self, req);
+      },
   }
-      .or_else(non_leader_client_handlers(self, kind));
+      .or_else(non_leader_client_handlers(self, kind))
+      .or_else(peer_handlers(self));
 }
 
 } // namespace

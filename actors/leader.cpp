@@ -16,8 +16,10 @@
 //   becomes   follower on any message of a higher term
 //
 //     candidate --won--> leader --higher term--> follower
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 
 #include "actors/role_common.hpp"
 #include "actors/roles.hpp"
@@ -36,6 +38,21 @@ struct pending_read {
   caf::response_promise rp;
 };
 
+// The one membership change the leader runs (the change_request actor sends one at a time).
+struct pending_change {
+  std::optional<pb::JoinRequest> join; // else a leave
+  pb::LeaveRequest leave;
+  caf::response_promise rp;
+  uint64_t index = 0; // its configuration entry once appended; 0 while it waits for its turn
+};
+
+// A leadership transfer under way (thesis §3.10).
+struct pending_transfer {
+  std::string target;
+  caf::response_promise rp;
+  bool timeout_now_sent = false;
+};
+
 struct leader_state : role_base {
   std::unique_ptr<replication> repl;
   uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
@@ -45,6 +62,9 @@ struct leader_state : role_base {
   uint64_t quorum_gen = 0;    // generation of the check-quorum timer
   std::map<uint64_t, caf::response_promise> pending_writes;
   std::deque<pending_read> pending_reads;
+  std::optional<pending_change> change;
+  std::optional<pending_transfer> transfer;
+  uint64_t transfer_gen = 0;
   static inline const char* name = "cafraft.leader";
 };
 
@@ -116,6 +136,8 @@ void serve_reads(leader_ptr self) {
   }
 }
 
+void on_config_committed(leader_ptr self);
+
 void on_commit(leader_ptr self) {
   auto& st = self->state;
   auto entries = rules::take_committed(*st.rs);
@@ -139,6 +161,7 @@ void on_commit(leader_ptr self) {
         });
   }
   serve_reads(self);
+  on_config_committed(self);
 }
 
 // Hands the entries appended since the last flush to storage.
@@ -176,6 +199,14 @@ void flush(leader_ptr self) {
 
 void fail_pending(leader_ptr self, const caf::error& why) {
   auto& st = self->state;
+  if (st.change) {
+    st.change->rp.deliver(why);
+    st.change.reset();
+  }
+  if (st.transfer) {
+    st.transfer->rp.deliver(why);
+    st.transfer.reset();
+  }
   for (auto& [index, rp] : st.pending_writes)
     rp.deliver(why);
   st.pending_writes.clear();
@@ -185,9 +216,19 @@ void fail_pending(leader_ptr self, const caf::error& why) {
 }
 
 void step_down(leader_ptr self, uint64_t term, bool redispatch) {
-  auto& s = *self->state.rs;
+  auto& st = self->state;
+  auto& s = *st.rs;
   rules::observe_term(s, term);
-  self->state.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
+  st.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
+  if (st.transfer && st.transfer->timeout_now_sent) {
+    // The target started the election we asked for.
+    pb::LeaderInfo info;
+    info.set_id(st.transfer->target);
+    info.set_address(s.address_of(st.transfer->target));
+    info.set_term(s.term);
+    st.transfer->rp.deliver(std::move(info));
+    st.transfer.reset();
+  }
   fail_pending(self, make_error(errc::leadership_lost));
   // The log goes to the next role as it is, so what it holds must reach storage, before
   // anything the next role writes.
@@ -219,6 +260,10 @@ caf::response_promise propose(leader_ptr self, pb::EntryType type, std::string d
   auto rp = self->make_response_promise();
   if (st.pending_writes.size() + st.pending_reads.size() >= st.ctx.cfg->max_pending_requests) {
     rp.deliver(make_error(errc::overloaded));
+    return rp;
+  }
+  if (st.transfer) { // thesis §3.10: no new entries while the leadership moves
+    rp.deliver(make_error(errc::unknown_leader, "leadership transfer in progress"));
     return rp;
   }
   pb::LogEntry e;
@@ -256,13 +301,19 @@ void start_leading(leader_ptr self) {
   // Earlier roles asked storage for these; it writes in order, so by the time an entry of
   // our own term is durable they are too (and only such an entry can be committed).
   st.repl->on_local_persisted(s.last_index());
-  // A no-op of our own term commits what earlier leaders left (§5.4.2, thesis §6.4).
-  pb::LogEntry noop;
-  noop.set_index(s.last_index() + 1);
-  noop.set_term(s.term);
-  noop.set_type(pb::ENTRY_NOOP);
-  s.log.push_back(noop);
-  st.noop_index = noop.index();
+  if (s.last_index() == 0) {
+    // The cluster's first entry records its initial members, so that nodes that join later
+    // learn them from the log like every later change.
+    st.noop_index = rules::append_config(s, s.config.members).index();
+  } else {
+    // A no-op of our own term commits what earlier leaders left (§5.4.2, thesis §6.4).
+    pb::LogEntry noop;
+    noop.set_index(s.last_index() + 1);
+    noop.set_term(s.term);
+    noop.set_type(pb::ENTRY_NOOP);
+    s.log.push_back(noop);
+    st.noop_index = noop.index();
+  }
   st.broadcast_due = true;
   schedule_flush(self);
   arm_heartbeat(self);
@@ -271,11 +322,182 @@ void start_leading(leader_ptr self) {
                    s.last_index(), s.commit_index);
 }
 
+// -- membership (docs/membership.md) ------------------------------------------------------
+
+pb::MembershipResponse membership_response(const raft_state& s) {
+  pb::MembershipResponse resp;
+  *resp.mutable_members() = s.config.to_proto().members();
+  resp.set_config_index(s.config.index);
+  return resp;
+}
+
+void finish_change(leader_ptr self, caf::expected<pb::MembershipResponse> outcome) {
+  auto& st = self->state;
+  if (!st.change)
+    return;
+  if (outcome)
+    st.change->rp.deliver(std::move(*outcome));
+  else
+    st.change->rp.deliver(outcome.error());
+  st.change.reset();
+}
+
+void append_config(leader_ptr self, std::vector<member> next, const std::string& why) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  auto& e = rules::append_config(s, std::move(next));
+  st.ctx.log->info("{} [term {}] {} (configuration at index {}: {} voters, {} members)", s.id,
+                   s.term, why, e.index(), s.config.voters(), s.config.members.size());
+  st.repl->on_config_change();
+  schedule_flush(self);
+}
+
+// Runs the waiting change when its turn has come: one uncommitted configuration at a time, and
+// only after an entry of this term is committed (thesis §4.1).
+void try_change(leader_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  if (!st.change || st.change->index > 0 || !rules::config_change_allowed(s, st.noop_index))
+    return;
+  auto& c = *st.change;
+  auto next = s.config.members;
+  if (c.join) {
+    auto& req = *c.join;
+    if (auto m = s.config.find(req.id())) {
+      if (m->address != req.address())
+        return finish_change(self, make_error(errc::duplicate_member,
+                                              "node id " + req.id() + " is already a member at " +
+                                                  m->address));
+      if (req.incarnation() != 0 && m->incarnation != req.incarnation())
+        return finish_change(
+            self, make_error(errc::missing_data,
+                             "node " + req.id() +
+                                 " is a member but came back without its data; remove it "
+                                 "first (leave " +
+                                 req.id() + "), then let it join again"));
+      return finish_change(self, membership_response(s)); // a retry: already done
+    }
+    next.push_back(member{req.id(), req.address(), true, req.incarnation()});
+    c.index = s.last_index() + 1;
+    append_config(self, std::move(next), "adds " + req.id() + " at " + req.address() +
+                                             " as a learner");
+    return;
+  }
+  auto& id = c.leave.id();
+  if (!s.config.is_member(id))
+    return finish_change(self, membership_response(s)); // gone already
+  if (s.config.is_voter(id) && s.config.voters() == 1)
+    return finish_change(self, make_error(errc::invalid_request,
+                                          "cannot remove " + id + ", the last voter"));
+  next.erase(std::remove_if(next.begin(), next.end(), [&](const member& m) { return m.id == id; }),
+             next.end());
+  c.index = s.last_index() + 1;
+  append_config(self, std::move(next), "removes " + id);
+}
+
+// A learner whose log has caught up becomes a voter, so that adding a node never stalls
+// commits (it is not counted before it can keep up).
+void maybe_promote(leader_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  if (!rules::config_change_allowed(s, st.noop_index) || (st.change && st.change->index > 0))
+    return;
+  auto& progress = st.repl->progress();
+  for (auto& m : s.config.members) {
+    if (!m.learner)
+      continue;
+    auto i = progress.find(m.id);
+    if (i == progress.end())
+      continue;
+    auto match = i->second.match;
+    if (match < s.config.index || match + st.ctx.cfg->learner_promote_lag < s.commit_index)
+      continue;
+    auto next = s.config.members;
+    for (auto& n : next)
+      if (n.id == m.id)
+        n.learner = false;
+    append_config(self, std::move(next), "promotes " + m.id + " to voter (caught up at " +
+                                             std::to_string(match) + ")");
+    return;
+  }
+}
+
+// The most up-to-date other voter: the one a removed or transferring leader hands over to.
+std::string best_successor(leader_ptr self) {
+  auto& s = *self->state.rs;
+  std::string best;
+  uint64_t best_match = 0;
+  for (auto& [id, p] : self->state.repl->progress())
+    if (s.config.is_voter(id) && (best.empty() || p.match > best_match)) {
+      best = id;
+      best_match = p.match;
+    }
+  return best;
+}
+
+void send_timeout_now(leader_ptr self, const std::string& target) {
+  auto& s = *self->state.rs;
+  pb::TimeoutNow tn;
+  tn.set_term(s.term);
+  tn.set_leader_id(s.id);
+  send_to(self, target, tn);
+}
+
+void check_transfer(leader_ptr self) {
+  auto& st = self->state;
+  if (!st.transfer || st.transfer->timeout_now_sent)
+    return;
+  auto& progress = st.repl->progress();
+  auto i = progress.find(st.transfer->target);
+  if (i == progress.end())
+    return;
+  if (i->second.match == st.rs->last_index()) {
+    st.ctx.log->info("{} [term {}] hands its leadership to {}", st.rs->id, st.rs->term,
+                     st.transfer->target);
+    st.transfer->timeout_now_sent = true;
+    send_timeout_now(self, st.transfer->target);
+  }
+}
+
+void on_config_committed(leader_ptr self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  if (st.change && st.change->index > 0 && s.commit_index >= st.change->index)
+    finish_change(self, membership_response(s));
+  if (rules::check_removed(s)) {
+    // Thesis §4.2.2: a leader that removed itself steps down once that is committed, and
+    // hands over to the most up-to-date voter so that the cluster is not left waiting.
+    st.ctx.log->info("{} [term {}] removed itself from the cluster: steps down", s.id, s.term);
+    fail_pending(self, make_error(errc::leadership_lost));
+    if (auto next = best_successor(self); !next.empty())
+      send_timeout_now(self, next);
+    s.leader_id.clear();
+    persist_appended(self);
+    hand_over(self, role_kind::follower);
+    return;
+  }
+  try_change(self);
+  maybe_promote(self);
+}
+
+caf::response_promise request_change(leader_ptr self, pending_change c) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise();
+  if (st.change) {
+    rp.deliver(make_error(errc::config_change_in_progress));
+    return rp;
+  }
+  c.rp = rp;
+  st.change = std::move(c);
+  try_change(self);
+  return rp;
+}
+
 caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
                           uint64_t seed) {
   init_role(self, std::move(ctx), std::move(rs), seed);
   start_leading(self);
-  return {
+  return caf::message_handler{
       [self](flush_atom) {
         guard g{self, kind};
         flush(self);
@@ -297,8 +519,12 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
           return;
         if (self->state.repl->on_response(resp))
           on_commit(self);
+        if (self->state.retired)
+          return;
         send_appends(self, resp.follower_id(), send_mode::entries);
         serve_reads(self);
+        maybe_promote(self);
+        check_transfer(self);
       },
       [self](const pb::InstallSnapshotResponse& resp) {
         guard g{self, kind};
@@ -309,7 +535,10 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
           return;
         if (self->state.repl->on_snapshot_response(resp))
           on_commit(self);
+        if (self->state.retired)
+          return;
         send_appends(self, resp.follower_id(), send_mode::entries);
+        maybe_promote(self);
       },
       [self](const pb::InstallSnapshot& req) {
         guard g{self, kind};
@@ -358,6 +587,8 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](const pb::RequestVote& req) {
         guard g{self, kind};
         auto& s = *self->state.rs;
+        if (refuse_removed_candidate(self, req))
+          return;
         // A pre-vote never deposes a leader: it is refused, and our term tells the candidate.
         if (req.term() > s.term && !req.pre_vote())
           return step_down(self, req.term(), true);
@@ -411,7 +642,73 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         return rp;
       },
       [self](status_atom) { return make_status(*self->state.rs, kind); },
-  };
+      [self](config_change_atom, pb::JoinRequest& req) {
+        guard g{self, kind};
+        pending_change c;
+        c.join = std::move(req);
+        return request_change(self, std::move(c));
+      },
+      [self](config_change_atom, pb::LeaveRequest& req) {
+        guard g{self, kind};
+        pending_change c;
+        c.leave = std::move(req);
+        return request_change(self, std::move(c));
+      },
+      [self](const pb::TransferLeadershipRequest& req) {
+        guard g{self, kind};
+        auto& st = self->state;
+        auto& s = *st.rs;
+        auto rp = self->make_response_promise();
+        auto target = req.target().empty() ? best_successor(self) : req.target();
+        if (target == s.id) {
+          pb::LeaderInfo info;
+          info.set_id(s.id);
+          info.set_address(s.address_of(s.id));
+          info.set_term(s.term);
+          rp.deliver(std::move(info));
+        } else if (st.transfer) {
+          rp.deliver(make_error(errc::overloaded, "a leadership transfer is in progress"));
+        } else if (target.empty() || !s.is_voter(target)) {
+          rp.deliver(make_error(errc::invalid_request,
+                                target.empty() ? "no other voter to hand the leadership to"
+                                               : target + " is not a voter"));
+        } else {
+          st.transfer = pending_transfer{target, rp, false};
+          self->delayed_send(self, st.ctx.cfg->election_timeout_max,
+                             transfer_timeout_atom::value, ++st.transfer_gen);
+          check_transfer(self);
+          if (st.transfer && !st.transfer->timeout_now_sent)
+            send_appends(self, target, send_mode::heartbeat);
+        }
+        return rp;
+      },
+      [self](transfer_timeout_atom, uint64_t gen) {
+        auto& st = self->state;
+        if (gen != st.transfer_gen || !st.transfer)
+          return;
+        guard g{self, kind};
+        st.ctx.log->warn("{} [term {}] leadership transfer to {} did not complete; keeps leading",
+                         st.rs->id, st.rs->term, st.transfer->target);
+        st.transfer->rp.deliver(make_error(errc::timeout, "leadership transfer to " +
+                                                              st.transfer->target +
+                                                              " did not complete in time"));
+        st.transfer.reset();
+      },
+      [self](step_down_atom) {
+        guard g{self, kind};
+        auto& s = *self->state.rs;
+        self->state.ctx.log->info("{} [term {}] steps down on request", s.id, s.term);
+        fail_pending(self, make_error(errc::leadership_lost));
+        s.leader_id.clear();
+        s.skip_campaign = true;
+        persist_appended(self);
+        hand_over(self, role_kind::follower);
+      },
+      [](const pb::TimeoutNow&) {
+        // From a deposed leader of an older term: nothing to take over.
+      },
+  }
+      .or_else(peer_handlers(self));
 }
 
 } // namespace

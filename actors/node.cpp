@@ -1,9 +1,13 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
+#include <deque>
+#include <optional>
 #include <random>
 
 #include <caf/all.hpp>
 
+#include "actors/change_request.hpp"
 #include "actors/context.hpp"
 #include "actors/guards.hpp"
 #include "actors/peer.hpp"
@@ -14,17 +18,42 @@
 #include "messages/local.hpp"
 #include "runtime/durable_storage.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/rules.hpp"
 #include "runtime/state_machine.hpp"
 
 namespace cafraft {
 
 namespace {
 
+// A subscriber to leadership events: at most one event in flight to it, the rest queued up to
+// max_pending_events (the oldest dropped and counted beyond that), so that a slow subscriber
+// never holds up the node.
+struct subscriber {
+  caf::actor who;
+  std::deque<pb::LeadershipEvent> queue;
+  bool in_flight = false;
+  uint64_t dropped = 0;
+};
+
 struct node_state {
   node_context ctx;
   caf::actor role;
   role_kind kind = role_kind::follower;
   std::mt19937_64 seeds; // seeds each role's own random source
+  caf::actor changer;
+  std::map<std::string, caf::actor> handles; // where each member is reached (connect_peer)
+  // The leader as last known (cached for leader lookups) and as last reported to subscribers.
+  uint64_t leader_term = 0;
+  std::string leader_id;
+  std::string leader_address;
+  uint64_t reported_term = 0;
+  std::string reported_leader;
+  std::vector<subscriber> subscribers;
+  std::multimap<uint64_t, caf::response_promise> leader_waiters; // by the term to pass
+  // Joining: Raft messages are dropped until the cluster admitted this node (docs/membership.md).
+  bool joining = false;
+  std::vector<caf::response_promise> join_waiters;
+  std::optional<pb::MembershipResponse> joined;
   static inline const char* name = "cafraft.node";
 };
 
@@ -44,9 +73,164 @@ caf::actor spawn_role(node_ptr self, role_kind kind, std::shared_ptr<raft_state>
   return {};
 }
 
+caf::actor ensure_peer(node_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto i = st.ctx.peers.find(id);
+  if (i != st.ctx.peers.end())
+    return i->second;
+  auto peer = spawn_peer(self, st.ctx.cfg->id, id, st.ctx.log);
+  st.ctx.peers.emplace(id, peer);
+  auto h = st.handles.find(id);
+  if (h != st.handles.end())
+    self->send(peer, peer_handle_atom::value, h->second);
+  return peer;
+}
+
+void push_events(node_ptr self, subscriber& sub) {
+  if (sub.in_flight || sub.queue.empty())
+    return;
+  auto ev = std::move(sub.queue.front());
+  sub.queue.pop_front();
+  ev.set_dropped(sub.dropped);
+  sub.dropped = 0;
+  sub.in_flight = true;
+  auto who = sub.who;
+  auto release = [self, who] {
+    for (auto& s : self->state.subscribers)
+      if (s.who == who) {
+        s.in_flight = false;
+        push_events(self, s);
+      }
+  };
+  self->request(who, caf::infinite, std::move(ev))
+      .then([release] { release(); }, [release](caf::error&) { release(); });
+}
+
+void emit(node_ptr self, pb::LeadershipEvent::Kind kind, uint64_t term, const std::string& leader) {
+  auto& st = self->state;
+  pb::LeadershipEvent ev;
+  ev.set_kind(kind);
+  ev.set_term(term);
+  ev.set_leader_id(leader);
+  ev.set_node_id(st.ctx.cfg->id);
+  for (auto& sub : st.subscribers) {
+    if (sub.queue.size() >= st.ctx.cfg->max_pending_events) {
+      sub.queue.pop_front();
+      ++sub.dropped;
+    }
+    sub.queue.push_back(ev);
+    push_events(self, sub);
+  }
+}
+
+pb::LeaderInfo leader_info(const node_state& st) {
+  pb::LeaderInfo info;
+  info.set_id(st.leader_id);
+  info.set_address(st.leader_address);
+  info.set_term(st.leader_term);
+  return info;
+}
+
+// A role tells what it knows of the leader: caches it, wakes waiters, tells subscribers.
+void note_leader(node_ptr self, uint64_t term, const std::string& leader,
+                 const std::string& address) {
+  auto& st = self->state;
+  auto& me = st.ctx.cfg->id;
+  if (term < st.leader_term)
+    return;
+  bool was_leading = st.reported_leader == me;
+  st.leader_term = term;
+  st.leader_id = leader;
+  st.leader_address = address;
+  if (was_leading && leader != me)
+    emit(self, pb::LeadershipEvent::LOST_LEADERSHIP, term, leader);
+  if (leader.empty())
+    return; // nobody leads as far as we know: waiters and subscribers wait for one
+  if (leader != st.reported_leader || term != st.reported_term)
+    emit(self,
+         leader == me ? pb::LeadershipEvent::BECAME_LEADER : pb::LeadershipEvent::LEADER_CHANGED,
+         term, leader);
+  if (was_leading && leader != me)
+    st.reported_leader.clear();
+  st.reported_term = term;
+  st.reported_leader = leader;
+  auto info = leader_info(st);
+  while (!st.leader_waiters.empty() && st.leader_waiters.begin()->first < term) {
+    st.leader_waiters.begin()->second.deliver(info);
+    st.leader_waiters.erase(st.leader_waiters.begin());
+  }
+}
+
+void leader_lost(node_ptr self, uint64_t term) {
+  auto& st = self->state;
+  if (st.reported_leader == st.ctx.cfg->id) {
+    emit(self, pb::LeadershipEvent::LOST_LEADERSHIP, term, "");
+    st.reported_leader.clear();
+  }
+  if (term >= st.leader_term) {
+    st.leader_term = term;
+    st.leader_id.clear();
+    st.leader_address.clear();
+  }
+}
+
+// Raft RPCs that a joining node must not take before the cluster admitted it: a node back
+// without its disk would otherwise rejoin silently (docs/membership.md, missing_data).
+bool raft_rpc(const caf::message& m) {
+  return m.match_elements<pb::AppendEntries>() || m.match_elements<pb::InstallSnapshot>() ||
+         m.match_elements<pb::RequestVote>() || m.match_elements<pb::TimeoutNow>();
+}
+
+void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
+  auto& st = self->state;
+  if (!st.joining)
+    return;
+  if (!outcome) {
+    st.ctx.log->error("{} cannot join the cluster: {}", st.ctx.cfg->id, render(outcome.error()));
+    for (auto& rp : st.join_waiters)
+      rp.deliver(outcome.error());
+    st.join_waiters.clear();
+    self->quit(outcome.error());
+    return;
+  }
+  st.joining = false;
+  st.joined = *outcome;
+  st.ctx.log->info("{} was admitted to the cluster (configuration at index {}, {} members)",
+                   st.ctx.cfg->id, outcome->config_index(), outcome->members_size());
+  for (auto& rp : st.join_waiters)
+    rp.deliver(*outcome);
+  st.join_waiters.clear();
+}
+
+void start_join(node_ptr self, join_options opts) {
+  auto& st = self->state;
+  auto& cfg = *st.ctx.cfg;
+  st.joining = true;
+  std::mt19937_64 rng{st.seeds()};
+  pb::JoinRequest req;
+  req.set_id(cfg.id);
+  req.set_address(cfg.own_address());
+  req.set_incarnation(rng() | 1); // never 0 (the initial members' incarnation)
+  st.ctx.log->info("{} has no data: asks to join the cluster as {} (incarnation {})", cfg.id,
+                   req.address(), req.incarnation());
+  auto timeout = opts.timeout;
+  auto client = spawn_change_client(self, std::move(opts));
+  self->request(client, timeout + std::chrono::seconds{1}, std::move(req))
+      .then(
+          [self, client](pb::MembershipResponse& resp) {
+            self->send_exit(client, caf::exit_reason::normal);
+            finish_join(self, std::move(resp));
+          },
+          [self, client](caf::error& e) {
+            self->send_exit(client, caf::exit_reason::normal);
+            finish_join(self, std::move(e));
+          });
+}
+
 caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                         std::shared_ptr<log_storage> store, std::shared_ptr<raft_state> rs,
-                        std::optional<pb::SnapshotMeta> snapshot, std::string snapshot_data) {
+                        std::optional<pb::SnapshotMeta> snapshot, std::string snapshot_data,
+                        std::optional<join_options> join) {
   auto& st = self->state;
   install_guards(self);
   st.ctx.node = caf::actor_cast<caf::actor>(self);
@@ -58,46 +242,148 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                                              cfg->make_state_machine ? cfg->make_state_machine()
                                                                      : std::make_unique<kv_store>(),
                                              std::move(snapshot), std::move(snapshot_data));
-  for (auto& m : cfg->members)
+  st.changer = spawn_change_request(self, cfg->id, cfg->max_pending_changes, st.ctx.log);
+  for (auto& m : rs->config.members)
     if (m.id != cfg->id)
-      st.ctx.peers.emplace(m.id, spawn_peer(self, cfg->id, m.id, st.ctx.log));
+      ensure_peer(self, m.id);
   st.ctx.log->info("{} [term {}] starts with a snapshot through {} and log entries to {}, {} "
                    "members",
-                   cfg->id, rs->term, rs->snapshot_index, rs->last_index(), cfg->members.size());
+                   cfg->id, rs->term, rs->snapshot_index, rs->last_index(),
+                   rs->config.members.size());
   st.role = spawn_role(self, role_kind::follower, std::move(rs));
+  if (join)
+    start_join(self, std::move(*join));
   // Everything else goes to the current role; a retired role sends it back here.
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
-        return self->delegate(self->state.role, x.move_content_to_message());
+        auto msg = x.move_content_to_message();
+        if (self->state.joining && raft_rpc(msg))
+          return caf::message{};
+        return self->delegate(self->state.role, std::move(msg));
       });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const subscriber& s) { return s.who.address() == dm.source; }),
+               subs.end());
+  });
   return {
       [self](handover_atom, role_handover& h) {
         auto& ns = self->state;
         if (self->current_sender() != ns.role) // only the current role may hand over
           return;
         auto old = ns.role;
+        auto was = ns.kind;
         ns.kind = h.next;
         ns.ctx.log->info("{} [term {}] is now {}", ns.ctx.cfg->id, h.state->term,
                          to_string(h.next));
+        if (h.next == role_kind::leader)
+          note_leader(self, h.state->term, ns.ctx.cfg->id, h.state->address_of(ns.ctx.cfg->id));
+        else if (was == role_kind::leader || h.state->leader_id.empty())
+          leader_lost(self, h.state->term);
         ns.role = spawn_role(self, h.next, std::move(h.state));
         self->send(old, retire_atom::value);
       },
+      [self](leadership_atom, uint64_t term, const std::string& leader,
+             const std::string& address) { note_leader(self, term, leader, address); },
       [self](peer_handle_atom, const std::string& peer_id, const caf::actor& handle) {
-        auto& peers = self->state.ctx.peers;
-        auto i = peers.find(peer_id);
-        if (i != peers.end())
+        auto& ns = self->state;
+        ns.handles[peer_id] = handle;
+        auto i = ns.ctx.peers.find(peer_id);
+        if (i != ns.ctx.peers.end())
           self->send(i->second, peer_handle_atom::value, handle);
+      },
+      [self](send_to_peer_atom, const std::string& peer_id, caf::message& msg) {
+        // A role had no peer actor for this member (it joined after the role started): one is
+        // made, and the role learns of it.
+        auto& ns = self->state;
+        bool is_new = ns.ctx.peers.count(peer_id) == 0;
+        auto peer = ensure_peer(self, peer_id);
+        self->send(peer, std::move(msg));
+        if (is_new)
+          self->send(ns.role, new_peer_atom::value, peer_id, peer);
+      },
+      [self](removed_atom) {
+        auto& ns = self->state;
+        ns.ctx.log->warn("{} was removed from the cluster: it stops and never starts again from "
+                         "this data directory",
+                         ns.ctx.cfg->id);
+        self->quit(make_error(errc::removed_member));
+      },
+      [self](const pb::JoinRequest& req) { return self->delegate(self->state.changer, req); },
+      [self](const pb::LeaveRequest& req) { return self->delegate(self->state.changer, req); },
+      [self](leader_atom) -> caf::result<pb::LeaderInfo> {
+        auto& ns = self->state;
+        if (ns.leader_id.empty())
+          return make_error(errc::unknown_leader);
+        return leader_info(ns);
+      },
+      [self](wait_leader_atom, uint64_t after_term) {
+        auto& ns = self->state;
+        auto rp = self->make_response_promise();
+        if (!ns.leader_id.empty() && ns.leader_term > after_term)
+          rp.deliver(leader_info(ns));
+        else
+          ns.leader_waiters.emplace(after_term, rp);
+        return rp;
+      },
+      [self](subscribe_atom, const caf::actor& who) {
+        auto& ns = self->state;
+        self->monitor(who);
+        ns.subscribers.push_back(subscriber{who, {}, false, 0});
+        // The subscriber starts from what the node knows now.
+        if (!ns.leader_id.empty()) {
+          auto& sub = ns.subscribers.back();
+          pb::LeadershipEvent ev;
+          ev.set_kind(ns.leader_id == ns.ctx.cfg->id ? pb::LeadershipEvent::BECAME_LEADER
+                                                      : pb::LeadershipEvent::LEADER_CHANGED);
+          ev.set_term(ns.leader_term);
+          ev.set_leader_id(ns.leader_id);
+          ev.set_node_id(ns.ctx.cfg->id);
+          sub.queue.push_back(std::move(ev));
+          push_events(self, sub);
+        }
+      },
+      [self](joined_atom) {
+        auto& ns = self->state;
+        auto rp = self->make_response_promise();
+        if (ns.joining) {
+          ns.join_waiters.push_back(rp);
+        } else {
+          pb::MembershipResponse resp;
+          if (ns.joined)
+            resp = *ns.joined;
+          rp.deliver(std::move(resp));
+        }
+        return rp;
+      },
+      [self](status_atom) -> caf::result<caf::message> {
+        auto& ns = self->state;
+        if (!ns.joining)
+          return self->delegate(ns.role, status_atom::value);
+        pb::NodeStatus status;
+        status.set_id(ns.ctx.cfg->id);
+        status.set_role("joining");
+        status.set_joining(true);
+        return caf::make_message(std::move(status));
       },
   };
 }
 
-} // namespace
+// Loads the node's state; nullopt when there is none (a new node).
+struct loaded_node {
+  std::shared_ptr<log_storage> store;
+  std::shared_ptr<raft_state> rs;
+  recovered_state rec;
+  bool has_data = false;
+};
 
-caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
+caf::expected<loaded_node> load_node(const node_config& cfg) {
   if (auto why = validate(cfg); !why.empty())
     return make_error(errc::invalid_request, std::move(why));
-  auto store = cfg.storage;
-  if (!store) {
+  loaded_node out;
+  out.store = cfg.storage;
+  if (!out.store) {
     durable_options opts;
     opts.dir = cfg.data_dir;
     opts.node_id = cfg.id;
@@ -105,15 +391,20 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
     opts.segment_bytes = cfg.wal_segment_bytes;
     opts.discard_corrupt_log = cfg.discard_corrupt_log;
     opts.logger_name = cfg.logger_name;
-    store = std::make_shared<durable_storage>(std::move(opts));
+    out.store = std::make_shared<durable_storage>(std::move(opts));
   }
-  auto rs = std::make_shared<raft_state>();
-  recovered_state rec;
+  auto& rec = out.rec;
   try {
-    rec = store->load();
+    rec = out.store->load();
   } catch (const std::exception& ex) {
     return make_error(errc::storage_failed, ex.what());
   }
+  if (rec.hard_state.removed())
+    return make_error(errc::removed_member, "node " + cfg.id +
+                                                " was removed from the cluster; its data "
+                                                "directory must not be used again");
+  out.has_data = rec.hard_state.term() > 0 || !rec.log.empty() || rec.snapshot.has_value();
+  auto rs = std::make_shared<raft_state>();
   rs->term = rec.hard_state.term();
   rs->voted_for = rec.hard_state.voted_for();
   rs->log = std::move(rec.log);
@@ -122,15 +413,64 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
     rs->snapshot_index = rec.snapshot->index();
     rs->snapshot_term = rec.snapshot->term();
     rs->commit_index = rs->apply_sent = rs->snapshot_index;
+    rs->base_config = configuration::from_members(rec.snapshot->members(), rs->snapshot_index);
+  } else {
+    rs->base_config.members = cfg.members; // the initial members, until the log says otherwise
   }
   rs->id = cfg.id;
   rs->stored_term = rs->term;
   rs->stored_vote = rs->voted_for;
   rs->stored_resyncing = rs->resyncing;
-  rs->voters = cfg.members;
+  rs->was_member = rs->base_config.is_member(cfg.id);
+  for (auto& e : rs->log)
+    if (auto c = rules::config_of(e); c && c->is_member(cfg.id))
+      rs->was_member = true;
+  rules::refresh_config(*rs);
+  out.rs = std::move(rs);
+  return out;
+}
+
+caf::actor start_node(caf::actor_system& sys, node_config cfg, loaded_node n,
+                      std::optional<join_options> join) {
   auto shared_cfg = std::make_shared<const node_config>(std::move(cfg));
-  return sys.spawn(node_impl, std::move(shared_cfg), std::move(store), std::move(rs),
-                   std::move(rec.snapshot), std::move(rec.snapshot_data));
+  return sys.spawn(node_impl, std::move(shared_cfg), std::move(n.store), std::move(n.rs),
+                   std::move(n.rec.snapshot), std::move(n.rec.snapshot_data), std::move(join));
+}
+
+} // namespace
+
+caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
+  auto n = load_node(cfg);
+  if (!n)
+    return n.error();
+  if (n->has_data && !cfg.members.empty() && n->rs->config.index > 0)
+    get_logger(cfg.logger_name)
+        ->info("{} restarts from its data: the configuration in its log applies, the members "
+               "given at start are ignored",
+               cfg.id);
+  return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
+}
+
+caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg,
+                                       join_options opts) {
+  auto own = cfg.own_address();
+  for (auto& a : opts.contact_addresses)
+    if (!own.empty() && a == own)
+      return make_error(errc::self_join, "node " + cfg.id + " was asked to join through its own "
+                                             "address " + own);
+  if (opts.contacts.empty())
+    return make_error(errc::invalid_request, "join needs at least one node to ask");
+  cfg.members.clear(); // the configuration comes from the cluster (or from the data directory)
+  auto n = load_node(cfg);
+  if (!n)
+    return n.error();
+  if (n->has_data) {
+    get_logger(cfg.logger_name)
+        ->info("{} has a data directory: restarts from it and sends no membership request",
+               cfg.id);
+    return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
+  }
+  return start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
 }
 
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node) {

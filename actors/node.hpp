@@ -20,13 +20,28 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include "actors/change_request.hpp"
 #include "runtime/config.hpp"
 
 namespace cafraft {
 
 /// Loads the node's state from cfg.storage and spawns it. Fails with invalid_request when the
-/// configuration is invalid, storage_failed when the stored state cannot be read.
+/// configuration is invalid, storage_failed when the stored state cannot be read,
+/// removed_member when the cluster removed this node. A node with data restarts from it: the
+/// configuration in its log applies, cfg.members only seeds a new cluster.
 caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg);
+
+/// Safe join (docs/membership.md): starts a node that joins an existing cluster through
+/// `opts.contacts`.
+///   - joining through its own address: self_join, nothing started;
+///   - the node has data: it restarts from it and sends no membership request;
+///   - otherwise it starts empty and asks to join; it takes no Raft message until it is
+///     admitted (as a learner, promoted to voter once caught up). A refusal stops the node with
+///     its reason: missing_data (its id is a member that lost its data: remove it first),
+///     duplicate_member (the id is a member at another address), or timeout.
+/// Ask the node `joined_atom` for the outcome (pb::MembershipResponse or the error).
+caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg,
+                                       join_options opts);
 
 /// Tells `node` where to reach member `peer_id`.
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node);

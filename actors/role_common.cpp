@@ -12,11 +12,7 @@ pb::NodeStatus make_status(const raft_state& s, role_kind role) {
   st.set_commit_index(s.commit_index);
   st.set_last_log_index(s.last_index());
   st.set_applied_index(s.apply_sent);
-  for (auto& m : s.voters) {
-    auto* pm = st.add_members();
-    pm->set_id(m.id);
-    pm->set_address(m.address);
-  }
+  *st.mutable_members() = s.config.to_proto().members();
   return st;
 }
 

@@ -34,6 +34,7 @@ struct role_base {
   uint64_t timer_gen = 0; // stale timer messages carry an older generation (CAF 0.17 cannot
                           // cancel a delayed_send)
   bool retired = false;
+  bool removal_reported = false;
   /// Called when storage failed, before the node stops: a role answers what it holds pending
   /// with the error (CAF 0.17 drops an unanswered promise silently, and the client would wait
   /// for its timeout).
@@ -60,22 +61,29 @@ void init_role(Self* self, node_context ctx, std::shared_ptr<raft_state> rs, uin
   install_guards(self);
 }
 
-/// Arms the election timer with a fresh random timeout (§5.2).
+/// Arms the election timer with a fresh random timeout (§5.2), longer for a node of lower
+/// priority (node_config::priority).
 template <class Self> void arm_election_timer(Self* self) {
   auto& st = self->state;
   auto& cfg = *st.ctx.cfg;
-  std::uniform_int_distribution<int64_t> dist{cfg.election_timeout_min.count(),
-                                              cfg.election_timeout_max.count()};
-  self->delayed_send(self, std::chrono::milliseconds{dist(st.rng)}, election_timeout_atom::value,
-                     ++st.timer_gen);
+  auto lo = cfg.election_timeout_min.count();
+  auto hi = cfg.election_timeout_max.count();
+  std::uniform_int_distribution<int64_t> dist{lo, hi};
+  auto penalty = (hi - lo) * (100 - cfg.priority) / 100;
+  self->delayed_send(self, std::chrono::milliseconds{dist(st.rng) + penalty},
+                     election_timeout_atom::value, ++st.timer_gen);
 }
 
-/// Sends a Raft message to member `to` through its peer actor.
+/// Sends a Raft message to member `to` through its peer actor. A member the role has no peer
+/// actor for (it joined since) is reached through the node, which makes one.
 template <class Self, class Msg> void send_to(Self* self, const std::string& to, Msg msg) {
   auto& peers = self->state.ctx.peers;
   auto i = peers.find(to);
   if (i != peers.end())
     self->send(i->second, std::move(msg));
+  else if (to != self->state.ctx.cfg->id)
+    self->send(self->state.ctx.node, send_to_peer_atom::value, to,
+               caf::make_message(std::move(msg)));
 }
 
 /// Gives the Raft state to the node for role `next` and retires. `redispatch`: the message
@@ -122,6 +130,27 @@ template <class Self> void persist_hard_state(Self* self) {
     batch.hard_state = std::move(hs);
     persist_then(self, std::move(batch), [] {});
   }
+}
+
+/// A committed configuration removed this node: once that is durable (it never starts again
+/// from its data), the node stops with removed_member. Every role calls it after its commit
+/// index may have moved.
+template <class Self> void report_removal(Self* self) {
+  auto& st = self->state;
+  auto& s = *st.rs;
+  if (st.removal_reported)
+    return;
+  st.removal_reported = true;
+  s.removed = true;
+  persist_batch batch;
+  batch.hard_state = rules::take_hard_state(s);
+  auto node = st.ctx.node;
+  persist_then(self, std::move(batch), [self, node] { self->send(node, removed_atom::value); });
+}
+
+template <class Self> void check_removal(Self* self) {
+  if (rules::check_removed(*self->state.rs))
+    report_removal(self);
 }
 
 /// Hands committed entries to the state machine (apply in order, exactly once: apply_sent
@@ -184,7 +213,43 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
         return rp;
       },
       [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
+      [self](config_change_atom, const pb::JoinRequest&) -> caf::result<pb::MembershipResponse> {
+        return redirect_error(*self->state.rs);
+      },
+      [self](config_change_atom, const pb::LeaveRequest&) -> caf::result<pb::MembershipResponse> {
+        return redirect_error(*self->state.rs);
+      },
+      [self](const pb::TransferLeadershipRequest&) -> caf::result<pb::LeaderInfo> {
+        return redirect_error(*self->state.rs);
+      },
+      [self](step_down_atom) -> caf::result<void> { return redirect_error(*self->state.rs); },
   };
+}
+
+/// Handlers every role has: a peer actor the node made for a member that joined.
+template <class Self> auto peer_handlers(Self* self) {
+  return caf::message_handler{
+      [self](new_peer_atom, const std::string& id, const caf::actor& peer) {
+        self->state.ctx.peers[id] = peer;
+      },
+  };
+}
+
+/// The answer to a vote request from a candidate that a committed configuration removed
+/// (its log does not reach that configuration): it stops instead of campaigning again.
+template <class Self> bool refuse_removed_candidate(Self* self, const pb::RequestVote& req) {
+  auto& s = *self->state.rs;
+  if (!rules::candidate_removed(s, req.candidate_id(), req.last_log_index()))
+    return false;
+  pb::RequestVoteResponse resp;
+  resp.set_term(s.term);
+  resp.set_voter_id(s.id);
+  resp.set_pre_vote(req.pre_vote());
+  resp.set_removed(true);
+  self->state.ctx.log->info("{} [term {}] tells {} that it was removed from the cluster", s.id,
+                            s.term, req.candidate_id());
+  send_to(self, req.candidate_id(), resp);
+  return true;
 }
 
 } // namespace cafraft

@@ -8,6 +8,7 @@
 #include "actors/guards.hpp"
 #include "messages/api.hpp"
 #include "runtime/crc32c.hpp"
+#include "runtime/rules.hpp"
 
 namespace cafraft {
 
@@ -25,6 +26,7 @@ struct sm_state {
   std::shared_ptr<state_machine> sm;
   uint64_t applied = 0;
   uint64_t applied_term = 0;
+  configuration config; // the members as of `applied`, for the snapshots' meta
   // Applied since the last snapshot, against the limits in node_config.
   uint64_t entries_since = 0;
   uint64_t bytes_since = 0;
@@ -55,11 +57,7 @@ void maybe_snapshot(sm_ptr self) {
   pb::SnapshotMeta meta;
   meta.set_index(st.applied);
   meta.set_term(st.applied_term);
-  for (auto& m : cfg.members) {
-    auto* pm = meta.add_members();
-    pm->set_id(m.id);
-    pm->set_address(m.address);
-  }
+  *meta.mutable_members() = st.config.to_proto().members();
   meta.set_size(data.size());
   meta.set_crc32c(crc32c(data));
   st.entries_since = 0;
@@ -85,6 +83,7 @@ bool restore(sm_ptr self, const pb::SnapshotMeta& meta, const std::string& data)
   }
   st.applied = meta.index();
   st.applied_term = meta.term();
+  st.config = configuration::from_members(meta.members(), meta.index());
   st.entries_since = 0;
   st.bytes_since = 0;
   if (st.cfg->observer)
@@ -101,6 +100,7 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
   self->state.node = std::move(node);
   self->state.storage = std::move(storage);
   self->state.sm = std::move(sm);
+  self->state.config.members = self->state.cfg->members;
   if (start && !restore(self, *start, start_data))
     return {};
   return {
@@ -124,6 +124,8 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
                                                           : std::string{});
           st.applied = e.index();
           st.applied_term = e.term();
+          if (auto c = rules::config_of(e))
+            st.config = std::move(*c);
           st.entries_since += 1;
           st.bytes_since += e.data().size();
           if (st.cfg->observer)

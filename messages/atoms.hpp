@@ -9,6 +9,11 @@ namespace cafraft {
 
 // Client API (see messages/api.hpp).
 using status_atom = caf::atom_constant<caf::atom("rf_status")>;
+using leader_atom = caf::atom_constant<caf::atom("rf_leader")>;
+using wait_leader_atom = caf::atom_constant<caf::atom("rf_waitld")>;
+using subscribe_atom = caf::atom_constant<caf::atom("rf_subscr")>;
+using step_down_atom = caf::atom_constant<caf::atom("rf_stepdn")>;
+using joined_atom = caf::atom_constant<caf::atom("rf_joined")>;
 
 // Node internals.
 using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;
@@ -29,5 +34,12 @@ using snapshot_chunk_atom = caf::atom_constant<caf::atom("rf_snchunk")>;
 using compact_atom = caf::atom_constant<caf::atom("rf_compact")>;
 using restore_atom = caf::atom_constant<caf::atom("rf_restore")>;
 using check_quorum_atom = caf::atom_constant<caf::atom("rf_chkquor")>;
+using leadership_atom = caf::atom_constant<caf::atom("rf_ldship")>;
+using removed_atom = caf::atom_constant<caf::atom("rf_removed")>;
+using new_peer_atom = caf::atom_constant<caf::atom("rf_newpeer")>;
+using config_change_atom = caf::atom_constant<caf::atom("rf_cfgchg")>;
+using admitted_atom = caf::atom_constant<caf::atom("rf_admit")>;
+using retry_atom = caf::atom_constant<caf::atom("rf_retry")>;
+using transfer_timeout_atom = caf::atom_constant<caf::atom("rf_xferTO")>;
 
 } // namespace cafraft

@@ -29,7 +29,15 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::NodeStatus>("r.Status")
       .add_message_type<pb::KvCommand>("r.KvCmd")
       .add_message_type<pb::KvQuery>("r.KvQ")
-      .add_message_type<pb::KvResult>("r.KvRes");
+      .add_message_type<pb::KvResult>("r.KvRes")
+      .add_message_type<pb::Configuration>("r.Config")
+      .add_message_type<pb::TimeoutNow>("r.TONow")
+      .add_message_type<pb::JoinRequest>("r.Join")
+      .add_message_type<pb::LeaveRequest>("r.Leave")
+      .add_message_type<pb::MembershipResponse>("r.MemberR")
+      .add_message_type<pb::LeaderInfo>("r.Leader")
+      .add_message_type<pb::LeadershipEvent>("r.LdEvent")
+      .add_message_type<pb::TransferLeadershipRequest>("r.Transfer");
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            return render(caf::error{code, error_category, ctx});

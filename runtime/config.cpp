@@ -11,11 +11,17 @@ std::string node_config::address_of(const std::string& node_id) const {
   return {};
 }
 
+std::string node_config::own_address() const {
+  return address.empty() ? address_of(id) : address;
+}
+
 std::string validate(const node_config& cfg) {
   if (cfg.id.empty())
     return "node id must not be empty";
-  if (cfg.members.empty())
-    return "members must not be empty";
+  if (cfg.priority < 0 || cfg.priority > 100)
+    return "priority must be between 0 and 100";
+  if (cfg.max_pending_changes == 0 || cfg.max_pending_events == 0)
+    return "max_pending_changes and max_pending_events must be positive";
   std::set<std::string> ids;
   bool self = false;
   for (auto& m : cfg.members) {
@@ -25,8 +31,10 @@ std::string validate(const node_config& cfg) {
       return "member id " + m.id + " appears twice";
     self = self || m.id == cfg.id;
   }
-  if (!self)
+  if (!self && !cfg.members.empty())
     return "node " + cfg.id + " is not among the members";
+  if (cfg.members.empty() && cfg.address.empty())
+    return "a node that joins (no members given) needs its own address";
   if (cfg.election_timeout_min.count() <= 0 || cfg.election_timeout_max < cfg.election_timeout_min)
     return "election timeouts must satisfy 0 < min <= max";
   if (cfg.heartbeat_interval.count() <= 0 || cfg.heartbeat_interval >= cfg.election_timeout_min)

@@ -14,16 +14,30 @@ namespace cafraft {
 class log_storage;
 class state_machine;
 class step_observer;
+struct raft_state;
 
 struct member {
   std::string id;      // the project's node id, unique in the cluster
   std::string address; // host:port where it is reached (any label in-process)
+  bool learner = false; // receives the log, does not vote; promoted once caught up
+  uint64_t incarnation = 0; // see pb::Member::incarnation
 };
 
+inline bool operator==(const member& a, const member& b) {
+  return a.id == b.id && a.address == b.address && a.learner == b.learner &&
+         a.incarnation == b.incarnation;
+}
+
 struct node_config {
-  /// This node's id; must be one of `members` to vote.
+  /// This node's id, unique in the cluster.
   std::string id;
-  /// The initial voting members, this node included.
+  /// Where this node is reached (host:port; any label in-process). Taken from `members` when
+  /// empty; a node that joins must have one.
+  std::string address;
+  /// The initial voting members, this node included, for a node that starts a new cluster.
+  /// Used only when the node's storage holds no configuration yet; after that the
+  /// configuration lives in the log (docs/membership.md). Empty: the node joins an existing
+  /// cluster (join_cluster()) and waits to be admitted.
   std::vector<member> members;
 
   /// Election timeouts are drawn uniformly from [min, max] for every election (§5.2).
@@ -43,6 +57,28 @@ struct node_config {
   /// election_timeout_max steps down, so that clients stop waiting on a leader that cannot
   /// commit.
   bool check_quorum = true;
+
+  /// May this node campaign at all? Nodes that are not electable never start an election
+  /// (they still vote and replicate); learners never campaign either.
+  bool electable = true;
+  /// Asked each time the election timer fires on a voter; false skips this election. The
+  /// policy hook of docs/membership.md (e.g. only nodes in one zone lead). Empty: always.
+  std::function<bool(const raft_state&)> may_campaign;
+  /// Preference among candidates, 0 (lowest, the default) to 100: a node of priority p waits
+  /// (100 - p)% of (election_timeout_max - election_timeout_min) longer before it campaigns,
+  /// so that a higher-priority node usually wins the election. A preference, not a rule: any
+  /// up-to-date voter may still win when the others are slow or cut off.
+  int priority = 0;
+
+  /// A learner is promoted to voter once its log is within this many entries of the leader's
+  /// commit index.
+  uint64_t learner_promote_lag = 64;
+  /// Membership changes a node's change_request actor holds (queued behind the one it runs)
+  /// before it answers `overloaded`.
+  size_t max_pending_changes = 64;
+  /// Leadership events held for a subscriber that has not taken them yet; beyond it the
+  /// oldest are dropped and counted (pb::LeadershipEvent::dropped).
+  size_t max_pending_events = 64;
 
   /// At most this many entries, and about this many bytes, in one AppendEntries.
   size_t max_batch_entries = 512;
@@ -88,6 +124,8 @@ struct node_config {
 
   /// Address of `id` in `members`, or "" when unknown.
   std::string address_of(const std::string& node_id) const;
+  /// This node's address: `address`, else its entry in `members`.
+  std::string own_address() const;
 };
 
 /// Returns an error message when `cfg` cannot run a node, or "" when it can.

@@ -15,6 +15,24 @@ enum class role_kind { follower, candidate, leader };
 
 const char* to_string(role_kind r);
 
+/// The members of the cluster from one point of the log on (docs/membership.md).
+struct configuration {
+  std::vector<member> members; // voters and learners, in the order they were added
+  /// Log index of the ENTRY_CONFIG entry that set it; 0 for the initial members, and for the
+  /// configuration a snapshot carries (taken to be at the snapshot's index).
+  uint64_t index = 0;
+
+  const member* find(const std::string& id) const;
+  bool is_member(const std::string& id) const { return find(id) != nullptr; }
+  bool is_voter(const std::string& id) const;
+  size_t voters() const;
+  size_t quorum() const { return voters() / 2 + 1; }
+
+  pb::Configuration to_proto() const;
+  static configuration from_members(const google::protobuf::RepeatedPtrField<pb::Member>& ms,
+                                    uint64_t index);
+};
+
 struct raft_state {
   std::string id;
 
@@ -42,8 +60,20 @@ struct raft_state {
   uint64_t commit_index = 0; // never decreases; <= last_index()
   uint64_t apply_sent = 0;   // highest index handed to the state machine; <= commit_index
   std::string leader_id;     // leader of `term` when known, else empty
+  // The leader handed its leadership to this node (TimeoutNow, thesis §3.10): the next
+  // election starts at once, without a pre-vote.
+  bool campaign_now = false;
+  // The leader stepped down on request: it lets one election timeout pass without campaigning,
+  // so that another node takes over.
+  bool skip_campaign = false;
 
-  std::vector<member> voters;
+  // The latest configuration in the log, in effect from when it was appended (thesis §4.1),
+  // committed or not; base_config is the one at snapshot_index (or the initial members).
+  configuration config;
+  configuration base_config;
+  bool was_member = false; // some configuration this node has seen included it
+  bool removed = false;    // a committed configuration removed it: it stops
+  bool stored_removed = false;
 
   uint64_t last_index() const { return snapshot_index + log.size(); }
   uint64_t last_term() const { return log.empty() ? snapshot_term : log.back().term(); }
@@ -59,8 +89,8 @@ struct raft_state {
   /// Removes every entry from `index` on (index > snapshot_index).
   void truncate_from(uint64_t index) { log.resize(index - snapshot_index - 1); }
 
-  size_t quorum() const { return voters.size() / 2 + 1; }
-  bool is_voter(const std::string& node_id) const;
+  size_t quorum() const { return config.quorum(); }
+  bool is_voter(const std::string& node_id) const { return config.is_voter(node_id); }
   std::string address_of(const std::string& node_id) const;
 };
 

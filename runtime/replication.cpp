@@ -5,8 +5,14 @@
 namespace cafraft {
 
 replication::replication(raft_state& s, replication_limits limits) : s_(s), limits_(limits) {
-  for (auto& m : s_.voters) {
-    if (m.id == s_.id)
+  on_config_change();
+}
+
+void replication::on_config_change() {
+  for (auto i = progress_.begin(); i != progress_.end();)
+    i = s_.config.is_member(i->first) ? std::next(i) : progress_.erase(i);
+  for (auto& m : s_.config.members) {
+    if (m.id == s_.id || progress_.count(m.id) > 0)
       continue;
     peer_progress p;
     p.next = s_.last_index() + 1; // optimistic (§5.3); rejections walk it back
@@ -191,7 +197,9 @@ bool replication::on_local_persisted(uint64_t index) {
 
 bool replication::advance_commit() {
   std::vector<uint64_t> matches;
-  for (auto& m : s_.voters) {
+  for (auto& m : s_.config.members) {
+    if (m.learner)
+      continue;
     if (m.id == s_.id) {
       matches.push_back(local_persisted_);
     } else {
@@ -199,6 +207,8 @@ bool replication::advance_commit() {
       matches.push_back(i == progress_.end() ? 0 : i->second.match);
     }
   }
+  if (matches.empty())
+    return false;
   std::sort(matches.begin(), matches.end(), std::greater<>());
   auto n = matches[s_.quorum() - 1];
   // §5.4.2 (Figure 8): only an entry of the current term is committed by counting replicas.
@@ -211,7 +221,9 @@ bool replication::advance_commit() {
 
 bool replication::quorum_active() {
   size_t active = 0;
-  for (auto& m : s_.voters) {
+  for (auto& m : s_.config.members) {
+    if (m.learner)
+      continue;
     if (m.id == s_.id) {
       ++active;
       continue;
@@ -227,7 +239,9 @@ bool replication::quorum_active() {
 
 uint64_t replication::confirmed_read_round() const {
   std::vector<uint64_t> acks;
-  for (auto& m : s_.voters) {
+  for (auto& m : s_.config.members) {
+    if (m.learner)
+      continue;
     if (m.id == s_.id) {
       acks.push_back(read_round_);
     } else {
@@ -235,6 +249,8 @@ uint64_t replication::confirmed_read_round() const {
       acks.push_back(i == progress_.end() ? 0 : i->second.read_acked);
     }
   }
+  if (acks.empty())
+    return 0;
   std::sort(acks.begin(), acks.end(), std::greater<>());
   return acks[s_.quorum() - 1];
 }

@@ -48,6 +48,10 @@ public:
     tick,      // heartbeat, and retransmit what went unanswered since the last tick
   };
 
+  /// The configuration changed: members that joined get a progress record (learners too: they
+  /// receive the log but are not counted), members that left lose theirs.
+  void on_config_change();
+
   /// AppendEntries to send to `peer` now.
   std::vector<pb::AppendEntries> to_send(const std::string& peer, send_mode mode);
 

@@ -14,15 +14,18 @@ bool observe_term(raft_state& s, uint64_t term) {
 }
 
 std::optional<pb::HardState> take_hard_state(raft_state& s) {
-  if (s.term == s.stored_term && s.voted_for == s.stored_vote && s.resyncing == s.stored_resyncing)
+  if (s.term == s.stored_term && s.voted_for == s.stored_vote &&
+      s.resyncing == s.stored_resyncing && s.removed == s.stored_removed)
     return std::nullopt;
   s.stored_term = s.term;
   s.stored_vote = s.voted_for;
   s.stored_resyncing = s.resyncing;
+  s.stored_removed = s.removed;
   pb::HardState hs;
   hs.set_term(s.term);
   hs.set_voted_for(s.voted_for);
   hs.set_resyncing(s.resyncing);
+  hs.set_removed(s.removed);
   return hs;
 }
 
@@ -99,6 +102,7 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
   }
   // Consistent up to prev. Skip entries we already hold; cut at the first conflict (§5.3).
   uint64_t last_new = prev;
+  bool config_seen = false;
   for (auto& e : req.entries()) {
     if (e.index() != last_new + 1) // malformed: entries must be contiguous after prev
       break;
@@ -116,7 +120,10 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
     }
     s.log.push_back(e);
     fx.appended.push_back(e);
+    config_seen = config_seen || e.type() == pb::ENTRY_CONFIG;
   }
+  if (config_seen || fx.truncated_from > 0)
+    refresh_config(s);
   // Only entries verified against this request may be committed (§5.3, Figure 2 rule 5).
   auto new_commit = std::min(req.leader_commit(), last_new);
   if (new_commit > s.commit_index)
@@ -155,6 +162,8 @@ bool install_snapshot(raft_state& s, const pb::SnapshotMeta& meta) {
     s.log.clear();
   s.snapshot_index = meta.index();
   s.snapshot_term = meta.term();
+  s.base_config = configuration::from_members(meta.members(), meta.index());
+  refresh_config(s);
   s.commit_index = std::max(s.commit_index, meta.index());
   s.apply_sent = std::max(s.apply_sent, meta.index());
   if (s.resyncing && s.resync_target > 0 && meta.index() >= s.resync_target)
@@ -166,6 +175,12 @@ void compact(raft_state& s, const pb::SnapshotMeta& meta) {
   if (meta.index() <= s.snapshot_index || meta.index() > s.last_index() ||
       s.term_at(meta.index()) != meta.term())
     return;
+  for (auto i = meta.index(); i > s.snapshot_index; --i)
+    if (auto c = config_of(s.entry(i))) {
+      s.base_config = std::move(*c);
+      s.base_config.index = i;
+      break;
+    }
   s.log.erase(s.log.begin(),
               s.log.begin() + static_cast<std::ptrdiff_t>(meta.index() - s.snapshot_index));
   s.snapshot_index = meta.index();
@@ -179,6 +194,57 @@ std::vector<pb::LogEntry> take_committed(raft_state& s) {
     out.push_back(s.entry(s.apply_sent));
   }
   return out;
+}
+
+std::optional<configuration> config_of(const pb::LogEntry& e) {
+  pb::Configuration c;
+  if (e.type() != pb::ENTRY_CONFIG || !c.ParseFromString(e.data()))
+    return std::nullopt;
+  return configuration::from_members(c.members(), e.index());
+}
+
+void refresh_config(raft_state& s) {
+  s.config = s.base_config;
+  for (auto i = s.last_index(); i > s.snapshot_index; --i)
+    if (auto c = config_of(s.entry(i))) {
+      s.config = std::move(*c);
+      break;
+    }
+  if (s.config.is_member(s.id))
+    s.was_member = true;
+}
+
+const pb::LogEntry& append_config(raft_state& s, std::vector<member> next) {
+  configuration c;
+  c.members = std::move(next);
+  c.index = s.last_index() + 1;
+  pb::LogEntry e;
+  e.set_index(c.index);
+  e.set_term(s.term);
+  e.set_type(pb::ENTRY_CONFIG);
+  e.set_data(c.to_proto().SerializeAsString());
+  s.log.push_back(std::move(e));
+  s.config = std::move(c);
+  if (s.config.is_member(s.id))
+    s.was_member = true;
+  return s.log.back();
+}
+
+bool config_change_allowed(const raft_state& s, uint64_t own_term_index) {
+  return s.config.index <= s.commit_index && own_term_index > 0 &&
+         own_term_index <= s.commit_index;
+}
+
+bool check_removed(raft_state& s) {
+  if (!s.removed && s.was_member && !s.config.is_member(s.id) &&
+      s.config.index > 0 && s.config.index <= s.commit_index)
+    s.removed = true;
+  return s.removed;
+}
+
+bool candidate_removed(const raft_state& s, const std::string& candidate, uint64_t last_index) {
+  auto at = s.config.index;
+  return at > 0 && at <= s.commit_index && last_index < at && !s.config.is_member(candidate);
 }
 
 } // namespace cafraft::rules

@@ -63,4 +63,29 @@ void compact(raft_state& s, const pb::SnapshotMeta& meta);
 /// Entries (apply_sent, commit_index] to hand to the state machine; advances apply_sent.
 std::vector<pb::LogEntry> take_committed(raft_state& s);
 
+// -- membership (thesis §4.1, docs/membership.md) ---------------------------------------------
+
+/// The configuration an ENTRY_CONFIG entry holds; nullopt for other entries or bad data.
+std::optional<configuration> config_of(const pb::LogEntry& e);
+
+/// Sets s.config to the last ENTRY_CONFIG entry in the log, else to base_config. Called after
+/// anything that adds or removes entries: a configuration takes effect when it is appended, and
+/// a removed one (its entry cut) gives way to the one before it.
+void refresh_config(raft_state& s);
+
+/// Appends (as leader) an entry that makes `next` the configuration, in effect at once.
+const pb::LogEntry& append_config(raft_state& s, std::vector<member> next);
+
+/// May the leader append a configuration entry now? Only one may be uncommitted at a time,
+/// and only once an entry of the leader's own term is committed (`own_term_index`).
+bool config_change_allowed(const raft_state& s, uint64_t own_term_index);
+
+/// A committed configuration removed this node, which had been a member: sets s.removed (to be
+/// persisted) and returns true.
+bool check_removed(raft_state& s);
+
+/// Does a candidate whose log ends at `last_index` campaign although a committed configuration
+/// removed it (one its log does not reach)? Such a candidate is told so and stops.
+bool candidate_removed(const raft_state& s, const std::string& candidate, uint64_t last_index);
+
 } // namespace cafraft::rules

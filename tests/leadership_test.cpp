@@ -19,7 +19,8 @@ raft_state voter(uint64_t term, uint64_t last_index, uint64_t last_term) {
     e.set_term(i == last_index ? last_term : 1);
     s.log.push_back(e);
   }
-  s.voters = {{"n1", "a1"}, {"n2", "a2"}, {"n3", "a3"}};
+  s.config.members = {{"n1", "a1"}, {"n2", "a2"}, {"n3", "a3"}};
+  s.base_config = s.config;
   return s;
 }
 

@@ -56,6 +56,7 @@ void fill(pb::LogEntry& x) {
 void fill(pb::HardState& x) {
   x.set_term(0xffffffffffffffffULL); // the full 64-bit range
   x.set_voted_for("n3");
+  x.set_removed(true);
 }
 
 void fill(pb::Member& x) {
@@ -73,6 +74,7 @@ void fill(pb::RequestVoteResponse& x) {
   x.set_term(9);
   x.set_voter_id("n2");
   x.set_granted(true);
+  x.set_removed(true);
 }
 
 void fill(pb::AppendEntries& x) {
@@ -168,6 +170,7 @@ void fill(pb::NodeStatus& x) {
   x.set_commit_index(44);
   x.set_last_log_index(45);
   x.set_applied_index(43);
+  x.set_joining(true);
   *x.add_members() = make_member("n1");
   *x.add_members() = make_member("n2");
   *x.add_members() = make_member("n3");
@@ -184,6 +187,53 @@ void fill(pb::KvQuery& x) {
 void fill(pb::KvResult& x) {
   x.set_existed(true);
   x.set_previous(binary);
+}
+
+void fill(pb::Configuration& x) {
+  *x.add_members() = make_member("n1");
+  auto* learner = x.add_members();
+  *learner = make_member("n4");
+  learner->set_learner(true);
+  learner->set_incarnation(0xfedcba9876543211ULL);
+}
+
+void fill(pb::TimeoutNow& x) {
+  x.set_term(12);
+  x.set_leader_id("n1");
+}
+
+void fill(pb::JoinRequest& x) {
+  x.set_id("n4");
+  x.set_address("127.0.0.1:4004");
+  x.set_incarnation(0xffffffffffffffffULL);
+}
+
+void fill(pb::LeaveRequest& x) {
+  x.set_id("n2");
+}
+
+void fill(pb::MembershipResponse& x) {
+  *x.add_members() = make_member("n1");
+  *x.add_members() = make_member("n4");
+  x.set_config_index(77);
+}
+
+void fill(pb::LeaderInfo& x) {
+  x.set_id("n3");
+  x.set_address("127.0.0.1:4003");
+  x.set_term(9);
+}
+
+void fill(pb::LeadershipEvent& x) {
+  x.set_kind(pb::LeadershipEvent::LOST_LEADERSHIP);
+  x.set_term(9);
+  x.set_leader_id("n2");
+  x.set_node_id("n1");
+  x.set_dropped(3);
+}
+
+void fill(pb::TransferLeadershipRequest& x) {
+  x.set_target("n2");
 }
 
 template <class T> T sample() {
@@ -251,7 +301,9 @@ using registered_types =
                    pb::SnapshotMeta, pb::InstallSnapshot, pb::InstallSnapshotResponse,
                    pb::PutRequest, pb::DeleteRequest, pb::GetRequest, pb::ProposeRequest,
                    pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand, pb::KvQuery,
-                   pb::KvResult>;
+                   pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest,
+                   pb::LeaveRequest, pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent,
+                   pb::TransferLeadershipRequest>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -292,7 +344,15 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::NodeStatus),
                                        typeid(pb::KvCommand),
                                        typeid(pb::KvQuery),
-                                       typeid(pb::KvResult)};
+                                       typeid(pb::KvResult),
+                                       typeid(pb::Configuration),
+                                       typeid(pb::TimeoutNow),
+                                       typeid(pb::JoinRequest),
+                                       typeid(pb::LeaveRequest),
+                                       typeid(pb::MembershipResponse),
+                                       typeid(pb::LeaderInfo),
+                                       typeid(pb::LeadershipEvent),
+                                       typeid(pb::TransferLeadershipRequest)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;

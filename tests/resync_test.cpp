@@ -14,7 +14,8 @@ raft_state resyncing_node() {
   s.id = "n3";
   s.term = 7;
   s.stored_term = 7;
-  s.voters = {{"n1", "a1"}, {"n2", "a2"}, {"n3", "a3"}};
+  s.config.members = {{"n1", "a1"}, {"n2", "a2"}, {"n3", "a3"}};
+  s.base_config = s.config;
   s.resyncing = true;
   s.stored_resyncing = true;
   return s;

@@ -43,7 +43,8 @@ raft_state make_state(const std::string& id, uint64_t term,
   s.id = id;
   s.term = term;
   s.stored_term = term; // as if loaded from storage: nothing to write yet
-  s.voters = three_voters();
+  s.config.members = three_voters();
+  s.base_config = s.config;
   for (auto t : log_terms)
     s.log.push_back(make_entry(s.log.size() + 1, t, "cmd" + std::to_string(s.log.size() + 1)));
   return s;

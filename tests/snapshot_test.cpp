@@ -43,7 +43,8 @@ raft_state state_with(const std::vector<uint64_t>& terms) {
   s.term = terms.empty() ? 1 : terms.back();
   for (size_t i = 0; i < terms.size(); ++i)
     s.log.push_back(entry(i + 1, terms[i]));
-  s.voters = {{"n1", "a1"}, {"n2", "a2"}, {"n3", "a3"}};
+  s.config.members = {{"n1", "a1"}, {"n2", "a2"}, {"n3", "a3"}};
+  s.base_config = s.config;
   return s;
 }
 
