@@ -121,8 +121,8 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
         auto& s = *self->state.rs;
         auto& st = self->state;
         if (resp.removed()) {
-          st.ctx.log->warn("{} [term {}] learns from {} that it was removed from the cluster",
-                           s.id, s.term, resp.voter_id());
+          st.ctx.log->warn("{} [term {}] learns from {} that it was removed from the cluster", s.id,
+                           s.term, resp.voter_id());
           report_removal(self);
           return;
         }

@@ -51,7 +51,9 @@ void run_next(change_request_ptr self) {
       job.rp.deliver(std::move(x.error()));
     run_next(self);
   };
-  self->request(st.node, change_deadline, config_change_atom::value, st.queue.front().req)
+  auto msg =
+      caf::message::concat(caf::make_message(config_change_atom::value), st.queue.front().req);
+  self->request(st.node, change_deadline, std::move(msg))
       .then([done](pb::MembershipResponse& resp) mutable { done(std::move(resp)); },
             [done](caf::error& e) mutable { done(std::move(e)); });
 }
@@ -151,7 +153,11 @@ void retry_later(change_client_ptr self, uint64_t id) {
   a.target = nullptr;
   a.redirects = 0;
   a.backoff = a.backoff.count() == 0 ? o.backoff_min : std::min(a.backoff * 2, o.backoff_max);
-  self->delayed_send(self, a.backoff, retry_atom::value, id);
+  // Never past the deadline: the caller hears of the timeout when it is due.
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(a.deadline - self->clock().now());
+  self->delayed_send(self, std::max(std::min(a.backoff, left), std::chrono::milliseconds{0}),
+                     retry_atom::value, id);
 }
 
 void on_error(change_client_ptr self, uint64_t id, caf::error e) {

@@ -194,8 +194,7 @@ void on_timeout_now(follower_ptr self, const pb::TimeoutNow& req) {
   auto& s = *st.rs;
   if (req.term() != s.term || !s.is_voter(s.id) || s.resyncing || s.removed)
     return;
-  st.ctx.log->info("{} [term {}] takes over the leadership from {}", s.id, s.term,
-                   req.leader_id());
+  st.ctx.log->info("{} [term {}] takes over the leadership from {}", s.id, s.term, req.leader_id());
   s.campaign_now = true;
   hand_over(self, role_kind::candidate);
 }

@@ -365,9 +365,9 @@ void try_change(leader_ptr self) {
     auto& req = *c.join;
     if (auto m = s.config.find(req.id())) {
       if (m->address != req.address())
-        return finish_change(self, make_error(errc::duplicate_member,
-                                              "node id " + req.id() + " is already a member at " +
-                                                  m->address));
+        return finish_change(
+            self, make_error(errc::duplicate_member,
+                             "node id " + req.id() + " is already a member at " + m->address));
       if (req.incarnation() != 0 && m->incarnation != req.incarnation())
         return finish_change(
             self, make_error(errc::missing_data,
@@ -379,16 +379,16 @@ void try_change(leader_ptr self) {
     }
     next.push_back(member{req.id(), req.address(), true, req.incarnation()});
     c.index = s.last_index() + 1;
-    append_config(self, std::move(next), "adds " + req.id() + " at " + req.address() +
-                                             " as a learner");
+    append_config(self, std::move(next),
+                  "adds " + req.id() + " at " + req.address() + " as a learner");
     return;
   }
   auto& id = c.leave.id();
   if (!s.config.is_member(id))
     return finish_change(self, membership_response(s)); // gone already
   if (s.config.is_voter(id) && s.config.voters() == 1)
-    return finish_change(self, make_error(errc::invalid_request,
-                                          "cannot remove " + id + ", the last voter"));
+    return finish_change(
+        self, make_error(errc::invalid_request, "cannot remove " + id + ", the last voter"));
   next.erase(std::remove_if(next.begin(), next.end(), [&](const member& m) { return m.id == id; }),
              next.end());
   c.index = s.last_index() + 1;
@@ -416,8 +416,8 @@ void maybe_promote(leader_ptr self) {
     for (auto& n : next)
       if (n.id == m.id)
         n.learner = false;
-    append_config(self, std::move(next), "promotes " + m.id + " to voter (caught up at " +
-                                             std::to_string(match) + ")");
+    append_config(self, std::move(next),
+                  "promotes " + m.id + " to voter (caught up at " + std::to_string(match) + ")");
     return;
   }
 }
@@ -674,8 +674,8 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                                                : target + " is not a voter"));
         } else {
           st.transfer = pending_transfer{target, rp, false};
-          self->delayed_send(self, st.ctx.cfg->election_timeout_max,
-                             transfer_timeout_atom::value, ++st.transfer_gen);
+          self->delayed_send(self, st.ctx.cfg->election_timeout_max, transfer_timeout_atom::value,
+                             ++st.transfer_gen);
           check_transfer(self);
           if (st.transfer && !st.transfer->timeout_now_sent)
             send_appends(self, target, send_mode::heartbeat);
@@ -702,7 +702,9 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         s.leader_id.clear();
         s.skip_campaign = true;
         persist_appended(self);
+        auto term = s.term;
         hand_over(self, role_kind::follower);
+        return term;
       },
       [](const pb::TimeoutNow&) {
         // From a deposed leader of an older term: nothing to take over.

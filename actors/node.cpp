@@ -336,7 +336,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
           auto& sub = ns.subscribers.back();
           pb::LeadershipEvent ev;
           ev.set_kind(ns.leader_id == ns.ctx.cfg->id ? pb::LeadershipEvent::BECAME_LEADER
-                                                      : pb::LeadershipEvent::LEADER_CHANGED);
+                                                     : pb::LeadershipEvent::LEADER_CHANGED);
           ev.set_term(ns.leader_term);
           ev.set_leader_id(ns.leader_id);
           ev.set_node_id(ns.ctx.cfg->id);
@@ -451,13 +451,14 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
   return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
 }
 
-caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg,
-                                       join_options opts) {
+caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, join_options opts) {
   auto own = cfg.own_address();
   for (auto& a : opts.contact_addresses)
     if (!own.empty() && a == own)
-      return make_error(errc::self_join, "node " + cfg.id + " was asked to join through its own "
-                                             "address " + own);
+      return make_error(errc::self_join, "node " + cfg.id +
+                                             " was asked to join through its own "
+                                             "address " +
+                                             own);
   if (opts.contacts.empty())
     return make_error(errc::invalid_request, "join needs at least one node to ask");
   cfg.members.clear(); // the configuration comes from the cluster (or from the data directory)
@@ -466,8 +467,7 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg,
     return n.error();
   if (n->has_data) {
     get_logger(cfg.logger_name)
-        ->info("{} has a data directory: restarts from it and sends no membership request",
-               cfg.id);
+        ->info("{} has a data directory: restarts from it and sends no membership request", cfg.id);
     return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
   }
   return start_node(sys, std::move(cfg), std::move(*n), std::move(opts));

@@ -40,8 +40,7 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg);
 ///     its reason: missing_data (its id is a member that lost its data: remove it first),
 ///     duplicate_member (the id is a member at another address), or timeout.
 /// Ask the node `joined_atom` for the outcome (pb::MembershipResponse or the error).
-caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg,
-                                       join_options opts);
+caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, join_options opts);
 
 /// Tells `node` where to reach member `peer_id`.
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node);

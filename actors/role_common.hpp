@@ -222,7 +222,7 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
       [self](const pb::TransferLeadershipRequest&) -> caf::result<pb::LeaderInfo> {
         return redirect_error(*self->state.rs);
       },
-      [self](step_down_atom) -> caf::result<void> { return redirect_error(*self->state.rs); },
+      [self](step_down_atom) -> caf::result<uint64_t> { return redirect_error(*self->state.rs); },
   };
 }
 

@@ -17,9 +17,9 @@ class step_observer;
 struct raft_state;
 
 struct member {
-  std::string id;      // the project's node id, unique in the cluster
-  std::string address; // host:port where it is reached (any label in-process)
-  bool learner = false; // receives the log, does not vote; promoted once caught up
+  std::string id;           // the project's node id, unique in the cluster
+  std::string address;      // host:port where it is reached (any label in-process)
+  bool learner = false;     // receives the log, does not vote; promoted once caught up
   uint64_t incarnation = 0; // see pb::Member::incarnation
 };
 

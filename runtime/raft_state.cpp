@@ -45,9 +45,8 @@ pb::Configuration configuration::to_proto() const {
   return c;
 }
 
-configuration
-configuration::from_members(const google::protobuf::RepeatedPtrField<pb::Member>& ms,
-                            uint64_t index) {
+configuration configuration::from_members(const google::protobuf::RepeatedPtrField<pb::Member>& ms,
+                                          uint64_t index) {
   configuration c;
   c.index = index;
   for (auto& m : ms)

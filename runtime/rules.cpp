@@ -231,13 +231,12 @@ const pb::LogEntry& append_config(raft_state& s, std::vector<member> next) {
 }
 
 bool config_change_allowed(const raft_state& s, uint64_t own_term_index) {
-  return s.config.index <= s.commit_index && own_term_index > 0 &&
-         own_term_index <= s.commit_index;
+  return s.config.index <= s.commit_index && own_term_index > 0 && own_term_index <= s.commit_index;
 }
 
 bool check_removed(raft_state& s) {
-  if (!s.removed && s.was_member && !s.config.is_member(s.id) &&
-      s.config.index > 0 && s.config.index <= s.commit_index)
+  if (!s.removed && s.was_member && !s.config.is_member(s.id) && s.config.index > 0 &&
+      s.config.index <= s.commit_index)
     s.removed = true;
   return s.removed;
 }

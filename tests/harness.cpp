@@ -229,10 +229,19 @@ cluster::~cluster() {
   sched.run();
 }
 
+bool cluster::initial_member(const std::string& id) const {
+  for (auto& m : members_)
+    if (m.id == id)
+      return true;
+  return false;
+}
+
 node_config cluster::config_for(const std::string& id) const {
   node_config cfg;
   cfg.id = id;
-  cfg.members = members_;
+  cfg.address = "sim/" + id;
+  if (initial_member(id))
+    cfg.members = members_;
   cfg.seed = seed_ * 1000003 + std::hash<std::string>{}(id) % 1000 + 1;
   if (durable_) {
     durable_options opts;
@@ -257,6 +266,13 @@ node_config cluster::config_for(const std::string& id) const {
 }
 
 void cluster::spawn(const std::string& id) {
+  if (!initial_member(id)) { // a node that joined later restarts through the safe join
+    auto n = join_cluster(sys_, config_for(id), change_options(std::chrono::seconds{10}));
+    if (!n)
+      throw std::runtime_error("join_cluster failed: " + render(n.error()));
+    nodes[id] = *n;
+    return;
+  }
   auto n = spawn_node(sys_, config_for(id));
   if (!n)
     throw std::runtime_error("spawn_node failed: " + render(n.error()));
@@ -302,6 +318,49 @@ void cluster::restart(const std::string& id) {
   }
   spawn(id);
   wire(id);
+}
+
+change_client_options cluster::change_options(caf::timespan timeout) {
+  change_client_options o;
+  for (auto& [id, n] : nodes) {
+    o.contacts.push_back(n);
+    o.contact_addresses.push_back("sim/" + id);
+  }
+  o.resolve = [this](const std::string& id, const std::string&) {
+    auto i = nodes.find(id);
+    return i == nodes.end() ? caf::actor{} : i->second;
+  };
+  o.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  o.attempt_timeout = std::min(o.timeout, std::chrono::milliseconds{1000});
+  return o;
+}
+
+caf::actor cluster::changer(caf::timespan timeout) {
+  return spawn_change_client(sys_, change_options(timeout));
+}
+
+caf::actor cluster::join(const std::string& id, caf::timespan timeout) {
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
+    ids.push_back(id);
+    disks[id] = std::make_shared<memory_storage>();
+    crash_disks[id] = std::make_shared<crash_disk>();
+  }
+  auto n = join_cluster(sys_, config_for(id), change_options(timeout));
+  if (!n)
+    throw std::runtime_error("join_cluster failed: " + render(n.error()));
+  nodes[id] = *n;
+  wire(id);
+  return *n;
+}
+
+void cluster::wipe(const std::string& id) {
+  disks[id] = std::make_shared<memory_storage>();
+  crash_disks[id] = std::make_shared<crash_disk>();
+}
+
+void cluster::forget(const std::string& id) {
+  nodes.erase(id);
+  checker->forget_volatile(id);
 }
 
 // -- driver -------------------------------------------------------------------------------

@@ -156,6 +156,19 @@ public:
   /// Starts a stopped node again from its storage.
   void restart(const std::string& id);
 
+  /// Starts node `id` (not one of the initial members, or one whose disk was wiped) through
+  /// join_cluster(), asking the running nodes; it restarts from its storage when that holds
+  /// data. Returns the node (check it with joined_atom).
+  caf::actor join(const std::string& id, caf::timespan timeout = std::chrono::seconds{10});
+  /// Replaces the storage of stopped node `id` with an empty one (a lost disk).
+  void wipe(const std::string& id);
+  /// Forgets a node that stopped by itself (removed_member, or a refused join).
+  void forget(const std::string& id);
+  /// A change client that asks the running nodes and follows redirects to them.
+  caf::actor changer(caf::timespan timeout = std::chrono::seconds{10});
+  /// Options for a change client or a joining node: the running nodes, and a resolver.
+  change_client_options change_options(caf::timespan timeout);
+
   /// Sends `req` to node `id` from a fresh requester actor; the slot fills when it answers.
   template <class Resp, class Req>
   std::shared_ptr<outcome<Resp>> ask(const std::string& id, Req req,
@@ -167,6 +180,7 @@ public:
 
 private:
   void spawn(const std::string& id);
+  bool initial_member(const std::string& id) const;
   void wire(const std::string& id);
 
   caf::actor_system& sys_;
