@@ -183,7 +183,13 @@ bool may_campaign(follower_ptr self) {
     s.skip_campaign = false;
     return false;
   }
-  return s.is_voter(s.id) && !s.resyncing && !s.removed && cfg.electable &&
+  // A node that an uncommitted configuration removes still campaigns: it may hold that entry
+  // alone among the remaining voters (its log is more up to date than theirs), and only a
+  // leader can commit it (thesis §4.2.2: it then leads without counting itself, and steps
+  // down once the removal is committed).
+  bool removal_pending =
+      s.was_member && !s.config.is_member(s.id) && s.config.index > s.commit_index;
+  return (s.is_voter(s.id) || removal_pending) && !s.resyncing && !s.removed && cfg.electable &&
          (!cfg.may_campaign || cfg.may_campaign(s));
 }
 

@@ -221,6 +221,8 @@ cluster::cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_pt
 cluster::~cluster() {
   for (auto& [id, n] : nodes)
     caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+  for (auto& w : watchers_)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   for (auto& [key, l] : links_)
     caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
   auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler());
@@ -271,12 +273,14 @@ void cluster::spawn(const std::string& id) {
     if (!n)
       throw std::runtime_error("join_cluster failed: " + render(n.error()));
     nodes[id] = *n;
+    watch(id, *n);
     return;
   }
   auto n = spawn_node(sys_, config_for(id));
   if (!n)
     throw std::runtime_error("spawn_node failed: " + render(n.error()));
   nodes[id] = *n;
+  watch(id, *n);
 }
 
 void cluster::wire(const std::string& id) {
@@ -320,6 +324,19 @@ void cluster::restart(const std::string& id) {
   wire(id);
 }
 
+void cluster::watch(const std::string& id, const caf::actor& node) {
+  exits->erase(id);
+  auto out = exits;
+  watchers_.push_back(sys_.spawn([out, id, node](caf::event_based_actor* self) -> caf::behavior {
+    self->monitor(node);
+    self->set_down_handler([=](caf::down_msg& dm) {
+      (*out)[id] = dm.reason;
+      self->quit();
+    });
+    return {[](int) {}};
+  }));
+}
+
 change_client_options cluster::change_options(caf::timespan timeout) {
   change_client_options o;
   for (auto& [id, n] : nodes) {
@@ -349,11 +366,13 @@ caf::actor cluster::join(const std::string& id, caf::timespan timeout) {
   if (!n)
     throw std::runtime_error("join_cluster failed: " + render(n.error()));
   nodes[id] = *n;
+  watch(id, *n);
   wire(id);
   return *n;
 }
 
 void cluster::wipe(const std::string& id) {
+  checker->forget_node(id);
   disks[id] = std::make_shared<memory_storage>();
   crash_disks[id] = std::make_shared<crash_disk>();
 }

@@ -74,6 +74,8 @@ public:
 
   /// A node restarts: its volatile state (commit index, applied index) starts over.
   void forget_volatile(const std::string& node_id);
+  /// A node's disk was wiped: everything it held is gone.
+  void forget_node(const std::string& node_id) { nodes_.erase(node_id); }
 
   std::vector<std::string> violations;
   uint64_t steps = 0;
@@ -142,6 +144,9 @@ public:
   std::map<std::string, std::shared_ptr<crash_disk>> crash_disks; // when durable
   std::shared_ptr<invariant_checker> checker = std::make_shared<invariant_checker>();
   std::shared_ptr<network> net;
+  /// How each node's last run ended, when it did (kill for stop(), removed_member, ...).
+  std::shared_ptr<std::map<std::string, caf::error>> exits =
+      std::make_shared<std::map<std::string, caf::error>>();
   /// Restarts from a disk whose crash could lose writes that were issued but not synced.
   uint64_t unsynced_restarts = 0;
 
@@ -181,6 +186,8 @@ public:
 private:
   void spawn(const std::string& id);
   bool initial_member(const std::string& id) const;
+  void watch(const std::string& id, const caf::actor& node);
+  std::vector<caf::actor> watchers_;
   void wire(const std::string& id);
 
   caf::actor_system& sys_;
