@@ -30,8 +30,7 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (st.remote && msg.source == st.remote.address()) {
-      st.log->warn("{} lost the connection to {}: {}", st.local_id, st.peer_id,
-                   caf::to_string(msg.reason));
+      st.log->warn("{} lost the connection to {}: {}", st.local_id, st.peer_id, render(msg.reason));
       st.remote = nullptr;
     }
   });

@@ -1,6 +1,7 @@
 // cafraft-demo: three nodes in one process elect a leader and commit writes; the leader is
 // stopped; the others elect a new leader in a later term; writes continue; the stopped node
-// comes back from its storage and catches up; every node ends with the same data.
+// comes back from its storage and catches up; every node ends with the same data. Then a
+// fourth node joins (as a learner, promoted once caught up) and one of the first three leaves.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +60,113 @@ bool write_keys(cafraft::client& c, int from, int to) {
                   static_cast<unsigned long long>(r->index()),
                   static_cast<unsigned long long>(r->term()));
   }
+  return true;
+}
+
+std::string render_members(const google::protobuf::RepeatedPtrField<cafraft::pb::Member>& ms) {
+  std::string out;
+  for (auto& m : ms)
+    out += (out.empty() ? "" : ", ") + m.id() + (m.learner() ? " (learner)" : "");
+  return out;
+}
+
+// n4 joins through the running nodes (safe join: it has no data, so it asks to be added), is
+// promoted once it has caught up, and then a follower leaves.
+bool change_membership(caf::actor_system& sys, const std::string& data_root,
+                       std::map<std::string, caf::actor>& nodes) {
+  caf::scoped_actor self{sys};
+  cafraft::node_config nc;
+  nc.id = "n4";
+  nc.address = "in-process/n4";
+  nc.cluster_id = "demo";
+  nc.data_dir = data_root + "/n4";
+  nc.logger_name = "demo";
+  cafraft::join_options opts;
+  for (auto& [id, n] : nodes)
+    opts.contacts.push_back(n);
+  opts.resolve = [&nodes](const std::string& id, const std::string&) {
+    auto i = nodes.find(id);
+    return i == nodes.end() ? caf::actor{} : i->second;
+  };
+  auto t0 = clock_type::now();
+  std::printf("n4 joins the cluster (no data directory yet)\n");
+  auto n4 = cafraft::join_cluster(sys, nc, opts);
+  if (!n4) {
+    std::printf("n4 cannot join: %s\n", cafraft::render(n4.error()).c_str());
+    return false;
+  }
+  nodes["n4"] = *n4;
+  cafraft::connect_all(nodes);
+  bool ok = false;
+  self->request(*n4, 10s, cafraft::joined_atom::value)
+      .receive(
+          [&](cafraft::pb::MembershipResponse& r) {
+            std::printf("  n4 admitted after %ld ms: configuration at index %llu is %s\n",
+                        ms_since(t0), static_cast<unsigned long long>(r.config_index()),
+                        render_members(r.members()).c_str());
+            ok = true;
+          },
+          [&](caf::error& e) {
+            std::printf("  n4 was refused: %s\n", cafraft::render(e).c_str());
+          });
+  if (!ok)
+    return false;
+  cafraft::client c{sys, nodes};
+  std::string leader;
+  auto until = clock_type::now() + 10s;
+  for (bool voter = false; !voter;) {
+    if (clock_type::now() > until) {
+      std::printf("n4 was not promoted\n");
+      return false;
+    }
+    std::this_thread::sleep_for(5ms);
+    for (auto& [id, ignored] : nodes) {
+      auto st = c.status(id);
+      if (!st || st->role() != "leader")
+        continue;
+      leader = id;
+      for (auto& m : st->members())
+        voter = voter || (m.id() == "n4" && !m.learner());
+      if (voter)
+        std::printf("  n4 caught up and was promoted to voter after %ld ms: %s\n", ms_since(t0),
+                    render_members(st->members()).c_str());
+    }
+  }
+  auto r = c.get("key-39", true, "n4");
+  std::printf("  n4 reads key-39 from its own state: %s\n",
+              r && r->found() ? r->value().c_str() : "missing");
+  std::string leaving = leader == "n2" ? "n3" : "n2";
+  std::printf("%s leaves the cluster\n", leaving.c_str());
+  auto changer = cafraft::spawn_change_client(sys, opts);
+  cafraft::pb::LeaveRequest leave;
+  leave.set_id(leaving);
+  ok = false;
+  self->request(changer, 10s, leave)
+      .receive(
+          [&](cafraft::pb::MembershipResponse& resp) {
+            std::printf("  committed: configuration at index %llu is %s\n",
+                        static_cast<unsigned long long>(resp.config_index()),
+                        render_members(resp.members()).c_str());
+            ok = true;
+          },
+          [&](caf::error& e) { std::printf("  leave failed: %s\n", cafraft::render(e).c_str()); });
+  self->send_exit(changer, caf::exit_reason::user_shutdown);
+  if (!ok)
+    return false;
+  // The removed node learns it and stops by itself (removed_member).
+  self->monitor(nodes[leaving]);
+  self->receive([&](caf::down_msg& dm) {
+    std::printf("  %s stopped: %s\n", leaving.c_str(), cafraft::render(dm.reason).c_str());
+  });
+  nodes.erase(leaving);
+  cafraft::client rest{sys, nodes};
+  auto w = rest.put("after-leave", "1");
+  if (!w) {
+    std::printf("write after the leave failed: %s\n", cafraft::render(w.error()).c_str());
+    return false;
+  }
+  std::printf("  a write commits at index %llu with %zu nodes\n",
+              static_cast<unsigned long long>(w->index()), nodes.size());
   return true;
 }
 
@@ -168,7 +276,10 @@ int run(const std::string& data_root) {
   auto linear = all.get("key-39");
   std::printf("linearizable read of key-39 through the leader: %s\n",
               linear && linear->found() ? linear->value().c_str() : "missing");
-  std::printf("all %zu nodes hold the same 40 keys; done in %ld ms\n", nodes.size(), ms_since(t0));
+  std::printf("all %zu nodes hold the same 40 keys\n", nodes.size());
+  if (!change_membership(sys, data_root, nodes))
+    return 1;
+  std::printf("done in %ld ms\n", ms_since(t0));
   for (auto& [id, n] : nodes)
     caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
   return 0;
