@@ -6,13 +6,24 @@
 //   pb::GetRequest      -> pb::GetResponse     linearizable (ReadIndex) unless stale is set
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
 //
+// Membership and leadership (docs/membership.md):
+//   pb::JoinRequest     -> pb::MembershipResponse   add a node (learner, promoted when caught up)
+//   pb::LeaveRequest    -> pb::MembershipResponse   remove a node (the leader too)
+//   leader_atom         -> pb::LeaderInfo      the leader this node knows (cached)
+//   wait_leader_atom, uint64_t term -> pb::LeaderInfo   once a leader of a later term is known
+//   subscribe_atom, caf::actor      -> (none)  pb::LeadershipEvent requests to the subscriber
+//   pb::TransferLeadershipRequest   -> pb::LeaderInfo   leader only; empty target: best voter
+//   step_down_atom      -> uint64_t            leader only; the term it left
+//   joined_atom         -> pb::MembershipResponse   a joining node: once it was admitted
+//
 // Failures are caf::error values of the "cafraft" category (messages/errors.hpp): not_leader
 // with the leader's id and address, unknown_leader, leadership_lost, overloaded,
-// invalid_request, ...
+// invalid_request, config_change_in_progress, self_join, missing_data, duplicate_member,
+// removed_member, ...
 //
 // Between nodes (one way; responses are messages of their own):
 //   pb::RequestVote, pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
-//   pb::InstallSnapshot, pb::InstallSnapshotResponse
+//   pb::InstallSnapshot, pb::InstallSnapshotResponse, pb::TimeoutNow
 //
 // Wiring (one way): peer_handle_atom, std::string peer_id, caf::actor peer_node
 //   tells a node where to reach peer `peer_id` (a local actor or a remote proxy).
