@@ -188,8 +188,8 @@ bool may_campaign(follower_ptr self) {
   // leader can commit it (thesis §4.2.2: it then leads without counting itself, and steps
   // down once the removal is committed).
   bool removal_pending =
-      s.was_member && !s.config.is_member(s.id) && s.config.index > s.commit_index;
-  return (s.is_voter(s.id) || removal_pending) && !s.resyncing && !s.removed && cfg.electable &&
+      s.was_member && s.self() == nullptr && s.config.index > s.commit_index;
+  return (s.self_voter() || removal_pending) && !s.resyncing && !s.removed && cfg.electable &&
          (!cfg.may_campaign || cfg.may_campaign(s));
 }
 
@@ -198,7 +198,7 @@ bool may_campaign(follower_ptr self) {
 void on_timeout_now(follower_ptr self, const pb::TimeoutNow& req) {
   auto& st = self->state;
   auto& s = *st.rs;
-  if (req.term() != s.term || !s.is_voter(s.id) || s.resyncing || s.removed)
+  if (req.term() != s.term || !s.self_voter() || s.resyncing || s.removed)
     return;
   st.ctx.log->info("{} [term {}] takes over the leadership from {}", s.id, s.term, req.leader_id());
   s.campaign_now = true;

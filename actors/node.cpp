@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <random>
@@ -202,15 +203,14 @@ void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
   st.join_waiters.clear();
 }
 
-void start_join(node_ptr self, join_options opts) {
+void start_join(node_ptr self, join_options opts, uint64_t incarnation) {
   auto& st = self->state;
   auto& cfg = *st.ctx.cfg;
   st.joining = true;
-  std::mt19937_64 rng{st.seeds()};
   pb::JoinRequest req;
   req.set_id(cfg.id);
   req.set_address(cfg.own_address());
-  req.set_incarnation(rng() | 1); // never 0 (the initial members' incarnation)
+  req.set_incarnation(incarnation);
   st.ctx.log->info("{} has no data: asks to join the cluster as {} (incarnation {})", cfg.id,
                    req.address(), req.incarnation());
   auto timeout = opts.timeout;
@@ -250,9 +250,10 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                    "members",
                    cfg->id, rs->term, rs->snapshot_index, rs->last_index(),
                    rs->config.members.size());
+  auto incarnation = rs->incarnation;
   st.role = spawn_role(self, role_kind::follower, std::move(rs));
   if (join)
-    start_join(self, std::move(*join));
+    start_join(self, std::move(*join), incarnation);
   // Everything else goes to the current role; a retired role sends it back here.
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
@@ -421,9 +422,10 @@ caf::expected<loaded_node> load_node(const node_config& cfg) {
   rs->stored_term = rs->term;
   rs->stored_vote = rs->voted_for;
   rs->stored_resyncing = rs->resyncing;
-  rs->was_member = rs->base_config.is_member(cfg.id);
+  rs->incarnation = rs->stored_incarnation = rec.hard_state.incarnation();
+  rs->was_member = rs->base_config.find(cfg.id, rs->incarnation) != nullptr;
   for (auto& e : rs->log)
-    if (auto c = rules::config_of(e); c && c->is_member(cfg.id))
+    if (auto c = rules::config_of(e); c && c->find(cfg.id, rs->incarnation))
       rs->was_member = true;
   rules::refresh_config(*rs);
   out.rs = std::move(rs);
@@ -469,6 +471,24 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
     get_logger(cfg.logger_name)
         ->info("{} has a data directory: restarts from it and sends no membership request", cfg.id);
     return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
+  }
+  // The incarnation is written before the node asks: a join retried after a crash is then
+  // recognised as the same node rather than refused as one that lost its data.
+  auto& rs = *n->rs;
+  if (rs.incarnation == 0) {
+    // Seeded runs (tests) stay reproducible, yet every join draws a different incarnation.
+    static std::atomic<uint64_t> joins{0};
+    std::mt19937_64 rng{cfg.seed != 0 ? cfg.seed + 7919 * ++joins : std::random_device{}()};
+    rs.incarnation = rng() | 1; // never 0, the initial members' incarnation
+    persist_batch batch;
+    batch.hard_state = rules::take_hard_state(rs);
+    try {
+      std::vector<persist_batch> batches;
+      batches.push_back(std::move(batch));
+      n->store->write(std::move(batches));
+    } catch (const std::exception& ex) {
+      return make_error(errc::storage_failed, ex.what());
+    }
   }
   return start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
 }

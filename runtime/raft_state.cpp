@@ -21,6 +21,11 @@ const member* configuration::find(const std::string& id) const {
   return nullptr;
 }
 
+const member* configuration::find(const std::string& id, uint64_t incarnation) const {
+  auto m = find(id);
+  return m != nullptr && m->incarnation == incarnation ? m : nullptr;
+}
+
 bool configuration::is_voter(const std::string& id) const {
   auto m = find(id);
   return m != nullptr && !m->learner;

@@ -23,6 +23,9 @@ struct configuration {
   uint64_t index = 0;
 
   const member* find(const std::string& id) const;
+  /// The member `id` if it has this incarnation (a node that left and joined again with a new
+  /// disk is another member under the same id).
+  const member* find(const std::string& id, uint64_t incarnation) const;
   bool is_member(const std::string& id) const { return find(id) != nullptr; }
   bool is_voter(const std::string& id) const;
   size_t voters() const;
@@ -35,6 +38,9 @@ struct configuration {
 
 struct raft_state {
   std::string id;
+  /// This node's incarnation (pb::Member::incarnation): 0 for an initial member, else drawn when
+  /// it joined; kept in the hard state. Configurations name this node by id and incarnation.
+  uint64_t incarnation = 0;
 
   // Persistent (§5.1 Figure 2): written to storage before anything that depends on it is sent.
   uint64_t term = 0;     // never decreases
@@ -74,6 +80,7 @@ struct raft_state {
   bool was_member = false; // some configuration this node has seen included it
   bool removed = false;    // a committed configuration removed it: it stops
   bool stored_removed = false;
+  uint64_t stored_incarnation = 0;
 
   uint64_t last_index() const { return snapshot_index + log.size(); }
   uint64_t last_term() const { return log.empty() ? snapshot_term : log.back().term(); }
@@ -91,6 +98,9 @@ struct raft_state {
 
   size_t quorum() const { return config.quorum(); }
   bool is_voter(const std::string& node_id) const { return config.is_voter(node_id); }
+  /// This node in the latest configuration (by id and incarnation), or null.
+  const member* self() const { return config.find(id, incarnation); }
+  bool self_voter() const { return self() != nullptr && !self()->learner; }
   std::string address_of(const std::string& node_id) const;
 };
 

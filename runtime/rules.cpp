@@ -15,8 +15,10 @@ bool observe_term(raft_state& s, uint64_t term) {
 
 std::optional<pb::HardState> take_hard_state(raft_state& s) {
   if (s.term == s.stored_term && s.voted_for == s.stored_vote &&
-      s.resyncing == s.stored_resyncing && s.removed == s.stored_removed)
+      s.resyncing == s.stored_resyncing && s.removed == s.stored_removed &&
+      s.incarnation == s.stored_incarnation)
     return std::nullopt;
+  s.stored_incarnation = s.incarnation;
   s.stored_term = s.term;
   s.stored_vote = s.voted_for;
   s.stored_resyncing = s.resyncing;
@@ -26,6 +28,7 @@ std::optional<pb::HardState> take_hard_state(raft_state& s) {
   hs.set_voted_for(s.voted_for);
   hs.set_resyncing(s.resyncing);
   hs.set_removed(s.removed);
+  hs.set_incarnation(s.incarnation);
   return hs;
 }
 
@@ -210,7 +213,7 @@ void refresh_config(raft_state& s) {
       s.config = std::move(*c);
       break;
     }
-  if (s.config.is_member(s.id))
+  if (s.self() != nullptr)
     s.was_member = true;
 }
 
@@ -225,7 +228,7 @@ const pb::LogEntry& append_config(raft_state& s, std::vector<member> next) {
   e.set_data(c.to_proto().SerializeAsString());
   s.log.push_back(std::move(e));
   s.config = std::move(c);
-  if (s.config.is_member(s.id))
+  if (s.self() != nullptr)
     s.was_member = true;
   return s.log.back();
 }
@@ -235,7 +238,7 @@ bool config_change_allowed(const raft_state& s, uint64_t own_term_index) {
 }
 
 bool check_removed(raft_state& s) {
-  if (!s.removed && s.was_member && !s.config.is_member(s.id) && s.config.index > 0 &&
+  if (!s.removed && s.was_member && s.self() == nullptr && s.config.index > 0 &&
       s.config.index <= s.commit_index)
     s.removed = true;
   return s.removed;

@@ -302,6 +302,51 @@ TEST_F(MembershipTest, MemberBackWithoutItsDataIsRefusedUntilRemoved) {
   expect_safe(*c);
 }
 
+TEST_F(MembershipTest, NodeRejoiningUnderItsOldIdReplaysItsOldRemovalAndStays) {
+  auto c = make(3, 1, [](node_config& nc) { nc.snapshot_entries = 0; }); // replay the whole log
+  auto leader = wait_leader(*c);
+  auto victim = leader == "n3" ? "n2" : "n3";
+  // Entries before its removal and after it: the new node's log, copied in batches of eight,
+  // holds configurations with its id for a while, then one without it, then its new one.
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(call<pb::WriteResponse>(c->nodes[leader], put("old" + std::to_string(i), "v")));
+  auto w = watch_exit(sys, c->nodes[victim], keep);
+  ASSERT_TRUE(change(*c, leave_req(victim)));
+  d.run_until([&] { return w->down; }, 3000ms);
+  ASSERT_TRUE(w->down);
+  c->forget(victim);
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(call<pb::WriteResponse>(c->nodes[leader], put("k" + std::to_string(i), "v")));
+  c->wipe(victim);
+  auto again = c->join(victim);
+  auto w2 = watch_exit(sys, again, keep);
+  ASSERT_TRUE(joined(again));
+  // Its log holds the removal of its earlier incarnation: that is not its own removal.
+  ASSERT_TRUE(wait_voter(*c, leader, victim));
+  d.advance(1000ms);
+  EXPECT_FALSE(w2->down) << "the new node stopped: " << render(w2->reason);
+  auto r = call<pb::GetResponse>(again, get("k19", true));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->found());
+  expect_safe(*c);
+}
+
+TEST_F(MembershipTest, JoinRetriedAfterACrashBeforeAdmissionIsTheSameNode) {
+  auto c = make(3);
+  auto leader = wait_leader(*c);
+  // n4 is added, but hears nothing from the cluster before it crashes: no Raft data.
+  c->join("n4");
+  c->net->isolate("n4", c->ids);
+  ASSERT_TRUE(joined(c->nodes["n4"]));
+  c->stop("n4");
+  c->net->heal();
+  auto n4 = c->join("n4"); // no data: it asks again, as the same incarnation
+  auto j = joined(n4);
+  ASSERT_TRUE(j) << render(j.error());
+  ASSERT_TRUE(wait_voter(*c, leader, "n4"));
+  expect_safe(*c);
+}
+
 TEST_F(MembershipTest, NodeRemovedWhileDownLearnsItAndStopsForGood) {
   auto c = make(3);
   auto leader = wait_leader(*c);
