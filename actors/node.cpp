@@ -43,6 +43,7 @@ struct node_state {
   std::mt19937_64 seeds; // seeds each role's own random source
   caf::actor changer;
   std::map<std::string, caf::actor> handles; // where each member is reached (connect_peer)
+  std::map<std::string, std::string> addresses; // member id -> address, for dialing peers
   // The leader as last known (cached for leader lookups) and as last reported to subscribers.
   uint64_t leader_term = 0;
   std::string leader_id;
@@ -79,7 +80,14 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
   auto i = st.ctx.peers.find(id);
   if (i != st.ctx.peers.end())
     return i->second;
-  auto peer = spawn_peer(self, st.ctx.cfg->id, id, st.ctx.log);
+  auto& cfg = *st.ctx.cfg;
+  dial_options dial;
+  if (cfg.dial_peers) {
+    dial.address = st.addresses[id];
+    dial.tls = cfg.tls;
+    dial.connect_timeout = cfg.connect_timeout;
+  }
+  auto peer = spawn_peer(self, cfg.id, id, st.ctx.log, std::move(dial));
   st.ctx.peers.emplace(id, peer);
   auto h = st.handles.find(id);
   if (h != st.handles.end())
@@ -196,6 +204,8 @@ void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
   }
   st.joining = false;
   st.joined = *outcome;
+  for (auto& m : outcome->members())
+    st.addresses.emplace(m.id(), m.address());
   st.ctx.log->info("{} was admitted to the cluster (configuration at index {}, {} members)",
                    st.ctx.cfg->id, outcome->config_index(), outcome->members_size());
   for (auto& rp : st.join_waiters)
@@ -243,6 +253,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                                                                      : std::make_unique<kv_store>(),
                                              std::move(snapshot), std::move(snapshot_data));
   st.changer = spawn_change_request(self, cfg->id, cfg->max_pending_changes, st.ctx.log);
+  for (auto& m : rs->config.members)
+    st.addresses[m.id] = m.address;
   for (auto& m : rs->config.members)
     if (m.id != cfg->id)
       ensure_peer(self, m.id);
@@ -294,10 +306,13 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         if (i != ns.ctx.peers.end())
           self->send(i->second, peer_handle_atom::value, handle);
       },
-      [self](send_to_peer_atom, const std::string& peer_id, caf::message& msg) {
+      [self](send_to_peer_atom, const std::string& peer_id, const std::string& address,
+             caf::message& msg) {
         // A role had no peer actor for this member (it joined after the role started): one is
         // made, and the role learns of it.
         auto& ns = self->state;
+        if (!address.empty())
+          ns.addresses[peer_id] = address;
         bool is_new = ns.ctx.peers.count(peer_id) == 0;
         auto peer = ensure_peer(self, peer_id);
         self->send(peer, std::move(msg));

@@ -1,6 +1,10 @@
 #include "actors/peer.hpp"
 
+#include <set>
+
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include "actors/guards.hpp"
 #include "messages/api.hpp"
@@ -13,64 +17,153 @@ struct peer_state {
   std::string local_id;
   std::string peer_id;
   std::shared_ptr<spdlog::logger> log;
+  dial_options dial;
   caf::actor remote;
   uint64_t sent = 0;
   uint64_t dropped = 0;
+  std::chrono::milliseconds backoff{0};
+  uint64_t dial_gen = 0;
+  bool dialing = false;
   static inline const char* name = "cafraft.peer";
 };
 
 using peer_ptr = caf::stateful_actor<peer_state>*;
 
+void dial(peer_ptr self);
+
+void redial_later(peer_ptr self) {
+  auto& st = self->state;
+  st.backoff = st.backoff.count() == 0 ? st.dial.backoff_min
+                                       : std::min(st.backoff * 2, st.dial.backoff_max);
+  self->delayed_send(self, st.backoff, retry_atom::value, ++st.dial_gen);
+}
+
+void dial(peer_ptr self) {
+  auto& st = self->state;
+  if (st.dial.address.empty() || st.remote || st.dialing)
+    return;
+  std::string host;
+  uint16_t port = 0;
+  if (!split_address(st.dial.address, host, port)) {
+    st.log->error("{} cannot reach {}: bad address {}", st.local_id, st.peer_id, st.dial.address);
+    return;
+  }
+  auto& sys = self->home_system();
+  auto mm = st.dial.tls ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
+                        : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  st.dialing = true;
+  self->request(mm, st.dial.connect_timeout, caf::connect_atom::value, host, port)
+      .then(
+          [self](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto& s = self->state;
+            s.dialing = false;
+            if (!ptr) {
+              redial_later(self);
+              return;
+            }
+            s.remote = caf::actor_cast<caf::actor>(std::move(ptr));
+            s.backoff = std::chrono::milliseconds{0};
+            self->monitor(s.remote);
+            s.log->info("{} reaches {} at {}", s.local_id, s.peer_id, s.dial.address);
+          },
+          [self](caf::error& e) {
+            auto& s = self->state;
+            s.dialing = false;
+            if (s.backoff.count() == 0 || s.backoff >= s.dial.backoff_max)
+              s.log->debug("{} cannot reach {} at {}: {}", s.local_id, s.peer_id, s.dial.address,
+                           render(e));
+            redial_later(self);
+          });
+}
+
 caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id,
-                        std::shared_ptr<spdlog::logger> log) {
-  self->state.local_id = std::move(local_id);
-  self->state.peer_id = std::move(peer_id);
-  self->state.log = std::move(log);
+                        std::shared_ptr<spdlog::logger> log, dial_options opts) {
+  auto& st = self->state;
+  st.local_id = std::move(local_id);
+  st.peer_id = std::move(peer_id);
+  st.log = std::move(log);
+  st.dial = std::move(opts);
   install_guards(self);
   self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (st.remote && msg.source == st.remote.address()) {
-      st.log->warn("{} lost the connection to {}: {}", st.local_id, st.peer_id, render(msg.reason));
-      st.remote = nullptr;
+    auto& s = self->state;
+    if (s.remote && msg.source == s.remote.address()) {
+      s.log->warn("{} lost the connection to {}: {}", s.local_id, s.peer_id, render(msg.reason));
+      s.remote = nullptr;
+      if (!s.dial.address.empty())
+        redial_later(self);
     }
   });
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
-        auto& st = self->state;
-        if (st.remote) {
-          self->send(st.remote, x.move_content_to_message());
-          ++st.sent;
-        } else {
-          ++st.dropped;
+        auto& s = self->state;
+        bool request = self->current_mailbox_element()->mid.is_request();
+        if (!s.remote) {
+          ++s.dropped;
+          if (request)
+            return make_error(errc::unreachable, s.peer_id + " is not connected" +
+                                                     (s.dial.address.empty()
+                                                          ? std::string{}
+                                                          : " (at " + s.dial.address + ")"));
+          return caf::message{};
         }
+        ++s.sent;
+        if (request) // its answer goes to the requester, not to us
+          return self->delegate(s.remote, x.move_content_to_message());
+        self->send(s.remote, x.move_content_to_message());
         return caf::message{};
       });
+  dial(self);
   return {
       [self](peer_handle_atom, caf::actor& handle) {
-        auto& st = self->state;
-        if (st.remote == handle)
+        auto& s = self->state;
+        if (s.remote == handle)
           return;
-        if (st.remote)
-          self->demonitor(st.remote.address());
-        st.remote = std::move(handle);
-        if (st.remote) {
-          self->monitor(st.remote);
-          st.log->info("{} reaches {} now", st.local_id, st.peer_id);
+        if (s.remote)
+          self->demonitor(s.remote.address());
+        s.remote = std::move(handle);
+        if (s.remote) {
+          self->monitor(s.remote);
+          s.log->info("{} reaches {} now", s.local_id, s.peer_id);
         }
       },
+      [self](retry_atom, uint64_t gen) {
+        if (gen == self->state.dial_gen)
+          dial(self);
+      },
       [self](peer_stats_atom) {
-        auto& st = self->state;
-        return caf::make_message(st.sent, st.dropped, static_cast<bool>(st.remote));
+        auto& s = self->state;
+        return caf::make_message(s.sent, s.dropped, static_cast<bool>(s.remote));
       },
   };
 }
 
 } // namespace
 
+bool split_address(const std::string& address, std::string& host, uint16_t& port) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
+    return false;
+  auto digits = address.substr(colon + 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 5)
+    return false;
+  auto n = std::stoul(digits);
+  if (n == 0 || n > 65535)
+    return false;
+  host = address.substr(0, colon);
+  port = static_cast<uint16_t>(n);
+  return true;
+}
+
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,
-                      std::shared_ptr<spdlog::logger> log) {
+                      std::shared_ptr<spdlog::logger> log, dial_options dial) {
   return node->spawn<caf::linked>(peer_impl, std::move(local_id), std::move(peer_id),
-                                  std::move(log));
+                                  std::move(log), std::move(dial));
+}
+
+caf::actor spawn_dialer(caf::actor_system& sys, dial_options opts,
+                        std::shared_ptr<spdlog::logger> log) {
+  auto address = opts.address;
+  return sys.spawn(peer_impl, std::string{"client"}, address, std::move(log), std::move(opts));
 }
 
 } // namespace cafraft

@@ -4,19 +4,44 @@
 //   receives  peer_handle_atom, caf::actor -> where the member is reached now (monitored)
 //             any Raft message -> forwarded to the member, or dropped (and counted) while no
 //             handle is known; Raft retries cover the loss
+//             any request -> delegated to the member (its answer goes straight to the
+//             requester), or answered `unreachable` while not connected
 //             peer_stats_atom -> (uint64_t sent, uint64_t dropped, bool connected)
+//
+// Dialing (processes over CAF's middleman): the peer connects to the member's address itself,
+// with the middleman's asynchronous connect and a timeout (never the blocking remote_actor,
+// which hangs on a stopped peer), through the TLS manager when TLS is on. It monitors the
+// proxy and reconnects with exponential backoff when the connection drops. The same actor,
+// spawned with spawn_dialer(), is how tools reach a node by address.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
 #include <caf/local_actor.hpp>
 #include <spdlog/logger.h>
 
 namespace cafraft {
 
+struct dial_options {
+  std::string address; // host:port; empty: wait for peer_handle_atom (in-process wiring)
+  bool tls = false;    // connect through caf::openssl (the manager must be loaded)
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds backoff_min{50};
+  std::chrono::milliseconds backoff_max{2000};
+};
+
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,
-                      std::shared_ptr<spdlog::logger> log);
+                      std::shared_ptr<spdlog::logger> log, dial_options dial = {});
+
+/// A free-standing peer that dials `opts.address`: a proxy for tools and change clients.
+caf::actor spawn_dialer(caf::actor_system& sys, dial_options opts,
+                        std::shared_ptr<spdlog::logger> log);
+
+/// Splits "host:port"; false when it is not one.
+bool split_address(const std::string& address, std::string& host, uint16_t& port);
 
 } // namespace cafraft

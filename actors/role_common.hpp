@@ -83,6 +83,7 @@ template <class Self, class Msg> void send_to(Self* self, const std::string& to,
     self->send(i->second, std::move(msg));
   else if (to != self->state.ctx.cfg->id)
     self->send(self->state.ctx.node, send_to_peer_atom::value, to,
+               self->state.rs ? self->state.rs->address_of(to) : std::string{},
                caf::make_message(std::move(msg)));
 }
 

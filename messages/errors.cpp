@@ -41,6 +41,8 @@ const char* to_string(errc x) {
     return "shutting_down";
   case errc::disk_full:
     return "disk_full";
+  case errc::unreachable:
+    return "unreachable";
   }
   return "unknown cafraft error";
 }

@@ -53,6 +53,8 @@ enum class errc : uint8_t {
   /// Indefinite. The node's disk is full and it stopped; a write it was handling may still be
   /// committed by the others. Nothing it acknowledged is lost.
   disk_full,
+  /// Definite. The node the request was for is not connected (its address does not answer).
+  unreachable,
 };
 
 /// A one-line meaning of each code.

@@ -119,6 +119,14 @@ struct node_config {
   /// Called after every step of every role actor, and for every applied entry (tests).
   std::shared_ptr<step_observer> observer;
 
+  /// Peers connect to the members' addresses themselves, through CAF's middleman (a node per
+  /// process). Off: peers are wired with connect_peer() (in-process clusters, tests).
+  bool dial_peers = false;
+  /// Dial through CAF's openssl module (mutual TLS; the actor system must load it).
+  bool tls = false;
+  /// A connection attempt to a peer gives up after this; retries back off up to 2 s.
+  std::chrono::milliseconds connect_timeout{1000};
+
   /// Name of the spdlog logger to write to ("cafraft" if empty; created when missing).
   std::string logger_name;
 
