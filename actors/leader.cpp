@@ -620,6 +620,14 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         *cmd.mutable_del() = std::move(req);
         return propose(self, pb::ENTRY_COMMAND, cmd.SerializeAsString());
       },
+      [self](pb::CasRequest& req) {
+        guard g{self, kind};
+        if (req.key().empty())
+          return reject(self, "empty key");
+        pb::KvCommand cmd;
+        *cmd.mutable_cas() = std::move(req);
+        return propose(self, pb::ENTRY_COMMAND, cmd.SerializeAsString());
+      },
       [self](pb::ProposeRequest& req) {
         guard g{self, kind};
         return propose(self, pb::ENTRY_COMMAND, std::move(*req.mutable_data()));

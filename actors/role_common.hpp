@@ -205,6 +205,9 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
       [self](const pb::ProposeRequest&) -> caf::result<pb::WriteResponse> {
         return redirect_error(*self->state.rs);
       },
+      [self](const pb::CasRequest&) -> caf::result<pb::WriteResponse> {
+        return redirect_error(*self->state.rs);
+      },
       [self](const pb::GetRequest& req) -> caf::response_promise {
         auto rp = self->make_response_promise();
         if (req.stale())

@@ -37,7 +37,8 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::MembershipResponse>("r.MemberR")
       .add_message_type<pb::LeaderInfo>("r.Leader")
       .add_message_type<pb::LeadershipEvent>("r.LdEvent")
-      .add_message_type<pb::TransferLeadershipRequest>("r.Transfer");
+      .add_message_type<pb::TransferLeadershipRequest>("r.Transfer")
+      .add_message_type<pb::CasRequest>("r.Cas");
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            return render(caf::error{code, error_category, ctx});

@@ -11,13 +11,25 @@ std::string kv_store::apply(uint64_t, const std::string& command) {
   pb::KvResult res;
   if (!cmd.ParseFromString(command))
     return res.SerializeAsString(); // proposals are validated before they enter the log
-  const std::string& key = cmd.has_put() ? cmd.put().key() : cmd.del().key();
+  const std::string& key = cmd.has_put()   ? cmd.put().key()
+                           : cmd.has_cas() ? cmd.cas().key()
+                                           : cmd.del().key();
   auto i = data_.find(key);
   if (i != data_.end()) {
     res.set_existed(true);
     res.set_previous(i->second);
   }
-  if (cmd.has_put()) {
+  if (cmd.has_cas()) {
+    auto& c = cmd.cas();
+    bool holds =
+        c.expect_absent() ? i == data_.end() : i != data_.end() && i->second == c.expected();
+    if (!holds)
+      res.set_compare_failed(true);
+    else if (i != data_.end())
+      i->second = c.value();
+    else
+      data_.emplace(key, c.value());
+  } else if (cmd.has_put()) {
     if (i != data_.end())
       i->second = cmd.put().value();
     else

@@ -61,6 +61,39 @@ TEST(KvStoreMachine, PutThenQueryFindsValue) {
   EXPECT_FALSE(kv_get(kv, "other").found());
 }
 
+std::string cas_cmd(const std::string& key, const std::string& expected, const std::string& value,
+                    bool expect_absent = false) {
+  pb::KvCommand cmd;
+  auto* c = cmd.mutable_cas();
+  c->set_key(key);
+  c->set_expected(expected);
+  c->set_value(value);
+  c->set_expect_absent(expect_absent);
+  return cmd.SerializeAsString();
+}
+
+TEST(KvStoreMachine, CompareAndSwapSwapsOnlyWhenTheExpectationHolds) {
+  cafraft::kv_store kv;
+  auto absent = result_of(kv.apply(1, cas_cmd("k", "", "one", true)));
+  EXPECT_FALSE(absent.compare_failed());
+  EXPECT_EQ(kv_get(kv, "k").value(), "one");
+  auto again = result_of(kv.apply(2, cas_cmd("k", "", "two", true))); // exists now
+  EXPECT_TRUE(again.compare_failed());
+  EXPECT_EQ(again.previous(), "one");
+  auto wrong = result_of(kv.apply(3, cas_cmd("k", "zero", "two")));
+  EXPECT_TRUE(wrong.compare_failed());
+  EXPECT_EQ(wrong.previous(), "one");
+  EXPECT_EQ(kv_get(kv, "k").value(), "one");
+  auto right = result_of(kv.apply(4, cas_cmd("k", "one", "two")));
+  EXPECT_FALSE(right.compare_failed());
+  EXPECT_EQ(right.previous(), "one");
+  EXPECT_EQ(kv_get(kv, "k").value(), "two");
+  auto missing = result_of(kv.apply(5, cas_cmd("nope", "x", "y")));
+  EXPECT_TRUE(missing.compare_failed());
+  EXPECT_FALSE(missing.existed());
+  EXPECT_FALSE(kv_get(kv, "nope").found());
+}
+
 TEST(KvStoreMachine, OverwriteReturnsPreviousValue) {
   cafraft::kv_store kv;
   kv.apply(1, put_cmd("k", "one"));

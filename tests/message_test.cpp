@@ -187,6 +187,7 @@ void fill(pb::KvQuery& x) {
 void fill(pb::KvResult& x) {
   x.set_existed(true);
   x.set_previous(binary);
+  x.set_compare_failed(true);
 }
 
 void fill(pb::Configuration& x) {
@@ -234,6 +235,13 @@ void fill(pb::LeadershipEvent& x) {
 
 void fill(pb::TransferLeadershipRequest& x) {
   x.set_target("n2");
+}
+
+void fill(pb::CasRequest& x) {
+  x.set_key("k");
+  x.set_expected(binary);
+  x.set_value("v2");
+  x.set_expect_absent(true);
 }
 
 template <class T> T sample() {
@@ -295,13 +303,15 @@ protected:
   caf::actor_system sys{cfg};
 };
 
-using registered_types = testing::Types<
-    pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote, pb::RequestVoteResponse,
-    pb::AppendEntries, pb::AppendEntriesResponse, pb::SnapshotMeta, pb::InstallSnapshot,
-    pb::InstallSnapshotResponse, pb::PutRequest, pb::DeleteRequest, pb::GetRequest,
-    pb::ProposeRequest, pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand,
-    pb::KvQuery, pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest, pb::LeaveRequest,
-    pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest>;
+using registered_types =
+    testing::Types<pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote,
+                   pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
+                   pb::SnapshotMeta, pb::InstallSnapshot, pb::InstallSnapshotResponse,
+                   pb::PutRequest, pb::DeleteRequest, pb::GetRequest, pb::ProposeRequest,
+                   pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand, pb::KvQuery,
+                   pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest,
+                   pb::LeaveRequest, pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent,
+                   pb::TransferLeadershipRequest, pb::CasRequest>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -350,7 +360,8 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::MembershipResponse),
                                        typeid(pb::LeaderInfo),
                                        typeid(pb::LeadershipEvent),
-                                       typeid(pb::TransferLeadershipRequest)};
+                                       typeid(pb::TransferLeadershipRequest),
+                                       typeid(pb::CasRequest)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;

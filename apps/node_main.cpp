@@ -1,0 +1,334 @@
+// cafraft-node: one Raft node per process, reached over CAF's middleman (README: "Run a
+// cluster").
+//
+//   cafraft-node --id ID --data-dir DIR --listen HOST:PORT
+//                (--initial-cluster ID=HOST:PORT,... | --join HOST:PORT[,HOST:PORT...])
+//                [--tls-cert F --tls-key F --tls-ca F | --insecure] [--config FILE]
+//
+// Every option can also come from a config file (--config, "key = value" lines) or from a
+// CAFRAFT_<NAME> environment variable (CAFRAFT_DATA_DIR for --data-dir). A bad value is reported
+// with exit code 1 before anything on disk is touched. SIGTERM or SIGINT stop the node cleanly
+// (exit 0); a node that stops by itself (removed from the cluster, storage failure, refused
+// join) exits 2.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/node.hpp"
+#include "actors/peer.hpp"
+#include "messages/api.hpp"
+#include "messages/register.hpp"
+#include "runtime/logging.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct flags {
+  std::string id;
+  std::string data_dir;
+  std::string listen;
+  std::string initial_cluster;
+  std::string join;
+  std::string cluster_id;
+  std::string tls_cert, tls_key, tls_ca;
+  bool insecure = false;
+  int election_min_ms = 150;
+  int election_max_ms = 300;
+  int heartbeat_ms = 50;
+  std::string log_level = "info";
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    auto end = s.find(sep, start);
+    if (end == std::string::npos)
+      end = s.size();
+    auto part = s.substr(start, end - start);
+    if (!part.empty())
+      out.push_back(part);
+    start = end + 1;
+  }
+  return out;
+}
+
+// Loads certificate, key and CA into a scratch context: CAF only notices bad files at the first
+// connection, and then terminates the process or hangs (notes §5).
+std::string check_tls_files(const flags& f) {
+  for (auto* path : {&f.tls_cert, &f.tls_key, &f.tls_ca})
+    if (!std::filesystem::is_regular_file(*path))
+      return "cannot read " + *path;
+  auto* ctx = SSL_CTX_new(TLS_method());
+  std::string why;
+  if (SSL_CTX_use_certificate_chain_file(ctx, f.tls_cert.c_str()) != 1)
+    why = "--tls-cert " + f.tls_cert + " is not a PEM certificate";
+  else if (SSL_CTX_use_PrivateKey_file(ctx, f.tls_key.c_str(), SSL_FILETYPE_PEM) != 1)
+    why = "--tls-key " + f.tls_key + " is not a PEM private key";
+  else if (SSL_CTX_check_private_key(ctx) != 1)
+    why = "--tls-key does not belong to --tls-cert";
+  else if (SSL_CTX_load_verify_locations(ctx, f.tls_ca.c_str(), nullptr) != 1)
+    why = "--tls-ca " + f.tls_ca + " is not a PEM CA certificate";
+  SSL_CTX_free(ctx);
+  return why;
+}
+
+// Everything that can be checked without touching the disk. Returns the reason, or "".
+std::string validate(const flags& f, std::vector<cafraft::member>& members,
+                     std::vector<std::string>& join) {
+  std::string host;
+  uint16_t port = 0;
+  if (f.id.empty())
+    return "--id is required";
+  if (f.data_dir.empty())
+    return "--data-dir is required";
+  if (!cafraft::split_address(f.listen, host, port))
+    return "--listen must be HOST:PORT with a port from 1 to 65535, not '" + f.listen + "'";
+  if (!f.initial_cluster.empty() && !f.join.empty())
+    return "give --initial-cluster or --join, not both";
+  for (auto& item : split(f.initial_cluster, ',')) {
+    auto eq = item.find('=');
+    std::string h;
+    uint16_t p = 0;
+    if (eq == std::string::npos || eq == 0 || !cafraft::split_address(item.substr(eq + 1), h, p))
+      return "--initial-cluster wants ID=HOST:PORT,..., not '" + item + "'";
+    for (auto& m : members)
+      if (m.id == item.substr(0, eq))
+        return "--initial-cluster names " + m.id + " twice";
+    members.push_back({item.substr(0, eq), item.substr(eq + 1)});
+  }
+  if (!members.empty()) {
+    auto self = std::find_if(members.begin(), members.end(),
+                             [&](const cafraft::member& m) { return m.id == f.id; });
+    if (self == members.end())
+      return "--initial-cluster does not name this node (" + f.id + ")";
+    if (self->address != f.listen)
+      return "--initial-cluster gives " + f.id + " the address " + self->address +
+             " but --listen is " + f.listen;
+  }
+  for (auto& a : split(f.join, ',')) {
+    if (!cafraft::split_address(a, host, port))
+      return "--join wants HOST:PORT,..., not '" + a + "'";
+    join.push_back(a);
+  }
+  bool has_data = std::filesystem::exists(std::filesystem::path{f.data_dir} / "MANIFEST");
+  if (!has_data && members.empty() && join.empty())
+    return "no data in " + f.data_dir + ": give --initial-cluster (a new cluster) or --join";
+  bool any_tls = !f.tls_cert.empty() || !f.tls_key.empty() || !f.tls_ca.empty();
+  if (any_tls && (f.tls_cert.empty() || f.tls_key.empty() || f.tls_ca.empty()))
+    return "TLS needs all of --tls-cert, --tls-key and --tls-ca";
+  if (any_tls && f.insecure)
+    return "--insecure and TLS certificates exclude each other";
+  if (!any_tls && !f.insecure)
+    return "no TLS certificates: give --tls-cert, --tls-key and --tls-ca, or --insecure to run "
+           "in plaintext";
+  if (any_tls)
+    if (auto why = check_tls_files(f); !why.empty())
+      return why;
+  if (f.election_min_ms <= 0 || f.election_max_ms < f.election_min_ms || f.heartbeat_ms <= 0 ||
+      f.heartbeat_ms >= f.election_min_ms)
+    return "timeouts must satisfy 0 < heartbeat < election-min <= election-max";
+  if (spdlog::level::from_str(f.log_level) == spdlog::level::off && f.log_level != "off")
+    return "--log-level must be one of trace, debug, info, warn, error, off";
+  return {};
+}
+
+struct node_system_config : caf::actor_system_config {
+  explicit node_system_config(const flags& f) {
+    cafraft::register_types(*this);
+    load<caf::io::middleman>();
+    if (!f.tls_cert.empty()) {
+      load<caf::openssl::manager>();
+      openssl_certificate = f.tls_cert;
+      openssl_key = f.tls_key;
+      openssl_cafile = f.tls_ca;
+    }
+    // A hung peer is noticed, and no connect hangs (notes §4).
+    set("middleman.heartbeat-interval", caf::timespan{200ms});
+    set("middleman.connection-timeout", caf::timespan{2s});
+  }
+};
+
+std::atomic<bool> node_down{false};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  flags f;
+  CLI::App app{"cafraft-node: one Raft node of a cafraft cluster, reached over CAF networking",
+               "cafraft-node"};
+  app.set_version_flag("--version", std::string{"cafraft-node 0.1.0 (CAF 0.17.6)"});
+  app.set_config("--config", "", "Config file: one 'option = value' per line (TOML or INI)");
+  app.add_option("--id", f.id, "This node's id, unique in the cluster")->envname("CAFRAFT_ID");
+  app.add_option("--data-dir", f.data_dir, "Data directory (WAL, snapshots, hard state)")
+      ->envname("CAFRAFT_DATA_DIR");
+  app.add_option("--listen", f.listen, "HOST:PORT to listen on; also this node's address")
+      ->envname("CAFRAFT_LISTEN");
+  app.add_option("--initial-cluster", f.initial_cluster,
+                 "Start a new cluster: ID=HOST:PORT,... (every initial member, this one too)")
+      ->envname("CAFRAFT_INITIAL_CLUSTER");
+  app.add_option("--join", f.join, "Join the cluster through these nodes: HOST:PORT,...")
+      ->envname("CAFRAFT_JOIN");
+  app.add_option("--cluster-id", f.cluster_id, "Recorded in the data directory and checked")
+      ->envname("CAFRAFT_CLUSTER_ID");
+  app.add_option("--tls-cert", f.tls_cert, "PEM certificate of this node (mutual TLS)")
+      ->envname("CAFRAFT_TLS_CERT");
+  app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert")
+      ->envname("CAFRAFT_TLS_KEY");
+  app.add_option("--tls-ca", f.tls_ca, "PEM CA that signs every node's and client's certificate")
+      ->envname("CAFRAFT_TLS_CA");
+  app.add_flag("--insecure", f.insecure, "Run without TLS (plaintext, unauthenticated)")
+      ->envname("CAFRAFT_INSECURE");
+  app.add_option("--election-min-ms", f.election_min_ms, "Minimum election timeout")
+      ->capture_default_str()
+      ->envname("CAFRAFT_ELECTION_MIN_MS");
+  app.add_option("--election-max-ms", f.election_max_ms, "Maximum election timeout")
+      ->capture_default_str()
+      ->envname("CAFRAFT_ELECTION_MAX_MS");
+  app.add_option("--heartbeat-ms", f.heartbeat_ms, "Leader heartbeat interval")
+      ->capture_default_str()
+      ->envname("CAFRAFT_HEARTBEAT_MS");
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->envname("CAFRAFT_LOG_LEVEL");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0)
+      return app.exit(e);
+    std::fprintf(stderr, "cafraft-node: %s\n", e.what());
+    return 1;
+  }
+  std::vector<cafraft::member> members;
+  std::vector<std::string> join;
+  if (auto why = validate(f, members, join); !why.empty()) {
+    std::fprintf(stderr, "cafraft-node: error: %s\n", why.c_str());
+    return 1;
+  }
+  auto log = cafraft::get_logger("cafraft");
+  log->set_level(spdlog::level::from_str(f.log_level));
+  if (f.insecure)
+    log->warn("{} RUNS IN PLAINTEXT (--insecure): node-to-node and client traffic is neither "
+              "encrypted nor authenticated",
+              f.id);
+
+  // SIGTERM and SIGINT are taken by sigwait below, in this thread only.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  node_system_config cfg{f};
+  caf::actor_system sys{cfg};
+  cafraft::node_config nc;
+  nc.id = f.id;
+  nc.address = f.listen;
+  nc.members = members;
+  nc.data_dir = f.data_dir;
+  nc.cluster_id = f.cluster_id;
+  nc.election_timeout_min = std::chrono::milliseconds{f.election_min_ms};
+  nc.election_timeout_max = std::chrono::milliseconds{f.election_max_ms};
+  nc.heartbeat_interval = std::chrono::milliseconds{f.heartbeat_ms};
+  nc.dial_peers = true;
+  nc.tls = !f.tls_cert.empty();
+  nc.logger_name = "cafraft";
+  caf::expected<caf::actor> node{caf::error{}};
+  auto dialers = std::make_shared<std::map<std::string, caf::actor>>();
+  auto stop_dialers = [dialers] {
+    for (auto& [address, d] : *dialers)
+      caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  };
+  if (!join.empty()) {
+    if (!members.empty())
+      log->info("{}: --initial-cluster is ignored with --join", f.id);
+    cafraft::join_options opts;
+    opts.contact_addresses = join;
+    auto tls = nc.tls;
+    auto dialer = [&sys, dialers, tls, log](const std::string& address) {
+      auto& d = (*dialers)[address];
+      if (!d) {
+        cafraft::dial_options o;
+        o.address = address;
+        o.tls = tls;
+        d = cafraft::spawn_dialer(sys, o, log);
+      }
+      return d;
+    };
+    for (auto& a : join)
+      opts.contacts.push_back(dialer(a));
+    opts.resolve = [dialer](const std::string&, const std::string& address) {
+      return address.empty() ? caf::actor{} : dialer(address);
+    };
+    opts.timeout = 30s;
+    node = cafraft::join_cluster(sys, nc, opts);
+  } else {
+    node = cafraft::spawn_node(sys, nc);
+  }
+  if (!node) {
+    std::fprintf(stderr, "cafraft-node: error: %s\n", cafraft::render(node.error()).c_str());
+    stop_dialers();
+    return 2;
+  }
+  std::string host;
+  uint16_t port = 0;
+  cafraft::split_address(f.listen, host, port);
+  auto published = nc.tls ? caf::openssl::publish(*node, port, host.c_str(), true)
+                          : sys.middleman().publish(*node, port, host.c_str(), true);
+  if (!published) {
+    std::fprintf(stderr, "cafraft-node: error: cannot listen on %s: %s\n", f.listen.c_str(),
+                 sys.render(published.error()).c_str());
+    caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+    stop_dialers();
+    return 1;
+  }
+  log->info("{} listens on {}{}", f.id, f.listen, nc.tls ? " (mutual TLS)" : " (plaintext)");
+
+  // A node that stops by itself ends the process too.
+  std::mutex mtx;
+  caf::error why_down;
+  auto watcher = sys.spawn([&, n = *node](caf::event_based_actor* self) -> caf::behavior {
+    self->monitor(n);
+    self->set_down_handler([&](caf::down_msg& dm) {
+      {
+        std::lock_guard<std::mutex> guard{mtx};
+        why_down = dm.reason;
+      }
+      node_down = true;
+      kill(getpid(), SIGTERM); // wakes sigwait
+      self->quit();
+    });
+    return {[](int) {}};
+  });
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  if (!node_down) {
+    log->info("{} stops (signal {})", f.id, sig);
+    caf::scoped_actor self{sys};
+    self->monitor(*node);
+    self->send_exit(*node, caf::exit_reason::user_shutdown);
+    // The storage actor finishes the write it is doing (fsync included) before it stops.
+    self->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
+    stop_dialers();
+    caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+    return 0;
+  }
+  std::lock_guard<std::mutex> guard{mtx};
+  log->error("{} stopped: {}", f.id, cafraft::render(why_down));
+  stop_dialers();
+  return 2;
+}
