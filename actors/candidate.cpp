@@ -64,6 +64,7 @@ void pre_campaign(candidate_ptr self) {
   req.set_last_log_index(s.last_index());
   req.set_last_log_term(s.last_term());
   req.set_pre_vote(true);
+  rules::describe_candidate(s, req);
   for (auto& m : s.config.members)
     if (!m.learner && m.id != s.id)
       send_to(self, m.id, req);
@@ -83,6 +84,7 @@ void campaign(candidate_ptr self) {
   req.set_candidate_id(s.id);
   req.set_last_log_index(s.last_index());
   req.set_last_log_term(s.last_term());
+  rules::describe_candidate(s, req);
   persist_batch batch;
   batch.hard_state = rules::take_hard_state(s);
   // §5.2 with thesis §3.8: the vote for ourselves is durable before anyone is asked.

@@ -113,6 +113,7 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
   auto& s = *st.rs;
   pb::InstallSnapshotResponse resp;
   resp.set_follower_id(s.id);
+  resp.set_incarnation(s.incarnation);
   resp.set_snapshot_index(req.meta().index());
   if (req.term() < s.term) { // §5.1: a stale leader learns our term and steps down
     resp.set_term(s.term);
@@ -187,8 +188,7 @@ bool may_campaign(follower_ptr self) {
   // alone among the remaining voters (its log is more up to date than theirs), and only a
   // leader can commit it (thesis §4.2.2: it then leads without counting itself, and steps
   // down once the removal is committed).
-  bool removal_pending =
-      s.was_member && s.self() == nullptr && s.config.index > s.commit_index;
+  bool removal_pending = s.was_member && s.self() == nullptr && s.config.index > s.commit_index;
   return (s.self_voter() || removal_pending) && !s.resyncing && !s.removed && cfg.electable &&
          (!cfg.may_campaign || cfg.may_campaign(s));
 }
@@ -198,8 +198,13 @@ bool may_campaign(follower_ptr self) {
 void on_timeout_now(follower_ptr self, const pb::TimeoutNow& req) {
   auto& st = self->state;
   auto& s = *st.rs;
-  if (req.term() != s.term || !s.self_voter() || s.resyncing || s.removed)
-    return;
+  auto& cfg = *st.ctx.cfg;
+  if (req.term() != s.term || !s.self_voter() || s.resyncing || s.removed || !cfg.electable ||
+      (cfg.may_campaign && !cfg.may_campaign(s))) {
+    st.ctx.log->info("{} [term {}] does not take over from {}: it may not campaign", s.id, s.term,
+                     req.leader_id());
+    return; // the leader's transfer times out
+  }
   st.ctx.log->info("{} [term {}] takes over the leadership from {}", s.id, s.term, req.leader_id());
   s.campaign_now = true;
   hand_over(self, role_kind::candidate);

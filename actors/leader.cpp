@@ -65,6 +65,7 @@ struct leader_state : role_base {
   std::optional<pending_change> change;
   std::optional<pending_transfer> transfer;
   uint64_t transfer_gen = 0;
+  bool leaving = false; // removed itself: steps down once the committed writes are answered
   static inline const char* name = "cafraft.leader";
 };
 
@@ -215,12 +216,13 @@ void fail_pending(leader_ptr self, const caf::error& why) {
   st.pending_reads.clear();
 }
 
-void step_down(leader_ptr self, uint64_t term, bool redispatch) {
+/// `from`: who sent the message of the higher term (a transfer succeeded when it is the target).
+void step_down(leader_ptr self, uint64_t term, bool redispatch, const std::string& from = {}) {
   auto& st = self->state;
   auto& s = *st.rs;
   rules::observe_term(s, term);
   st.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
-  if (st.transfer && st.transfer->timeout_now_sent) {
+  if (st.transfer && st.transfer->timeout_now_sent && from == st.transfer->target) {
     // The target started the election we asked for.
     pb::LeaderInfo info;
     info.set_id(st.transfer->target);
@@ -262,7 +264,7 @@ caf::response_promise propose(leader_ptr self, pb::EntryType type, std::string d
     rp.deliver(make_error(errc::overloaded));
     return rp;
   }
-  if (st.transfer) { // thesis §3.10: no new entries while the leadership moves
+  if (st.transfer || st.leaving) { // thesis §3.10: no new entries while the leadership moves
     rp.deliver(make_error(errc::unknown_leader, "leadership transfer in progress"));
     return rp;
   }
@@ -357,7 +359,8 @@ void append_config(leader_ptr self, std::vector<member> next, const std::string&
 void try_change(leader_ptr self) {
   auto& st = self->state;
   auto& s = *st.rs;
-  if (!st.change || st.change->index > 0 || !rules::config_change_allowed(s, st.noop_index))
+  if (!st.change || st.change->index > 0 || !rules::config_change_allowed(s, st.noop_index) ||
+      st.transfer || st.leaving)
     return;
   auto& c = *st.change;
   auto next = s.config.members;
@@ -368,6 +371,16 @@ void try_change(leader_ptr self) {
         return finish_change(
             self, make_error(errc::duplicate_member,
                              "node id " + req.id() + " is already a member at " + m->address));
+      if (m->incarnation == any_incarnation && req.incarnation() != 0) {
+        // Added by an operator before the node started: the first node to join takes it.
+        for (auto& n : next)
+          if (n.id == req.id())
+            n.incarnation = req.incarnation();
+        c.index = s.last_index() + 1;
+        append_config(self, std::move(next),
+                      "gives " + req.id() + " the incarnation it joined with");
+        return;
+      }
       if (req.incarnation() != 0 && m->incarnation != req.incarnation())
         return finish_change(
             self, make_error(errc::missing_data,
@@ -377,7 +390,9 @@ void try_change(leader_ptr self) {
                                  req.id() + "), then let it join again"));
       return finish_change(self, membership_response(s)); // a retry: already done
     }
-    next.push_back(member{req.id(), req.address(), true, req.incarnation()});
+    // An operator's add (incarnation 0) waits for the node to join and claim it.
+    next.push_back(member{req.id(), req.address(), true,
+                          req.incarnation() == 0 ? any_incarnation : req.incarnation()});
     c.index = s.last_index() + 1;
     append_config(self, std::move(next),
                   "adds " + req.id() + " at " + req.address() + " as a learner");
@@ -400,7 +415,8 @@ void try_change(leader_ptr self) {
 void maybe_promote(leader_ptr self) {
   auto& st = self->state;
   auto& s = *st.rs;
-  if (!rules::config_change_allowed(s, st.noop_index) || (st.change && st.change->index > 0))
+  if (!rules::config_change_allowed(s, st.noop_index) || (st.change && st.change->index > 0) ||
+      st.transfer || st.leaving)
     return;
   auto& progress = st.repl->progress();
   for (auto& m : s.config.members) {
@@ -464,16 +480,27 @@ void on_config_committed(leader_ptr self) {
   auto& s = *st.rs;
   if (st.change && st.change->index > 0 && s.commit_index >= st.change->index)
     finish_change(self, membership_response(s));
-  if (rules::check_removed(s)) {
-    // Thesis §4.2.2: a leader that removed itself steps down once that is committed, and
-    // hands over to the most up-to-date voter so that the cluster is not left waiting.
+  if (!st.leaving && rules::check_removed(s)) {
+    // Thesis §4.2.2: a leader that removed itself steps down once that is committed. First the
+    // writes committed so far get their results (the state machine answers in order, so an
+    // empty apply is answered after them), then the most up-to-date voter is told to take
+    // over, so that the cluster is not left waiting for an election timeout.
+    st.leaving = true;
     st.ctx.log->info("{} [term {}] removed itself from the cluster: steps down", s.id, s.term);
-    fail_pending(self, make_error(errc::leadership_lost));
-    if (auto next = best_successor(self); !next.empty())
-      send_timeout_now(self, next);
-    s.leader_id.clear();
-    persist_appended(self);
-    hand_over(self, role_kind::follower);
+    self->request(st.ctx.state_machine, caf::infinite, apply_atom::value,
+                  std::vector<pb::LogEntry>{})
+        .then([self](const std::vector<std::string>&) {
+          auto& ls = self->state;
+          if (ls.retired)
+            return;
+          guard g{self, kind};
+          fail_pending(self, make_error(errc::leadership_lost));
+          if (auto next = best_successor(self); !next.empty())
+            send_timeout_now(self, next);
+          ls.rs->leader_id.clear();
+          persist_appended(self);
+          hand_over(self, role_kind::follower);
+        });
     return;
   }
   try_change(self);
@@ -506,8 +533,15 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         if (gen != self->state.timer_gen)
           return;
         guard g{self, kind};
-        for (auto& [peer, ignored] : self->state.repl->progress())
+        auto& st = self->state;
+        for (auto& [peer, ignored] : st.repl->progress())
           send_appends(self, peer, send_mode::tick);
+        // Removed members are told until they know; one that is down is given up on after a
+        // while (it learns from the answer to its vote requests when it comes back).
+        auto patience = 2 * st.ctx.cfg->election_timeout_max / st.ctx.cfg->heartbeat_interval;
+        for (auto& id : st.repl->drop_departed(static_cast<uint64_t>(patience)))
+          st.ctx.log->info("{} [term {}] stops replicating to {}, which left", st.rs->id,
+                           st.rs->term, id);
         arm_heartbeat(self);
       },
       [self](const pb::AppendEntriesResponse& resp) {
@@ -591,7 +625,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
           return;
         // A pre-vote never deposes a leader: it is refused, and our term tells the candidate.
         if (req.term() > s.term && !req.pre_vote())
-          return step_down(self, req.term(), true);
+          return step_down(self, req.term(), true, req.candidate_id());
         pb::RequestVoteResponse resp;
         resp.set_term(s.term);
         resp.set_voter_id(s.id);
@@ -701,6 +735,8 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                                                               st.transfer->target +
                                                               " did not complete in time"));
         st.transfer.reset();
+        try_change(self); // changes held back during the transfer go on
+        maybe_promote(self);
       },
       [self](step_down_atom) {
         guard g{self, kind};

@@ -42,7 +42,7 @@ struct node_state {
   role_kind kind = role_kind::follower;
   std::mt19937_64 seeds; // seeds each role's own random source
   caf::actor changer;
-  std::map<std::string, caf::actor> handles; // where each member is reached (connect_peer)
+  std::map<std::string, caf::actor> handles;    // where each member is reached (connect_peer)
   std::map<std::string, std::string> addresses; // member id -> address, for dialing peers
   // The leader as last known (cached for leader lookups) and as last reported to subscribers.
   uint64_t leader_term = 0;
@@ -60,6 +60,9 @@ struct node_state {
 };
 
 using node_ptr = caf::stateful_actor<node_state>*;
+
+// Waiters for a leader change a node holds (a requester that gave up still counts until then).
+constexpr size_t max_leader_waiters = 4096;
 
 caf::actor spawn_role(node_ptr self, role_kind kind, std::shared_ptr<raft_state> rs) {
   auto& st = self->state;
@@ -190,16 +193,25 @@ bool raft_rpc(const caf::message& m) {
          m.match_elements<pb::RequestVote>() || m.match_elements<pb::TimeoutNow>();
 }
 
+// The node stops: everyone waiting on it hears why (CAF 0.17 drops unanswered promises).
+void stop_node(node_ptr self, const caf::error& why) {
+  auto& st = self->state;
+  for (auto& [term, rp] : st.leader_waiters)
+    rp.deliver(why);
+  st.leader_waiters.clear();
+  for (auto& rp : st.join_waiters)
+    rp.deliver(why);
+  st.join_waiters.clear();
+  self->quit(why);
+}
+
 void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
   auto& st = self->state;
   if (!st.joining)
     return;
   if (!outcome) {
     st.ctx.log->error("{} cannot join the cluster: {}", st.ctx.cfg->id, render(outcome.error()));
-    for (auto& rp : st.join_waiters)
-      rp.deliver(outcome.error());
-    st.join_waiters.clear();
-    self->quit(outcome.error());
+    stop_node(self, outcome.error());
     return;
   }
   st.joining = false;
@@ -274,6 +286,12 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
           return caf::message{};
         return self->delegate(self->state.role, std::move(msg));
       });
+  // Stopped from outside, or a child failed (storage): waiters are answered first. Children
+  // that end normally (retired roles, the join's change client) change nothing.
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    if (em.reason && em.reason != caf::exit_reason::normal)
+      stop_node(self, em.reason);
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
@@ -292,7 +310,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                          to_string(h.next));
         if (h.next == role_kind::leader)
           note_leader(self, h.state->term, ns.ctx.cfg->id, h.state->address_of(ns.ctx.cfg->id));
-        else if (was == role_kind::leader || h.state->leader_id.empty())
+        else if (was == role_kind::leader || h.state->leader_id.empty() ||
+                 h.next == role_kind::candidate) // a candidate no longer hears the leader
           leader_lost(self, h.state->term);
         ns.role = spawn_role(self, h.next, std::move(h.state));
         self->send(old, retire_atom::value);
@@ -324,7 +343,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         ns.ctx.log->warn("{} was removed from the cluster: it stops and never starts again from "
                          "this data directory",
                          ns.ctx.cfg->id);
-        self->quit(make_error(errc::removed_member));
+        stop_node(self, make_error(errc::removed_member));
       },
       [self](const pb::JoinRequest& req) { return self->delegate(self->state.changer, req); },
       [self](const pb::LeaveRequest& req) { return self->delegate(self->state.changer, req); },
@@ -339,6 +358,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         auto rp = self->make_response_promise();
         if (!ns.leader_id.empty() && ns.leader_term > after_term)
           rp.deliver(leader_info(ns));
+        else if (ns.leader_waiters.size() >= max_leader_waiters)
+          rp.deliver(make_error(errc::overloaded, "too many waiting for a leader change"));
         else
           ns.leader_waiters.emplace(after_term, rp);
         return rp;

@@ -33,8 +33,8 @@ void dial(peer_ptr self);
 
 void redial_later(peer_ptr self) {
   auto& st = self->state;
-  st.backoff = st.backoff.count() == 0 ? st.dial.backoff_min
-                                       : std::min(st.backoff * 2, st.dial.backoff_max);
+  st.backoff =
+      st.backoff.count() == 0 ? st.dial.backoff_min : std::min(st.backoff * 2, st.dial.backoff_max);
   self->delayed_send(self, st.backoff, retry_atom::value, ++st.dial_gen);
 }
 
@@ -100,10 +100,10 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
         if (!s.remote) {
           ++s.dropped;
           if (request)
-            return make_error(errc::unreachable, s.peer_id + " is not connected" +
-                                                     (s.dial.address.empty()
-                                                          ? std::string{}
-                                                          : " (at " + s.dial.address + ")"));
+            return make_error(
+                errc::unreachable,
+                s.peer_id + " is not connected" +
+                    (s.dial.address.empty() ? std::string{} : " (at " + s.dial.address + ")"));
           return caf::message{};
         }
         ++s.sent;

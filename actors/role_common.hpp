@@ -243,7 +243,7 @@ template <class Self> auto peer_handlers(Self* self) {
 /// (its log does not reach that configuration): it stops instead of campaigning again.
 template <class Self> bool refuse_removed_candidate(Self* self, const pb::RequestVote& req) {
   auto& s = *self->state.rs;
-  if (!rules::candidate_removed(s, req.candidate_id(), req.last_log_index()))
+  if (!rules::candidate_removed(s, req))
     return false;
   pb::RequestVoteResponse resp;
   resp.set_term(s.term);

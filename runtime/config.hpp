@@ -23,6 +23,10 @@ struct member {
   uint64_t incarnation = 0; // see pb::Member::incarnation
 };
 
+/// The incarnation of a member an operator added before its node joined: the first node that
+/// joins under that id and address takes it over.
+constexpr uint64_t any_incarnation = ~uint64_t{0};
+
 inline bool operator==(const member& a, const member& b) {
   return a.id == b.id && a.address == b.address && a.learner == b.learner &&
          a.incarnation == b.incarnation;
@@ -64,11 +68,12 @@ struct node_config {
   /// Asked each time the election timer fires on a voter; false skips this election. The
   /// policy hook of docs/membership.md (e.g. only nodes in one zone lead). Empty: always.
   std::function<bool(const raft_state&)> may_campaign;
-  /// Preference among candidates, 0 (lowest, the default) to 100: a node of priority p waits
-  /// (100 - p)% of (election_timeout_max - election_timeout_min) longer before it campaigns,
+  /// Preference among candidates, 0 (lowest) to 100 (highest, the default): a node of priority
+  /// p waits (100 - p)% of (election_timeout_max - election_timeout_min) longer before it
+  /// campaigns,
   /// so that a higher-priority node usually wins the election. A preference, not a rule: any
   /// up-to-date voter may still win when the others are slow or cut off.
-  int priority = 0;
+  int priority = 100;
 
   /// A learner is promoted to voter once its log is within this many entries of the leader's
   /// commit index.

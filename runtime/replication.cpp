@@ -9,12 +9,24 @@ replication::replication(raft_state& s, replication_limits limits) : s_(s), limi
 }
 
 void replication::on_config_change() {
-  for (auto i = progress_.begin(); i != progress_.end();)
-    i = s_.config.is_member(i->first) ? std::next(i) : progress_.erase(i);
+  for (auto& [id, p] : progress_) {
+    auto m = s_.config.find(id);
+    if (m != nullptr && m->incarnation == p.incarnation) {
+      p.departing = false;
+    } else if (!p.departing) {
+      p.departing = true;
+      p.departing_index = s_.config.index;
+      p.departing_ticks = 0;
+    }
+  }
   for (auto& m : s_.config.members) {
-    if (m.id == s_.id || progress_.count(m.id) > 0)
+    auto i = progress_.find(m.id);
+    if (m.id == s_.id || (i != progress_.end() && !i->second.departing))
       continue;
+    if (i != progress_.end()) // the same id, joined again as another node
+      progress_.erase(i);
     peer_progress p;
+    p.incarnation = m.incarnation;
     p.next = s_.last_index() + 1; // optimistic (§5.3); rejections walk it back
     p.sent = s_.last_index();
     progress_.emplace(m.id, p);
@@ -49,6 +61,8 @@ std::vector<pb::AppendEntries> replication::to_send(const std::string& peer, sen
   if (i == progress_.end())
     return out;
   auto& p = i->second;
+  if (p.departing && tick && s_.commit_index >= p.departing_index)
+    ++p.departing_ticks; // heartbeats since its removal was committed
   if (needs_snapshot(p))
     return out;
   if (p.probing) {
@@ -80,7 +94,7 @@ std::vector<pb::AppendEntries> replication::to_send(const std::string& peer, sen
 
 bool replication::on_response(const pb::AppendEntriesResponse& resp) {
   auto i = progress_.find(resp.follower_id());
-  if (i == progress_.end() || resp.term() != s_.term)
+  if (i == progress_.end() || resp.term() != s_.term || resp.incarnation() != i->second.incarnation)
     return false;
   auto& p = i->second;
   p.recent_active = true;
@@ -161,7 +175,7 @@ bool replication::chunk_read(const std::string& peer, uint64_t snapshot_index, u
 
 bool replication::on_snapshot_response(const pb::InstallSnapshotResponse& resp) {
   auto i = progress_.find(resp.follower_id());
-  if (i == progress_.end() || resp.term() != s_.term)
+  if (i == progress_.end() || resp.term() != s_.term || resp.incarnation() != i->second.incarnation)
     return false;
   auto& p = i->second;
   p.recent_active = true;
@@ -188,6 +202,22 @@ bool replication::on_snapshot_response(const pb::InstallSnapshotResponse& resp) 
   p.probing = true; // the follower may hold more after the snapshot: probe from there
   p.inflight = 0;
   return advance_commit();
+}
+
+std::vector<std::string> replication::drop_departed(uint64_t max_ticks) {
+  std::vector<std::string> gone;
+  for (auto i = progress_.begin(); i != progress_.end();) {
+    auto& p = i->second;
+    bool knows = p.match >= p.departing_index && s_.commit_index >= p.departing_index &&
+                 p.departing_ticks >= 2; // and a heartbeat since carried the commit index
+    if (p.departing && (knows || p.departing_ticks > max_ticks)) {
+      gone.push_back(i->first);
+      i = progress_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return gone;
 }
 
 bool replication::on_local_persisted(uint64_t index) {

@@ -14,6 +14,13 @@
 namespace cafraft {
 
 struct peer_progress {
+  uint64_t incarnation = 0; // of the member this record is for; other answers are ignored
+  // Removed from the configuration: still sent entries and the commit index, so that it learns
+  // of its removal and stops, until it acknowledged the removal after it was committed (or
+  // departing_ticks heartbeat ticks after the commit passed); counted in no majority.
+  bool departing = false;
+  uint64_t departing_index = 0;
+  uint64_t departing_ticks = 0;
   uint64_t next = 1;   // next index to send
   uint64_t match = 0;  // highest index known replicated; never decreases within a term
   uint64_t sent = 0;   // highest index sent while replicating
@@ -49,7 +56,8 @@ public:
   };
 
   /// The configuration changed: members that joined get a progress record (learners too: they
-  /// receive the log but are not counted), members that left lose theirs.
+  /// receive the log but are not counted); members that left are departing (see
+  /// peer_progress::departing) until they know.
   void on_config_change();
 
   /// AppendEntries to send to `peer` now.
@@ -68,6 +76,10 @@ public:
   /// Records an InstallSnapshotResponse of the current term. Returns true when commit_index
   /// advanced.
   bool on_snapshot_response(const pb::InstallSnapshotResponse& resp);
+
+  /// Forgets departing members that know of their removal, or that did not answer for
+  /// `max_ticks` heartbeat ticks. Returns their ids.
+  std::vector<std::string> drop_departed(uint64_t max_ticks);
 
   /// The leader's own log is durable through `index`. Returns true when commit_index advanced.
   bool on_local_persisted(uint64_t index);

@@ -86,6 +86,7 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
   auto& resp = fx.response;
   resp.set_term(s.term);
   resp.set_follower_id(s.id);
+  resp.set_incarnation(s.incarnation);
   resp.set_read_round(req.read_round());
   resp.set_rejected_index(req.prev_log_index());
   auto prev = req.prev_log_index();
@@ -149,6 +150,7 @@ pb::AppendEntriesResponse reject_stale_append(const raft_state& s, const pb::App
   pb::AppendEntriesResponse resp;
   resp.set_term(s.term);
   resp.set_follower_id(s.id);
+  resp.set_incarnation(s.incarnation);
   resp.set_success(false);
   resp.set_rejected_index(req.prev_log_index());
   resp.set_reject_hint(req.prev_log_index());
@@ -244,9 +246,23 @@ bool check_removed(raft_state& s) {
   return s.removed;
 }
 
-bool candidate_removed(const raft_state& s, const std::string& candidate, uint64_t last_index) {
+bool candidate_removed(const raft_state& s, const pb::RequestVote& req) {
   auto at = s.config.index;
-  return at > 0 && at <= s.commit_index && last_index < at && !s.config.is_member(candidate);
+  if (at == 0 || at > s.commit_index || s.config.find(req.candidate_id(), req.incarnation()))
+    return false;
+  if (req.last_log_index() < at)
+    return true;
+  auto r = req.removed_at();
+  return r > 0 && r <= s.commit_index &&
+         (r <= s.snapshot_index || s.term_at(r) == req.removed_at_term());
+}
+
+void describe_candidate(const raft_state& s, pb::RequestVote& req) {
+  req.set_incarnation(s.incarnation);
+  if (s.self() == nullptr && s.config.index > 0) {
+    req.set_removed_at(s.config.index);
+    req.set_removed_at_term(s.term_at(s.config.index));
+  }
 }
 
 } // namespace cafraft::rules

@@ -84,8 +84,16 @@ bool config_change_allowed(const raft_state& s, uint64_t own_term_index);
 /// persisted) and returns true.
 bool check_removed(raft_state& s);
 
-/// Does a candidate whose log ends at `last_index` campaign although a committed configuration
-/// removed it (one its log does not reach)? Such a candidate is told so and stops.
-bool candidate_removed(const raft_state& s, const std::string& candidate, uint64_t last_index);
+/// Does this candidate campaign although a committed configuration removed it? True when this
+/// node's latest configuration is committed, does not hold the candidate (id and incarnation),
+/// and either the candidate's log ends before that configuration (it missed its removal) or the
+/// candidate holds its own removal (removed_at) and that entry is committed here. A member
+/// added by a configuration this node has not seen yet is never told so: its log goes past
+/// this node's configuration. Such a candidate is told it was removed and stops.
+bool candidate_removed(const raft_state& s, const pb::RequestVote& req);
+
+/// Fills in what a vote request says about the candidate itself: its incarnation, and its own
+/// pending removal (see candidate_removed).
+void describe_candidate(const raft_state& s, pb::RequestVote& req);
 
 } // namespace cafraft::rules

@@ -409,6 +409,91 @@ TEST_F(MembershipTest, RemovedLeaderStepsDownAfterCommitAndAnotherLeads) {
   expect_safe(*c);
 }
 
+TEST_F(MembershipTest, RemovedNodeThatNeverCampaignsIsToldAndStops) {
+  // n3 may not campaign: it never sends a vote request, so only the leader can tell it.
+  auto c = make(3, 1, [](node_config& nc) { nc.electable = nc.id != "n3"; });
+  auto leader = wait_leader(*c);
+  ASSERT_NE(leader, "n3");
+  auto w = watch_exit(sys, c->nodes["n3"], keep);
+  ASSERT_TRUE(change(*c, leave_req("n3")));
+  d.run_until([&] { return w->down; }, 3000ms);
+  ASSERT_TRUE(w->down) << "n3 never learned it was removed";
+  EXPECT_TRUE(is(w->reason, errc::removed_member)) << render(w->reason);
+  expect_safe(*c);
+}
+
+TEST_F(MembershipTest, LeaderThatNeverSawItsRemovalCommitLearnsItAndStops) {
+  auto c = make(3);
+  auto old = wait_leader(*c);
+  auto term = status(*c, old).term();
+  // The others store the removal, but none of their answers reaches the old leader: it cannot
+  // know the removal committed, and steps down (check-quorum) with it in its log.
+  c->net->script = [old](const std::string&, const std::string& to, caf::message& m) {
+    return to == old && m.match_elements<pb::AppendEntriesResponse>();
+  };
+  auto w = watch_exit(sys, c->nodes[old], keep);
+  auto pending = ask_actor<pb::MembershipResponse>(sys, c->nodes[old], leave_req(old), 1s);
+  d.run_until([&] { return w->down; }, 5000ms);
+  ASSERT_TRUE(w->down) << "the old leader never learned it was removed";
+  EXPECT_TRUE(is(w->reason, errc::removed_member)) << render(w->reason);
+  c->forget(old);
+  c->net->heal();
+  auto leader = wait_leader(*c);
+  ASSERT_FALSE(leader.empty());
+  EXPECT_LE(status(*c, leader).term(), term + 2) << "the removed node kept raising the term";
+  expect_safe(*c);
+}
+
+TEST_F(MembershipTest, TransferToANodeThatMayNotCampaignTimesOut) {
+  auto c = make(3, 1, [](node_config& nc) { nc.electable = nc.id != "n3"; });
+  auto leader = wait_leader(*c);
+  pb::TransferLeadershipRequest t;
+  t.set_target("n3");
+  auto r = call<pb::LeaderInfo>(c->nodes[leader], t);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is(r.error(), errc::timeout)) << render(r.error());
+  EXPECT_EQ(agreed_leader(*c, d), leader);
+  // Writes go on after the failed transfer.
+  ASSERT_TRUE(call<pb::WriteResponse>(c->nodes[leader], put("k", "v")));
+}
+
+TEST_F(MembershipTest, LeaderLookupSaysUnknownOnceTheLeaderIsGone) {
+  auto c = make(3);
+  auto leader = wait_leader(*c);
+  auto other = leader == "n1" ? std::string{"n2"} : std::string{"n1"};
+  auto third = leader != "n3" && other != "n3" ? std::string{"n3"} : std::string{"n2"};
+  c->stop(leader);
+  c->stop(third); // no majority: nobody can be elected
+  d.advance(1000ms);
+  auto info = call<pb::LeaderInfo>(c->nodes[other], leader_atom::value);
+  ASSERT_FALSE(info) << "still names " << info->id();
+  EXPECT_TRUE(is(info.error(), errc::unknown_leader)) << render(info.error());
+}
+
+TEST_F(MembershipTest, OperatorAddsAMemberThatJoinsLater) {
+  auto c = make(3);
+  auto leader = wait_leader(*c);
+  auto added = change(*c, join_req("n4", 0)); // the operator's add: no incarnation yet
+  ASSERT_TRUE(added) << render(added.error());
+  auto n4 = c->join("n4"); // the node starts later and claims the member
+  auto j = joined(n4);
+  ASSERT_TRUE(j) << render(j.error());
+  ASSERT_TRUE(wait_voter(*c, leader, "n4"));
+  expect_safe(*c);
+}
+
+TEST_F(MembershipTest, RemovedLeaderAnswersTheWritesItCommittedBeforeItLeaves) {
+  auto c = make(3);
+  auto leader = wait_leader(*c);
+  auto& node = c->nodes[leader];
+  auto w1 = ask_actor<pb::WriteResponse>(sys, node, put("a", "1"), 2s);
+  auto leave = ask_actor<pb::MembershipResponse>(sys, node, leave_req(leader), 2s);
+  d.run_until([&] { return w1->done && leave->done; }, 2000ms);
+  ASSERT_TRUE(leave->done && leave->value) << render(leave->value.error());
+  ASSERT_TRUE(w1->done);
+  EXPECT_TRUE(w1->value) << "a committed write was answered " << render(w1->value.error());
+}
+
 TEST_F(MembershipTest, ChangeSentToAnIsolatedLeaderNeverCommitsThereAndIsRedirected) {
   auto c = make(3);
   auto old = wait_leader(*c);
