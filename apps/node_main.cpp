@@ -303,7 +303,7 @@ int main(int argc, char** argv) {
   caf::error why_down;
   auto watcher = sys.spawn([&, n = *node](caf::event_based_actor* self) -> caf::behavior {
     self->monitor(n);
-    self->set_down_handler([&](caf::down_msg& dm) {
+    self->set_down_handler([&, self](caf::down_msg& dm) {
       {
         std::lock_guard<std::mutex> guard{mtx};
         why_down = dm.reason;
