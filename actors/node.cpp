@@ -240,11 +240,13 @@ void start_join(node_ptr self, join_options opts, uint64_t incarnation) {
   self->request(client, timeout + std::chrono::seconds{1}, std::move(req))
       .then(
           [self, client](pb::MembershipResponse& resp) {
-            self->send_exit(client, caf::exit_reason::normal);
+            self->unlink_from(client);
+            self->send_exit(client, caf::exit_reason::user_shutdown);
             finish_join(self, std::move(resp));
           },
           [self, client](caf::error& e) {
-            self->send_exit(client, caf::exit_reason::normal);
+            self->unlink_from(client);
+            self->send_exit(client, caf::exit_reason::user_shutdown);
             finish_join(self, std::move(e));
           });
 }

@@ -1,5 +1,6 @@
 #include "actors/peer.hpp"
 
+#include <random>
 #include <set>
 
 #include <caf/all.hpp>
@@ -24,6 +25,7 @@ struct peer_state {
   std::chrono::milliseconds backoff{0};
   uint64_t dial_gen = 0;
   bool dialing = false;
+  std::minstd_rand rng{std::random_device{}()};
   static inline const char* name = "cafraft.peer";
 };
 
@@ -35,7 +37,10 @@ void redial_later(peer_ptr self) {
   auto& st = self->state;
   st.backoff =
       st.backoff.count() == 0 ? st.dial.backoff_min : std::min(st.backoff * 2, st.dial.backoff_max);
-  self->delayed_send(self, st.backoff, retry_atom::value, ++st.dial_gen);
+  // Jitter: two nodes that dial each other at the same moment do not collide again and again.
+  std::uniform_int_distribution<int64_t> jitter{0, st.backoff.count()};
+  self->delayed_send(self, st.backoff / 2 + std::chrono::milliseconds{jitter(st.rng) / 2},
+                     retry_atom::value, ++st.dial_gen);
 }
 
 void dial(peer_ptr self) {

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/peer.hpp"
+#include "actors/remote_client.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -58,108 +59,30 @@ std::string str(uint64_t x) {
   return std::to_string(x);
 }
 
-// One session: the actor system, a dialer per address, and the calls.
+// One session: the actor system and a client that dials the endpoints.
 class session {
 public:
-  explicit session(const options& o) : opts_(o), cfg_(o), sys_(cfg_), self_(sys_) {
-    cafraft::get_logger("cafraftctl")->set_level(spdlog::level::off);
-  }
-  ~session() {
-    for (auto& [a, d] : dialers_)
-      caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  explicit session(const options& o)
+      : opts_(o), cfg_(o), sys_(cfg_),
+        client_(sys_, o.endpoints, !o.tls_cert.empty(), std::chrono::milliseconds{o.timeout_ms}) {
+    cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
   }
 
-  /// A connected dialer for `address`, or null when it cannot be reached in time.
-  caf::actor connect(const std::string& address, std::chrono::milliseconds wait = 1500ms) {
-    auto& d = dialers_[address];
-    if (!d) {
-      cafraft::dial_options o;
-      o.address = address;
-      o.tls = !opts_.tls_cert.empty();
-      o.connect_timeout = 1000ms;
-      d = cafraft::spawn_dialer(sys_, o, cafraft::get_logger("cafraftctl"));
-    }
-    auto until = std::chrono::steady_clock::now() + wait;
-    for (;;) {
-      bool connected = false;
-      self_->request(d, 1s, cafraft::peer_stats_atom::value)
-          .receive([&](uint64_t, uint64_t, bool c) { connected = c; }, [](caf::error&) {});
-      if (connected)
-        return d;
-      if (std::chrono::steady_clock::now() > until)
-        return {};
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-
-  /// Sends `req` to `address` and waits for the answer.
   template <class Resp, class Req>
   caf::expected<Resp> ask(const std::string& address, const Req& req,
                           std::chrono::milliseconds timeout) {
-    auto d = connect(address);
-    if (!d)
-      return cafraft::make_error(cafraft::errc::unreachable, "cannot reach " + address);
-    caf::expected<Resp> out{caf::error{}};
-    self_->request(d, timeout, req).receive([&](Resp& r) { out = std::move(r); },
-                                            [&](caf::error& e) { out = std::move(e); });
-    return out;
+    return client_.ask<Resp>(address, req, timeout);
   }
-
-  /// Sends `req` to the cluster: the endpoints in turn, following redirects, retrying while
-  /// no leader is known, until the deadline. `reached` tells whether any node answered.
   template <class Resp, class Req> caf::expected<Resp> call(const Req& req, bool& reached) {
-    using clock = std::chrono::steady_clock;
-    auto until = clock::now() + std::chrono::milliseconds{opts_.timeout_ms};
-    caf::error last = cafraft::make_error(cafraft::errc::unreachable, "no endpoint answered");
-    size_t next = 0;
-    std::string target;
-    auto backoff = 20ms;
-    reached = false;
-    while (clock::now() < until) {
-      if (target.empty())
-        target = opts_.endpoints[next++ % opts_.endpoints.size()];
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
-      auto r = ask<Resp>(target, req, std::max(left, 1ms));
-      if (r) {
-        reached = true;
-        return r;
-      }
-      last = r.error();
-      reached = reached || !is(last, cafraft::errc::unreachable);
-      std::string id, address;
-      if (cafraft::leader_hint(last, id, address) && !address.empty() && address != target) {
-        target = address; // definite: ask the leader
-        continue;
-      }
-      if (final_error(last))
-        return last;
-      target.clear();
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, 500ms);
-    }
-    return last;
+    return client_.call<Resp>(req, reached);
   }
-
-  static bool is(const caf::error& e, cafraft::errc c) {
-    return e && e.category() == cafraft::error_category && e.code() == static_cast<uint8_t>(c);
-  }
-
-  static bool final_error(const caf::error& e) {
-    using cafraft::errc;
-    return is(e, errc::invalid_request) || is(e, errc::self_join) || is(e, errc::missing_data) ||
-           is(e, errc::duplicate_member) || is(e, errc::removed_member) ||
-           is(e, errc::leadership_lost) || is(e, errc::commit_failed) || is(e, errc::disk_full) ||
-           is(e, errc::storage_failed);
-  }
-
   const options& opts() const { return opts_; }
 
 private:
   options opts_;
   ctl_config cfg_;
   caf::actor_system sys_;
-  caf::scoped_actor self_;
-  std::map<std::string, caf::actor> dialers_;
+  cafraft::remote_client client_;
 };
 
 int fail(const caf::error& e, bool reached) {
@@ -227,8 +150,8 @@ int do_member_list(session& s, bool json_out) {
       continue;
     view = *st;
     if (!st->leader_address().empty() && st->leader_id() != st->id()) {
-      auto lst = s.ask<cafraft::pb::NodeStatus>(st->leader_address(), cafraft::status_atom::value,
-                                                2000ms);
+      auto lst =
+          s.ask<cafraft::pb::NodeStatus>(st->leader_address(), cafraft::status_atom::value, 2000ms);
       if (lst)
         view = *lst;
     }
@@ -256,8 +179,8 @@ int do_member_list(session& s, bool json_out) {
     } else {
       auto lag = leader_commit > st->applied_index() ? leader_commit - st->applied_index() : 0;
       rows.push_back({m.id(), m.address(), role_of(*st), m.learner() ? "learner" : "voter",
-                      str(st->term()), str(st->commit_index()), str(st->applied_index()),
-                      str(lag), ""});
+                      str(st->term()), str(st->commit_index()), str(st->applied_index()), str(lag),
+                      ""});
       j["role"] = role_of(*st);
       j["term"] = str(st->term());
       j["commit_index"] = str(st->commit_index());
@@ -320,7 +243,8 @@ void print_members(const cafraft::pb::MembershipResponse& r, bool json_out) {
     print_json(members_json(r));
     return;
   }
-  std::printf("OK: configuration at index %llu:\n", static_cast<unsigned long long>(r.config_index()));
+  std::printf("OK: configuration at index %llu:\n",
+              static_cast<unsigned long long>(r.config_index()));
   for (auto& m : r.members())
     std::printf("  %s %s %s\n", m.id().c_str(), m.address().c_str(),
                 m.learner() ? "learner" : "voter");

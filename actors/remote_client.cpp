@@ -1,0 +1,48 @@
+#include "actors/remote_client.hpp"
+
+#include "runtime/logging.hpp"
+
+namespace cafraft {
+
+remote_client::remote_client(caf::actor_system& sys, std::vector<std::string> endpoints, bool tls,
+                             std::chrono::milliseconds deadline)
+    : sys_(sys), endpoints_(std::move(endpoints)), tls_(tls), deadline_(deadline), self_(sys) {}
+
+remote_client::~remote_client() {
+  for (auto& [address, d] : dialers_)
+    caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+}
+
+caf::actor remote_client::connect(const std::string& address, std::chrono::milliseconds wait) {
+  auto& d = dialers_[address];
+  if (!d) {
+    dial_options o;
+    o.address = address;
+    o.tls = tls_;
+    d = spawn_dialer(sys_, o, get_logger("cafraft-client"));
+  }
+  auto until = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    bool connected = false;
+    self_->request(d, std::chrono::seconds{1}, peer_stats_atom::value)
+        .receive([&](uint64_t, uint64_t, bool c) { connected = c; }, [](caf::error&) {});
+    if (connected)
+      return d;
+    if (std::chrono::steady_clock::now() > until)
+      return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+}
+
+bool remote_client::is(const caf::error& e, errc c) {
+  return e && e.category() == error_category && e.code() == static_cast<uint8_t>(c);
+}
+
+bool remote_client::final_error(const caf::error& e) {
+  return is(e, errc::invalid_request) || is(e, errc::self_join) || is(e, errc::missing_data) ||
+         is(e, errc::duplicate_member) || is(e, errc::removed_member) ||
+         is(e, errc::leadership_lost) || is(e, errc::commit_failed) || is(e, errc::disk_full) ||
+         is(e, errc::storage_failed);
+}
+
+} // namespace cafraft

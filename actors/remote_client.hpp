@@ -1,0 +1,105 @@
+// A blocking client of a cluster reached by address over CAF's middleman (cafraftctl, process
+// tests, programs outside the cluster): it dials each address it needs (actors/peer.hpp),
+// tries the endpoints in turn, follows not_leader redirects to the leader's address, and
+// retries while no leader is known, until its deadline. Not for use inside an actor.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/all.hpp>
+
+#include "actors/peer.hpp"
+#include "messages/api.hpp"
+
+namespace cafraft {
+
+class remote_client {
+public:
+  /// The actor system must load the middleman (and caf::openssl::manager when `tls`).
+  remote_client(caf::actor_system& sys, std::vector<std::string> endpoints, bool tls,
+                std::chrono::milliseconds deadline = std::chrono::seconds{5});
+  ~remote_client();
+
+  /// A connected dialer for `address`, or null when it cannot be reached within `wait`.
+  caf::actor connect(const std::string& address,
+                     std::chrono::milliseconds wait = std::chrono::milliseconds{1500});
+
+  /// Sends `req` to the node at `address` and waits for its answer.
+  template <class Resp, class Req>
+  caf::expected<Resp>
+  ask(const std::string& address, const Req& req, std::chrono::milliseconds timeout,
+      std::chrono::milliseconds connect_wait = std::chrono::milliseconds{1500}) {
+    auto d = connect(address, connect_wait);
+    if (!d)
+      return make_error(errc::unreachable, "cannot reach " + address);
+    caf::expected<Resp> out{caf::error{}};
+    self_->request(d, timeout, req)
+        .receive([&](Resp& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
+    return out;
+  }
+
+  /// Sends `req` to the cluster until the deadline. `reached`: whether any node answered.
+  template <class Resp, class Req> caf::expected<Resp> call(const Req& req, bool& reached) {
+    using clock = std::chrono::steady_clock;
+    auto until = clock::now() + deadline_;
+    caf::error last = make_error(errc::unreachable, "no endpoint answered");
+    size_t next = 0;
+    std::string target = preferred_; // the node that answered last, usually the leader
+    auto backoff = std::chrono::milliseconds{20};
+    reached = false;
+    while (clock::now() < until) {
+      if (target.empty())
+        target = endpoints_[next++ % endpoints_.size()];
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+      auto r = ask<Resp>(target, req, std::max(left, std::chrono::milliseconds{1}),
+                         std::chrono::milliseconds{500});
+      if (r) {
+        reached = true;
+        preferred_ = target;
+        return r;
+      }
+      if (target == preferred_)
+        preferred_.clear();
+      last = r.error();
+      reached = reached || !is(last, errc::unreachable);
+      std::string id, address;
+      if (leader_hint(last, id, address) && !address.empty() && address != target) {
+        target = address; // definite: ask the leader
+        continue;
+      }
+      if (final_error(last))
+        return last;
+      target.clear();
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds{500});
+    }
+    return last;
+  }
+
+  template <class Resp, class Req> caf::expected<Resp> call(const Req& req) {
+    bool reached = false;
+    return call<Resp>(req, reached);
+  }
+
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
+
+  static bool is(const caf::error& e, errc c);
+  /// Errors after which asking again changes nothing (or may apply a write twice).
+  static bool final_error(const caf::error& e);
+
+private:
+  caf::actor_system& sys_;
+  std::vector<std::string> endpoints_;
+  bool tls_;
+  std::chrono::milliseconds deadline_;
+  caf::scoped_actor self_;
+  std::map<std::string, caf::actor> dialers_;
+  std::string preferred_;
+};
+
+} // namespace cafraft
