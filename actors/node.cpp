@@ -85,10 +85,11 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
     return i->second;
   auto& cfg = *st.ctx.cfg;
   dial_options dial;
-  if (cfg.dial_peers) {
+  if (cfg.dial_peers && cfg.id < id) { // the other side learns of us when we connect
     dial.address = st.addresses[id];
     dial.tls = cfg.tls;
     dial.connect_timeout = cfg.connect_timeout;
+    dial.announce = st.ctx.node;
   }
   auto peer = spawn_peer(self, cfg.id, id, st.ctx.log, std::move(dial));
   st.ctx.peers.emplace(id, peer);

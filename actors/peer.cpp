@@ -69,6 +69,8 @@ void dial(peer_ptr self) {
             s.remote = caf::actor_cast<caf::actor>(std::move(ptr));
             s.backoff = std::chrono::milliseconds{0};
             self->monitor(s.remote);
+            if (s.dial.announce)
+              self->send(s.remote, peer_handle_atom::value, s.local_id, s.dial.announce);
             s.log->info("{} reaches {} at {}", s.local_id, s.peer_id, s.dial.address);
           },
           [self](caf::error& e) {

@@ -32,6 +32,11 @@ struct dial_options {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
+  /// Once connected, tell the member where to reach us: (peer_handle_atom, our id, `self`).
+  /// Between two nodes only one dials (the one with the smaller id), so that two connections
+  /// between one pair never race (over TLS that made CAF drop them again and again); the other
+  /// learns our node from this message.
+  caf::actor announce;
 };
 
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,
