@@ -254,8 +254,6 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
   };
   if (!join.empty()) {
-    if (!members.empty())
-      log->info("{}: --initial-cluster is ignored with --join", f.id);
     cafraft::join_options opts;
     opts.contact_addresses = join;
     auto tls = nc.tls;

@@ -258,6 +258,12 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
     auto second = leader(rest, first);
     ASSERT_FALSE(second.empty());
     EXPECT_NE(second, first);
+    // The killed member is listed, with its error, and the list says the cluster is unhealthy.
+    auto list = ctl(ids, {"member", "list"});
+    EXPECT_EQ(list.code, 2) << list.out;
+    auto row = list.out.find(first + "  ");
+    ASSERT_NE(row, std::string::npos) << list.out;
+    EXPECT_NE(list.out.find("unreachable", row), std::string::npos) << list.out;
     for (int i = 500; i < 600; ++i) {
       pb::PutRequest req;
       req.set_key("k" + std::to_string(i));
@@ -346,6 +352,22 @@ TEST_F(ProcessCluster, BadFlagsExitWithOneAndTouchNothing) {
     EXPECT_NE(r.out.find("error"), std::string::npos) << r.out;
     EXPECT_FALSE(fs::exists(data)) << "a bad flag created the data directory";
   }
+  // Options from a config file, and from CAFRAFT_* environment variables.
+  {
+    std::ofstream conf{dir + "/node.conf"};
+    conf << "id = \"n1\"\ndata-dir = \"" << data << "\"\nlisten = \"from-the-file\"\n";
+  }
+  auto from_file = run({bin_dir + "/cafraft-node", "--config", dir + "/node.conf", "--insecure"},
+                       dir);
+  EXPECT_EQ(from_file.code, 1);
+  EXPECT_NE(from_file.out.find("from-the-file"), std::string::npos) << from_file.out;
+  ::setenv("CAFRAFT_LISTEN", "from-the-environment", 1);
+  auto from_env = run({bin_dir + "/cafraft-node", "--id", "n1", "--data-dir", data, "--insecure"},
+                      dir);
+  ::unsetenv("CAFRAFT_LISTEN");
+  EXPECT_EQ(from_env.code, 1);
+  EXPECT_NE(from_env.out.find("from-the-environment"), std::string::npos) << from_env.out;
+  EXPECT_FALSE(fs::exists(data));
   auto help = run({bin_dir + "/cafraft-node", "--help"}, dir);
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("--initial-cluster"), std::string::npos);
