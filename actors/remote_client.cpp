@@ -1,5 +1,6 @@
 #include "actors/remote_client.hpp"
 
+#include "actors/change_request.hpp"
 #include "runtime/logging.hpp"
 
 namespace cafraft {
@@ -32,6 +33,43 @@ caf::actor remote_client::connect(const std::string& address, std::chrono::milli
       return {};
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
+}
+
+caf::expected<pb::MembershipResponse> remote_client::change(const caf::message& req) {
+  change_client_options o;
+  for (auto& e : endpoints_)
+    if (auto d = connect(e, std::chrono::milliseconds{500})) {
+      o.contacts.push_back(d);
+      o.contact_addresses.push_back(e);
+    }
+  if (o.contacts.empty())
+    return make_error(errc::unreachable, "no endpoint answered");
+  // The leader a redirect names is dialed from the change client's own thread.
+  auto redirects = std::make_shared<std::map<std::string, caf::actor>>();
+  auto& sys = sys_;
+  auto tls = tls_;
+  o.resolve = [&sys, redirects, tls](const std::string&, const std::string& address) {
+    auto& d = (*redirects)[address];
+    if (!d && !address.empty()) {
+      dial_options opts;
+      opts.address = address;
+      opts.tls = tls;
+      d = spawn_dialer(sys, opts, get_logger("cafraft-client"));
+    }
+    return d;
+  };
+  o.timeout = deadline_;
+  auto client = spawn_change_client(sys_, o);
+  caf::expected<pb::MembershipResponse> out{caf::error{}};
+  self_->request(client, deadline_ + std::chrono::seconds{1}, req)
+      .receive([&](pb::MembershipResponse& r) { out = std::move(r); },
+               [&](caf::error& e) { out = std::move(e); });
+  self_->monitor(client);
+  self_->send_exit(client, caf::exit_reason::user_shutdown);
+  self_->receive([](caf::down_msg&) {});
+  for (auto& [address, d] : *redirects)
+    caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  return out;
 }
 
 bool remote_client::is(const caf::error& e, errc c) {

@@ -86,6 +86,11 @@ public:
     return call<Resp>(req, reached);
   }
 
+  /// A join or leave through a change client (actors/change_request.hpp): unlike call(), it
+  /// also retries after leadership_lost and lost answers, since membership changes are
+  /// idempotent.
+  caf::expected<pb::MembershipResponse> change(const caf::message& req);
+
   const std::vector<std::string>& endpoints() const { return endpoints_; }
 
   static bool is(const caf::error& e, errc c);

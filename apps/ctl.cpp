@@ -76,6 +76,11 @@ public:
   template <class Resp, class Req> caf::expected<Resp> call(const Req& req, bool& reached) {
     return client_.call<Resp>(req, reached);
   }
+  caf::expected<cafraft::pb::MembershipResponse> change(const caf::message& req, bool& reached) {
+    auto r = client_.change(req);
+    reached = r || !cafraft::remote_client::is(r.error(), cafraft::errc::unreachable);
+    return r;
+  }
   const options& opts() const { return opts_; }
 
 private:
@@ -407,11 +412,11 @@ int main(int argc, char** argv) {
       pb::JoinRequest req; // incarnation 0: the node claims the member when it joins
       req.set_id(id);
       req.set_address(address);
-      r = s.call<pb::MembershipResponse>(req, reached);
+      r = s.change(caf::make_message(req), reached);
     } else {
       pb::LeaveRequest req;
       req.set_id(id);
-      r = s.call<pb::MembershipResponse>(req, reached);
+      r = s.change(caf::make_message(req), reached);
     }
     if (!r)
       return fail(r.error(), reached);

@@ -303,6 +303,23 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
   EXPECT_EQ(list.code, 0) << list.out;
   EXPECT_EQ(list.out.find(leaving + " "), std::string::npos) << list.out;
   phase("a member left and stopped");
+  // An operator adds n5 first; the node then starts with --join and claims the member.
+  ports["n5"] = free_port();
+  auto added = ctl(members, {"member", "add", "n5", address("n5")});
+  ASSERT_EQ(added.code, 0) << added.out;
+  EXPECT_NE(added.out.find("n5"), std::string::npos) << added.out;
+  start_node("n5", {"--join", endpoints(members), "--insecure"});
+  bool five = false;
+  for (int i = 0; i < 100 && !five; ++i) {
+    auto l = ctl(members, {"-w", "json", "member", "list"});
+    five = l.code == 0 && l.out.find("\"id\": \"n5\"") != std::string::npos &&
+           l.out.find("\"voter\": false") == std::string::npos;
+    if (!five)
+      std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(five) << ctl(members, {"member", "list"}).out;
+  members.push_back("n5");
+  phase("an operator added n5, which joined and was promoted");
   // Every acknowledged write is readable from every remaining node.
   cafraft::remote_client reader{sys, {}, false};
   for (auto& id : members) {
@@ -357,13 +374,13 @@ TEST_F(ProcessCluster, BadFlagsExitWithOneAndTouchNothing) {
     std::ofstream conf{dir + "/node.conf"};
     conf << "id = \"n1\"\ndata-dir = \"" << data << "\"\nlisten = \"from-the-file\"\n";
   }
-  auto from_file = run({bin_dir + "/cafraft-node", "--config", dir + "/node.conf", "--insecure"},
-                       dir);
+  auto from_file =
+      run({bin_dir + "/cafraft-node", "--config", dir + "/node.conf", "--insecure"}, dir);
   EXPECT_EQ(from_file.code, 1);
   EXPECT_NE(from_file.out.find("from-the-file"), std::string::npos) << from_file.out;
   ::setenv("CAFRAFT_LISTEN", "from-the-environment", 1);
-  auto from_env = run({bin_dir + "/cafraft-node", "--id", "n1", "--data-dir", data, "--insecure"},
-                      dir);
+  auto from_env =
+      run({bin_dir + "/cafraft-node", "--id", "n1", "--data-dir", data, "--insecure"}, dir);
   ::unsetenv("CAFRAFT_LISTEN");
   EXPECT_EQ(from_env.code, 1);
   EXPECT_NE(from_env.out.find("from-the-environment"), std::string::npos) << from_env.out;
