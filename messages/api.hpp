@@ -2,6 +2,7 @@
 //
 //   pb::PutRequest      -> pb::WriteResponse   write; answered after commit and apply
 //   pb::DeleteRequest   -> pb::WriteResponse
+//   pb::CasRequest      -> pb::WriteResponse   compare and swap; result: pb::KvResult
 //   pb::ProposeRequest  -> pb::WriteResponse   opaque bytes for a user's state machine
 //   pb::GetRequest      -> pb::GetResponse     linearizable (ReadIndex) unless stale is set
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
