@@ -187,6 +187,13 @@ void leader_lost(node_ptr self, uint64_t term) {
   }
 }
 
+// Messages between a node's own actors are taken only from this process: the node actor is
+// published, and anyone connected could send them.
+bool from_here(node_ptr self) {
+  auto& sender = self->current_sender();
+  return sender != nullptr && sender->node() == self->node();
+}
+
 // Raft RPCs that a joining node must not take before the cluster admitted it: a node back
 // without its disk would otherwise rejoin silently (docs/membership.md, missing_data).
 bool raft_rpc(const caf::message& m) {
@@ -219,6 +226,11 @@ void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
   st.joined = *outcome;
   for (auto& m : outcome->members())
     st.addresses.emplace(m.id(), m.address());
+  // Peers for every member now: across processes, the side with the smaller id dials, and
+  // nothing else would make this node connect before it has to answer.
+  for (auto& m : outcome->members())
+    if (m.id() != st.ctx.cfg->id && st.ctx.peers.count(m.id()) == 0)
+      self->send(st.role, new_peer_atom::value, m.id(), ensure_peer(self, m.id()));
   st.ctx.log->info("{} was admitted to the cluster (configuration at index {}, {} members)",
                    st.ctx.cfg->id, outcome->config_index(), outcome->members_size());
   for (auto& rp : st.join_waiters)
@@ -306,6 +318,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         auto& ns = self->state;
         if (self->current_sender() != ns.role) // only the current role may hand over
           return;
+        if (!from_here(self))
+          return;
         auto old = ns.role;
         auto was = ns.kind;
         ns.kind = h.next;
@@ -320,9 +334,30 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         self->send(old, retire_atom::value);
       },
       [self](leadership_atom, uint64_t term, const std::string& leader,
-             const std::string& address) { note_leader(self, term, leader, address); },
+             const std::string& address) {
+        if (from_here(self))
+          note_leader(self, term, leader, address);
+      },
+      [self](const pb::Configuration& c) {
+        if (!from_here(self))
+          return;
+        auto& ns = self->state;
+        for (auto& m : c.members()) {
+          if (!m.address().empty())
+            ns.addresses[m.id()] = m.address();
+          if (m.id() == ns.ctx.cfg->id || ns.ctx.peers.count(m.id()) > 0)
+            continue;
+          auto peer = ensure_peer(self, m.id());
+          self->send(ns.role, new_peer_atom::value, m.id(), peer);
+        }
+      },
       [self](peer_handle_atom, const std::string& peer_id, const caf::actor& handle) {
         auto& ns = self->state;
+        // From another process only as the member's own announcement: its node, over the
+        // connection it came in on.
+        if (!from_here(self) && (!self->current_sender() || !handle ||
+                                 handle->node() != self->current_sender()->node()))
+          return;
         ns.handles[peer_id] = handle;
         auto i = ns.ctx.peers.find(peer_id);
         if (i != ns.ctx.peers.end())
@@ -332,6 +367,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
              caf::message& msg) {
         // A role had no peer actor for this member (it joined after the role started): one is
         // made, and the role learns of it.
+        if (!from_here(self))
+          return;
         auto& ns = self->state;
         if (!address.empty())
           ns.addresses[peer_id] = address;
@@ -342,6 +379,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
           self->send(ns.role, new_peer_atom::value, peer_id, peer);
       },
       [self](removed_atom) {
+        if (!from_here(self))
+          return;
         auto& ns = self->state;
         ns.ctx.log->warn("{} was removed from the cluster: it stops and never starts again from "
                          "this data directory",
@@ -533,7 +572,8 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
 }
 
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node) {
-  caf::anon_send(node, peer_handle_atom::value, peer_id, peer_node);
+  // Sent as the node itself: the node takes wiring only from its own process.
+  caf::send_as(node, node, peer_handle_atom::value, peer_id, peer_node);
 }
 
 void connect_all(const std::map<std::string, caf::actor>& nodes) {

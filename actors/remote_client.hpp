@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -56,6 +57,11 @@ public:
       if (target.empty())
         target = endpoints_[next++ % endpoints_.size()];
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
+      // A node that hangs, or dies with the request, never answers (CAF 0.17): reads and
+      // queries try the next node after 2 s. A write waits out the deadline instead, since
+      // asking again could apply it twice.
+      if (!writes<Req>())
+        left = std::min(left, std::chrono::milliseconds{2000});
       auto r = ask<Resp>(target, req, std::max(left, std::chrono::milliseconds{1}),
                          std::chrono::milliseconds{500});
       if (r) {
@@ -72,7 +78,7 @@ public:
         target = address; // definite: ask the leader
         continue;
       }
-      if (final_error(last))
+      if (final_error(last) || (writes<Req>() && is_indefinite(last)))
         return last;
       target.clear();
       std::this_thread::sleep_for(backoff);
@@ -92,6 +98,12 @@ public:
   caf::expected<pb::MembershipResponse> change(const caf::message& req);
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
+
+  /// Requests that change the state machine (a retry after an unknown outcome may apply twice).
+  template <class Req> static constexpr bool writes() {
+    return std::is_same_v<Req, pb::PutRequest> || std::is_same_v<Req, pb::DeleteRequest> ||
+           std::is_same_v<Req, pb::CasRequest> || std::is_same_v<Req, pb::ProposeRequest>;
+  }
 
   static bool is(const caf::error& e, errc c);
   /// Errors after which asking again changes nothing (or may apply a write twice).

@@ -35,6 +35,8 @@ struct role_base {
                           // cancel a delayed_send)
   bool retired = false;
   bool removal_reported = false;
+  // The configuration last told to the node (which keeps a peer for every member).
+  uint64_t announced_config = ~uint64_t{0};
   /// Called when storage failed, before the node stops: a role answers what it holds pending
   /// with the error (CAF 0.17 drops an unanswered promise silently, and the client would wait
   /// for its timeout).
@@ -47,7 +49,15 @@ template <class Self> struct step_guard {
   role_kind kind;
   ~step_guard() {
     auto& st = self->state;
-    if (!st.retired && st.ctx.cfg->observer)
+    if (st.retired)
+      return;
+    if (st.rs->config.index != st.announced_config) {
+      // Every member gets a peer (and, across processes, a connection) as soon as it is in the
+      // configuration, not only once this role first sends to it.
+      st.announced_config = st.rs->config.index;
+      self->send(st.ctx.node, st.rs->config.to_proto());
+    }
+    if (st.ctx.cfg->observer)
       st.ctx.cfg->observer->on_step(kind, *st.rs);
   }
 };

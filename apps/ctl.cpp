@@ -5,6 +5,7 @@
 // It tries the endpoints in turn and follows not_leader redirects itself. Exit codes: 0 ok,
 // 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -21,6 +22,7 @@
 
 #include "actors/peer.hpp"
 #include "actors/remote_client.hpp"
+#include "apps/tls_files.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -258,6 +260,7 @@ void print_members(const cafraft::pb::MembershipResponse& r, bool json_out) {
 } // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN); // OpenSSL writes with a plain write()
   options o;
   std::string endpoints;
   CLI::App app{"cafraftctl: the command-line client of a cafraft cluster", "cafraftctl"};
@@ -331,6 +334,15 @@ int main(int argc, char** argv) {
   bool any_tls = !o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_ca.empty();
   if (any_tls && (o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty())) {
     std::fprintf(stderr, "cafraftctl: TLS needs all of --tls-cert, --tls-key and --tls-ca\n");
+    return exit_usage;
+  }
+  if (any_tls)
+    if (auto why = cafraft::check_tls_files(o.tls_cert, o.tls_key, o.tls_ca); !why.empty()) {
+      std::fprintf(stderr, "cafraftctl: %s\n", why.c_str());
+      return exit_usage;
+    }
+  if (o.timeout_ms <= 0) {
+    std::fprintf(stderr, "cafraftctl: --timeout-ms must be positive\n");
     return exit_usage;
   }
   if (madd->parsed()) {

@@ -24,11 +24,17 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
+#include <cerrno>
+#include <cstring>
+#include <netdb.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "actors/node.hpp"
 #include "actors/peer.hpp"
+#include "apps/tls_files.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -67,23 +73,27 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// Loads certificate, key and CA into a scratch context: CAF only notices bad files at the first
-// connection, and then terminates the process or hangs (notes §5).
-std::string check_tls_files(const flags& f) {
-  for (auto* path : {&f.tls_cert, &f.tls_key, &f.tls_ca})
-    if (!std::filesystem::is_regular_file(*path))
-      return "cannot read " + *path;
-  auto* ctx = SSL_CTX_new(TLS_method());
+// Binds the listen address once (and lets it go): a port in use or an address that is not
+// this machine's is reported before anything on disk is touched.
+std::string check_listen(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  cafraft::split_address(listen, host, port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+    return "--listen " + listen + ": cannot resolve " + host;
   std::string why;
-  if (SSL_CTX_use_certificate_chain_file(ctx, f.tls_cert.c_str()) != 1)
-    why = "--tls-cert " + f.tls_cert + " is not a PEM certificate";
-  else if (SSL_CTX_use_PrivateKey_file(ctx, f.tls_key.c_str(), SSL_FILETYPE_PEM) != 1)
-    why = "--tls-key " + f.tls_key + " is not a PEM private key";
-  else if (SSL_CTX_check_private_key(ctx) != 1)
-    why = "--tls-key does not belong to --tls-cert";
-  else if (SSL_CTX_load_verify_locations(ctx, f.tls_ca.c_str(), nullptr) != 1)
-    why = "--tls-ca " + f.tls_ca + " is not a PEM CA certificate";
-  SSL_CTX_free(ctx);
+  int fd = ::socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+    why = "--listen " + listen + ": cannot listen there (" + std::strerror(errno) + ")";
+  if (fd >= 0)
+    ::close(fd);
+  ::freeaddrinfo(res);
   return why;
 }
 
@@ -125,7 +135,15 @@ std::string validate(const flags& f, std::vector<cafraft::member>& members,
       return "--join wants HOST:PORT,..., not '" + a + "'";
     join.push_back(a);
   }
-  bool has_data = std::filesystem::exists(std::filesystem::path{f.data_dir} / "MANIFEST");
+  std::error_code ec;
+  bool has_data = std::filesystem::exists(std::filesystem::path{f.data_dir} / "MANIFEST", ec);
+  if (ec)
+    return "cannot look into --data-dir " + f.data_dir + ": " + ec.message();
+  for (auto& a : join)
+    if (a == f.listen)
+      return "--join names this node's own address " + a + " (self_join)";
+  if (auto why = check_listen(f.listen); !why.empty())
+    return why;
   if (!has_data && members.empty() && join.empty())
     return "no data in " + f.data_dir + ": give --initial-cluster (a new cluster) or --join";
   bool any_tls = !f.tls_cert.empty() || !f.tls_key.empty() || !f.tls_ca.empty();
@@ -137,7 +155,7 @@ std::string validate(const flags& f, std::vector<cafraft::member>& members,
     return "no TLS certificates: give --tls-cert, --tls-key and --tls-ca, or --insecure to run "
            "in plaintext";
   if (any_tls)
-    if (auto why = check_tls_files(f); !why.empty())
+    if (auto why = cafraft::check_tls_files(f.tls_cert, f.tls_key, f.tls_ca); !why.empty())
       return why;
   if (f.election_min_ms <= 0 || f.election_max_ms < f.election_min_ms || f.heartbeat_ms <= 0 ||
       f.heartbeat_ms >= f.election_min_ms)
@@ -226,6 +244,9 @@ int main(int argc, char** argv) {
               "encrypted nor authenticated",
               f.id);
 
+  // A write to a connection the peer reset must not kill the process (OpenSSL writes with a
+  // plain write()).
+  std::signal(SIGPIPE, SIG_IGN);
   // SIGTERM and SIGINT are taken by sigwait below, in this thread only.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -233,6 +254,11 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Declared before the actor system: its destructor waits for the watcher that writes them.
+  std::mutex mtx;
+  caf::error why_down;
+  auto dialers = std::make_shared<std::map<std::string, caf::actor>>();
+  auto dialers_mtx = std::make_shared<std::mutex>();
   node_system_config cfg{f};
   caf::actor_system sys{cfg};
   cafraft::node_config nc;
@@ -248,16 +274,20 @@ int main(int argc, char** argv) {
   nc.tls = !f.tls_cert.empty();
   nc.logger_name = "cafraft";
   caf::expected<caf::actor> node{caf::error{}};
-  auto dialers = std::make_shared<std::map<std::string, caf::actor>>();
-  auto stop_dialers = [dialers] {
+  // The join's own connections to its contacts; gone once the node is admitted (its peers
+  // connect by the rule that the smaller id dials).
+  auto stop_dialers = [dialers, dialers_mtx] {
+    std::lock_guard<std::mutex> guard{*dialers_mtx};
     for (auto& [address, d] : *dialers)
       caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+    dialers->clear();
   };
   if (!join.empty()) {
     cafraft::join_options opts;
     opts.contact_addresses = join;
     auto tls = nc.tls;
-    auto dialer = [&sys, dialers, tls, log](const std::string& address) {
+    auto dialer = [&sys, dialers, dialers_mtx, tls, log](const std::string& address) {
+      std::lock_guard<std::mutex> guard{*dialers_mtx};
       auto& d = (*dialers)[address];
       if (!d) {
         cafraft::dial_options o;
@@ -292,15 +322,16 @@ int main(int argc, char** argv) {
                  sys.render(published.error()).c_str());
     caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
     stop_dialers();
-    return 1;
+    return 2;
   }
   log->info("{} listens on {}{}", f.id, f.listen, nc.tls ? " (mutual TLS)" : " (plaintext)");
 
   // A node that stops by itself ends the process too.
-  std::mutex mtx;
-  caf::error why_down;
   auto watcher = sys.spawn([&, n = *node](caf::event_based_actor* self) -> caf::behavior {
     self->monitor(n);
+    self->request(n, caf::infinite, cafraft::joined_atom::value)
+        .then([stop_dialers](cafraft::pb::MembershipResponse&) { stop_dialers(); },
+              [](caf::error&) {});
     self->set_down_handler([&, self](caf::down_msg& dm) {
       {
         std::lock_guard<std::mutex> guard{mtx};

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -40,7 +41,19 @@ namespace {
 
 const std::string bin_dir = CAFRAFT_BIN_DIR;
 
+uint16_t probe_port();
+
+// A port nothing listens on now, never one handed out before in this run.
 uint16_t free_port() {
+  static std::set<uint16_t> given;
+  for (;;) {
+    auto p = probe_port();
+    if (given.insert(p).second)
+      return p;
+  }
+}
+
+uint16_t probe_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -115,6 +128,11 @@ class ProcessCluster : public ::testing::Test {
 protected:
   void SetUp() override {
     cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
+    // The programs read CAFRAFT_* variables: the developer's shell must not change the tests.
+    for (auto v : {"CAFRAFT_ID", "CAFRAFT_DATA_DIR", "CAFRAFT_LISTEN", "CAFRAFT_INITIAL_CLUSTER",
+                   "CAFRAFT_JOIN", "CAFRAFT_CLUSTER_ID", "CAFRAFT_TLS_CERT", "CAFRAFT_TLS_KEY",
+                   "CAFRAFT_TLS_CA", "CAFRAFT_INSECURE", "CAFRAFT_ENDPOINTS", "CAFRAFT_LOG_LEVEL"})
+      ::unsetenv(v);
     char tmpl[] = "/tmp/cafraft-process-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir = tmpl;
@@ -277,18 +295,18 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
   // The killed node restarts from its data (membership flags are ignored) and catches up.
   start_node(first, {"--initial-cluster", initial, "--insecure"});
   // A fourth node joins, and one of the first three leaves.
-  start_node("n4", {"--join", endpoints(ids), "--insecure"});
-  std::vector<std::string> all{"n1", "n2", "n3", "n4"};
+  start_node("a4", {"--join", endpoints(ids), "--insecure"});
+  std::vector<std::string> all{"n1", "n2", "n3", "a4"};
   bool four = false;
   for (int i = 0; i < 100 && !four; ++i) {
     auto list = ctl(all, {"member", "list"});
-    four = list.code == 0 && list.out.find("n4") != std::string::npos &&
+    four = list.code == 0 && list.out.find("a4") != std::string::npos &&
            list.out.find("learner") == std::string::npos;
     if (!four)
       std::this_thread::sleep_for(100ms);
   }
   ASSERT_TRUE(four) << ctl(all, {"member", "list"}).out;
-  phase("n4 joined and was promoted");
+  phase("a4 (an id that sorts first: it dials the others) joined and was promoted");
   auto cur = leader(all);
   auto leaving = cur == "n2" ? std::string{"n3"} : std::string{"n2"};
   auto removed = ctl(all, {"member", "remove", leaving});
@@ -346,9 +364,9 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
   }
   phase("every acknowledged write read back from every node");
   // SIGTERM stops a node cleanly.
-  ::kill(pids["n4"], SIGTERM);
-  EXPECT_EQ(wait_exit(pids["n4"]), 0);
-  pids["n4"] = 0;
+  ::kill(pids["a4"], SIGTERM);
+  EXPECT_EQ(wait_exit(pids["a4"]), 0);
+  pids["a4"] = 0;
 }
 
 TEST_F(ProcessCluster, BadFlagsExitWithOneAndTouchNothing) {
@@ -385,6 +403,26 @@ TEST_F(ProcessCluster, BadFlagsExitWithOneAndTouchNothing) {
   EXPECT_EQ(from_env.code, 1);
   EXPECT_NE(from_env.out.find("from-the-environment"), std::string::npos) << from_env.out;
   EXPECT_FALSE(fs::exists(data));
+  {
+    // A port in use: refused before the data directory is made.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(ports["n1"]);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::listen(fd, 1);
+    auto busy =
+        run(node_args("n1", {"--initial-cluster", "n1=" + address("n1"), "--insecure"}), dir);
+    ::close(fd);
+    EXPECT_EQ(busy.code, 1) << busy.out;
+    EXPECT_NE(busy.out.find("cannot listen"), std::string::npos) << busy.out;
+    EXPECT_FALSE(fs::exists(data));
+  }
+  auto bad_tls = run({bin_dir + "/cafraftctl", "--endpoints", "127.0.0.1:1", "--tls-cert", "/nope",
+                      "--tls-key", "/nope", "--tls-ca", "/nope", "get", "k"},
+                     dir);
+  EXPECT_EQ(bad_tls.code, 1) << bad_tls.out;
   auto help = run({bin_dir + "/cafraft-node", "--help"}, dir);
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.out.find("--initial-cluster"), std::string::npos);
@@ -449,9 +487,18 @@ TEST_F(ProcessCluster, MutualTlsRefusesAForeignCertificate) {
   EXPECT_EQ(rogue.code, 3) << rogue.out;
   // So is a node: it never gets in.
   auto extra = tls("rogue", "ca");
-  extra.insert(extra.begin(), {"--join", endpoints(ids)});
+  extra.insert(extra.begin(), {"--join", endpoints(ids), "--log-level", "debug"});
   start_node("n9", extra);
-  std::this_thread::sleep_for(2s);
+  bool refused = false; // it tried, and its connection was refused
+  for (int i = 0; i < 100 && !refused; ++i) {
+    std::ifstream in{dir + "/n9.log"};
+    std::stringstream log;
+    log << in.rdbuf();
+    refused = log.str().find("cannot reach") != std::string::npos;
+    if (!refused)
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(refused) << "n9 never tried to connect";
   auto list = ctl(ids, {"member", "list"}, client);
   EXPECT_EQ(list.code, 0) << list.out;
   EXPECT_EQ(list.out.find("n9"), std::string::npos) << list.out;
