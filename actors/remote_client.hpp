@@ -34,7 +34,7 @@ public:
   template <class Resp, class Req>
   caf::expected<Resp>
   ask(const std::string& address, const Req& req, std::chrono::milliseconds timeout,
-      std::chrono::milliseconds connect_wait = std::chrono::milliseconds{1500}) {
+      std::chrono::milliseconds connect_wait = std::chrono::milliseconds{2500}) {
     auto d = connect(address, connect_wait);
     if (!d)
       return make_error(errc::unreachable, "cannot reach " + address);

@@ -261,7 +261,7 @@ void prune_stopped(cluster& c, driver& d) {
 // back, nodes join (n4..n6, some again after they were removed, with wiped disks) and members
 // leave (the leader too). Afterwards: one leader, every running member applies a final write,
 // and all hold the same data; the invariants held at every step, across configurations.
-sim_result run_churn_seed(uint64_t seed) {
+sim_result run_churn_seed(uint64_t seed, bool durable = false) {
   sim_result res;
   test_config cfg;
   caf::actor_system sys{cfg};
@@ -277,7 +277,7 @@ sim_result run_churn_seed(uint64_t seed) {
       nc.snapshot_entries = 12;
       nc.snapshot_chunk_bytes = 32;
     };
-    cluster c{sys, 3, seed, net, tweak};
+    cluster c{sys, 3, seed, net, tweak, durable};
     const std::vector<std::string> spares = {"n4", "n5", "n6"};
     std::set<std::string> joined;
     int key = 0;
@@ -428,14 +428,14 @@ sim_result run_churn_seed(uint64_t seed) {
   return res;
 }
 
-TEST(SimulatedCluster, MembershipChurnUnderPartitionsStaysSafe) {
+void run_churn_seeds(bool durable) {
   auto only = env_or("CAFRAFT_SEED", 0);
   auto count = env_or("CAFRAFT_SEEDS", 200) / 2;
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : std::max<uint64_t>(count, 1);
   uint64_t writes = 0, leaves = 0, steps = 0, failed = 0;
   for (auto seed = first; seed <= last; ++seed) {
-    auto res = run_churn_seed(seed);
+    auto res = run_churn_seed(seed, durable);
     writes += res.committed_writes;
     leaves += res.chunks;
     steps += res.steps;
@@ -443,7 +443,8 @@ TEST(SimulatedCluster, MembershipChurnUnderPartitionsStaysSafe) {
       ++failed;
       std::ostringstream out;
       out << "churn seed " << seed << " failed (replay: CAFRAFT_SEED=" << seed
-          << " --gtest_filter=*Churn*):";
+          << " --gtest_filter=*Churn" << (durable ? "OnCrashableDisks" : "UnderPartitions")
+          << "*):";
       for (auto& f : res.failures)
         out << "\n  " << f;
       ADD_FAILURE() << out.str();
@@ -451,13 +452,24 @@ TEST(SimulatedCluster, MembershipChurnUnderPartitionsStaysSafe) {
         break;
     }
   }
-  std::printf("membership churn: %llu seeds, %llu checked steps, %llu acknowledged writes, %llu "
-              "confirmed leaves\n",
+  std::printf("membership churn%s: %llu seeds, %llu checked steps, %llu acknowledged writes, "
+              "%llu confirmed leaves\n",
+              durable ? " on crashable disks" : "",
               static_cast<unsigned long long>(last - first + 1),
               static_cast<unsigned long long>(steps), static_cast<unsigned long long>(writes),
               static_cast<unsigned long long>(leaves));
   EXPECT_GT(writes, 0u);
   EXPECT_GT(leaves, 0u) << "no leave was ever confirmed: removals went untested";
+}
+
+TEST(SimulatedCluster, MembershipChurnUnderPartitionsStaysSafe) {
+  run_churn_seeds(false);
+}
+
+// The same on durable storage over crashable disks: a stop is a power failure, and a restart
+// recovers a random crash state of the disk (joined nodes through the safe join).
+TEST(SimulatedCluster, MembershipChurnOnCrashableDisksStaysSafe) {
+  run_churn_seeds(true);
 }
 
 TEST(SimulatedCluster, SameSeedReplaysTheSameRun) {
