@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "actors/guards.hpp"
+#include "actors/inspect.hpp"
 #include "messages/api.hpp"
 
 namespace cafraft {
@@ -26,6 +27,7 @@ struct change_request_state {
   std::shared_ptr<spdlog::logger> log;
   std::deque<queued_change> queue; // the front one runs
   bool running = false;
+  uint64_t handled = 0;
   static inline const char* name = "cafraft.change_request";
 };
 
@@ -60,6 +62,7 @@ void run_next(change_request_ptr self) {
 
 caf::response_promise enqueue(change_request_ptr self, caf::message req) {
   auto& st = self->state;
+  ++st.handled;
   auto rp = self->make_response_promise();
   if (st.queue.size() > st.max_pending) { // the running one plus max_pending waiting
     rp.deliver(make_error(errc::overloaded, "membership change queue is full (" +
@@ -103,6 +106,16 @@ caf::behavior change_request_impl(change_request_ptr self, caf::actor node, std:
           return rp;
         }
         return enqueue(self, caf::make_message(std::move(req)));
+      },
+      [self](inspect_atom) {
+        auto& cs = self->state;
+        std::string queue;
+        for (auto& q : cs.queue)
+          queue += (queue.empty() ? "" : "; ") + caf::to_string(q.req);
+        return make_inspection(self, "change_request", cs.handled,
+                               {{"queued", std::to_string(cs.queue.size())},
+                                {"running", cs.running ? "true" : "false"},
+                                {"queue", queue}});
       },
   };
 }

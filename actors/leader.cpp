@@ -750,6 +750,22 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         hand_over(self, role_kind::follower);
         return term;
       },
+      [self](inspect_atom) {
+        auto& st = self->state;
+        auto fields = role_fields(*st.rs);
+        for (auto& [id, p] : st.repl->progress()) {
+          fields.emplace_back("peer." + id + ".match", std::to_string(p.match));
+          fields.emplace_back("peer." + id + ".next", std::to_string(p.next));
+          fields.emplace_back("peer." + id + ".inflight", std::to_string(p.inflight));
+          fields.emplace_back("peer." + id + ".state", p.departing      ? "departing"
+                                                       : p.snapshotting ? "snapshot"
+                                                       : p.probing      ? "probe"
+                                                                        : "replicate");
+        }
+        fields.emplace_back("pending_writes", std::to_string(st.pending_writes.size()));
+        fields.emplace_back("pending_reads", std::to_string(st.pending_reads.size()));
+        return make_inspection(self, "leader", st.handled, std::move(fields));
+      },
       [](const pb::TimeoutNow&) {
         // From a deposed leader of an older term: nothing to take over.
       },

@@ -11,6 +11,7 @@
 #include "actors/change_request.hpp"
 #include "actors/context.hpp"
 #include "actors/guards.hpp"
+#include "actors/inspect.hpp"
 #include "actors/peer.hpp"
 #include "actors/roles.hpp"
 #include "actors/state_machine.hpp"
@@ -36,8 +37,18 @@ struct subscriber {
   uint64_t dropped = 0;
 };
 
+// An actor of the node, as the directory lists it (docs/inspection.md).
+struct directory_entry {
+  caf::actor who;
+  std::string kind;
+  std::string parent;
+  uint64_t started_unix_ms = 0;
+};
+
 struct node_state {
   node_context ctx;
+  std::map<std::string, directory_entry> directory; // by name: "n1/leader", "n1/peer-n3", ...
+  uint64_t handled = 0;
   caf::actor role;
   role_kind kind = role_kind::follower;
   std::mt19937_64 seeds; // seeds each role's own random source
@@ -78,6 +89,19 @@ caf::actor spawn_role(node_ptr self, role_kind kind, std::shared_ptr<raft_state>
   return {};
 }
 
+uint64_t unix_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Lists `who` in the node's directory as "<node id>/<name>".
+void enlist(node_ptr self, const std::string& name, const caf::actor& who, std::string kind) {
+  auto& st = self->state;
+  st.directory[st.ctx.cfg->id + "/" + name] =
+      directory_entry{who, std::move(kind), st.ctx.cfg->id, unix_ms()};
+}
+
 caf::actor ensure_peer(node_ptr self, const std::string& id) {
   auto& st = self->state;
   auto i = st.ctx.peers.find(id);
@@ -93,6 +117,7 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
   }
   auto peer = spawn_peer(self, cfg.id, id, st.ctx.log, std::move(dial));
   st.ctx.peers.emplace(id, peer);
+  enlist(self, "peer-" + id, peer, "peer");
   auto h = st.handles.find(id);
   if (h != st.handles.end())
     self->send(peer, peer_handle_atom::value, h->second);
@@ -280,6 +305,10 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                                                                      : std::make_unique<kv_store>(),
                                              std::move(snapshot), std::move(snapshot_data));
   st.changer = spawn_change_request(self, cfg->id, cfg->max_pending_changes, st.ctx.log);
+  st.directory[cfg->id] = directory_entry{st.ctx.node, "node", "", unix_ms()};
+  enlist(self, "storage", st.ctx.storage, "storage");
+  enlist(self, "state_machine", st.ctx.state_machine, "state_machine");
+  enlist(self, "change_request", st.changer, "change_request");
   for (auto& m : rs->config.members)
     st.addresses[m.id] = m.address;
   for (auto& m : rs->config.members)
@@ -291,6 +320,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                    rs->config.members.size());
   auto incarnation = rs->incarnation;
   st.role = spawn_role(self, role_kind::follower, std::move(rs));
+  enlist(self, "follower", st.role, "follower");
   if (join)
     start_join(self, std::move(*join), incarnation);
   // Everything else goes to the current role; a retired role sends it back here.
@@ -308,6 +338,9 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
       stop_node(self, em.reason);
   });
   self->set_down_handler([self](caf::down_msg& dm) {
+    auto& dir = self->state.directory; // a user's actor that ended
+    for (auto i = dir.begin(); i != dir.end();)
+      i = i->second.who.address() == dm.source ? dir.erase(i) : std::next(i);
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
                               [&](const subscriber& s) { return s.who.address() == dm.source; }),
@@ -331,6 +364,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                  h.next == role_kind::candidate) // a candidate no longer hears the leader
           leader_lost(self, h.state->term);
         ns.role = spawn_role(self, h.next, std::move(h.state));
+        ns.directory.erase(ns.ctx.cfg->id + "/" + to_string(was));
+        enlist(self, to_string(h.next), ns.role, to_string(h.next));
         self->send(old, retire_atom::value);
       },
       [self](leadership_atom, uint64_t term, const std::string& leader,
@@ -422,6 +457,57 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
           sub.queue.push_back(std::move(ev));
           push_events(self, sub);
         }
+      },
+      [self](directory_atom) {
+        auto& ns = self->state;
+        ++ns.handled;
+        pb::ActorDirectory out;
+        for (auto& [name, e] : ns.directory) {
+          auto* a = out.add_actors();
+          a->set_name(name);
+          a->set_kind(e.kind);
+          a->set_parent(e.parent);
+          a->set_started_unix_ms(e.started_unix_ms);
+        }
+        return out;
+      },
+      [self](const pb::InspectRequest& req) {
+        auto& ns = self->state;
+        ++ns.handled;
+        auto rp = self->make_response_promise();
+        auto name = req.name();
+        if (name == ns.ctx.cfg->id) {
+          auto i = make_inspection(self, "node", ns.handled,
+                                   {{"role", to_string(ns.kind)},
+                                    {"joining", ns.joining ? "true" : "false"},
+                                    {"leader", ns.leader_id},
+                                    {"leader_term", std::to_string(ns.leader_term)},
+                                    {"peers", std::to_string(ns.ctx.peers.size())},
+                                    {"subscribers", std::to_string(ns.subscribers.size())},
+                                    {"leader_waiters", std::to_string(ns.leader_waiters.size())}});
+          i.set_name(name);
+          rp.deliver(std::move(i));
+          return rp;
+        }
+        auto e = ns.directory.find(name);
+        if (e == ns.directory.end()) {
+          rp.deliver(make_error(errc::invalid_request, "no actor named " + name));
+          return rp;
+        }
+        self->request(e->second.who, std::chrono::seconds{2}, inspect_atom::value)
+            .then(
+                [rp, name](pb::Inspection& i) mutable {
+                  i.set_name(name);
+                  rp.deliver(std::move(i));
+                },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [self](enlist_atom, const std::string& name, const std::string& kind, const caf::actor& who) {
+        if (!from_here(self) || !who)
+          return;
+        self->monitor(who);
+        enlist(self, name, who, kind);
       },
       [self](joined_atom) {
         auto& ns = self->state;
@@ -569,6 +655,11 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
     }
   }
   return start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
+}
+
+void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,
+                  const caf::actor& who) {
+  caf::send_as(node, node, enlist_atom::value, name, kind, who);
 }
 
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node) {

@@ -42,6 +42,12 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg);
 /// Ask the node `joined_atom` for the outcome (pb::MembershipResponse or the error).
 caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, join_options opts);
 
+/// Lists a user's own actor in the node's actor directory as "<node id>/<name>" (local actors
+/// only). It must answer inspect_atom with a pb::Inspection (actors/inspect.hpp has
+/// make_inspection()); it leaves the directory when it terminates. docs/inspection.md.
+void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,
+                  const caf::actor& who);
+
 /// Tells `node` where to reach member `peer_id`.
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node);
 

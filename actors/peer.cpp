@@ -8,6 +8,7 @@
 #include <caf/openssl/manager.hpp>
 
 #include "actors/guards.hpp"
+#include "actors/inspect.hpp"
 #include "messages/api.hpp"
 
 namespace cafraft {
@@ -22,6 +23,7 @@ struct peer_state {
   caf::actor remote;
   uint64_t sent = 0;
   uint64_t dropped = 0;
+  uint64_t handled = 0;
   std::chrono::milliseconds backoff{0};
   uint64_t dial_gen = 0;
   bool dialing = false;
@@ -103,6 +105,7 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
         auto& s = self->state;
+        ++s.handled;
         bool request = self->current_mailbox_element()->mid.is_request();
         if (!s.remote) {
           ++s.dropped;
@@ -140,6 +143,17 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
       [self](peer_stats_atom) {
         auto& s = self->state;
         return caf::make_message(s.sent, s.dropped, static_cast<bool>(s.remote));
+      },
+      [self](inspect_atom) {
+        auto& s = self->state;
+        return make_inspection(self, "peer", s.handled,
+                               {{"member", s.peer_id},
+                                {"address", s.dial.address},
+                                {"connected", s.remote ? "true" : "false"},
+                                {"dials", s.dial.address.empty() ? "false" : "true"},
+                                {"sent", std::to_string(s.sent)},
+                                {"dropped", std::to_string(s.dropped)},
+                                {"backoff_ms", std::to_string(s.backoff.count())}});
       },
   };
 }

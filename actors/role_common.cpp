@@ -16,6 +16,21 @@ pb::NodeStatus make_status(const raft_state& s, role_kind role) {
   return st;
 }
 
+std::vector<std::pair<std::string, std::string>> role_fields(const raft_state& s) {
+  std::string members;
+  for (auto& m : s.config.members)
+    members += (members.empty() ? "" : ",") + m.id + (m.learner ? "(learner)" : "");
+  return {{"term", std::to_string(s.term)},
+          {"voted_for", s.voted_for},
+          {"leader", s.leader_id},
+          {"commit_index", std::to_string(s.commit_index)},
+          {"applied_index", std::to_string(s.apply_sent)},
+          {"last_index", std::to_string(s.last_index())},
+          {"snapshot_index", std::to_string(s.snapshot_index)},
+          {"config_index", std::to_string(s.config.index)},
+          {"members", members}};
+}
+
 caf::error redirect_error(const raft_state& s) {
   if (s.leader_id.empty() || s.leader_id == s.id)
     return make_error(errc::unknown_leader);

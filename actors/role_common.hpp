@@ -19,6 +19,7 @@
 
 #include "actors/context.hpp"
 #include "actors/guards.hpp"
+#include "actors/inspect.hpp"
 #include "messages/api.hpp"
 #include "messages/local.hpp"
 #include "runtime/observer.hpp"
@@ -37,6 +38,7 @@ struct role_base {
   bool removal_reported = false;
   // The configuration last told to the node (which keeps a peer for every member).
   uint64_t announced_config = ~uint64_t{0};
+  uint64_t handled = 0; // messages that took a step (inspection)
   /// Called when storage failed, before the node stops: a role answers what it holds pending
   /// with the error (CAF 0.17 drops an unanswered promise silently, and the client would wait
   /// for its timeout).
@@ -49,6 +51,7 @@ template <class Self> struct step_guard {
   role_kind kind;
   ~step_guard() {
     auto& st = self->state;
+    ++st.handled;
     if (st.retired)
       return;
     if (st.rs->config.index != st.announced_config) {
@@ -198,6 +201,9 @@ void read_from_state_machine(Self* self, caf::response_promise rp, uint64_t min_
 /// The status of this node as a role sees it.
 pb::NodeStatus make_status(const raft_state& s, role_kind role);
 
+/// What every role shows when inspected: term, vote, indexes, leader, configuration.
+std::vector<std::pair<std::string, std::string>> role_fields(const raft_state& s);
+
 /// The error for a client request that this role cannot serve: not_leader with the leader's
 /// id and address, or unknown_leader.
 caf::error redirect_error(const raft_state& s);
@@ -227,6 +233,10 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
         return rp;
       },
       [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
+      [self, kind](inspect_atom) {
+        return make_inspection(self, to_string(kind), self->state.handled,
+                               role_fields(*self->state.rs));
+      },
       [self](config_change_atom, const pb::JoinRequest&) -> caf::result<pb::MembershipResponse> {
         return redirect_error(*self->state.rs);
       },

@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "actors/guards.hpp"
+#include "actors/inspect.hpp"
 #include "messages/api.hpp"
 #include "runtime/crc32c.hpp"
 #include "runtime/rules.hpp"
@@ -30,7 +31,8 @@ struct sm_state {
   // Applied since the last snapshot, against the limits in node_config.
   uint64_t entries_since = 0;
   uint64_t bytes_since = 0;
-  bool saving = false;                            // a snapshot is on its way to storage
+  bool saving = false; // a snapshot is on its way to storage
+  uint64_t handled = 0;
   std::multimap<uint64_t, waiting_query> waiting; // by min_index
   static inline const char* name = "cafraft.state_machine";
 };
@@ -106,6 +108,7 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
   return {
       [self](apply_atom, const std::vector<pb::LogEntry>& entries) {
         auto& st = self->state;
+        ++st.handled;
         std::vector<std::string> results;
         results.reserve(entries.size());
         for (auto& e : entries) {
@@ -135,8 +138,19 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
         maybe_snapshot(self);
         return results;
       },
+      [self](inspect_atom) {
+        auto& st = self->state;
+        ++st.handled;
+        return make_inspection(self, "state_machine", st.handled,
+                               {{"applied_index", std::to_string(st.applied)},
+                                {"applied_term", std::to_string(st.applied_term)},
+                                {"waiting_reads", std::to_string(st.waiting.size())},
+                                {"entries_since_snapshot", std::to_string(st.entries_since)},
+                                {"snapshot_in_progress", st.saving ? "true" : "false"}});
+      },
       [self](query_atom, uint64_t min_index, std::string& query) {
         auto& st = self->state;
+        ++st.handled;
         auto rp = self->make_response_promise();
         if (min_index <= st.applied)
           rp.deliver(st.sm->query(query), st.applied);

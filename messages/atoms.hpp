@@ -14,6 +14,9 @@ using wait_leader_atom = caf::atom_constant<caf::atom("rf_waitld")>;
 using subscribe_atom = caf::atom_constant<caf::atom("rf_subscr")>;
 using step_down_atom = caf::atom_constant<caf::atom("rf_stepdn")>;
 using joined_atom = caf::atom_constant<caf::atom("rf_joined")>;
+using directory_atom = caf::atom_constant<caf::atom("rf_dir")>;
+using inspect_atom = caf::atom_constant<caf::atom("rf_inspect")>;
+using enlist_atom = caf::atom_constant<caf::atom("rf_enlist")>;
 
 // Node internals.
 using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;

@@ -237,6 +237,30 @@ void fill(pb::TransferLeadershipRequest& x) {
   x.set_target("n2");
 }
 
+void fill(pb::ActorInfo& x) {
+  x.set_name("n1/peer-n2");
+  x.set_kind("peer");
+  x.set_parent("n1");
+  x.set_started_unix_ms(0xffffffffffffffffULL);
+}
+
+void fill(pb::ActorDirectory& x) {
+  fill(*x.add_actors());
+  x.add_actors()->set_name("n1");
+}
+
+void fill(pb::InspectRequest& x) {
+  x.set_name("n1/leader");
+}
+
+void fill(pb::Inspection& x) {
+  x.set_name("n1/leader");
+  x.set_kind("leader");
+  (*x.mutable_fields())["leader"] = binary; // one entry: map order on the wire is not fixed
+  x.set_mailbox(3);
+  x.set_handled(1234567890123ULL);
+}
+
 void fill(pb::CasRequest& x) {
   x.set_key("k");
   x.set_expected(binary);
@@ -303,15 +327,14 @@ protected:
   caf::actor_system sys{cfg};
 };
 
-using registered_types =
-    testing::Types<pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote,
-                   pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
-                   pb::SnapshotMeta, pb::InstallSnapshot, pb::InstallSnapshotResponse,
-                   pb::PutRequest, pb::DeleteRequest, pb::GetRequest, pb::ProposeRequest,
-                   pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand, pb::KvQuery,
-                   pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest,
-                   pb::LeaveRequest, pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent,
-                   pb::TransferLeadershipRequest, pb::CasRequest>;
+using registered_types = testing::Types<
+    pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote, pb::RequestVoteResponse,
+    pb::AppendEntries, pb::AppendEntriesResponse, pb::SnapshotMeta, pb::InstallSnapshot,
+    pb::InstallSnapshotResponse, pb::PutRequest, pb::DeleteRequest, pb::GetRequest,
+    pb::ProposeRequest, pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand,
+    pb::KvQuery, pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest, pb::LeaveRequest,
+    pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest,
+    pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -361,7 +384,11 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::LeaderInfo),
                                        typeid(pb::LeadershipEvent),
                                        typeid(pb::TransferLeadershipRequest),
-                                       typeid(pb::CasRequest)};
+                                       typeid(pb::CasRequest),
+                                       typeid(pb::ActorInfo),
+                                       typeid(pb::ActorDirectory),
+                                       typeid(pb::InspectRequest),
+                                       typeid(pb::Inspection)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;

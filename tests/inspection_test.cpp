@@ -1,0 +1,121 @@
+// The actor directory and inspection of a node (docs/inspection.md), under CAF's test
+// scheduler: every actor a node spawns is listed with kind, name and parent, and each answers
+// with its own state; a user's actor joins the directory with one call and leaves it when it
+// ends.
+#include <gtest/gtest.h>
+
+#include "actors/inspect.hpp"
+#include "harness.hpp"
+
+namespace cafraft::test {
+namespace {
+
+class InspectionTest : public ::testing::Test {
+protected:
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  driver d{sys, 1, false};
+
+  template <class Resp, class Req> caf::expected<Resp> call(const caf::actor& target, Req req) {
+    auto o = ask_actor<Resp>(sys, target, std::move(req), std::chrono::seconds{2});
+    d.run_until([&] { return o->done; }, 2100ms);
+    EXPECT_TRUE(o->done);
+    return o->value;
+  }
+
+  std::map<std::string, pb::ActorInfo> directory(const caf::actor& node) {
+    std::map<std::string, pb::ActorInfo> out;
+    auto dir = call<pb::ActorDirectory>(node, directory_atom::value);
+    EXPECT_TRUE(dir);
+    if (dir)
+      for (auto& a : dir->actors())
+        out[a.name()] = a;
+    return out;
+  }
+
+  pb::Inspection inspect(const caf::actor& node, const std::string& name) {
+    pb::InspectRequest req;
+    req.set_name(name);
+    auto r = call<pb::Inspection>(node, req);
+    EXPECT_TRUE(r) << name << ": " << render(r.error());
+    return r ? *r : pb::Inspection{};
+  }
+};
+
+TEST_F(InspectionTest, EveryActorOfANodeIsListedAndAnswersWithItsState) {
+  cluster c{sys, 3, 1, nullptr};
+  std::string leader;
+  d.run_until([&] { return !(leader = agreed_leader(c, d)).empty(); }, 3000ms);
+  ASSERT_FALSE(leader.empty());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(call<pb::WriteResponse>(c.nodes[leader], put("k" + std::to_string(i), "v")));
+  auto& node = c.nodes[leader];
+  auto dir = directory(node);
+  std::map<std::string, std::string> want{{leader, "node"},
+                                          {leader + "/leader", "leader"},
+                                          {leader + "/storage", "storage"},
+                                          {leader + "/state_machine", "state_machine"},
+                                          {leader + "/change_request", "change_request"}};
+  for (auto& id : c.ids)
+    if (id != leader)
+      want[leader + "/peer-" + id] = "peer";
+  EXPECT_EQ(dir.size(), want.size());
+  for (auto& [name, kind] : want) {
+    ASSERT_EQ(dir.count(name), 1u) << name << " is not listed";
+    EXPECT_EQ(dir[name].kind(), kind) << name;
+    EXPECT_EQ(dir[name].parent(), name == leader ? "" : leader) << name;
+    EXPECT_GT(dir[name].started_unix_ms(), 0u) << name;
+  }
+  auto l = inspect(node, leader + "/leader");
+  EXPECT_EQ(l.kind(), "leader");
+  EXPECT_EQ(l.fields().at("leader"), leader);
+  EXPECT_EQ(l.fields().at("commit_index"), "6"); // initial configuration + 5 writes
+  EXPECT_GT(l.handled(), 0u);
+  for (auto& id : c.ids)
+    if (id != leader) {
+      EXPECT_EQ(l.fields().at("peer." + id + ".match"), "6") << id;
+      EXPECT_EQ(l.fields().at("peer." + id + ".state"), "replicate") << id;
+      auto p = inspect(node, leader + "/peer-" + id);
+      EXPECT_EQ(p.fields().at("connected"), "true");
+      EXPECT_GT(std::stoull(p.fields().at("sent")), 0u);
+    }
+  auto s = inspect(node, leader + "/storage");
+  EXPECT_EQ(s.fields().at("last_index_written"), "6");
+  EXPECT_GT(std::stoull(s.fields().at("group_commits")), 0u);
+  auto sm = inspect(node, leader + "/state_machine");
+  EXPECT_EQ(sm.fields().at("applied_index"), "6");
+  auto cr = inspect(node, leader + "/change_request");
+  EXPECT_EQ(cr.fields().at("queued"), "0");
+  auto n = inspect(node, leader);
+  EXPECT_EQ(n.fields().at("role"), "leader");
+  // A follower lists its role as follower.
+  auto other = leader == "n1" ? std::string{"n2"} : std::string{"n1"};
+  EXPECT_EQ(directory(c.nodes[other]).count(other + "/follower"), 1u);
+  EXPECT_EQ(inspect(c.nodes[other], other + "/follower").fields().at("leader"), leader);
+  pb::InspectRequest nobody;
+  nobody.set_name(leader + "/nobody");
+  auto missing = call<pb::Inspection>(node, nobody);
+  ASSERT_FALSE(missing);
+}
+
+TEST_F(InspectionTest, UserActorsJoinTheDirectoryWithOneCallAndLeaveWhenTheyEnd) {
+  cluster c{sys, 1, 1, nullptr};
+  auto& node = c.nodes["n1"];
+  auto mine = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[self](inspect_atom) {
+      return make_inspection(self, "cache", 1, {{"entries", "42"}});
+    }};
+  });
+  enlist_actor(node, "cache", "cache", mine);
+  d.run();
+  auto dir = directory(node);
+  ASSERT_EQ(dir.count("n1/cache"), 1u);
+  EXPECT_EQ(dir["n1/cache"].kind(), "cache");
+  EXPECT_EQ(inspect(node, "n1/cache").fields().at("entries"), "42");
+  caf::anon_send_exit(mine, caf::exit_reason::user_shutdown);
+  d.run();
+  EXPECT_EQ(directory(node).count("n1/cache"), 0u);
+}
+
+} // namespace
+} // namespace cafraft::test
