@@ -4,6 +4,8 @@
 
 #include <caf/all.hpp>
 
+#include <array>
+
 #include "actors/guards.hpp"
 #include "actors/inspect.hpp"
 #include "messages/api.hpp"
@@ -13,6 +15,10 @@
 namespace cafraft {
 
 namespace {
+
+// Upper bounds (µs) of the write-latency histogram that inspection shows.
+constexpr std::array<int64_t, 10> write_buckets{100,  250,   500,   1000,  2500,
+                                                5000, 10000, 25000, 50000, 100000};
 
 struct storage_state {
   std::shared_ptr<log_storage> store;
@@ -27,6 +33,8 @@ struct storage_state {
   uint64_t last_index_written = 0;
   int64_t last_write_us = 0;
   int64_t max_write_us = 0;
+  int64_t sum_write_us = 0;
+  std::array<uint64_t, write_buckets.size()> write_le{}; // writes at or below each bound
   static inline const char* name = "cafraft.storage";
 };
 
@@ -60,6 +68,10 @@ bool commit_group(storage_ptr self) {
             .count();
     st.last_write_us = us;
     st.max_write_us = std::max(st.max_write_us, us);
+    st.sum_write_us += us;
+    for (size_t b = 0; b < write_buckets.size(); ++b)
+      if (us <= write_buckets[b])
+        ++st.write_le[b];
     ++st.group_commits;
     st.batches_written += n;
   } catch (const std::exception& ex) {
@@ -108,13 +120,19 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store)
       [self](inspect_atom) {
         auto& st = self->state;
         ++st.handled;
-        return make_inspection(self, "storage", st.handled,
-                               {{"last_index_written", std::to_string(st.last_index_written)},
-                                {"group_commits", std::to_string(st.group_commits)},
-                                {"batches_written", std::to_string(st.batches_written)},
-                                {"waiting_batches", std::to_string(st.waiting.size())},
-                                {"last_write_us", std::to_string(st.last_write_us)},
-                                {"max_write_us", std::to_string(st.max_write_us)}});
+        std::vector<std::pair<std::string, std::string>> fields{
+            {"last_index_written", std::to_string(st.last_index_written)},
+            {"group_commits", std::to_string(st.group_commits)},
+            {"batches_written", std::to_string(st.batches_written)},
+            {"waiting_batches", std::to_string(st.waiting.size())},
+            {"last_write_us", std::to_string(st.last_write_us)},
+            {"max_write_us", std::to_string(st.max_write_us)},
+            {"sum_write_us", std::to_string(st.sum_write_us)}};
+        // Cumulative histogram of write (fsync included) latency: writes at or below each bound.
+        for (size_t b = 0; b < write_buckets.size(); ++b)
+          fields.emplace_back("write_us_le_" + std::to_string(write_buckets[b]),
+                              std::to_string(st.write_le[b]));
+        return make_inspection(self, "storage", st.handled, std::move(fields));
       },
       [self](snapshot_atom, const pb::SnapshotMeta& meta, const std::string& data) {
         return in_order(self, [&] {

@@ -26,14 +26,18 @@
 #include <caf/openssl/all.hpp>
 #include <cerrno>
 #include <cstring>
+#include <httplib.h>
 #include <netdb.h>
+#include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 #include "actors/node.hpp"
 #include "actors/peer.hpp"
+#include "apps/admin.hpp"
 #include "apps/tls_files.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
@@ -56,6 +60,7 @@ struct flags {
   int election_max_ms = 300;
   int heartbeat_ms = 50;
   std::string log_level = "info";
+  std::string admin; // HOST:PORT of the admin HTTP endpoints; empty: off
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -157,6 +162,14 @@ std::string validate(const flags& f, std::vector<cafraft::member>& members,
   if (any_tls)
     if (auto why = cafraft::check_tls_files(f.tls_cert, f.tls_key, f.tls_ca); !why.empty())
       return why;
+  if (!f.admin.empty()) {
+    if (!cafraft::split_address(f.admin, host, port))
+      return "--admin must be HOST:PORT, not '" + f.admin + "'";
+    if (f.admin == f.listen)
+      return "--admin and --listen must differ";
+    if (auto why = check_listen(f.admin); !why.empty())
+      return "--admin: " + why;
+  }
   if (f.election_min_ms <= 0 || f.election_max_ms < f.election_min_ms || f.heartbeat_ms <= 0 ||
       f.heartbeat_ms >= f.election_min_ms)
     return "timeouts must satisfy 0 < heartbeat < election-min <= election-max";
@@ -182,6 +195,74 @@ struct node_system_config : caf::actor_system_config {
 };
 
 std::atomic<bool> node_down{false};
+
+// Registers the read-only admin endpoints (apps/admin.hpp).
+void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) {
+  auto status = [&sys, node]() -> caf::expected<cafraft::pb::NodeStatus> {
+    caf::scoped_actor self{sys};
+    caf::expected<cafraft::pb::NodeStatus> out{caf::error{}};
+    self->request(node, 1s, cafraft::status_atom::value)
+        .receive([&](cafraft::pb::NodeStatus& s) { out = std::move(s); },
+                 [&](caf::error& e) { out = std::move(e); });
+    return out;
+  };
+  srv.Get("/livez", [status](const httplib::Request&, httplib::Response& res) {
+    auto st = status();
+    res.status = st ? 200 : 503;
+    res.set_content(st ? "ok\n" : "node not answering\n", "text/plain");
+  });
+  srv.Get("/readyz", [status](const httplib::Request&, httplib::Response& res) {
+    auto st = status();
+    bool ready = st && !st->leader_id().empty();
+    res.status = ready ? 200 : 503;
+    res.set_content(!st     ? "node not answering\n"
+                    : ready ? "ok\n"
+                            : "no leader known\n",
+                    "text/plain");
+  });
+  srv.Get("/v1/status", [status](const httplib::Request&, httplib::Response& res) {
+    auto st = status();
+    if (!st) {
+      res.status = 503;
+      res.set_content("{\"error\": \"node not answering\"}\n", "application/json");
+      return;
+    }
+    nlohmann::ordered_json members = nlohmann::ordered_json::array();
+    for (auto& m : st->members())
+      members.push_back({{"id", m.id()}, {"address", m.address()}, {"voter", !m.learner()}});
+    nlohmann::ordered_json j{{"id", st->id()},
+                             {"role", st->role()},
+                             {"term", std::to_string(st->term())},
+                             {"leader", st->leader_id()},
+                             {"leader_address", st->leader_address()},
+                             {"commit_index", std::to_string(st->commit_index())},
+                             {"applied_index", std::to_string(st->applied_index())},
+                             {"last_log_index", std::to_string(st->last_log_index())},
+                             {"members", members}};
+    res.set_content(j.dump(2) + "\n", "application/json");
+  });
+  srv.Get("/metrics", [&sys, node, status](const httplib::Request&, httplib::Response& res) {
+    auto st = status();
+    if (!st) {
+      res.status = 503;
+      res.set_content("node not answering\n", "text/plain");
+      return;
+    }
+    caf::scoped_actor self{sys};
+    std::vector<cafraft::pb::Inspection> actors;
+    cafraft::pb::ActorDirectory dir;
+    self->request(node, 1s, cafraft::directory_atom::value)
+        .receive([&](cafraft::pb::ActorDirectory& d) { dir = std::move(d); }, [](caf::error&) {});
+    for (auto& a : dir.actors()) {
+      cafraft::pb::InspectRequest req;
+      req.set_name(a.name());
+      self->request(node, 1s, req)
+          .receive([&](cafraft::pb::Inspection& i) { actors.push_back(std::move(i)); },
+                   [](caf::error&) {});
+    }
+    res.set_content(cafraft::render_metrics(*st, actors), "text/plain; version=0.0.4");
+  });
+}
 
 } // namespace
 
@@ -220,6 +301,9 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", f.heartbeat_ms, "Leader heartbeat interval")
       ->capture_default_str()
       ->envname("CAFRAFT_HEARTBEAT_MS");
+  app.add_option("--admin", f.admin,
+                 "HOST:PORT for /metrics, /livez, /readyz and /v1/status over HTTP (off if unset)")
+      ->envname("CAFRAFT_ADMIN");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->envname("CAFRAFT_LOG_LEVEL");
@@ -326,6 +410,31 @@ int main(int argc, char** argv) {
   }
   log->info("{} listens on {}{}", f.id, f.listen, nc.tls ? " (mutual TLS)" : " (plaintext)");
 
+  // The admin HTTP endpoints, on a thread of their own; each request asks the node.
+  std::unique_ptr<httplib::Server> admin;
+  std::thread admin_thread;
+  auto stop_admin = [&] {
+    if (admin) {
+      admin->stop();
+      admin_thread.join();
+    }
+  };
+  if (!f.admin.empty()) {
+    admin = std::make_unique<httplib::Server>();
+    serve_admin(sys, *node, *admin);
+    std::string ahost;
+    uint16_t aport = 0;
+    cafraft::split_address(f.admin, ahost, aport);
+    if (!admin->bind_to_port(ahost.c_str(), aport)) {
+      std::fprintf(stderr, "cafraft-node: error: cannot serve --admin on %s\n", f.admin.c_str());
+      caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+      stop_dialers();
+      return 2;
+    }
+    admin_thread = std::thread{[&] { admin->listen_after_bind(); }};
+    log->info("{} serves /metrics, /livez, /readyz and /v1/status on {}", f.id, f.admin);
+  }
+
   // A node that stops by itself ends the process too.
   auto watcher = sys.spawn([&, n = *node](caf::event_based_actor* self) -> caf::behavior {
     self->monitor(n);
@@ -352,12 +461,14 @@ int main(int argc, char** argv) {
     self->send_exit(*node, caf::exit_reason::user_shutdown);
     // The storage actor finishes the write it is doing (fsync included) before it stops.
     self->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
+    stop_admin();
     stop_dialers();
     caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
     return 0;
   }
   std::lock_guard<std::mutex> guard{mtx};
   log->error("{} stopped: {}", f.id, cafraft::render(why_down));
+  stop_admin();
   stop_dialers();
   return 2;
 }

@@ -28,7 +28,10 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <httplib.h>
+
 #include "actors/remote_client.hpp"
+#include "apps/admin.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -432,6 +435,60 @@ TEST_F(ProcessCluster, BadFlagsExitWithOneAndTouchNothing) {
       {bin_dir + "/cafraftctl", "--endpoints", "127.0.0.1:1", "--timeout-ms", "500", "get", "k"},
       dir);
   EXPECT_EQ(nobody.code, 3) << nobody.out;
+}
+
+TEST_F(ProcessCluster, AdminEndpointsServeMetricsAndHealth) {
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  for (auto& id : ids)
+    ports[id] = free_port();
+  auto admin = free_port();
+  std::string initial;
+  for (auto& id : ids)
+    initial += (initial.empty() ? "" : ",") + id + "=" + address(id);
+  // n1 alone: alive, but with no leader it is not ready.
+  start_node("n1", {"--initial-cluster", initial, "--insecure", "--admin",
+                    "127.0.0.1:" + std::to_string(admin)});
+  httplib::Client http{"127.0.0.1", admin};
+  http.set_connection_timeout(1);
+  int live = 0;
+  for (int i = 0; i < 50 && live == 0; ++i) {
+    if (auto r = http.Get("/livez"))
+      live = r->status;
+    else
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(live, 200) << "no admin endpoint";
+  auto ready = http.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503) << "ready without a leader";
+  for (auto id : {"n2", "n3"})
+    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  ASSERT_FALSE(leader(ids).empty());
+  ASSERT_EQ(ctl(ids, {"put", "k", "v"}).code, 0);
+  bool is_ready = false;
+  for (int i = 0; i < 50 && !is_ready; ++i) {
+    auto r = http.Get("/readyz");
+    is_ready = r && r->status == 200;
+    if (!is_ready)
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(is_ready);
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(cafraft::check_prometheus_text(metrics->body), "") << metrics->body;
+  for (auto name : {"cafraft_term{", "cafraft_commit_index{", "cafraft_applied_index{",
+                    "cafraft_storage_write_seconds_bucket{", "cafraft_actor_mailbox_messages{",
+                    "cafraft_actor_messages_handled_total{"})
+    EXPECT_NE(metrics->body.find(name), std::string::npos) << name;
+  auto status = http.Get("/v1/status");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->status, 200);
+  EXPECT_NE(status->body.find("\"id\": \"n1\""), std::string::npos) << status->body;
+  // Nothing that changes the cluster is served.
+  auto post = http.Post("/v1/status", "", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_NE(post->status, 200);
 }
 
 // Makes a CA and a certificate it signs for `name` under `dir` with the openssl CLI.

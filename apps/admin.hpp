@@ -1,0 +1,28 @@
+// The admin HTTP endpoints of cafraft-node (--admin HOST:PORT; off unless given), served with
+// Debian's cpp-httplib from a thread of their own. Read-only: nothing that changes the cluster
+// is served over HTTP.
+//
+//   /metrics    Prometheus text format: term, commit and applied index, per-peer lag (on the
+//               leader), the write (fsync) latency histogram, mailbox sizes and messages
+//               handled per actor kind
+//   /livez      200 while the node actor answers (a missing leader never makes it fail)
+//   /readyz     200 when a leader is known, else 503
+//   /v1/status  the node's status as JSON
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "messages/raft.pb.h"
+
+namespace cafraft {
+
+/// Renders the metrics of one node from its status and the inspections of its actors.
+std::string render_metrics(const pb::NodeStatus& status, const std::vector<pb::Inspection>& actors);
+
+/// Checks `text` against the Prometheus text format (comments, names, labels, values; every
+/// sample's family announced by # TYPE first). Returns the first problem, or "".
+std::string check_prometheus_text(const std::string& text);
+
+} // namespace cafraft
