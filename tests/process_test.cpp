@@ -491,6 +491,59 @@ TEST_F(ProcessCluster, AdminEndpointsServeMetricsAndHealth) {
   EXPECT_NE(post->status, 200);
 }
 
+TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  for (auto& id : ids)
+    ports[id] = free_port();
+  std::string initial;
+  for (auto& id : ids)
+    initial += (initial.empty() ? "" : ",") + id + "=" + address(id);
+  for (auto& id : ids)
+    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  auto lead = leader(ids);
+  ASSERT_FALSE(lead.empty());
+  ASSERT_EQ(ctl(ids, {"put", "k", "v"}).code, 0);
+  auto console = [&](const std::string& cmds) {
+    return run({bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-c", cmds}, dir);
+  };
+  // The actor tree of every node, with its role.
+  auto tree = console("actors");
+  EXPECT_EQ(tree.code, 0) << tree.out;
+  for (auto& id : ids) {
+    EXPECT_NE(tree.out.find(id + " (node)"), std::string::npos) << tree.out;
+    EXPECT_NE(tree.out.find(id + "/storage"), std::string::npos) << tree.out;
+    EXPECT_NE(tree.out.find(id + (id == lead ? "/leader" : "/follower")), std::string::npos)
+        << tree.out;
+  }
+  EXPECT_NE(tree.out.find(lead + "/peer-"), std::string::npos) << tree.out;
+  // One actor's whole state, and two commands in one go.
+  auto both = console("inspect " + lead + "/leader; inspect " + lead + "/storage");
+  EXPECT_EQ(both.code, 0) << both.out;
+  EXPECT_NE(both.out.find(lead + "/leader (leader)"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("commit_index"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("write_us_le_"), std::string::npos) << both.out;
+  auto top = console("top");
+  EXPECT_EQ(top.code, 0) << top.out;
+  EXPECT_NE(top.out.find("HANDLED"), std::string::npos) << top.out;
+  EXPECT_EQ(console("nonsense").code, 1);
+  EXPECT_EQ(console("inspect \"unterminated").code, 1);
+  // A node that is gone is shown as unreachable, and the command says the cluster is unhealthy.
+  auto victim = lead == "n3" ? std::string{"n2"} : std::string{"n3"};
+  ::kill(pids[victim], SIGKILL);
+  wait_exit(pids[victim]);
+  pids[victim] = 0;
+  auto members = console("members");
+  EXPECT_EQ(members.code, 2) << members.out;
+  auto row = members.out.find(victim + " ");
+  ASSERT_NE(row, std::string::npos) << members.out;
+  EXPECT_NE(members.out.find("unreachable", row), std::string::npos) << members.out;
+  auto json_out = run({bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-w", "json",
+                       "-c", "inspect " + lead + "/state_machine"},
+                      dir);
+  EXPECT_EQ(json_out.code, 0) << json_out.out;
+  EXPECT_NE(json_out.out.find("\"applied_index\""), std::string::npos) << json_out.out;
+}
+
 // Makes a CA and a certificate it signs for `name` under `dir` with the openssl CLI.
 void make_ca(const std::string& dir, const std::string& ca) {
   auto cmd = "cd " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + ca +
