@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -66,6 +67,7 @@ const std::vector<std::pair<std::string, std::string>> command_help{
     {"actors [NODE]", "the actor tree of one node, or of every member"},
     {"inspect ACTOR", "one actor's whole state (ACTOR as actors names it, e.g. n1/leader)"},
     {"top", "the actors of every member, ranked by mailbox size, then messages handled"},
+    {"watch [SECONDS]", "leadership events of every member as they happen (default 10 s)"},
     {"status", "one row per endpoint"},
     {"leader", "the leader's id and address"},
     {"help", "this list"},
@@ -97,6 +99,20 @@ public:
     }
     if (name == "top")
       return top();
+    if (name == "watch") {
+      int seconds = 10;
+      try {
+        if (cmd.size() > 1)
+          seconds = std::stoi(cmd[1]);
+      } catch (const std::exception&) {
+        seconds = -1;
+      }
+      if (seconds <= 0) {
+        std::fprintf(stderr, "usage: watch [SECONDS]\n");
+        return exit_usage;
+      }
+      return watch(seconds);
+    }
     if (name == "status")
       return status();
     if (name == "leader")
@@ -296,6 +312,48 @@ private:
     return healthy ? exit_ok : exit_failed;
   }
 
+  // Subscribes to every member's leadership events (docs/membership.md) and prints them as they
+  // come, for `seconds`.
+  int watch(int seconds) {
+    bool reachable = false;
+    auto ms = targets({}, reachable);
+    if (!reachable) {
+      std::fprintf(stderr, "no endpoint reachable\n");
+      return exit_unreachable;
+    }
+    auto printer = sys_.spawn([](caf::event_based_actor*) -> caf::behavior {
+      return {[](const pb::LeadershipEvent& ev) {
+        auto t = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+        const char* what = ev.kind() == pb::LeadershipEvent::BECAME_LEADER     ? "became leader"
+                           : ev.kind() == pb::LeadershipEvent::LOST_LEADERSHIP ? "lost leadership"
+                                                                               : "follows";
+        std::printf("%lld.%03lld %s term %llu: %s%s%s%s\n", static_cast<long long>(t / 1000),
+                    static_cast<long long>(t % 1000), ev.node_id().c_str(),
+                    static_cast<unsigned long long>(ev.term()), what,
+                    ev.kind() == pb::LeadershipEvent::LEADER_CHANGED ? " " : "",
+                    ev.kind() == pb::LeadershipEvent::LEADER_CHANGED ? ev.leader_id().c_str() : "",
+                    ev.dropped() > 0 ? " (events were dropped)" : "");
+        std::fflush(stdout);
+      }};
+    });
+    bool healthy = true;
+    for (auto& m : ms) {
+      auto d = client_.connect(m.address());
+      if (!d) {
+        healthy = false;
+        std::printf("%s unreachable\n", m.id().c_str());
+        continue;
+      }
+      caf::anon_send(d, cafraft::subscribe_atom::value, printer);
+    }
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds{seconds});
+    caf::anon_send_exit(printer, caf::exit_reason::user_shutdown);
+    return healthy ? exit_ok : exit_failed;
+  }
+
   int status() {
     size_t reached = 0;
     for (auto& e : opts_.endpoints) {
@@ -359,7 +417,8 @@ int main(int argc, char** argv) {
   options o;
   std::string endpoints;
   CLI::App app{"cafraft-console: the live actors of a cafraft cluster", "cafraft-console"};
-  app.footer("Commands: members, actors [NODE], inspect ACTOR, top, status, leader, help. "
+  app.footer("Commands: members, actors [NODE], inspect ACTOR, top, watch [SECONDS], status, "
+             "leader, help. "
              "Exit codes: 0 ok, 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.");
   app.add_option("--endpoints", endpoints, "Nodes to ask: HOST:PORT,...")
       ->envname("CAFRAFT_ENDPOINTS")

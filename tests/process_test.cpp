@@ -527,8 +527,32 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_NE(top.out.find("HANDLED"), std::string::npos) << top.out;
   EXPECT_EQ(console("nonsense").code, 1);
   EXPECT_EQ(console("inspect \"unterminated").code, 1);
+  // watch sees the leadership move when the leader is killed.
+  auto watch_log = dir + "/watch.out";
+  auto watcher = start(
+      {bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-c", "watch 5"}, watch_log);
+  std::this_thread::sleep_for(1500ms);
+  ::kill(pids[lead], SIGKILL);
+  wait_exit(pids[lead]);
+  pids[lead] = 0;
+  std::vector<std::string> rest;
+  for (auto& id : ids)
+    if (id != lead)
+      rest.push_back(id);
+  auto next = leader(rest, lead);
+  ASSERT_FALSE(next.empty());
+  EXPECT_EQ(wait_exit(watcher, 15s), 0);
+  std::ifstream in{watch_log};
+  std::stringstream seen;
+  seen << in.rdbuf();
+  EXPECT_NE(seen.str().find(next + " term "), std::string::npos) << seen.str();
+  EXPECT_NE(seen.str().find("became leader"), std::string::npos) << seen.str();
+  EXPECT_NE(seen.str().find("follows " + next), std::string::npos) << seen.str();
+  ports.erase(lead);
+  ids = rest;
   // A node that is gone is shown as unreachable, and the command says the cluster is unhealthy.
-  auto victim = lead == "n3" ? std::string{"n2"} : std::string{"n3"};
+  auto victim = rest.front() == next ? rest.back() : rest.front();
+  lead = next;
   ::kill(pids[victim], SIGKILL);
   wait_exit(pids[victim]);
   pids[victim] = 0;
