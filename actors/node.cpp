@@ -458,6 +458,15 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
           push_events(self, sub);
         }
       },
+      [self](recent_log_atom, uint32_t max) {
+        auto& ns = self->state;
+        ++ns.handled;
+        pb::LogLines out;
+        for (auto& line : recent_log_lines(ns.ctx.cfg->logger_name, ns.ctx.cfg->id + " ",
+                                           std::min<uint32_t>(max, recent_log_capacity)))
+          out.add_lines(line);
+        return out;
+      },
       [self](directory_atom) {
         auto& ns = self->state;
         ++ns.handled;

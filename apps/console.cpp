@@ -68,6 +68,7 @@ const std::vector<std::pair<std::string, std::string>> command_help{
     {"inspect ACTOR", "one actor's whole state (ACTOR as actors names it, e.g. n1/leader)"},
     {"top", "the actors of every member, ranked by mailbox size, then messages handled"},
     {"watch [SECONDS]", "leadership events of every member as they happen (default 10 s)"},
+    {"log NODE [N]", "the last N (default 20) log lines of a node"},
     {"status", "one row per endpoint"},
     {"leader", "the leader's id and address"},
     {"help", "this list"},
@@ -99,6 +100,20 @@ public:
     }
     if (name == "top")
       return top();
+    if (name == "log") {
+      size_t n = 20;
+      try {
+        if (cmd.size() > 2)
+          n = static_cast<size_t>(std::stoul(cmd[2]));
+      } catch (const std::exception&) {
+        n = 0;
+      }
+      if (cmd.size() < 2 || n == 0) {
+        std::fprintf(stderr, "usage: log NODE [N]\n");
+        return exit_usage;
+      }
+      return log(cmd[1], n);
+    }
     if (name == "watch") {
       int seconds = 10;
       try {
@@ -354,6 +369,24 @@ private:
     return healthy ? exit_ok : exit_failed;
   }
 
+  int log(const std::string& node, size_t n) {
+    auto address = address_of(node);
+    if (address.empty()) {
+      std::fprintf(stderr, "no member %s\n", node.c_str());
+      return exit_failed;
+    }
+    auto lines = client_.ask<pb::LogLines>(
+        address, caf::make_message(cafraft::recent_log_atom::value, static_cast<uint32_t>(n)),
+        2000ms);
+    if (!lines) {
+      std::fprintf(stderr, "%s: %s\n", node.c_str(), cafraft::render(lines.error()).c_str());
+      return exit_failed;
+    }
+    for (auto& l : lines->lines())
+      std::printf("%s\n", l.c_str());
+    return exit_ok;
+  }
+
   int status() {
     size_t reached = 0;
     for (auto& e : opts_.endpoints) {
@@ -417,7 +450,8 @@ int main(int argc, char** argv) {
   options o;
   std::string endpoints;
   CLI::App app{"cafraft-console: the live actors of a cafraft cluster", "cafraft-console"};
-  app.footer("Commands: members, actors [NODE], inspect ACTOR, top, watch [SECONDS], status, "
+  app.footer("Commands: members, actors [NODE], inspect ACTOR, top, watch [SECONDS], log NODE "
+             "[N], status, "
              "leader, help. "
              "Exit codes: 0 ok, 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.");
   app.add_option("--endpoints", endpoints, "Nodes to ask: HOST:PORT,...")

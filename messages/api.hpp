@@ -17,6 +17,11 @@
 //   step_down_atom      -> uint64_t            leader only; the term it left
 //   joined_atom         -> pb::MembershipResponse   a joining node: once it was admitted
 //
+// Inspection (docs/inspection.md):
+//   directory_atom      -> pb::ActorDirectory  the node's actors
+//   pb::InspectRequest  -> pb::Inspection      one actor's state
+//   recent_log_atom, uint32_t max -> pb::LogLines   the node's last log lines
+//
 // Failures are caf::error values of the "cafraft" category (messages/errors.hpp): not_leader
 // with the leader's id and address, unknown_leader, leadership_lost, overloaded,
 // invalid_request, config_change_in_progress, self_join, missing_data, duplicate_member,

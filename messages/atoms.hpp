@@ -17,6 +17,7 @@ using joined_atom = caf::atom_constant<caf::atom("rf_joined")>;
 using directory_atom = caf::atom_constant<caf::atom("rf_dir")>;
 using inspect_atom = caf::atom_constant<caf::atom("rf_inspect")>;
 using enlist_atom = caf::atom_constant<caf::atom("rf_enlist")>;
+using recent_log_atom = caf::atom_constant<caf::atom("rf_log")>;
 
 // Node internals.
 using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;

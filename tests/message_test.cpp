@@ -261,6 +261,11 @@ void fill(pb::Inspection& x) {
   x.set_handled(1234567890123ULL);
 }
 
+void fill(pb::LogLines& x) {
+  x.add_lines("12:00:00.000 info n1 [term 1] is now leader");
+  x.add_lines(binary);
+}
+
 void fill(pb::CasRequest& x) {
   x.set_key("k");
   x.set_expected(binary);
@@ -327,14 +332,16 @@ protected:
   caf::actor_system sys{cfg};
 };
 
-using registered_types = testing::Types<
-    pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote, pb::RequestVoteResponse,
-    pb::AppendEntries, pb::AppendEntriesResponse, pb::SnapshotMeta, pb::InstallSnapshot,
-    pb::InstallSnapshotResponse, pb::PutRequest, pb::DeleteRequest, pb::GetRequest,
-    pb::ProposeRequest, pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand,
-    pb::KvQuery, pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest, pb::LeaveRequest,
-    pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest,
-    pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection>;
+using registered_types =
+    testing::Types<pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote,
+                   pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
+                   pb::SnapshotMeta, pb::InstallSnapshot, pb::InstallSnapshotResponse,
+                   pb::PutRequest, pb::DeleteRequest, pb::GetRequest, pb::ProposeRequest,
+                   pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand, pb::KvQuery,
+                   pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest,
+                   pb::LeaveRequest, pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent,
+                   pb::TransferLeadershipRequest, pb::CasRequest, pb::ActorInfo, pb::ActorDirectory,
+                   pb::InspectRequest, pb::Inspection, pb::LogLines>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -388,7 +395,8 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::ActorInfo),
                                        typeid(pb::ActorDirectory),
                                        typeid(pb::InspectRequest),
-                                       typeid(pb::Inspection)};
+                                       typeid(pb::Inspection),
+                                       typeid(pb::LogLines)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;

@@ -522,6 +522,10 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_NE(both.out.find(lead + "/leader (leader)"), std::string::npos) << both.out;
   EXPECT_NE(both.out.find("commit_index"), std::string::npos) << both.out;
   EXPECT_NE(both.out.find("write_us_le_"), std::string::npos) << both.out;
+  auto log = console("log " + lead + " 50");
+  EXPECT_EQ(log.code, 0) << log.out;
+  EXPECT_NE(log.out.find(lead + " [term"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("became leader"), std::string::npos) << log.out;
   auto top = console("top");
   EXPECT_EQ(top.code, 0) << top.out;
   EXPECT_NE(top.out.find("HANDLED"), std::string::npos) << top.out;
