@@ -26,7 +26,7 @@
 
 #include "actors/remote_client.hpp"
 #include "apps/console_parse.hpp"
-#include "apps/tls_files.hpp"
+#include "apps/network.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -46,22 +46,6 @@ struct options {
   std::string tls_cert, tls_key, tls_ca;
 };
 
-struct console_config : caf::actor_system_config {
-  explicit console_config(const options& o) {
-    cafraft::register_types(*this);
-    load<caf::io::middleman>();
-    if (!o.tls_cert.empty()) {
-      load<caf::openssl::manager>();
-      openssl_certificate = o.tls_cert;
-      openssl_key = o.tls_key;
-      openssl_cafile = o.tls_ca;
-    }
-    set("middleman.heartbeat-interval", caf::timespan{200ms});
-    set("middleman.connection-timeout", caf::timespan{2s});
-    set("logger.verbosity", caf::atom("quiet"));
-  }
-};
-
 const std::vector<std::pair<std::string, std::string>> command_help{
     {"members", "the cluster: one row per member with role, term, indexes and lag"},
     {"actors [NODE]", "the actor tree of one node, or of every member"},
@@ -78,7 +62,8 @@ const std::vector<std::pair<std::string, std::string>> command_help{
 class console {
 public:
   explicit console(const options& o)
-      : opts_(o), cfg_(o), sys_(cfg_), client_(sys_, o.endpoints, !o.tls_cert.empty()) {
+      : opts_(o), cfg_(o.tls_cert, o.tls_key, o.tls_ca), sys_(cfg_),
+        client_(sys_, o.endpoints, !o.tls_cert.empty()) {
     cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
   }
 
@@ -419,7 +404,7 @@ private:
   }
 
   options opts_;
-  console_config cfg_;
+  cafraft::network_config cfg_;
   caf::actor_system sys_;
   cafraft::remote_client client_;
 };
@@ -471,22 +456,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cafraft-console: %s (see --help)\n", e.what());
     return exit_usage;
   }
-  for (size_t start = 0; start <= endpoints.size();) {
-    auto end = endpoints.find(',', start);
-    if (end == std::string::npos)
-      end = endpoints.size();
-    auto one = endpoints.substr(start, end - start);
-    std::string h;
-    uint16_t port = 0;
-    if (!one.empty()) {
-      if (!cafraft::split_address(one, h, port)) {
-        std::fprintf(stderr, "cafraft-console: --endpoints wants HOST:PORT,..., not '%s'\n",
-                     one.c_str());
-        return exit_usage;
-      }
-      o.endpoints.push_back(one);
-    }
-    start = end + 1;
+  if (auto why = cafraft::parse_endpoints(endpoints, o.endpoints); !why.empty()) {
+    std::fprintf(stderr, "cafraft-console: --endpoints %s\n", why.c_str());
+    return exit_usage;
   }
   if (o.endpoints.empty()) {
     std::fprintf(stderr, "cafraft-console: --endpoints is empty\n");

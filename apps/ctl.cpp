@@ -22,7 +22,7 @@
 
 #include "actors/peer.hpp"
 #include "actors/remote_client.hpp"
-#include "apps/tls_files.hpp"
+#include "apps/network.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -41,22 +41,6 @@ struct options {
   std::string tls_cert, tls_key, tls_ca;
 };
 
-struct ctl_config : caf::actor_system_config {
-  explicit ctl_config(const options& o) {
-    cafraft::register_types(*this);
-    load<caf::io::middleman>();
-    if (!o.tls_cert.empty()) {
-      load<caf::openssl::manager>();
-      openssl_certificate = o.tls_cert;
-      openssl_key = o.tls_key;
-      openssl_cafile = o.tls_ca;
-    }
-    set("middleman.heartbeat-interval", caf::timespan{200ms});
-    set("middleman.connection-timeout", caf::timespan{2s});
-    set("logger.verbosity", caf::atom("quiet"));
-  }
-};
-
 std::string str(uint64_t x) {
   return std::to_string(x);
 }
@@ -65,7 +49,7 @@ std::string str(uint64_t x) {
 class session {
 public:
   explicit session(const options& o)
-      : opts_(o), cfg_(o), sys_(cfg_),
+      : opts_(o), cfg_(o.tls_cert, o.tls_key, o.tls_ca), sys_(cfg_),
         client_(sys_, o.endpoints, !o.tls_cert.empty(), std::chrono::milliseconds{o.timeout_ms}) {
     cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
   }
@@ -87,7 +71,7 @@ public:
 
 private:
   options opts_;
-  ctl_config cfg_;
+  cafraft::network_config cfg_;
   caf::actor_system sys_;
   cafraft::remote_client client_;
 };
@@ -312,20 +296,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cafraftctl: %s (see --help)\n", e.what());
     return exit_usage;
   }
-  for (size_t start = 0; start <= endpoints.size();) {
-    auto end = endpoints.find(',', start);
-    if (end == std::string::npos)
-      end = endpoints.size();
-    auto e = endpoints.substr(start, end - start);
-    std::string h;
-    uint16_t p = 0;
-    if (!e.empty() && !cafraft::split_address(e, h, p)) {
-      std::fprintf(stderr, "cafraftctl: --endpoints wants HOST:PORT,..., not '%s'\n", e.c_str());
-      return exit_usage;
-    }
-    if (!e.empty())
-      o.endpoints.push_back(e);
-    start = end + 1;
+  if (auto why = cafraft::parse_endpoints(endpoints, o.endpoints); !why.empty()) {
+    std::fprintf(stderr, "cafraftctl: --endpoints %s\n", why.c_str());
+    return exit_usage;
   }
   if (o.endpoints.empty()) {
     std::fprintf(stderr, "cafraftctl: --endpoints is empty\n");

@@ -38,7 +38,7 @@
 #include "actors/node.hpp"
 #include "actors/peer.hpp"
 #include "apps/admin.hpp"
-#include "apps/tls_files.hpp"
+#include "apps/network.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -135,11 +135,8 @@ std::string validate(const flags& f, std::vector<cafraft::member>& members,
       return "--initial-cluster gives " + f.id + " the address " + self->address +
              " but --listen is " + f.listen;
   }
-  for (auto& a : split(f.join, ',')) {
-    if (!cafraft::split_address(a, host, port))
-      return "--join wants HOST:PORT,..., not '" + a + "'";
-    join.push_back(a);
-  }
+  if (auto why = cafraft::parse_endpoints(f.join, join); !why.empty())
+    return "--join " + why;
   std::error_code ec;
   bool has_data = std::filesystem::exists(std::filesystem::path{f.data_dir} / "MANIFEST", ec);
   if (ec)
@@ -177,22 +174,6 @@ std::string validate(const flags& f, std::vector<cafraft::member>& members,
     return "--log-level must be one of trace, debug, info, warn, error, off";
   return {};
 }
-
-struct node_system_config : caf::actor_system_config {
-  explicit node_system_config(const flags& f) {
-    cafraft::register_types(*this);
-    load<caf::io::middleman>();
-    if (!f.tls_cert.empty()) {
-      load<caf::openssl::manager>();
-      openssl_certificate = f.tls_cert;
-      openssl_key = f.tls_key;
-      openssl_cafile = f.tls_ca;
-    }
-    // A hung peer is noticed, and no connect hangs (notes §4).
-    set("middleman.heartbeat-interval", caf::timespan{200ms});
-    set("middleman.connection-timeout", caf::timespan{2s});
-  }
-};
 
 std::atomic<bool> node_down{false};
 
@@ -343,7 +324,7 @@ int main(int argc, char** argv) {
   caf::error why_down;
   auto dialers = std::make_shared<std::map<std::string, caf::actor>>();
   auto dialers_mtx = std::make_shared<std::mutex>();
-  node_system_config cfg{f};
+  cafraft::network_config cfg{f.tls_cert, f.tls_key, f.tls_ca};
   caf::actor_system sys{cfg};
   cafraft::node_config nc;
   nc.id = f.id;

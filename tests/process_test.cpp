@@ -178,6 +178,16 @@ protected:
     pids[id] = start(node_args(id, std::move(extra)), dir + "/" + id + ".log");
   }
 
+  // Picks a port for each of `ids` and returns their --initial-cluster value.
+  std::string initial_cluster(const std::vector<std::string>& ids) {
+    std::string out;
+    for (auto& id : ids) {
+      ports[id] = free_port();
+      out += (out.empty() ? "" : ",") + id + "=" + address(id);
+    }
+    return out;
+  }
+
   std::string endpoints(const std::vector<std::string>& ids) {
     std::string out;
     for (auto& id : ids)
@@ -224,11 +234,7 @@ struct phase_clock {
 TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
   phase_clock phase;
   std::vector<std::string> ids{"n1", "n2", "n3"};
-  for (auto& id : ids)
-    ports[id] = free_port();
-  std::string initial;
-  for (auto& id : ids)
-    initial += (initial.empty() ? "" : ",") + id + "=" + address(id);
+  auto initial = initial_cluster(ids);
   for (auto& id : ids)
     start_node(id, {"--initial-cluster", initial, "--insecure"});
   auto first = leader(ids);
@@ -439,12 +445,8 @@ TEST_F(ProcessCluster, BadFlagsExitWithOneAndTouchNothing) {
 
 TEST_F(ProcessCluster, AdminEndpointsServeMetricsAndHealth) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
-  for (auto& id : ids)
-    ports[id] = free_port();
+  auto initial = initial_cluster(ids);
   auto admin = free_port();
-  std::string initial;
-  for (auto& id : ids)
-    initial += (initial.empty() ? "" : ",") + id + "=" + address(id);
   // n1 alone: alive, but with no leader it is not ready.
   start_node("n1", {"--initial-cluster", initial, "--insecure", "--admin",
                     "127.0.0.1:" + std::to_string(admin)});
@@ -493,11 +495,7 @@ TEST_F(ProcessCluster, AdminEndpointsServeMetricsAndHealth) {
 
 TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
-  for (auto& id : ids)
-    ports[id] = free_port();
-  std::string initial;
-  for (auto& id : ids)
-    initial += (initial.empty() ? "" : ",") + id + "=" + address(id);
+  auto initial = initial_cluster(ids);
   for (auto& id : ids)
     start_node(id, {"--initial-cluster", initial, "--insecure"});
   auto lead = leader(ids);
@@ -594,11 +592,7 @@ TEST_F(ProcessCluster, MutualTlsRefusesAForeignCertificate) {
     make_cert(dir, "ca", n);
   make_cert(dir, "rogue-ca", "rogue");
   std::vector<std::string> ids{"n1", "n2", "n3"};
-  for (auto& id : ids)
-    ports[id] = free_port();
-  std::string initial;
-  for (auto& id : ids)
-    initial += (initial.empty() ? "" : ",") + id + "=" + address(id);
+  auto initial = initial_cluster(ids);
   auto tls = [&](const std::string& name, const std::string& ca) {
     return std::vector<std::string>{"--tls-cert", dir + "/" + name + ".pem",
                                     "--tls-key",  dir + "/" + name + ".key",

@@ -34,6 +34,32 @@ std::vector<std::string> pick(std::mt19937_64& rng, const std::vector<std::strin
   return copy;
 }
 
+// Every running node of `ids` holds what the leader holds for the keys the writers use,
+// whether it applied the entries or restored them from a snapshot.
+void check_same_data(cluster& c, driver& d, const std::string& leader,
+                     const std::vector<std::string>& ids, sim_result& res) {
+  for (int k = 0; k < 5; ++k) {
+    auto name = "k" + std::to_string(k);
+    std::map<std::string, std::shared_ptr<outcome<pb::GetResponse>>> reads;
+    for (auto& id : ids)
+      if (c.nodes.count(id))
+        reads[id] = c.ask<pb::GetResponse>(id, get(name, true));
+    d.run_until(
+        [&] {
+          for (auto& [id, r] : reads)
+            if (!r->done)
+              return false;
+          return true;
+        },
+        500ms);
+    auto& want = reads.at(leader);
+    for (auto& [id, r] : reads)
+      if (!r->done || !r->value || !want->value || r->value->found() != want->value->found() ||
+          r->value->value() != want->value->value())
+        res.failures.push_back(id + " disagrees with leader " + leader + " on " + name);
+  }
+}
+
 sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   sim_result res;
   test_config cfg;
@@ -145,28 +171,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
         if (!caught_up)
           res.failures.push_back("not every node applied the final write at index " +
                                  std::to_string(index));
-        // Every node holds the same data, whether it applied the entries or restored them
-        // from a snapshot.
-        for (int k = 0; k < 5; ++k) {
-          auto name = "k" + std::to_string(k);
-          std::map<std::string, std::shared_ptr<outcome<pb::GetResponse>>> reads;
-          for (auto& id : c.ids)
-            reads[id] = c.ask<pb::GetResponse>(id, get(name, true));
-          d.run_until(
-              [&] {
-                for (auto& [id, r] : reads)
-                  if (!r->done)
-                    return false;
-                return true;
-              },
-              500ms);
-          auto& want = reads.at(leader);
-          for (auto& [id, r] : reads)
-            if (!r->done || !r->value || !want->value ||
-                r->value->found() != want->value->found() ||
-                r->value->value() != want->value->value())
-              res.failures.push_back(id + " disagrees with leader " + leader + " on " + name);
-        }
+        check_same_data(c, d, leader, c.ids, res);
       }
     }
     for (auto& v : c.checker->violations)
@@ -389,27 +394,7 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
             3000ms);
         if (!caught_up)
           res.failures.push_back("a running member did not apply the final write");
-        for (int k = 0; k < 5; ++k) {
-          auto name = "k" + std::to_string(k);
-          std::map<std::string, std::shared_ptr<outcome<pb::GetResponse>>> reads;
-          for (auto& id : members)
-            if (c.nodes.count(id))
-              reads[id] = c.ask<pb::GetResponse>(id, get(name, true));
-          d.run_until(
-              [&] {
-                for (auto& [id, rd] : reads)
-                  if (!rd->done)
-                    return false;
-                return true;
-              },
-              500ms);
-          auto& want = reads.at(leader);
-          for (auto& [id, rd] : reads)
-            if (!rd->done || !rd->value || !want->value ||
-                rd->value->found() != want->value->found() ||
-                rd->value->value() != want->value->value())
-              res.failures.push_back(id + " disagrees with leader " + leader + " on " + name);
-        }
+        check_same_data(c, d, leader, {members.begin(), members.end()}, res);
       }
     }
     for (auto& v : c.checker->violations)
