@@ -26,7 +26,7 @@ struct candidate_state : role_base {
   static inline const char* name = "cafraft.candidate";
 };
 
-using candidate_ptr = caf::stateful_actor<candidate_state>*;
+using candidate_ptr = inspected<candidate_state>*;
 
 void campaign(candidate_ptr self);
 
@@ -92,7 +92,7 @@ void campaign(candidate_ptr self) {
     auto& cs = self->state;
     if (cs.retired)
       return;
-    step_guard<caf::stateful_actor<candidate_state>> g{self, role_kind::candidate};
+    step_guard<inspected<candidate_state>> g{self, role_kind::candidate};
     cs.campaigning = true;
     for (auto& m : cs.rs->config.members)
       if (!m.learner && m.id != cs.rs->id)
@@ -110,7 +110,7 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
   else
     campaign(self);
   s0.campaign_now = false;
-  using guard = step_guard<caf::stateful_actor<candidate_state>>;
+  using guard = step_guard<inspected<candidate_state>>;
   constexpr auto kind = role_kind::candidate;
   return caf::message_handler{
       [self](election_timeout_atom, uint64_t gen) {

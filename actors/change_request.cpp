@@ -27,11 +27,10 @@ struct change_request_state {
   std::shared_ptr<spdlog::logger> log;
   std::deque<queued_change> queue; // the front one runs
   bool running = false;
-  uint64_t handled = 0;
   static inline const char* name = "cafraft.change_request";
 };
 
-using change_request_ptr = caf::stateful_actor<change_request_state>*;
+using change_request_ptr = inspected<change_request_state>*;
 
 // The leader answers when the change is committed, or fails it when it loses its leadership;
 // this bounds the wait should neither happen (a leader cut off with check-quorum off).
@@ -62,7 +61,6 @@ void run_next(change_request_ptr self) {
 
 caf::response_promise enqueue(change_request_ptr self, caf::message req) {
   auto& st = self->state;
-  ++st.handled;
   auto rp = self->make_response_promise();
   if (st.queue.size() > st.max_pending) { // the running one plus max_pending waiting
     rp.deliver(make_error(errc::overloaded, "membership change queue is full (" +
@@ -112,7 +110,7 @@ caf::behavior change_request_impl(change_request_ptr self, caf::actor node, std:
         std::string queue;
         for (auto& q : cs.queue)
           queue += (queue.empty() ? "" : "; ") + caf::to_string(q.req);
-        return make_inspection(self, "change_request", cs.handled,
+        return make_inspection(self, "change_request",
                                {{"queued", std::to_string(cs.queue.size())},
                                 {"running", cs.running ? "true" : "false"},
                                 {"queue", queue}});

@@ -24,7 +24,7 @@ struct follower_state : role_base {
   static inline const char* name = "cafraft.follower";
 };
 
-using follower_ptr = caf::stateful_actor<follower_state>*;
+using follower_ptr = inspected<follower_state>*;
 
 // A message of the leader of `term` (at least ours): follow it, and keep the election timer
 // and the pre-vote lease from running out.
@@ -144,7 +144,7 @@ void on_install_snapshot(follower_ptr self, const pb::InstallSnapshot& req) {
           [self, req, resp](uint64_t next, bool complete) {
             if (self->state.retired)
               return; // the next role does not install it; the leader sends it again
-            step_guard<caf::stateful_actor<follower_state>> g{self, role_kind::follower};
+            step_guard<inspected<follower_state>> g{self, role_kind::follower};
             on_chunk_stored(self, req, resp, next, complete);
           },
           [self](caf::error& e) { storage_failed(self, e); });
@@ -222,7 +222,7 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
   persist_hard_state(self); // a term learned by the role before us
   arm_election_timer(self);
   check_removal(self); // a leader that removed itself hands over to us
-  using guard = step_guard<caf::stateful_actor<follower_state>>;
+  using guard = step_guard<inspected<follower_state>>;
   constexpr auto kind = role_kind::follower;
   return caf::message_handler{
       [self](election_timeout_atom, uint64_t gen) {

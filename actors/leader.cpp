@@ -69,8 +69,8 @@ struct leader_state : role_base {
   static inline const char* name = "cafraft.leader";
 };
 
-using leader_ptr = caf::stateful_actor<leader_state>*;
-using guard = step_guard<caf::stateful_actor<leader_state>>;
+using leader_ptr = inspected<leader_state>*;
+using guard = step_guard<inspected<leader_state>>;
 constexpr auto kind = role_kind::leader;
 
 /// Batches everything that arrived before it: proposals of many clients share one write and
@@ -764,7 +764,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         }
         fields.emplace_back("pending_writes", std::to_string(st.pending_writes.size()));
         fields.emplace_back("pending_reads", std::to_string(st.pending_reads.size()));
-        return make_inspection(self, "leader", st.handled, std::move(fields));
+        return make_inspection(self, "leader", std::move(fields));
       },
       [](const pb::TimeoutNow&) {
         // From a deposed leader of an older term: nothing to take over.

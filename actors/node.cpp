@@ -27,11 +27,12 @@ namespace cafraft {
 
 namespace {
 
-// A subscriber to leadership events: at most one event in flight to it, the rest queued up to
-// max_pending_events (the oldest dropped and counted beyond that), so that a slow subscriber
-// never holds up the node.
+// A subscriber to leadership events (and membership events, when it asked): at most one event
+// in flight to it, the rest queued up to max_pending_events (the oldest dropped and counted
+// beyond that), so that a slow subscriber never holds up the node.
 struct subscriber {
   caf::actor who;
+  bool membership = false;
   std::deque<pb::LeadershipEvent> queue;
   bool in_flight = false;
   uint64_t dropped = 0;
@@ -48,7 +49,6 @@ struct directory_entry {
 struct node_state {
   node_context ctx;
   std::map<std::string, directory_entry> directory; // by name: "n1/leader", "n1/peer-n3", ...
-  uint64_t handled = 0;
   caf::actor role;
   role_kind kind = role_kind::follower;
   std::mt19937_64 seeds; // seeds each role's own random source
@@ -62,6 +62,9 @@ struct node_state {
   uint64_t reported_term = 0;
   std::string reported_leader;
   std::vector<subscriber> subscribers;
+  // The configuration as the role last told it (membership events).
+  uint64_t config_index = ~uint64_t{0};
+  pb::Configuration config;
   std::multimap<uint64_t, caf::response_promise> leader_waiters; // by the term to pass
   // Joining: Raft messages are dropped until the cluster admitted this node (docs/membership.md).
   bool joining = false;
@@ -70,7 +73,7 @@ struct node_state {
   static inline const char* name = "cafraft.node";
 };
 
-using node_ptr = caf::stateful_actor<node_state>*;
+using node_ptr = inspected<node_state>*;
 
 // Waiters for a leader change a node holds (a requester that gave up still counts until then).
 constexpr size_t max_leader_waiters = 4096;
@@ -144,14 +147,11 @@ void push_events(node_ptr self, subscriber& sub) {
       .then([release] { release(); }, [release](caf::error&) { release(); });
 }
 
-void emit(node_ptr self, pb::LeadershipEvent::Kind kind, uint64_t term, const std::string& leader) {
+void publish(node_ptr self, const pb::LeadershipEvent& ev) {
   auto& st = self->state;
-  pb::LeadershipEvent ev;
-  ev.set_kind(kind);
-  ev.set_term(term);
-  ev.set_leader_id(leader);
-  ev.set_node_id(st.ctx.cfg->id);
   for (auto& sub : st.subscribers) {
+    if (ev.kind() == pb::LeadershipEvent::MEMBERSHIP_CHANGED && !sub.membership)
+      continue;
     if (sub.queue.size() >= st.ctx.cfg->max_pending_events) {
       sub.queue.pop_front();
       ++sub.dropped;
@@ -159,6 +159,49 @@ void emit(node_ptr self, pb::LeadershipEvent::Kind kind, uint64_t term, const st
     sub.queue.push_back(ev);
     push_events(self, sub);
   }
+}
+
+void emit(node_ptr self, pb::LeadershipEvent::Kind kind, uint64_t term, const std::string& leader) {
+  pb::LeadershipEvent ev;
+  ev.set_kind(kind);
+  ev.set_term(term);
+  ev.set_leader_id(leader);
+  ev.set_node_id(self->state.ctx.cfg->id);
+  publish(self, ev);
+}
+
+pb::LeadershipEvent membership_event(const node_state& st) {
+  pb::LeadershipEvent ev;
+  ev.set_kind(pb::LeadershipEvent::MEMBERSHIP_CHANGED);
+  ev.set_term(st.leader_term);
+  ev.set_leader_id(st.leader_id);
+  ev.set_node_id(st.ctx.cfg->id);
+  ev.set_config_index(st.config_index);
+  *ev.mutable_members() = st.config.members();
+  return ev;
+}
+
+// A new subscriber starts from what the node knows now: the leader, when one is known, and the
+// configuration, when it asked for membership events.
+void subscribe(node_ptr self, const caf::actor& who, bool membership) {
+  auto& ns = self->state;
+  if (!who)
+    return;
+  self->monitor(who);
+  ns.subscribers.push_back(subscriber{who, membership, {}, false, 0});
+  auto& sub = ns.subscribers.back();
+  if (!ns.leader_id.empty()) {
+    pb::LeadershipEvent ev;
+    ev.set_kind(ns.leader_id == ns.ctx.cfg->id ? pb::LeadershipEvent::BECAME_LEADER
+                                               : pb::LeadershipEvent::LEADER_CHANGED);
+    ev.set_term(ns.leader_term);
+    ev.set_leader_id(ns.leader_id);
+    ev.set_node_id(ns.ctx.cfg->id);
+    sub.queue.push_back(std::move(ev));
+  }
+  if (membership && ns.config_index != ~uint64_t{0})
+    sub.queue.push_back(membership_event(ns));
+  push_events(self, sub);
 }
 
 pb::LeaderInfo leader_info(const node_state& st) {
@@ -373,10 +416,15 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         if (from_here(self))
           note_leader(self, term, leader, address);
       },
-      [self](const pb::Configuration& c) {
+      [self](config_change_atom, uint64_t index, const pb::Configuration& c) {
         if (!from_here(self))
           return;
         auto& ns = self->state;
+        if (index != ns.config_index) {
+          ns.config_index = index;
+          ns.config = c;
+          publish(self, membership_event(ns));
+        }
         for (auto& m : c.members()) {
           if (!m.address().empty())
             ns.addresses[m.id()] = m.address();
@@ -441,26 +489,12 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
           ns.leader_waiters.emplace(after_term, rp);
         return rp;
       },
-      [self](subscribe_atom, const caf::actor& who) {
-        auto& ns = self->state;
-        self->monitor(who);
-        ns.subscribers.push_back(subscriber{who, {}, false, 0});
-        // The subscriber starts from what the node knows now.
-        if (!ns.leader_id.empty()) {
-          auto& sub = ns.subscribers.back();
-          pb::LeadershipEvent ev;
-          ev.set_kind(ns.leader_id == ns.ctx.cfg->id ? pb::LeadershipEvent::BECAME_LEADER
-                                                     : pb::LeadershipEvent::LEADER_CHANGED);
-          ev.set_term(ns.leader_term);
-          ev.set_leader_id(ns.leader_id);
-          ev.set_node_id(ns.ctx.cfg->id);
-          sub.queue.push_back(std::move(ev));
-          push_events(self, sub);
-        }
+      [self](subscribe_atom, const caf::actor& who) { subscribe(self, who, false); },
+      [self](subscribe_atom, const caf::actor& who, bool membership) {
+        subscribe(self, who, membership);
       },
       [self](recent_log_atom, uint32_t max) {
         auto& ns = self->state;
-        ++ns.handled;
         pb::LogLines out;
         for (auto& line : recent_log_lines(ns.ctx.cfg->logger_name, ns.ctx.cfg->id + " ",
                                            std::min<uint32_t>(max, recent_log_capacity)))
@@ -469,7 +503,6 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
       },
       [self](directory_atom) {
         auto& ns = self->state;
-        ++ns.handled;
         pb::ActorDirectory out;
         for (auto& [name, e] : ns.directory) {
           auto* a = out.add_actors();
@@ -482,11 +515,10 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
       },
       [self](const pb::InspectRequest& req) {
         auto& ns = self->state;
-        ++ns.handled;
         auto rp = self->make_response_promise();
         auto name = req.name();
         if (name == ns.ctx.cfg->id) {
-          auto i = make_inspection(self, "node", ns.handled,
+          auto i = make_inspection(self, "node",
                                    {{"role", to_string(ns.kind)},
                                     {"joining", ns.joining ? "true" : "false"},
                                     {"leader", ns.leader_id},

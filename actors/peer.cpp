@@ -23,7 +23,6 @@ struct peer_state {
   caf::actor remote;
   uint64_t sent = 0;
   uint64_t dropped = 0;
-  uint64_t handled = 0;
   std::chrono::milliseconds backoff{0};
   uint64_t dial_gen = 0;
   bool dialing = false;
@@ -31,7 +30,7 @@ struct peer_state {
   static inline const char* name = "cafraft.peer";
 };
 
-using peer_ptr = caf::stateful_actor<peer_state>*;
+using peer_ptr = inspected<peer_state>*;
 
 void dial(peer_ptr self);
 
@@ -105,7 +104,6 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
         auto& s = self->state;
-        ++s.handled;
         bool request = self->current_mailbox_element()->mid.is_request();
         if (!s.remote) {
           ++s.dropped;
@@ -146,7 +144,7 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
       },
       [self](inspect_atom) {
         auto& s = self->state;
-        return make_inspection(self, "peer", s.handled,
+        return make_inspection(self, "peer",
                                {{"member", s.peer_id},
                                 {"address", s.dial.address},
                                 {"connected", s.remote ? "true" : "false"},

@@ -38,7 +38,6 @@ struct role_base {
   bool removal_reported = false;
   // The configuration last told to the node (which keeps a peer for every member).
   uint64_t announced_config = ~uint64_t{0};
-  uint64_t handled = 0; // messages that took a step (inspection)
   /// Called when storage failed, before the node stops: a role answers what it holds pending
   /// with the error (CAF 0.17 drops an unanswered promise silently, and the client would wait
   /// for its timeout).
@@ -51,14 +50,14 @@ template <class Self> struct step_guard {
   role_kind kind;
   ~step_guard() {
     auto& st = self->state;
-    ++st.handled;
     if (st.retired)
       return;
     if (st.rs->config.index != st.announced_config) {
       // Every member gets a peer (and, across processes, a connection) as soon as it is in the
       // configuration, not only once this role first sends to it.
       st.announced_config = st.rs->config.index;
-      self->send(st.ctx.node, st.rs->config.to_proto());
+      self->send(st.ctx.node, config_change_atom::value, st.rs->config.index,
+                 st.rs->config.to_proto());
     }
     if (st.ctx.cfg->observer)
       st.ctx.cfg->observer->on_step(kind, *st.rs);
@@ -234,8 +233,7 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
       },
       [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
       [self, kind](inspect_atom) {
-        return make_inspection(self, to_string(kind), self->state.handled,
-                               role_fields(*self->state.rs));
+        return make_inspection(self, to_string(kind), role_fields(*self->state.rs));
       },
       [self](config_change_atom, const pb::JoinRequest&) -> caf::result<pb::MembershipResponse> {
         return redirect_error(*self->state.rs);

@@ -31,13 +31,12 @@ struct sm_state {
   // Applied since the last snapshot, against the limits in node_config.
   uint64_t entries_since = 0;
   uint64_t bytes_since = 0;
-  bool saving = false; // a snapshot is on its way to storage
-  uint64_t handled = 0;
+  bool saving = false;                            // a snapshot is on its way to storage
   std::multimap<uint64_t, waiting_query> waiting; // by min_index
   static inline const char* name = "cafraft.state_machine";
 };
 
-using sm_ptr = caf::stateful_actor<sm_state>*;
+using sm_ptr = inspected<sm_state>*;
 
 void answer_waiting(sm_ptr self) {
   auto& st = self->state;
@@ -108,7 +107,6 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
   return {
       [self](apply_atom, const std::vector<pb::LogEntry>& entries) {
         auto& st = self->state;
-        ++st.handled;
         std::vector<std::string> results;
         results.reserve(entries.size());
         for (auto& e : entries) {
@@ -140,8 +138,7 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
       },
       [self](inspect_atom) {
         auto& st = self->state;
-        ++st.handled;
-        return make_inspection(self, "state_machine", st.handled,
+        return make_inspection(self, "state_machine",
                                {{"applied_index", std::to_string(st.applied)},
                                 {"applied_term", std::to_string(st.applied_term)},
                                 {"waiting_reads", std::to_string(st.waiting.size())},
@@ -150,7 +147,6 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
       },
       [self](query_atom, uint64_t min_index, std::string& query) {
         auto& st = self->state;
-        ++st.handled;
         auto rp = self->make_response_promise();
         if (min_index <= st.applied)
           rp.deliver(st.sm->query(query), st.applied);

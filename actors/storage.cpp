@@ -27,7 +27,6 @@ struct storage_state {
   std::vector<caf::response_promise> promises;
   bool flush_scheduled = false;
   // Inspection: counted per message and per group commit, timed per write (fsync included).
-  uint64_t handled = 0;
   uint64_t group_commits = 0;
   uint64_t batches_written = 0;
   uint64_t last_index_written = 0;
@@ -38,7 +37,7 @@ struct storage_state {
   static inline const char* name = "cafraft.storage";
 };
 
-using storage_ptr = caf::stateful_actor<storage_state>*;
+using storage_ptr = inspected<storage_state>*;
 
 caf::error failure(const std::exception& ex) {
   auto code = dynamic_cast<const storage_full*>(&ex) ? errc::disk_full : errc::storage_failed;
@@ -105,7 +104,6 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store)
   self->state.store = std::move(store);
   return {
       [self](persist_atom, persist_batch& batch) {
-        ++self->state.handled;
         auto& st = self->state;
         st.waiting.push_back(std::move(batch));
         st.promises.push_back(self->make_response_promise());
@@ -119,7 +117,6 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store)
       [self](flush_atom) { commit_group(self); },
       [self](inspect_atom) {
         auto& st = self->state;
-        ++st.handled;
         std::vector<std::pair<std::string, std::string>> fields{
             {"last_index_written", std::to_string(st.last_index_written)},
             {"group_commits", std::to_string(st.group_commits)},
@@ -132,7 +129,7 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store)
         for (size_t b = 0; b < write_buckets.size(); ++b)
           fields.emplace_back("write_us_le_" + std::to_string(write_buckets[b]),
                               std::to_string(st.write_le[b]));
-        return make_inspection(self, "storage", st.handled, std::move(fields));
+        return make_inspection(self, "storage", std::move(fields));
       },
       [self](snapshot_atom, const pb::SnapshotMeta& meta, const std::string& data) {
         return in_order(self, [&] {

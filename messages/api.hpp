@@ -13,6 +13,8 @@
 //   leader_atom         -> pb::LeaderInfo      the leader this node knows (cached)
 //   wait_leader_atom, uint64_t term -> pb::LeaderInfo   once a leader of a later term is known
 //   subscribe_atom, caf::actor      -> (none)  pb::LeadershipEvent requests to the subscriber
+//   subscribe_atom, caf::actor, bool membership -> (none)  the same, with MEMBERSHIP_CHANGED
+//                                      events when `membership`
 //   pb::TransferLeadershipRequest   -> pb::LeaderInfo   leader only; empty target: best voter
 //   step_down_atom      -> uint64_t            leader only; the term it left
 //   joined_atom         -> pb::MembershipResponse   a joining node: once it was admitted

@@ -10,6 +10,8 @@
 namespace cafraft::test {
 namespace {
 
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+
 class InspectionTest : public ::testing::Test {
 protected:
   test_config cfg;
@@ -101,20 +103,75 @@ TEST_F(InspectionTest, EveryActorOfANodeIsListedAndAnswersWithItsState) {
 TEST_F(InspectionTest, UserActorsJoinTheDirectoryWithOneCallAndLeaveWhenTheyEnd) {
   cluster c{sys, 1, 1, nullptr};
   auto& node = c.nodes["n1"];
-  auto mine = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
-    return {[self](inspect_atom) {
-      return make_inspection(self, "cache", 1, {{"entries", "42"}});
-    }};
+  // An inspected_actor counts its messages; make_inspection adds them and its mailbox.
+  auto mine = sys.spawn([](inspected_actor* self) -> caf::behavior {
+    return {[self](inspect_atom) { return make_inspection(self, "cache", {{"entries", "42"}}); }};
   });
   enlist_actor(node, "cache", "cache", mine);
   d.run();
   auto dir = directory(node);
   ASSERT_EQ(dir.count("n1/cache"), 1u);
   EXPECT_EQ(dir["n1/cache"].kind(), "cache");
-  EXPECT_EQ(inspect(node, "n1/cache").fields().at("entries"), "42");
+  auto i = inspect(node, "n1/cache");
+  EXPECT_EQ(i.fields().at("entries"), "42");
+  EXPECT_EQ(i.handled(), 1u); // the inspection itself
   caf::anon_send_exit(mine, caf::exit_reason::user_shutdown);
   d.run();
   EXPECT_EQ(directory(node).count("n1/cache"), 0u);
+}
+
+TEST_F(InspectionTest, InspectionsGiveMessageRatesOverTheLastSeconds) {
+  cluster c{sys, 1, 1, nullptr};
+  auto& node = c.nodes["n1"];
+  auto mine = sys.spawn([](inspected_actor* self) -> caf::behavior {
+    return {[](ping_atom) {}, [self](inspect_atom) { return make_inspection(self, "pinged", {}); }};
+  });
+  enlist_actor(node, "pinged", "pinged", mine);
+  auto pings = [&](int n) {
+    for (int k = 0; k < n; ++k)
+      caf::anon_send(mine, ping_atom::value);
+    d.run();
+  };
+  pings(30); // one second
+  d.sched.advance_time(1s);
+  pings(50); // the next
+  d.sched.advance_time(1s);
+  auto i = inspect(node, "n1/pinged");
+  EXPECT_EQ(i.handled(), 81u);
+  EXPECT_DOUBLE_EQ(i.rate_1s(), 50.0);
+  EXPECT_DOUBLE_EQ(i.rate_10s(), 8.0); // 80 in the last ten seconds
+  // Idle for longer than the window: the rates fall to zero, the total stays.
+  d.sched.advance_time(20s);
+  i = inspect(node, "n1/pinged");
+  EXPECT_EQ(i.handled(), 82u);
+  EXPECT_DOUBLE_EQ(i.rate_1s(), 0.0);
+  EXPECT_DOUBLE_EQ(i.rate_10s(), 0.0);
+  // The roles count too: a leader handles its timers.
+  d.advance(3000ms);
+  auto l = inspect(node, "n1/leader");
+  EXPECT_GT(l.handled(), 0u);
+  EXPECT_GT(l.rate_10s(), 0.0);
+  caf::anon_send_exit(mine, caf::exit_reason::user_shutdown);
+  d.run();
+}
+
+TEST(MessageCounter, CountsPerSecondAndForgetsWhatLeftTheWindow) {
+  using tp = message_counter::time_point;
+  message_counter m;
+  auto at = [](int64_t ms) { return tp{std::chrono::milliseconds{ms}}; };
+  for (int k = 0; k < 4; ++k)
+    m.count(at(1000 + k)); // second 1
+  for (int k = 0; k < 6; ++k)
+    m.count(at(3500)); // second 3 (second 2 idle)
+  EXPECT_EQ(m.total(), 10u);
+  EXPECT_DOUBLE_EQ(m.rate(at(3900), 1), 0.0); // second 2
+  EXPECT_DOUBLE_EQ(m.rate(at(4000), 1), 6.0); // second 3
+  EXPECT_DOUBLE_EQ(m.rate(at(4000), 3), 10.0 / 3);
+  EXPECT_DOUBLE_EQ(m.rate(at(11999), 10), 1.0); // seconds 1 to 10
+  EXPECT_DOUBLE_EQ(m.rate(at(12000), 10), 0.6); // seconds 2 to 11: second 1 left
+  m.count(at(60000)); // much later: the old seconds are cleared, not reused
+  EXPECT_DOUBLE_EQ(m.rate(at(61000), 10), 0.1);
+  EXPECT_EQ(m.total(), 11u);
 }
 
 } // namespace

@@ -47,14 +47,17 @@ std::shared_ptr<exit_watch> watch_exit(caf::actor_system& sys, const caf::actor&
   return w;
 }
 
-// Collects the leadership events a node reports.
-std::shared_ptr<std::vector<pb::LeadershipEvent>> subscribe(caf::actor_system& sys,
-                                                            const caf::actor& node) {
+// Collects the leadership events a node reports (and its membership events, when asked).
+std::shared_ptr<std::vector<pb::LeadershipEvent>>
+subscribe(caf::actor_system& sys, const caf::actor& node, bool membership = false) {
   auto events = std::make_shared<std::vector<pb::LeadershipEvent>>();
   auto sub = sys.spawn([events](caf::event_based_actor*) -> caf::behavior {
     return {[events](const pb::LeadershipEvent& ev) { events->push_back(ev); }};
   });
-  caf::anon_send(node, subscribe_atom::value, sub);
+  if (membership)
+    caf::anon_send(node, subscribe_atom::value, sub, true);
+  else
+    caf::anon_send(node, subscribe_atom::value, sub);
   return events;
 }
 
@@ -387,6 +390,58 @@ TEST_F(MembershipTest, RemovedFollowerStopsAndTheRestGoOn) {
   ASSERT_TRUE(call<pb::WriteResponse>(c->nodes[leader], put("two", "nodes")));
   d.advance(2000ms);
   EXPECT_EQ(agreed_leader(*c, d), leader);
+  expect_safe(*c);
+}
+
+TEST_F(MembershipTest, MembershipEventsGoOnlyToSubscribersThatAskedForThem) {
+  auto c = make(3);
+  auto leader = wait_leader(*c);
+  ASSERT_FALSE(leader.empty());
+  auto watcher = leader == "n1" ? std::string{"n2"} : std::string{"n1"};
+  auto all = subscribe(sys, c->nodes[watcher], true);
+  auto leadership_only = subscribe(sys, c->nodes[watcher]);
+  d.run();
+  auto members = [](const pb::LeadershipEvent& ev) {
+    std::vector<std::string> out;
+    for (auto& m : ev.members())
+      out.push_back(m.id() + (m.learner() ? "(learner)" : ""));
+    return out;
+  };
+  auto changes = [&] {
+    std::vector<std::vector<std::string>> out;
+    for (auto& ev : *all)
+      if (ev.kind() == pb::LeadershipEvent::MEMBERSHIP_CHANGED) {
+        EXPECT_EQ(ev.node_id(), watcher);
+        out.push_back(members(ev));
+      }
+    return out;
+  };
+  // A new subscriber starts from the current configuration.
+  ASSERT_EQ(changes().size(), 1u);
+  EXPECT_EQ(changes()[0], (std::vector<std::string>{"n1", "n2", "n3"}));
+  auto n4 = c->join("n4");
+  ASSERT_TRUE(joined(n4));
+  ASSERT_TRUE(wait_voter(*c, leader, "n4"));
+  auto victim = leader == "n3" ? "n2" : "n3";
+  if (victim == watcher)
+    victim = "n4";
+  ASSERT_TRUE(change(*c, leave_req(victim)));
+  d.run_until([&] { return changes().size() >= 4; }, 2000ms);
+  auto want_after_leave = std::vector<std::string>{"n1", "n2", "n3", "n4"};
+  want_after_leave.erase(std::find(want_after_leave.begin(), want_after_leave.end(), victim));
+  EXPECT_EQ(changes(), (std::vector<std::vector<std::string>>{{"n1", "n2", "n3"},
+                                                              {"n1", "n2", "n3", "n4(learner)"},
+                                                              {"n1", "n2", "n3", "n4"},
+                                                              want_after_leave}));
+  uint64_t last = 0;
+  for (auto& ev : *all)
+    if (ev.kind() == pb::LeadershipEvent::MEMBERSHIP_CHANGED) {
+      EXPECT_GT(ev.config_index(), last) << "configurations are reported in log order";
+      last = ev.config_index();
+    }
+  for (auto& ev : *leadership_only)
+    EXPECT_NE(ev.kind(), pb::LeadershipEvent::MEMBERSHIP_CHANGED);
+  EXPECT_FALSE(leadership_only->empty());
   expect_safe(*c);
 }
 
