@@ -10,26 +10,22 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
-#include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
-#include <caf/io/all.hpp>
-#include <caf/openssl/all.hpp>
 #include <editline/readline.h>
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <poll.h>
+#include <termios.h>
+#include <unistd.h>
 
-#include "actors/remote_client.hpp"
+#include "apps/commands.hpp"
 #include "apps/console_parse.hpp"
-#include "apps/network.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
-#include "runtime/logging.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
@@ -37,157 +33,192 @@ namespace pb = cafraft::pb;
 
 namespace {
 
-constexpr int exit_ok = 0, exit_usage = 1, exit_failed = 2, exit_unreachable = 3;
+namespace cli = cafraft::cli;
+using cli::exit_failed;
+using cli::exit_ok;
+using cli::exit_unreachable;
+using cli::exit_usage;
 
-struct options {
-  std::vector<std::string> endpoints;
-  std::string commands;
-  std::string format = "table";
-  std::string tls_cert, tls_key, tls_ca;
+struct command_info {
+  std::string name;  // the command word
+  std::string usage; // its arguments
+  size_t min_args, max_args;
+  std::string help;
 };
 
-const std::vector<std::pair<std::string, std::string>> command_help{
-    {"members", "the cluster: one row per member with role, term, indexes and lag"},
-    {"actors [NODE]", "the actor tree of one node, or of every member"},
-    {"inspect ACTOR", "one actor's whole state (ACTOR as actors names it, e.g. n1/leader)"},
-    {"top", "the actors of every member, ranked by mailbox size, then messages handled"},
-    {"watch [SECONDS]", "leadership events of every member as they happen (default 10 s)"},
-    {"log NODE [N]", "the last N (default 20) log lines of a node"},
-    {"status", "one row per endpoint"},
-    {"leader", "the leader's id and address"},
-    {"help", "this list"},
-    {"quit", "leave (interactive)"},
+const std::vector<command_info>& commands() {
+  static const std::vector<command_info> all{
+      {"members", "", 0, 0, "the cluster: one row per member with role, term, indexes and lag"},
+      {"actors", "[NODE]", 0, 1, "the actor tree of one node, or of every member"},
+      {"inspect", "ACTOR", 1, 1, "one actor's whole state (ACTOR as actors names it: n1/leader)"},
+      {"top", "[mailbox|rate]", 0, 1,
+       "the actors of every member ranked by mailbox size (default) or message rate; "
+       "interactive: refreshes every 2 s until a key is pressed"},
+      {"watch", "[SECONDS]", 0, 1,
+       "leadership and membership events of every member as they happen, for SECONDS "
+       "(one-shot default 10; interactive: until a key is pressed)"},
+      {"log", "NODE [N]", 1, 2, "the last N (default 20) log lines of a node"},
+      {"put", "KEY VALUE", 2, 2, "write KEY=VALUE (returns once committed and applied)"},
+      {"get", "KEY", 1, 1, "the value of KEY (linearizable)"},
+      {"del", "KEY", 1, 1, "delete KEY"},
+      {"cas", "KEY EXPECTED NEW | --absent KEY NEW", 3, 3,
+       "set KEY to NEW if it is EXPECTED now (or does not exist, with --absent)"},
+      {"member", "list | add ID HOST:PORT | remove ID", 1, 3,
+       "membership: list, add a member (it then starts with --join), remove one"},
+      {"leader", "[transfer [ID]]", 0, 2,
+       "the leader's id and address; transfer hands the leadership to ID (or the best voter)"},
+      {"status", "", 0, 0, "one row per endpoint"},
+      {"help", "[COMMAND]", 0, 1, "every command, or one"},
+      {"quit", "", 0, 0, "leave (interactive)"},
+  };
+  return all;
+}
+
+const command_info* find_command(const std::string& name) {
+  for (auto& c : commands())
+    if (c.name == name)
+      return &c;
+  return nullptr;
+}
+
+// The terminal in character mode while a refreshing command runs, so that one key stops it.
+class key_wait {
+public:
+  key_wait() : tty_(isatty(STDIN_FILENO) == 1) {
+    if (tty_ && tcgetattr(STDIN_FILENO, &saved_) == 0) {
+      auto raw = saved_;
+      raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+      raw.c_cc[VMIN] = 1;
+      raw.c_cc[VTIME] = 0;
+      tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+    }
+  }
+  ~key_wait() {
+    if (tty_)
+      tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  key_wait(const key_wait&) = delete;
+  key_wait& operator=(const key_wait&) = delete;
+
+  /// Waits up to `timeout` for a key (or the end of input); true if one came, and eats it.
+  bool pressed(std::chrono::milliseconds timeout) {
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0)
+      return false;
+    char c;
+    return read(STDIN_FILENO, &c, 1) >= 0;
+  }
+
+private:
+  bool tty_;
+  termios saved_{};
 };
+
+std::string rate(double r) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), r < 10 && r > 0 ? "%.1f" : "%.0f", r);
+  return buf;
+}
 
 class console {
 public:
-  explicit console(const options& o)
-      : opts_(o), cfg_(o.tls_cert, o.tls_key, o.tls_ca), sys_(cfg_),
-        client_(sys_, o.endpoints, !o.tls_cert.empty()) {
-    cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
-  }
+  console(const cli::session_options& o, bool interactive)
+      : s_(o), client_(s_.client()), interactive_(interactive) {}
 
   /// Runs one command; returns its exit code.
   int run(const std::vector<std::string>& cmd) {
     auto& name = cmd[0];
-    if (name == "help")
-      return help();
-    if (name == "members")
-      return members();
-    if (name == "actors")
-      return actors(cmd.size() > 1 ? cmd[1] : std::string{});
-    if (name == "inspect") {
-      if (cmd.size() != 2) {
-        std::fprintf(stderr, "usage: inspect ACTOR\n");
-        return exit_usage;
-      }
-      return inspect(cmd[1]);
+    auto* info = find_command(name);
+    if (!info) {
+      std::fprintf(stderr, "unknown command '%s' (try help)\n", name.c_str());
+      return exit_usage;
     }
-    if (name == "top")
-      return top();
+    auto args = std::vector<std::string>(cmd.begin() + 1, cmd.end());
+    if (args.size() < info->min_args || args.size() > info->max_args)
+      return usage(*info);
+    if (name == "help")
+      return help(args.empty() ? std::string{} : args[0]);
+    if (name == "members")
+      return cli::member_list(s_);
+    if (name == "actors")
+      return actors(args.empty() ? std::string{} : args[0]);
+    if (name == "inspect")
+      return inspect(args[0]);
+    if (name == "top") {
+      bool by_rate = !args.empty() && args[0] == "rate";
+      if (!args.empty() && !by_rate && args[0] != "mailbox")
+        return usage(*info);
+      return top(by_rate);
+    }
     if (name == "log") {
-      size_t n = 20;
-      try {
-        if (cmd.size() > 2)
-          n = static_cast<size_t>(std::stoul(cmd[2]));
-      } catch (const std::exception&) {
-        n = 0;
-      }
-      if (cmd.size() < 2 || n == 0) {
-        std::fprintf(stderr, "usage: log NODE [N]\n");
-        return exit_usage;
-      }
-      return log(cmd[1], n);
+      auto n = args.size() > 1 ? number(args[1]) : 20;
+      return n > 0 ? log(args[0], static_cast<size_t>(n)) : usage(*info);
     }
     if (name == "watch") {
-      int seconds = 10;
-      try {
-        if (cmd.size() > 1)
-          seconds = std::stoi(cmd[1]);
-      } catch (const std::exception&) {
-        seconds = -1;
-      }
-      if (seconds <= 0) {
-        std::fprintf(stderr, "usage: watch [SECONDS]\n");
-        return exit_usage;
-      }
-      return watch(seconds);
+      auto seconds = !args.empty() ? number(args[0]) : interactive_ ? 0 : 10;
+      return seconds >= 0 && (seconds > 0 || args.empty()) ? watch(seconds) : usage(*info);
+    }
+    if (name == "put")
+      return cli::put(s_, args[0], args[1]);
+    if (name == "get")
+      return cli::get(s_, args[0]);
+    if (name == "del")
+      return cli::del(s_, args[0]);
+    if (name == "cas")
+      return args[0] == "--absent" ? cli::cas(s_, args[1], "", args[2], true)
+                                   : cli::cas(s_, args[0], args[1], args[2], false);
+    if (name == "member") {
+      if (args[0] == "list" && args.size() == 1)
+        return cli::member_list(s_);
+      if (args[0] == "add" && args.size() == 3)
+        return cli::member_add(s_, args[1], args[2]);
+      if (args[0] == "remove" && args.size() == 2)
+        return cli::member_remove(s_, args[1]);
+      return usage(*info);
+    }
+    if (name == "leader") {
+      if (args.empty())
+        return cli::leader(s_);
+      if (args[0] == "transfer")
+        return cli::leader_transfer(s_, args.size() > 1 ? args[1] : std::string{});
+      return usage(*info);
     }
     if (name == "status")
-      return status();
-    if (name == "leader")
-      return leader();
-    std::fprintf(stderr, "unknown command '%s' (try help)\n", name.c_str());
-    return exit_usage;
+      return cli::status(s_);
+    return exit_ok; // quit: the caller leaves
   }
 
 private:
-  bool json_out() const { return opts_.format == "json"; }
-
-  // The configuration as the leader has it (any node's view when no leader is known).
-  std::optional<pb::NodeStatus> view() {
-    for (auto& e : opts_.endpoints) {
-      auto st = client_.ask<pb::NodeStatus>(e, cafraft::status_atom::value, 2000ms);
-      if (!st)
-        continue;
-      if (!st->leader_address().empty() && st->leader_id() != st->id())
-        if (auto l = client_.ask<pb::NodeStatus>(st->leader_address(), cafraft::status_atom::value,
-                                                 2000ms))
-          return *l;
-      return *st;
-    }
-    return std::nullopt;
+  static int usage(const command_info& c) {
+    std::fprintf(stderr, "usage: %s%s%s\n", c.name.c_str(), c.usage.empty() ? "" : " ",
+                 c.usage.c_str());
+    return exit_usage;
   }
 
-  int help() {
-    for (auto& [c, h] : command_help)
-      std::printf("  %-15s %s\n", c.c_str(), h.c_str());
-    return exit_ok;
+  // A positive number, 0 for none, -1 for something else.
+  static long number(const std::string& s) {
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos)
+      return -1;
+    return std::stol(s);
   }
 
-  int members() {
-    auto v = view();
-    if (!v) {
-      std::fprintf(stderr, "no endpoint reachable\n");
-      return exit_unreachable;
-    }
-    bool healthy = true;
-    json arr = json::array();
-    std::printf("%-6s %-22s %-12s %-8s %-6s %-8s %-8s\n", "ID", "ADDRESS", "ROLE", "VOTER", "TERM",
-                "COMMIT", "APPLIED");
-    for (auto& m : v->members()) {
-      auto st = client_.ask<pb::NodeStatus>(m.address(), cafraft::status_atom::value, 2000ms);
-      auto voter = m.learner() ? "learner" : "voter";
-      if (!st) {
-        healthy = false;
-        if (json_out())
-          arr.push_back({{"id", m.id()}, {"role", "unreachable"}});
-        else
-          std::printf("%-6s %-22s %-12s %-8s %s\n", m.id().c_str(), m.address().c_str(),
-                      "unreachable", voter, cafraft::render(st.error()).c_str());
-        continue;
+  int help(const std::string& one) {
+    for (auto& c : commands())
+      if (one.empty() || c.name == one) {
+        auto head = c.name + (c.usage.empty() ? "" : " " + c.usage);
+        std::printf("  %-40s %s\n", head.c_str(), c.help.c_str());
       }
-      if (json_out())
-        arr.push_back({{"id", m.id()},
-                       {"role", st->role()},
-                       {"term", std::to_string(st->term())},
-                       {"commit_index", std::to_string(st->commit_index())}});
-      else
-        std::printf("%-6s %-22s %-12s %-8s %-6llu %-8llu %-8llu\n", m.id().c_str(),
-                    m.address().c_str(), st->role().c_str(), voter,
-                    static_cast<unsigned long long>(st->term()),
-                    static_cast<unsigned long long>(st->commit_index()),
-                    static_cast<unsigned long long>(st->applied_index()));
+    if (!one.empty() && !find_command(one)) {
+      std::fprintf(stderr, "unknown command '%s'\n", one.c_str());
+      return exit_usage;
     }
-    if (json_out())
-      std::printf("%s\n", json{{"members", arr}}.dump(2).c_str());
-    return healthy ? exit_ok : exit_failed;
+    return exit_ok;
   }
 
   // The members to look at: `only` (an id), or all.
   std::vector<pb::Member> targets(const std::string& only, bool& reachable) {
     std::vector<pb::Member> out;
-    auto v = view();
+    auto v = s_.view();
     reachable = v.has_value();
     if (v)
       for (auto& m : v->members())
@@ -214,14 +245,14 @@ private:
           client_.ask<pb::ActorDirectory>(m.address(), cafraft::directory_atom::value, 2000ms);
       if (!dir) {
         healthy = false;
-        if (json_out())
+        if (s_.json_out())
           out.push_back({{"node", m.id()}, {"error", cafraft::render(dir.error())}});
         else
           std::printf("%s  unreachable: %s\n", m.id().c_str(),
                       cafraft::render(dir.error()).c_str());
         continue;
       }
-      if (json_out()) {
+      if (s_.json_out()) {
         json list = json::array();
         for (auto& a : dir->actors())
           list.push_back({{"name", a.name()}, {"kind", a.kind()}, {"parent", a.parent()}});
@@ -233,8 +264,8 @@ private:
         if (!a.parent().empty())
           std::printf("  +-- %-28s %s\n", a.name().c_str(), a.kind().c_str());
     }
-    if (json_out())
-      std::printf("%s\n", json{{"nodes", out}}.dump(2).c_str());
+    if (s_.json_out())
+      cli::print_json(json{{"nodes", out}});
     return healthy ? exit_ok : exit_failed;
   }
 
@@ -260,38 +291,39 @@ private:
       return exit_failed;
     }
     std::map<std::string, std::string> fields{i->fields().begin(), i->fields().end()};
-    if (json_out()) {
+    if (s_.json_out()) {
       json j{{"name", i->name()},
              {"kind", i->kind()},
              {"mailbox", std::to_string(i->mailbox())},
-             {"handled", std::to_string(i->handled())}};
+             {"handled", std::to_string(i->handled())},
+             {"rate_1s", i->rate_1s()},
+             {"rate_10s", i->rate_10s()}};
       for (auto& [k, v] : fields)
         j["fields"][k] = v;
-      std::printf("%s\n", j.dump(2).c_str());
+      cli::print_json(j);
       return exit_ok;
     }
-    std::printf("%s (%s)  mailbox %llu  handled %llu\n", i->name().c_str(), i->kind().c_str(),
-                static_cast<unsigned long long>(i->mailbox()),
-                static_cast<unsigned long long>(i->handled()));
+    std::printf("%s (%s)  mailbox %llu  handled %llu  msg/s %s (1 s) %s (10 s)\n",
+                i->name().c_str(), i->kind().c_str(), static_cast<unsigned long long>(i->mailbox()),
+                static_cast<unsigned long long>(i->handled()), rate(i->rate_1s()).c_str(),
+                rate(i->rate_10s()).c_str());
     for (auto& [k, v] : fields)
       std::printf("  %-28s %s\n", k.c_str(), v.c_str());
     return exit_ok;
   }
 
-  int top() {
+  // One snapshot of every actor of every member, ranked; false if a member was unreachable.
+  bool top_snapshot(bool by_rate, std::vector<pb::Inspection>& all,
+                    std::vector<std::string>& unreachable) {
     bool reachable = false;
     auto ms = targets({}, reachable);
-    if (!reachable) {
-      std::fprintf(stderr, "no endpoint reachable\n");
-      return exit_unreachable;
-    }
-    std::vector<pb::Inspection> all;
-    bool healthy = true;
+    if (!reachable)
+      return false;
     for (auto& m : ms) {
       auto dir =
           client_.ask<pb::ActorDirectory>(m.address(), cafraft::directory_atom::value, 2000ms);
       if (!dir) {
-        healthy = false;
+        unreachable.push_back(m.id());
         continue;
       }
       for (auto& a : dir->actors()) {
@@ -301,40 +333,84 @@ private:
           all.push_back(*i);
       }
     }
-    std::sort(all.begin(), all.end(), [](const pb::Inspection& a, const pb::Inspection& b) {
-      return a.mailbox() != b.mailbox() ? a.mailbox() > b.mailbox() : a.handled() > b.handled();
+    auto key = [by_rate](const pb::Inspection& i) {
+      return by_rate ? std::make_tuple(i.rate_1s(), static_cast<double>(i.mailbox()))
+                     : std::make_tuple(static_cast<double>(i.mailbox()), i.rate_1s());
+    };
+    std::stable_sort(all.begin(), all.end(), [&](const pb::Inspection& a, const pb::Inspection& b) {
+      return key(a) > key(b);
     });
-    std::printf("%-28s %-16s %8s %10s\n", "ACTOR", "KIND", "MAILBOX", "HANDLED");
-    for (auto& i : all)
-      std::printf("%-28s %-16s %8llu %10llu\n", i.name().c_str(), i.kind().c_str(),
-                  static_cast<unsigned long long>(i.mailbox()),
-                  static_cast<unsigned long long>(i.handled()));
-    return healthy ? exit_ok : exit_failed;
+    return true;
   }
 
-  // Subscribes to every member's leadership events (docs/membership.md) and prints them as they
-  // come, for `seconds`.
-  int watch(int seconds) {
+  void print_top(const std::vector<pb::Inspection>& all,
+                 const std::vector<std::string>& unreachable) {
+    if (s_.json_out()) {
+      json arr = json::array();
+      for (auto& i : all)
+        arr.push_back({{"name", i.name()},
+                       {"kind", i.kind()},
+                       {"mailbox", std::to_string(i.mailbox())},
+                       {"handled", std::to_string(i.handled())},
+                       {"rate_1s", i.rate_1s()},
+                       {"rate_10s", i.rate_10s()}});
+      cli::print_json(json{{"actors", arr}, {"unreachable", unreachable}});
+      return;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"ACTOR", "KIND", "MAILBOX", "HANDLED", "MSG/S 1s", "MSG/S 10s"}};
+    for (auto& i : all)
+      rows.push_back({i.name(), i.kind(), std::to_string(i.mailbox()), std::to_string(i.handled()),
+                      rate(i.rate_1s()), rate(i.rate_10s())});
+    cli::print_table(rows);
+    for (auto& id : unreachable)
+      std::printf("%s unreachable\n", id.c_str());
+  }
+
+  int top(bool by_rate) {
+    if (!interactive_) {
+      std::vector<pb::Inspection> all;
+      std::vector<std::string> unreachable;
+      if (!top_snapshot(by_rate, all, unreachable)) {
+        std::fprintf(stderr, "no endpoint reachable\n");
+        return exit_unreachable;
+      }
+      print_top(all, unreachable);
+      return unreachable.empty() ? exit_ok : exit_failed;
+    }
+    key_wait keys;
+    for (;;) {
+      std::vector<pb::Inspection> all;
+      std::vector<std::string> unreachable;
+      bool reachable = top_snapshot(by_rate, all, unreachable);
+      std::printf("\x1b[H\x1b[2J"); // home, clear the screen
+      auto now = std::time(nullptr);
+      std::printf("cafraft top, by %s, %s", by_rate ? "message rate" : "mailbox size",
+                  std::ctime(&now));
+      if (reachable)
+        print_top(all, unreachable);
+      else
+        std::printf("no endpoint reachable\n");
+      std::printf("(press any key to stop)\n");
+      std::fflush(stdout);
+      if (keys.pressed(2000ms))
+        return exit_ok;
+    }
+  }
+
+  // Subscribes to every member's leadership and membership events (docs/membership.md) and
+  // prints them as they come, for `seconds` (0: until a key is pressed).
+  int watch(long seconds) {
     bool reachable = false;
     auto ms = targets({}, reachable);
     if (!reachable) {
       std::fprintf(stderr, "no endpoint reachable\n");
       return exit_unreachable;
     }
-    auto printer = sys_.spawn([](caf::event_based_actor*) -> caf::behavior {
-      return {[](const pb::LeadershipEvent& ev) {
-        auto t = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
-        const char* what = ev.kind() == pb::LeadershipEvent::BECAME_LEADER     ? "became leader"
-                           : ev.kind() == pb::LeadershipEvent::LOST_LEADERSHIP ? "lost leadership"
-                                                                               : "follows";
-        std::printf("%lld.%03lld %s term %llu: %s%s%s%s\n", static_cast<long long>(t / 1000),
-                    static_cast<long long>(t % 1000), ev.node_id().c_str(),
-                    static_cast<unsigned long long>(ev.term()), what,
-                    ev.kind() == pb::LeadershipEvent::LEADER_CHANGED ? " " : "",
-                    ev.kind() == pb::LeadershipEvent::LEADER_CHANGED ? ev.leader_id().c_str() : "",
-                    ev.dropped() > 0 ? " (events were dropped)" : "");
+    bool json_out = s_.json_out();
+    auto printer = s_.system().spawn([json_out](caf::event_based_actor*) -> caf::behavior {
+      return {[json_out](const pb::LeadershipEvent& ev) {
+        std::printf("%s\n", describe(ev, json_out).c_str());
         std::fflush(stdout);
       }};
     });
@@ -346,12 +422,56 @@ private:
         std::printf("%s unreachable\n", m.id().c_str());
         continue;
       }
-      caf::anon_send(d, cafraft::subscribe_atom::value, printer);
+      caf::anon_send(d, cafraft::subscribe_atom::value, printer, true);
     }
     std::fflush(stdout);
-    std::this_thread::sleep_for(std::chrono::seconds{seconds});
+    if (seconds > 0 && !interactive_) {
+      std::this_thread::sleep_for(std::chrono::seconds{seconds});
+    } else {
+      key_wait keys;
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds{seconds};
+      while (!keys.pressed(200ms))
+        if (seconds > 0 && std::chrono::steady_clock::now() >= until)
+          break;
+    }
     caf::anon_send_exit(printer, caf::exit_reason::user_shutdown);
     return healthy ? exit_ok : exit_failed;
+  }
+
+  static std::string describe(const pb::LeadershipEvent& ev, bool json_out) {
+    auto t = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+    std::string what;
+    std::string members;
+    for (auto& m : ev.members())
+      members += (members.empty() ? "" : ", ") + m.id() + (m.learner() ? " (learner)" : "");
+    switch (ev.kind()) {
+    case pb::LeadershipEvent::BECAME_LEADER:
+      what = "became leader";
+      break;
+    case pb::LeadershipEvent::LOST_LEADERSHIP:
+      what = "lost leadership";
+      break;
+    case pb::LeadershipEvent::MEMBERSHIP_CHANGED:
+      what = "configuration at index " + std::to_string(ev.config_index()) + ": " + members;
+      break;
+    default:
+      what = "follows " + (ev.leader_id().empty() ? std::string{"nobody"} : ev.leader_id());
+    }
+    if (json_out) {
+      json j{{"time_ms", std::to_string(t)},
+             {"node", ev.node_id()},
+             {"term", std::to_string(ev.term())},
+             {"event", what},
+             {"dropped_before", std::to_string(ev.dropped())}};
+      return j.dump();
+    }
+    char stamp[32];
+    std::snprintf(stamp, sizeof(stamp), "%lld.%03lld", static_cast<long long>(t / 1000),
+                  static_cast<long long>(t % 1000));
+    return std::string{stamp} + " " + ev.node_id() + " term " + std::to_string(ev.term()) + ": " +
+           what + (ev.dropped() > 0 ? " (events were dropped)" : "");
   }
 
   int log(const std::string& node, size_t n) {
@@ -372,41 +492,9 @@ private:
     return exit_ok;
   }
 
-  int status() {
-    size_t reached = 0;
-    for (auto& e : opts_.endpoints) {
-      auto st = client_.ask<pb::NodeStatus>(e, cafraft::status_atom::value, 2000ms);
-      if (!st) {
-        std::printf("%-22s unreachable: %s\n", e.c_str(), cafraft::render(st.error()).c_str());
-        continue;
-      }
-      ++reached;
-      std::printf("%-22s %-4s %-10s term %llu leader %s commit %llu\n", e.c_str(), st->id().c_str(),
-                  st->role().c_str(), static_cast<unsigned long long>(st->term()),
-                  st->leader_id().empty() ? "-" : st->leader_id().c_str(),
-                  static_cast<unsigned long long>(st->commit_index()));
-    }
-    if (reached == 0)
-      return exit_unreachable;
-    return reached == opts_.endpoints.size() ? exit_ok : exit_failed;
-  }
-
-  int leader() {
-    bool reached = false;
-    auto r = client_.call<pb::LeaderInfo>(cafraft::leader_atom::value, reached);
-    if (!r) {
-      std::fprintf(stderr, "%s\n", cafraft::render(r.error()).c_str());
-      return reached ? exit_failed : exit_unreachable;
-    }
-    std::printf("%s %s (term %llu)\n", r->id().c_str(), r->address().c_str(),
-                static_cast<unsigned long long>(r->term()));
-    return exit_ok;
-  }
-
-  options opts_;
-  cafraft::network_config cfg_;
-  caf::actor_system sys_;
-  cafraft::remote_client client_;
+  cli::session s_;
+  cafraft::remote_client& client_;
+  bool interactive_;
 };
 
 // Tab completion of command names (libedit's readline interface).
@@ -414,9 +502,8 @@ char* complete_command(const char* text, int state) {
   static size_t next;
   if (state == 0)
     next = 0;
-  while (next < command_help.size()) {
-    auto word = command_help[next++].first;
-    word = word.substr(0, word.find(' '));
+  while (next < commands().size()) {
+    auto& word = commands()[next++].name;
     if (word.rfind(text, 0) == 0)
       return strdup(word.c_str());
   }
@@ -432,19 +519,23 @@ char** completion(const char* text, int start, int) {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  options o;
-  std::string endpoints;
+  cli::session_options o;
+  o.program = "cafraft-console";
+  std::string endpoints, script;
   CLI::App app{"cafraft-console: the live actors of a cafraft cluster", "cafraft-console"};
-  app.footer("Commands: members, actors [NODE], inspect ACTOR, top, watch [SECONDS], log NODE "
-             "[N], status, "
-             "leader, help. "
-             "Exit codes: 0 ok, 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.");
+  std::string names;
+  for (auto& c : commands())
+    names += (names.empty() ? "" : ", ") + c.name;
+  app.footer("Commands (help COMMAND tells more): " + names +
+             ". Exit codes: 0 ok, 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.");
   app.add_option("--endpoints", endpoints, "Nodes to ask: HOST:PORT,...")
       ->envname("CAFRAFT_ENDPOINTS")
       ->required();
-  app.add_option("-c", o.commands, "Run these commands (separated by ';') and exit");
+  app.add_option("-c", script, "Run these commands (separated by ';') and exit");
   app.add_option("-w,--write-out", o.format, "Output: table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  app.add_option("--timeout-ms", o.timeout_ms, "Give up on a write or read after this long")
+      ->capture_default_str();
   app.add_option("--tls-cert", o.tls_cert, "PEM client certificate")->envname("CAFRAFT_TLS_CERT");
   app.add_option("--tls-key", o.tls_key, "PEM key of --tls-cert")->envname("CAFRAFT_TLS_KEY");
   app.add_option("--tls-ca", o.tls_ca, "PEM CA of the cluster")->envname("CAFRAFT_TLS_CA");
@@ -456,27 +547,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cafraft-console: %s (see --help)\n", e.what());
     return exit_usage;
   }
-  if (auto why = cafraft::parse_endpoints(endpoints, o.endpoints); !why.empty()) {
-    std::fprintf(stderr, "cafraft-console: --endpoints %s\n", why.c_str());
+  if (auto why = cli::check(o, endpoints); !why.empty()) {
+    std::fprintf(stderr, "cafraft-console: %s\n", why.c_str());
     return exit_usage;
   }
-  if (o.endpoints.empty()) {
-    std::fprintf(stderr, "cafraft-console: --endpoints is empty\n");
-    return exit_usage;
-  }
-  bool any_tls = !o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_ca.empty();
-  if (any_tls) {
-    auto why = o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty()
-                   ? std::string{"TLS needs all of --tls-cert, --tls-key and --tls-ca"}
-                   : cafraft::check_tls_files(o.tls_cert, o.tls_key, o.tls_ca);
-    if (!why.empty()) {
-      std::fprintf(stderr, "cafraft-console: %s\n", why.c_str());
-      return exit_usage;
-    }
-  }
-  console con{o};
-  if (!o.commands.empty()) { // one-shot
-    auto p = cafraft::console::parse(o.commands);
+  bool one_shot = !script.empty();
+  console con{o, !one_shot};
+  if (one_shot) {
+    auto p = cafraft::console::parse(script);
     if (!p.error.empty()) {
       std::fprintf(stderr, "cafraft-console: %s\n", p.error.c_str());
       return exit_usage;

@@ -18,6 +18,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,6 +119,75 @@ run_result run(const std::vector<std::string>& args, const std::string& dir) {
   r.out = ss.str();
   return r;
 }
+
+// A program on a pseudo terminal, as a person at a keyboard would run it.
+class on_pty {
+public:
+  explicit on_pty(const std::vector<std::string>& args) {
+    winsize ws{40, 120, 0, 0};
+    pid_ = ::forkpty(&fd_, nullptr, nullptr, &ws);
+    if (pid_ == 0) {
+      ::setenv("TERM", "dumb", 1);
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~on_pty() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait_exit(pid_);
+    }
+    ::close(fd_);
+  }
+  on_pty(const on_pty&) = delete;
+  on_pty& operator=(const on_pty&) = delete;
+
+  void type(const std::string& keys) {
+    EXPECT_EQ(::write(fd_, keys.data(), keys.size()), static_cast<ssize_t>(keys.size()));
+  }
+
+  /// Reads until `text` appeared `times` times in all that was read, or `limit` passed.
+  bool wait_for(const std::string& text, size_t times, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (count(text) < times && std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0)
+        continue;
+      char buf[4096];
+      auto n = ::read(fd_, buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      seen_.append(buf, static_cast<size_t>(n));
+    }
+    return count(text) >= times;
+  }
+
+  size_t count(const std::string& text) const {
+    size_t n = 0;
+    for (auto at = seen_.find(text); at != std::string::npos; at = seen_.find(text, at + 1))
+      ++n;
+    return n;
+  }
+
+  const std::string& seen() const { return seen_; }
+
+  /// Waits for the program to exit; returns its exit code, -1 on timeout.
+  int wait(std::chrono::milliseconds limit) {
+    auto code = wait_exit(pid_, limit);
+    if (code >= 0)
+      pid_ = -1;
+    return code;
+  }
+
+private:
+  int fd_ = -1;
+  pid_t pid_ = -1;
+  std::string seen_;
+};
 
 struct process_config : caf::actor_system_config {
   process_config() {
@@ -524,16 +595,36 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_EQ(log.code, 0) << log.out;
   EXPECT_NE(log.out.find(lead + " [term"), std::string::npos) << log.out;
   EXPECT_NE(log.out.find("became leader"), std::string::npos) << log.out;
-  auto top = console("top");
+  auto top = console("top rate");
   EXPECT_EQ(top.code, 0) << top.out;
-  EXPECT_NE(top.out.find("HANDLED"), std::string::npos) << top.out;
+  EXPECT_NE(top.out.find("MSG/S 10s"), std::string::npos) << top.out;
+  EXPECT_EQ(console("top sideways").code, 1);
   EXPECT_EQ(console("nonsense").code, 1);
   EXPECT_EQ(console("inspect \"unterminated").code, 1);
-  // watch sees the leadership move when the leader is killed.
+  // The commands of cafraftctl, with its exit codes.
+  auto kv = console("put color red; get color; cas color red blue; get color; del color");
+  EXPECT_EQ(kv.code, 0) << kv.out;
+  EXPECT_NE(kv.out.find("red\n"), std::string::npos) << kv.out;
+  EXPECT_NE(kv.out.find("blue\n"), std::string::npos) << kv.out;
+  auto failed_cas = console("cas color red green");
+  EXPECT_EQ(failed_cas.code, 2) << failed_cas.out;
+  EXPECT_NE(failed_cas.out.find("compare failed: key does not exist"), std::string::npos)
+      << failed_cas.out;
+  EXPECT_EQ(console("cas --absent color green; get color").code, 0);
+  EXPECT_EQ(console("member frobnicate").code, 1);
+  EXPECT_EQ(console("get").code, 1);
+  auto help = console("help top");
+  EXPECT_NE(help.out.find("top [mailbox|rate]"), std::string::npos) << help.out;
+  // watch sees membership changes, and the leadership move when the leader is killed.
   auto watch_log = dir + "/watch.out";
   auto watcher = start(
-      {bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-c", "watch 5"}, watch_log);
+      {bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-c", "watch 6"}, watch_log);
   std::this_thread::sleep_for(1500ms);
+  auto spare = "127.0.0.1:" + std::to_string(free_port());
+  auto change = console("member add n9 " + spare + "; member remove n9");
+  EXPECT_EQ(change.code, 0) << change.out;
+  EXPECT_NE(change.out.find("n9 " + spare + " learner"), std::string::npos) << change.out;
+  std::this_thread::sleep_for(500ms);
   ::kill(pids[lead], SIGKILL);
   wait_exit(pids[lead]);
   pids[lead] = 0;
@@ -550,6 +641,7 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_NE(seen.str().find(next + " term "), std::string::npos) << seen.str();
   EXPECT_NE(seen.str().find("became leader"), std::string::npos) << seen.str();
   EXPECT_NE(seen.str().find("follows " + next), std::string::npos) << seen.str();
+  EXPECT_NE(seen.str().find("n2, n3, n9 (learner)"), std::string::npos) << seen.str();
   ports.erase(lead);
   ids = rest;
   // A node that is gone is shown as unreachable, and the command says the cluster is unhealthy.
@@ -568,6 +660,34 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
                       dir);
   EXPECT_EQ(json_out.code, 0) << json_out.out;
   EXPECT_NE(json_out.out.find("\"applied_index\""), std::string::npos) << json_out.out;
+}
+
+TEST_F(ProcessCluster, InteractiveConsoleRefreshesTopUntilAKeyIsPressed) {
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  auto initial = initial_cluster(ids);
+  for (auto& id : ids)
+    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  ASSERT_FALSE(leader(ids).empty());
+  on_pty con{{bin_dir + "/cafraft-console", "--endpoints", endpoints(ids)}};
+  ASSERT_TRUE(con.wait_for("cafraft> ", 1, 10s)) << con.seen();
+  con.type("put greeting hello\n");
+  ASSERT_TRUE(con.wait_for("OK (index", 1, 10s)) << con.seen();
+  ASSERT_TRUE(con.wait_for("cafraft> ", 2, 10s)) << con.seen();
+  // top clears the screen and redraws every 2 s until a key is pressed.
+  con.type("top\n");
+  ASSERT_TRUE(con.wait_for("(press any key to stop)", 2, 15s)) << con.seen();
+  EXPECT_GE(con.count("\x1b[2J"), 2u);
+  EXPECT_NE(con.seen().find("/leader"), std::string::npos) << con.seen();
+  con.type("q");
+  ASSERT_TRUE(con.wait_for("cafraft> ", 3, 10s)) << con.seen();
+  auto redraws = con.count("\x1b[2J");
+  std::this_thread::sleep_for(2500ms);
+  con.wait_for("\x1b[2J", redraws + 1, 100ms);
+  EXPECT_EQ(con.count("\x1b[2J"), redraws) << "top went on after the key";
+  con.type("get greeting\n");
+  ASSERT_TRUE(con.wait_for("hello", 1, 10s)) << con.seen();
+  con.type("quit\n");
+  EXPECT_EQ(con.wait(10s), 0);
 }
 
 // Makes a CA and a certificate it signs for `name` under `dir` with the openssl CLI.

@@ -1,0 +1,320 @@
+#include "apps/commands.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/logging.hpp"
+
+namespace cafraft::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string str(uint64_t x) {
+  return std::to_string(x);
+}
+
+json write_json(const pb::WriteResponse& w) {
+  return json{{"index", str(w.index())}, {"term", str(w.term())}};
+}
+
+void print_written(const pb::WriteResponse& w) {
+  std::printf("OK (index %llu, term %llu)\n", static_cast<unsigned long long>(w.index()),
+              static_cast<unsigned long long>(w.term()));
+}
+
+template <class Req> int write(session& s, const Req& req) {
+  bool reached = false;
+  auto w = s.client().call<pb::WriteResponse>(req, reached);
+  if (!w)
+    return s.fail(w.error(), reached);
+  if (s.json_out())
+    print_json(write_json(*w));
+  else
+    print_written(*w);
+  return exit_ok;
+}
+
+std::string role_of(const pb::NodeStatus& st) {
+  for (auto& m : st.members())
+    if (m.id() == st.id() && m.learner() && st.role() == "follower")
+      return "learner";
+  return st.role();
+}
+
+int membership_change(session& s, const caf::message& req) {
+  auto r = s.client().change(req);
+  bool reached = r || !remote_client::is(r.error(), errc::unreachable);
+  if (!r)
+    return s.fail(r.error(), reached);
+  if (s.json_out()) {
+    json arr = json::array();
+    for (auto& m : r->members())
+      arr.push_back(json{{"id", m.id()}, {"address", m.address()}, {"voter", !m.learner()}});
+    print_json(json{{"config_index", str(r->config_index())}, {"members", arr}});
+    return exit_ok;
+  }
+  std::printf("OK: configuration at index %llu:\n",
+              static_cast<unsigned long long>(r->config_index()));
+  for (auto& m : r->members())
+    std::printf("  %s %s %s\n", m.id().c_str(), m.address().c_str(),
+                m.learner() ? "learner" : "voter");
+  return exit_ok;
+}
+
+int print_leader(session& s, const pb::LeaderInfo& r, const char* prefix) {
+  if (s.json_out())
+    print_json(json{{"id", r.id()}, {"address", r.address()}, {"term", str(r.term())}});
+  else
+    std::printf("%s%s %s (term %llu)\n", prefix, r.id().c_str(), r.address().c_str(),
+                static_cast<unsigned long long>(r.term()));
+  return exit_ok;
+}
+
+} // namespace
+
+std::string check(session_options& o, const std::string& endpoint_list) {
+  if (auto why = parse_endpoints(endpoint_list, o.endpoints); !why.empty())
+    return "--endpoints " + why;
+  if (o.endpoints.empty())
+    return "--endpoints is empty";
+  bool any_tls = !o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_ca.empty();
+  if (any_tls && (o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty()))
+    return "TLS needs all of --tls-cert, --tls-key and --tls-ca";
+  if (any_tls)
+    if (auto why = check_tls_files(o.tls_cert, o.tls_key, o.tls_ca); !why.empty())
+      return why;
+  if (o.timeout_ms <= 0)
+    return "--timeout-ms must be positive";
+  return {};
+}
+
+session::session(const session_options& o)
+    : opts_(o), cfg_(o.tls_cert, o.tls_key, o.tls_ca), sys_(cfg_),
+      client_(sys_, o.endpoints, !o.tls_cert.empty(), std::chrono::milliseconds{o.timeout_ms}) {
+  get_logger("cafraft-client")->set_level(spdlog::level::off);
+}
+
+std::optional<pb::NodeStatus> session::view() {
+  for (auto& e : opts_.endpoints) {
+    auto st = client_.ask<pb::NodeStatus>(e, status_atom::value, 2000ms);
+    if (!st)
+      continue;
+    if (!st->leader_address().empty() && st->leader_id() != st->id())
+      if (auto l = client_.ask<pb::NodeStatus>(st->leader_address(), status_atom::value, 2000ms))
+        return *l;
+    return *st;
+  }
+  return std::nullopt;
+}
+
+int session::fail(const caf::error& e, bool reached) const {
+  std::fprintf(stderr, "%s: %s\n", opts_.program.c_str(), render(e).c_str());
+  return reached ? exit_failed : exit_unreachable;
+}
+
+int put(session& s, const std::string& key, const std::string& value) {
+  pb::PutRequest req;
+  req.set_key(key);
+  req.set_value(value);
+  return write(s, req);
+}
+
+int del(session& s, const std::string& key) {
+  pb::DeleteRequest req;
+  req.set_key(key);
+  return write(s, req);
+}
+
+int get(session& s, const std::string& key) {
+  pb::GetRequest req;
+  req.set_key(key);
+  bool reached = false;
+  auto r = s.client().call<pb::GetResponse>(req, reached);
+  if (!r)
+    return s.fail(r.error(), reached);
+  if (s.json_out())
+    print_json(json{{"key", key},
+                    {"found", r->found()},
+                    {"value", r->value()},
+                    {"applied_index", str(r->applied_index())}});
+  if (!r->found()) {
+    std::fprintf(stderr, "key not found\n");
+    return exit_failed;
+  }
+  if (!s.json_out())
+    std::printf("%s\n", r->value().c_str());
+  return exit_ok;
+}
+
+int cas(session& s, const std::string& key, const std::string& expected, const std::string& value,
+        bool expect_absent) {
+  pb::CasRequest req;
+  req.set_key(key);
+  req.set_expected(expected);
+  req.set_value(value);
+  req.set_expect_absent(expect_absent);
+  bool reached = false;
+  auto w = s.client().call<pb::WriteResponse>(req, reached);
+  if (!w)
+    return s.fail(w.error(), reached);
+  pb::KvResult res;
+  res.ParseFromString(w->result());
+  if (s.json_out()) {
+    auto j = write_json(*w);
+    j["swapped"] = !res.compare_failed();
+    j["current"] = res.compare_failed() && res.existed() ? json(res.previous()) : json();
+    print_json(j);
+  }
+  if (res.compare_failed()) {
+    if (res.existed())
+      std::fprintf(stderr, "compare failed: current value is \"%s\"\n", res.previous().c_str());
+    else
+      std::fprintf(stderr, "compare failed: key does not exist\n");
+    return exit_failed;
+  }
+  if (!s.json_out())
+    print_written(*w);
+  return exit_ok;
+}
+
+int member_list(session& s) {
+  auto view = s.view();
+  if (!view) {
+    std::fprintf(stderr, "%s: no endpoint reachable\n", s.opts().program.c_str());
+    return exit_unreachable;
+  }
+  bool healthy = true;
+  uint64_t leader_commit = view->role() == "leader" ? view->commit_index() : 0;
+  std::vector<std::vector<std::string>> rows{
+      {"ID", "ADDRESS", "ROLE", "VOTER", "TERM", "COMMIT", "APPLIED", "LAG", "ERROR"}};
+  json arr = json::array();
+  for (auto& m : view->members()) {
+    auto st = s.client().ask<pb::NodeStatus>(m.address(), status_atom::value, 2000ms);
+    json j{{"id", m.id()}, {"address", m.address()}, {"voter", !m.learner()}};
+    if (!st) {
+      healthy = false;
+      auto why = render(st.error());
+      rows.push_back({m.id(), m.address(), "unreachable", m.learner() ? "learner" : "voter", "-",
+                      "-", "-", "-", why});
+      j["role"] = "unreachable";
+      j["error"] = why;
+    } else {
+      auto lag = leader_commit > st->applied_index() ? leader_commit - st->applied_index() : 0;
+      rows.push_back({m.id(), m.address(), role_of(*st), m.learner() ? "learner" : "voter",
+                      str(st->term()), str(st->commit_index()), str(st->applied_index()), str(lag),
+                      ""});
+      j["role"] = role_of(*st);
+      j["term"] = str(st->term());
+      j["commit_index"] = str(st->commit_index());
+      j["applied_index"] = str(st->applied_index());
+      j["lag"] = str(lag);
+    }
+    arr.push_back(j);
+  }
+  if (s.json_out())
+    print_json(json{{"members", arr}});
+  else
+    print_table(rows);
+  return healthy ? exit_ok : exit_failed;
+}
+
+int member_add(session& s, const std::string& id, const std::string& address) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_address(address, host, port)) {
+    std::fprintf(stderr, "%s: ADDRESS must be HOST:PORT, not '%s'\n", s.opts().program.c_str(),
+                 address.c_str());
+    return exit_usage;
+  }
+  pb::JoinRequest req;
+  req.set_id(id);
+  req.set_address(address);
+  return membership_change(s, caf::make_message(req));
+}
+
+int member_remove(session& s, const std::string& id) {
+  pb::LeaveRequest req;
+  req.set_id(id);
+  return membership_change(s, caf::make_message(req));
+}
+
+int leader(session& s) {
+  bool reached = false;
+  auto r = s.client().call<pb::LeaderInfo>(leader_atom::value, reached);
+  if (!r)
+    return s.fail(r.error(), reached);
+  return print_leader(s, *r, "");
+}
+
+int leader_transfer(session& s, const std::string& id) {
+  pb::TransferLeadershipRequest req;
+  req.set_target(id);
+  bool reached = false;
+  auto r = s.client().call<pb::LeaderInfo>(req, reached);
+  if (!r)
+    return s.fail(r.error(), reached);
+  return print_leader(s, *r, "leadership handed to ");
+}
+
+int status(session& s) {
+  std::vector<std::vector<std::string>> rows{
+      {"ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "ERROR"}};
+  json arr = json::array();
+  size_t reached = 0;
+  for (auto& e : s.opts().endpoints) {
+    auto st = s.client().ask<pb::NodeStatus>(e, status_atom::value, 2000ms);
+    if (!st) {
+      auto why = render(st.error());
+      rows.push_back({e, "-", "unreachable", "-", "-", "-", "-", "-", why});
+      arr.push_back(json{{"endpoint", e}, {"role", "unreachable"}, {"error", why}});
+      continue;
+    }
+    ++reached;
+    rows.push_back({e, st->id(), role_of(*st), str(st->term()),
+                    st->leader_id().empty() ? "-" : st->leader_id(), str(st->commit_index()),
+                    str(st->applied_index()), str(st->last_log_index()), ""});
+    arr.push_back(json{{"endpoint", e},
+                       {"id", st->id()},
+                       {"role", role_of(*st)},
+                       {"term", str(st->term())},
+                       {"leader", st->leader_id()},
+                       {"commit_index", str(st->commit_index())},
+                       {"applied_index", str(st->applied_index())},
+                       {"last_log_index", str(st->last_log_index())}});
+  }
+  if (s.json_out())
+    print_json(json{{"endpoints", arr}});
+  else
+    print_table(rows);
+  if (reached == 0)
+    return exit_unreachable;
+  return reached == s.opts().endpoints.size() ? exit_ok : exit_failed;
+}
+
+void print_json(const json& j) {
+  std::printf("%s\n", j.dump(2).c_str());
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      width.resize(std::max(width.size(), r.size()));
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size())
+        line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+} // namespace cafraft::cli

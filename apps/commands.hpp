@@ -1,0 +1,83 @@
+// The cluster commands of cafraftctl and cafraft-console: one session (an actor system and a
+// redirect-following client), and one function per command, each printing its result as a
+// table or JSON and returning the exit code both tools document:
+// 0 ok, 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/remote_client.hpp"
+#include "apps/network.hpp"
+#include "messages/api.hpp"
+
+namespace cafraft::cli {
+
+constexpr int exit_ok = 0, exit_usage = 1, exit_failed = 2, exit_unreachable = 3;
+
+using json = nlohmann::ordered_json;
+
+struct session_options {
+  std::string program; // prefixes error messages
+  std::vector<std::string> endpoints;
+  std::string format = "table"; // or "json"
+  int timeout_ms = 5000;
+  std::string tls_cert, tls_key, tls_ca;
+};
+
+/// Checks the options a user gave (endpoint list, TLS files, timeout). Returns an error message
+/// or "".
+std::string check(session_options& o, const std::string& endpoint_list);
+
+/// An actor system with the middleman and a client that dials the endpoints.
+class session {
+public:
+  explicit session(const session_options& o);
+
+  const session_options& opts() const { return opts_; }
+  bool json_out() const { return opts_.format == "json"; }
+  caf::actor_system& system() { return sys_; }
+  remote_client& client() { return client_; }
+
+  /// The configuration as the leader has it (any node's view when no leader is known).
+  std::optional<pb::NodeStatus> view();
+
+  /// Prints "<program>: <error>" and returns exit_failed, or exit_unreachable when no
+  /// endpoint was reached.
+  int fail(const caf::error& e, bool reached) const;
+
+private:
+  session_options opts_;
+  network_config cfg_;
+  caf::actor_system sys_;
+  remote_client client_;
+};
+
+int put(session& s, const std::string& key, const std::string& value);
+int get(session& s, const std::string& key);
+int del(session& s, const std::string& key);
+/// Sets `key` to `value` if it is `expected` now (or absent, with `expect_absent`).
+int cas(session& s, const std::string& key, const std::string& expected, const std::string& value,
+        bool expect_absent);
+/// One row per member of the leader's configuration, with role, term, indexes and lag;
+/// unreachable members included (exit 2).
+int member_list(session& s);
+/// Adds a member by id and HOST:PORT (incarnation 0: the node claims it when it joins).
+int member_add(session& s, const std::string& id, const std::string& address);
+int member_remove(session& s, const std::string& id);
+int leader(session& s);
+/// Hands the leadership to `id`, or to the most up-to-date voter when `id` is empty.
+int leader_transfer(session& s, const std::string& id);
+/// One row per endpoint.
+int status(session& s);
+
+/// Prints rows as aligned columns.
+void print_table(const std::vector<std::vector<std::string>>& rows);
+void print_json(const json& j);
+
+} // namespace cafraft::cli
