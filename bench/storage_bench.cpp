@@ -1,6 +1,6 @@
 // Durable storage on the real disk: entries per second and fdatasync calls per entry, with
 // group commit (many batches, one write) against one write, and so one fsync, per entry.
-// Run: build/bin/cafraft-bench --benchmark_filter=Wal  (figures in docs/storage.md)
+// Run: build/bin/cafraft-storage-bench --benchmark_filter=Wal  (figures in docs/storage.md)
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>

@@ -1,0 +1,801 @@
+// cafraft-bench: closed-loop load against a cafraft cluster (docs/performance.md).
+//
+//   cafraft-bench --endpoints HOST:PORT,...   a running cluster, over CAF networking
+//   cafraft-bench --spawn 3                   three nodes in this process: the clients are
+//                                             actors beside the leader (no network hop)
+//   cafraft-bench --spawn 3 --processes       three cafraft-node processes on 127.0.0.1
+//
+// Every client keeps --inflight requests outstanding and sends the next as soon as one is
+// answered. Writes are durable (fsync) unless --memory. It reports ops/s, MB/s, latency
+// percentiles from a histogram, and CPU seconds per 1000 operations; -w json for scripts.
+// --failover-trials N (with --processes) kills the leader with SIGKILL under load N times and
+// reports the time until the next write succeeds. --inspect-every MS does what an attached
+// cafraft-console's `top` does (the actor directory and an inspection of every actor of every
+// node) every MS milliseconds, to measure what being watched costs.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/node.hpp"
+#include "actors/remote_client.hpp"
+#include "apps/network.hpp"
+#include "bench/histogram.hpp"
+#include "messages/api.hpp"
+#include "messages/register.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/storage.hpp"
+
+using namespace std::chrono_literals;
+using json = nlohmann::ordered_json;
+using steady = std::chrono::steady_clock;
+namespace pb = cafraft::pb;
+
+namespace {
+
+using start_atom = caf::atom_constant<caf::atom("bstart")>;
+using issue_atom = caf::atom_constant<caf::atom("bissue")>;
+using finish_atom = caf::atom_constant<caf::atom("bfinish")>;
+
+struct options {
+  std::string endpoints;
+  int spawn = 0;
+  bool processes = false;
+  bool memory = false;
+  std::string data_dir;
+  int clients = 1;
+  int inflight = 1;
+  int value_size = 256;
+  int keys = 1000;
+  double duration = 10;
+  double warmup = 2;
+  std::string ops = "put";
+  std::string format = "table";
+  int connections = 0; // 0: min(clients, 8) over the network, 1 in-process
+  int timeout_ms = 2000;
+  int failover_trials = 0;
+  int inspect_every_ms = 0;
+  std::string scheduler = "sharing";
+  int threads = 0; // 0: CAF's default
+};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch())
+      .count();
+}
+
+// What every client reads (set before the run) and the counters the progress line reads.
+struct run_shared {
+  std::vector<std::string> addresses;           // round robin
+  std::map<std::string, caf::actor> by_address; // where a not_leader hint points
+  enum { puts, gets, mixed } mix = puts;
+  std::string value;
+  int keys = 1000;
+  int inflight = 1;
+  std::chrono::milliseconds timeout{2000};
+  int64_t measure_from_ns = 0; // warmup ends
+  std::atomic<int64_t> stop_at_ns{INT64_MAX};
+  std::atomic<uint64_t> ops{0}, errors{0};
+  std::atomic<int64_t> last_success_ns{0}; // completion time of the latest successful write
+};
+
+// What one client measured; read by the main thread once the client finished.
+struct client_result {
+  cafraft::bench::histogram latency;
+  uint64_t ops = 0, errors = 0, bytes = 0;
+};
+
+struct client_state {
+  std::shared_ptr<run_shared> run;
+  std::shared_ptr<client_result> result;
+  size_t next = 0; // round robin over run->addresses
+  caf::actor target;
+  std::mt19937_64 rng;
+  int inflight = 0;
+  bool stopping = false;
+  caf::response_promise finished;
+  static inline const char* name = "bench.client";
+};
+
+using client_ptr = caf::stateful_actor<client_state>*;
+
+void issue(client_ptr self);
+
+void completed(client_ptr self, int64_t sent, bool ok, bool write, size_t bytes) {
+  auto& st = self->state;
+  auto done = now_ns();
+  auto& run = *st.run;
+  if (ok && write)
+    run.last_success_ns.store(done, std::memory_order_relaxed);
+  if (sent >= run.measure_from_ns && done <= run.stop_at_ns.load(std::memory_order_relaxed)) {
+    if (ok) {
+      st.result->latency.record(static_cast<uint64_t>(done - sent));
+      ++st.result->ops;
+      st.result->bytes += bytes;
+      run.ops.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      ++st.result->errors;
+      run.errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  --st.inflight;
+  if (done < run.stop_at_ns.load(std::memory_order_relaxed)) {
+    if (ok)
+      issue(self);
+    else // no leader yet, or a timeout: try again a little later, perhaps elsewhere
+      self->delayed_send(self, 5ms, issue_atom::value);
+    ++st.inflight;
+    return;
+  }
+  if (st.inflight == 0 && st.finished.pending())
+    st.finished.deliver(true);
+}
+
+void failed(client_ptr self, const caf::error& e) {
+  auto& st = self->state;
+  std::string id, address;
+  auto& run = *st.run;
+  if (cafraft::leader_hint(e, id, address) && run.by_address.count(address) > 0) {
+    st.target = run.by_address[address];
+    return;
+  }
+  st.next = (st.next + 1) % run.addresses.size();
+  st.target = run.by_address[run.addresses[st.next]];
+}
+
+void issue(client_ptr self) {
+  auto& st = self->state;
+  auto& run = *st.run;
+  auto key = "key-" + std::to_string(st.rng() % static_cast<uint64_t>(run.keys));
+  bool write = run.mix == run_shared::puts || (run.mix == run_shared::mixed && (st.rng() & 1));
+  auto sent = now_ns();
+  auto bytes = key.size() + (write ? run.value.size() : 0);
+  if (write) {
+    pb::PutRequest req;
+    req.set_key(std::move(key));
+    req.set_value(run.value);
+    self->request(st.target, run.timeout, std::move(req))
+        .then([self, sent,
+               bytes](const pb::WriteResponse&) { completed(self, sent, true, true, bytes); },
+              [self, sent](caf::error& e) {
+                failed(self, e);
+                completed(self, sent, false, true, 0);
+              });
+  } else {
+    pb::GetRequest req;
+    req.set_key(std::move(key));
+    self->request(st.target, run.timeout, std::move(req))
+        .then(
+            [self, sent, bytes](const pb::GetResponse& r) {
+              completed(self, sent, true, false, bytes + r.value().size());
+            },
+            [self, sent](caf::error& e) {
+              failed(self, e);
+              completed(self, sent, false, false, 0);
+            });
+  }
+}
+
+caf::behavior client_impl(client_ptr self, std::shared_ptr<run_shared> run,
+                          std::shared_ptr<client_result> result, size_t index) {
+  auto& st = self->state;
+  st.run = std::move(run);
+  st.result = std::move(result);
+  st.rng.seed(index * 7919 + 1);
+  st.next = index % st.run->addresses.size();
+  st.target = st.run->by_address[st.run->addresses[st.next]];
+  return {
+      [self](start_atom) {
+        auto& s = self->state;
+        for (int i = 0; i < s.run->inflight; ++i) {
+          ++s.inflight;
+          issue(self);
+        }
+      },
+      [self](issue_atom) {
+        auto& s = self->state;
+        if (now_ns() < s.run->stop_at_ns.load(std::memory_order_relaxed)) {
+          issue(self);
+          return;
+        }
+        if (--s.inflight == 0 && s.finished.pending())
+          s.finished.deliver(true);
+      },
+      [self](finish_atom) {
+        auto& s = self->state;
+        s.finished = self->make_response_promise();
+        if (s.inflight == 0)
+          s.finished.deliver(true);
+        return s.finished;
+      },
+  };
+}
+
+// ----- clusters -----------------------------------------------------------------------------
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+double cpu_seconds_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream rest{text.substr(close + 2)};
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14)
+      utime = std::stoull(field);
+    if (i == 15)
+      stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// cafraft-node processes on 127.0.0.1 (--spawn N --processes).
+class process_cluster {
+public:
+  process_cluster(int n, const std::string& root) : root_(root) {
+    auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "cafraft-node";
+    node_bin_ = exe.string();
+    for (int i = 1; i <= n; ++i) {
+      auto id = "n" + std::to_string(i);
+      ids_.push_back(id);
+      addresses_[id] = "127.0.0.1:" + std::to_string(free_port());
+    }
+    for (auto& id : ids_)
+      initial_ += (initial_.empty() ? "" : ",") + id + "=" + addresses_[id];
+    for (auto& id : ids_)
+      start(id);
+  }
+  ~process_cluster() {
+    for (auto& [id, pid] : pids_)
+      if (pid > 0) {
+        ::kill(pid, SIGTERM);
+        ::waitpid(pid, nullptr, 0);
+      }
+  }
+  process_cluster(const process_cluster&) = delete;
+  process_cluster& operator=(const process_cluster&) = delete;
+
+  void start(const std::string& id) {
+    auto log = root_ + "/" + id + ".log";
+    std::vector<std::string> args{node_bin_,
+                                  "--id",
+                                  id,
+                                  "--data-dir",
+                                  root_ + "/" + id,
+                                  "--listen",
+                                  addresses_[id],
+                                  "--initial-cluster",
+                                  initial_,
+                                  "--insecure",
+                                  "--log-level",
+                                  "warn"};
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    pids_[id] = pid;
+  }
+
+  void kill(const std::string& id) {
+    auto pid = pids_[id];
+    if (pid <= 0)
+      return;
+    cpu_of_dead_ += cpu_seconds_of(pid);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    pids_[id] = 0;
+  }
+
+  std::vector<std::string> endpoints() const {
+    std::vector<std::string> out;
+    for (auto& id : ids_)
+      out.push_back(addresses_.at(id));
+    return out;
+  }
+  std::string id_at(const std::string& address) const {
+    for (auto& [id, a] : addresses_)
+      if (a == address)
+        return id;
+    return {};
+  }
+  double cpu_seconds() const {
+    double sum = cpu_of_dead_;
+    for (auto& [id, pid] : pids_)
+      if (pid > 0)
+        sum += cpu_seconds_of(pid);
+    return sum;
+  }
+
+private:
+  std::string root_, node_bin_, initial_;
+  std::vector<std::string> ids_;
+  std::map<std::string, std::string> addresses_;
+  std::map<std::string, pid_t> pids_;
+  double cpu_of_dead_ = 0;
+};
+
+// ----- the run --------------------------------------------------------------------------------
+
+struct report {
+  uint64_t ops = 0, errors = 0, bytes = 0;
+  double seconds = 0;
+  cafraft::bench::histogram latency;
+  double client_cpu = 0;   // this process
+  double cluster_cpu = -1; // node processes (-1: unknown)
+  std::vector<double> failover_ms;
+  uint64_t inspections = 0;
+};
+
+double us(uint64_t ns) {
+  return static_cast<double>(ns) / 1000.0;
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  auto i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+void print(const options& o, const report& r, const std::string& target) {
+  auto ops_s = r.seconds > 0 ? static_cast<double>(r.ops) / r.seconds : 0;
+  auto mb_s = r.seconds > 0 ? static_cast<double>(r.bytes) / 1e6 / r.seconds : 0;
+  auto per_k = [&](double cpu) { return r.ops ? cpu * 1000.0 / static_cast<double>(r.ops) : 0; };
+  auto& h = r.latency;
+  if (o.format == "json") {
+    json j{{"tool", "cafraft-bench"},
+           {"target", target},
+           {"ops", r.ops},
+           {"errors", r.errors},
+           {"seconds", r.seconds},
+           {"ops_per_sec", ops_s},
+           {"mb_per_sec", mb_s},
+           {"latency_us",
+            {{"p50", us(h.quantile(0.5))},
+             {"p90", us(h.quantile(0.9))},
+             {"p99", us(h.quantile(0.99))},
+             {"p999", us(h.quantile(0.999))},
+             {"max", us(h.max())}}},
+           {"client_cpu_s_per_1000_ops", per_k(r.client_cpu)}};
+    if (r.cluster_cpu >= 0)
+      j["cluster_cpu_s_per_1000_ops"] = per_k(r.cluster_cpu);
+    if (o.inspect_every_ms > 0)
+      j["inspections"] = r.inspections;
+    if (!r.failover_ms.empty())
+      j["failover_ms"] = {{"trials", r.failover_ms.size()},
+                          {"p50", percentile(r.failover_ms, 0.5)},
+                          {"p99", percentile(r.failover_ms, 0.99)},
+                          {"max", percentile(r.failover_ms, 1.0)}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("target      %s\n", target.c_str());
+  std::printf("workload    %s, %d clients x %d in flight, %d B values, %d keys, %.0f s "
+              "(after %.0f s warmup)\n",
+              o.ops.c_str(), o.clients, o.inflight, o.value_size, o.keys, o.duration, o.warmup);
+  std::printf("throughput  %.0f ops/s, %.2f MB/s (%llu ops, %llu errors)\n", ops_s, mb_s,
+              static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.errors));
+  std::printf("latency     p50 %.0f us  p90 %.0f us  p99 %.0f us  p99.9 %.0f us  max %.0f us\n",
+              us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.quantile(0.999)),
+              us(h.max()));
+  std::printf("cpu         %.3f s per 1000 ops in this process", per_k(r.client_cpu));
+  if (r.cluster_cpu >= 0)
+    std::printf(", %.3f s in the nodes", per_k(r.cluster_cpu));
+  std::printf("\n");
+  if (o.inspect_every_ms > 0)
+    std::printf("inspection  every %d ms: %llu actor inspections\n", o.inspect_every_ms,
+                static_cast<unsigned long long>(r.inspections));
+  if (!r.failover_ms.empty())
+    std::printf("failover    %zu trials: until the next write succeeded p50 %.0f ms, p99 %.0f "
+                "ms, max %.0f ms\n",
+                r.failover_ms.size(), percentile(r.failover_ms, 0.5),
+                percentile(r.failover_ms, 0.99), percentile(r.failover_ms, 1.0));
+}
+
+// The nodes to send to, by address, in one actor system.
+using node_map = std::map<std::string, caf::actor>;
+
+// Asks every node for its leader until one is known; returns the leader's address or "".
+std::string find_leader(caf::actor_system& sys, const node_map& nodes,
+                        std::chrono::milliseconds limit) {
+  caf::scoped_actor self{sys};
+  auto until = steady::now() + limit;
+  while (steady::now() < until) {
+    for (auto& [address, node] : nodes) {
+      std::string found;
+      self->request(node, 500ms, cafraft::leader_atom::value)
+          .receive([&](const pb::LeaderInfo& info) { found = info.address(); }, [](caf::error&) {});
+      if (!found.empty())
+        return found;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return {};
+}
+
+// Writes every key once, so that reads find values (64 writes in flight).
+bool prefill(caf::actor_system& sys, const caf::actor& leader, const options& o) {
+  caf::scoped_actor self{sys};
+  std::string value(static_cast<size_t>(o.value_size), 'v');
+  bool ok = true;
+  for (int first = 0; first < o.keys && ok; first += 64) {
+    std::vector<decltype(self->request(leader, 5s, pb::PutRequest{}))> window;
+    for (int k = first; k < std::min(o.keys, first + 64); ++k) {
+      pb::PutRequest req;
+      req.set_key("key-" + std::to_string(k));
+      req.set_value(value);
+      window.push_back(self->request(leader, 5s, std::move(req)));
+    }
+    for (auto& w : window)
+      w.receive([](const pb::WriteResponse&) {}, [&](caf::error&) { ok = false; });
+  }
+  return ok;
+}
+
+// What cafraft-console's `top` asks: the directory and an inspection of every actor of every
+// node. Returns the number of inspections answered.
+uint64_t inspect_all(caf::scoped_actor& self, const node_map& nodes) {
+  uint64_t answered = 0;
+  for (auto& [address, node] : nodes) {
+    pb::ActorDirectory dir;
+    bool ok = false;
+    self->request(node, 1s, cafraft::directory_atom::value)
+        .receive(
+            [&](pb::ActorDirectory& d) {
+              dir = std::move(d);
+              ok = true;
+            },
+            [](caf::error&) {});
+    if (!ok)
+      continue;
+    for (auto& a : dir.actors()) {
+      pb::InspectRequest req;
+      req.set_name(a.name());
+      self->request(node, 1s, req)
+          .receive([&](const pb::Inspection&) { ++answered; }, [](caf::error&) {});
+    }
+  }
+  return answered;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  options o;
+  CLI::App app{"cafraft-bench: closed-loop load against a cafraft cluster", "cafraft-bench"};
+  app.add_option("--endpoints", o.endpoints, "A running cluster: HOST:PORT,...");
+  app.add_option("--spawn", o.spawn, "Start a cluster of this many nodes instead");
+  app.add_flag("--processes", o.processes, "With --spawn: as cafraft-node processes");
+  app.add_flag("--memory", o.memory, "With --spawn (in-process): in-memory logs, no fsync");
+  app.add_option("--data-dir", o.data_dir,
+                 "With --spawn: data directories under this one "
+                 "(default: a new directory under /tmp)");
+  app.add_option("--clients", o.clients, "Closed-loop clients")->capture_default_str();
+  app.add_option("--inflight", o.inflight, "Requests in flight per client")->capture_default_str();
+  app.add_option("--value-size", o.value_size, "Bytes per value")->capture_default_str();
+  app.add_option("--keys", o.keys, "Key space (uniformly random keys)")->capture_default_str();
+  app.add_option("--duration", o.duration, "Seconds measured")->capture_default_str();
+  app.add_option("--warmup", o.warmup, "Seconds of load before measuring")->capture_default_str();
+  app.add_option("--ops", o.ops, "put, get (linearizable) or mixed (half each)")
+      ->check(CLI::IsMember({"put", "get", "mixed"}))
+      ->capture_default_str();
+  app.add_option("--connections", o.connections,
+                 "Separate actor systems (and so TCP connections) the clients are spread over "
+                 "(default min(clients, 8) over the network)");
+  app.add_option("--timeout-ms", o.timeout_ms, "A request gives up after this")
+      ->capture_default_str();
+  app.add_option("--failover-trials", o.failover_trials,
+                 "With --spawn --processes: kill -9 the leader under load this many times");
+  app.add_option("--inspect-every", o.inspect_every_ms,
+                 "Inspect every actor of every node every this many ms (a console's top)");
+  app.add_option("--scheduler", o.scheduler, "CAF scheduler policy of this process")
+      ->check(CLI::IsMember({"stealing", "sharing"}))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "CAF scheduler threads of this process (0: default)");
+  app.add_option("-w,--write-out", o.format, "Output: table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0)
+      return app.exit(e);
+    std::fprintf(stderr, "cafraft-bench: %s (see --help)\n", e.what());
+    return 1;
+  }
+  auto usage = [](const std::string& why) {
+    std::fprintf(stderr, "cafraft-bench: %s\n", why.c_str());
+    return 1;
+  };
+  if (o.endpoints.empty() == (o.spawn == 0))
+    return usage("give either --endpoints or --spawn N");
+  if (o.spawn < 0 || o.spawn > 9)
+    return usage("--spawn takes 1 to 9 nodes");
+  if (o.clients < 1 || o.inflight < 1 || o.value_size < 0 || o.keys < 1 || o.duration <= 0 ||
+      o.warmup < 0 || o.timeout_ms <= 0 || o.connections < 0 || o.failover_trials < 0 ||
+      o.inspect_every_ms < 0 || o.threads < 0)
+    return usage("counts and times must be positive");
+  if (o.failover_trials > 0 && !o.processes)
+    return usage("--failover-trials needs --spawn N --processes");
+  if (o.memory && (o.spawn == 0 || o.processes))
+    return usage("--memory needs --spawn N without --processes");
+  cafraft::get_logger("cafraft")->set_level(spdlog::level::warn);
+  cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
+  cafraft::get_logger("bench")->set_level(spdlog::level::warn);
+
+  std::string root = o.data_dir;
+  bool own_root = false;
+  if (o.spawn > 0 && !o.memory && root.empty()) {
+    char tmpl[] = "/tmp/cafraft-bench-XXXXXX";
+    if (!::mkdtemp(tmpl))
+      return usage("cannot make a data directory under /tmp");
+    root = tmpl;
+    own_root = true;
+  }
+  bool remote = !o.endpoints.empty() || o.processes;
+  int systems = o.connections > 0 ? o.connections : remote ? std::min(o.clients, 8) : 1;
+
+  std::vector<std::unique_ptr<cafraft::network_config>> cfgs;
+  std::vector<std::unique_ptr<caf::actor_system>> sys;
+  cafraft::scheduling sched;
+  sched.policy = o.scheduler;
+  sched.threads = static_cast<size_t>(o.threads);
+  for (int i = 0; i < systems; ++i) {
+    cfgs.push_back(std::make_unique<cafraft::network_config>("", "", "", sched));
+    sys.push_back(std::make_unique<caf::actor_system>(*cfgs.back()));
+  }
+
+  // The cluster: addresses and, per actor system, a handle for each.
+  std::unique_ptr<process_cluster> procs;
+  std::vector<std::string> endpoints;
+  std::vector<node_map> nodes(static_cast<size_t>(systems));
+  std::vector<std::unique_ptr<cafraft::remote_client>> dialers;
+  std::map<std::string, caf::actor> local_nodes; // id -> node (in-process)
+  std::string target;
+  if (o.processes) {
+    procs = std::make_unique<process_cluster>(o.spawn, root);
+    endpoints = procs->endpoints();
+    target = std::to_string(o.spawn) + " cafraft-node processes on 127.0.0.1, fsync on";
+  } else if (!o.endpoints.empty()) {
+    if (auto why = cafraft::parse_endpoints(o.endpoints, endpoints); !why.empty())
+      return usage("--endpoints " + why);
+    target = "cluster at " + o.endpoints;
+  } else {
+    std::vector<cafraft::member> members;
+    for (int i = 1; i <= o.spawn; ++i)
+      members.push_back({"n" + std::to_string(i), "bench/n" + std::to_string(i)});
+    for (auto& m : members) {
+      cafraft::node_config nc;
+      nc.id = m.id;
+      nc.members = members;
+      nc.logger_name = "bench";
+      if (o.memory)
+        nc.storage = std::make_shared<cafraft::memory_storage>();
+      else
+        nc.data_dir = root + "/" + m.id;
+      auto n = cafraft::spawn_node(*sys[0], nc);
+      if (!n)
+        return usage("cannot start " + m.id + ": " + cafraft::render(n.error()));
+      local_nodes[m.id] = *n;
+      nodes[0][m.address] = *n;
+      endpoints.push_back(m.address);
+    }
+    cafraft::connect_all(local_nodes);
+    target = std::to_string(o.spawn) + " nodes in this process, clients beside them, " +
+             (o.memory ? "in-memory logs" : "fsync on");
+  }
+  if (remote) {
+    for (int i = 0; i < systems; ++i) {
+      dialers.push_back(
+          std::make_unique<cafraft::remote_client>(*sys[static_cast<size_t>(i)], endpoints, false));
+      auto until = steady::now() + 20s;
+      for (auto& e : endpoints) {
+        caf::actor d;
+        while (!d && steady::now() < until)
+          d = dialers.back()->connect(e, 1000ms);
+        if (!d)
+          return usage("cannot reach " + e);
+        nodes[static_cast<size_t>(i)][e] = d;
+      }
+    }
+  }
+  auto leader = find_leader(*sys[0], nodes[0], 20s);
+  if (leader.empty())
+    return usage("no leader among the endpoints within 20 s");
+  if (nodes[0].count(leader) == 0) // named otherwise: the clients find it through redirects
+    leader = endpoints.front();
+  if (o.ops != "put" && !prefill(*sys[0], nodes[0].at(leader), o))
+    return usage("writing the keys before the run failed");
+
+  // The clients, spread over the actor systems, all starting at the leader.
+  std::vector<std::shared_ptr<run_shared>> shared;
+  std::vector<std::shared_ptr<client_result>> results;
+  std::vector<caf::actor> clients;
+  auto t_start = now_ns();
+  auto measure_from = t_start + static_cast<int64_t>(o.warmup * 1e9);
+  for (int i = 0; i < systems; ++i) {
+    auto s = std::make_shared<run_shared>();
+    s->by_address = nodes[static_cast<size_t>(i)];
+    s->addresses = endpoints;
+    s->mix = o.ops == "put"   ? run_shared::puts
+             : o.ops == "get" ? run_shared::gets
+                              : run_shared::mixed;
+    s->value.assign(static_cast<size_t>(o.value_size), 'x');
+    s->keys = o.keys;
+    s->inflight = o.inflight;
+    s->timeout = std::chrono::milliseconds{o.timeout_ms};
+    s->measure_from_ns = measure_from;
+    shared.push_back(s);
+  }
+  for (int c = 0; c < o.clients; ++c) {
+    auto i = static_cast<size_t>(c % systems);
+    results.push_back(std::make_shared<client_result>());
+    auto& s = shared[i];
+    auto lead_index = static_cast<size_t>(std::find(endpoints.begin(), endpoints.end(), leader) -
+                                          endpoints.begin());
+    clients.push_back(sys[i]->spawn(client_impl, s, results.back(),
+                                    lead_index + static_cast<size_t>(c) * endpoints.size()));
+  }
+  auto cpu0 = own_cpu_seconds();
+  auto cluster_cpu0 = procs ? procs->cpu_seconds() : 0.0;
+  for (auto& c : clients)
+    caf::anon_send(c, start_atom::value);
+
+  report r;
+  std::atomic<bool> inspecting{o.inspect_every_ms > 0};
+  std::atomic<uint64_t> inspections{0};
+  std::thread inspector;
+  if (o.inspect_every_ms > 0)
+    inspector = std::thread{[&] {
+      caf::scoped_actor self{*sys[0]};
+      while (inspecting) {
+        auto next = steady::now() + std::chrono::milliseconds{o.inspect_every_ms};
+        inspections += inspect_all(self, nodes[0]);
+        std::this_thread::sleep_until(next);
+      }
+    }};
+
+  // Failover trials: once warmed up, kill the leader, wait for the next successful write,
+  // restart the killed node from its data, let it catch up, again.
+  auto total = [&] {
+    uint64_t n = 0;
+    for (auto& s : shared)
+      n += s->ops.load(std::memory_order_relaxed);
+    return n;
+  };
+  auto last_success = [&] {
+    int64_t t = 0;
+    for (auto& s : shared)
+      t = std::max(t, s->last_success_ns.load(std::memory_order_relaxed));
+    return t;
+  };
+  auto progress_line = [&](double at, uint64_t ops_now, uint64_t& ops_before) {
+    std::fprintf(stderr, "  %4.0fs  %8.0f ops/s\n", at, static_cast<double>(ops_now - ops_before));
+    ops_before = ops_now;
+  };
+  std::this_thread::sleep_until(steady::time_point{std::chrono::nanoseconds{measure_from}});
+  uint64_t seen = 0;
+  if (o.failover_trials > 0) {
+    for (int t = 0; t < o.failover_trials; ++t) {
+      auto lead = find_leader(*sys[0], nodes[0], 10s);
+      if (lead.empty()) {
+        std::fprintf(stderr, "trial %d: no leader\n", t + 1);
+        break;
+      }
+      auto id = procs->id_at(lead);
+      std::this_thread::sleep_for(500ms);
+      auto killed = now_ns();
+      procs->kill(id);
+      while (last_success() <= killed && now_ns() - killed < 30'000'000'000)
+        std::this_thread::sleep_for(1ms);
+      auto gap_ms = static_cast<double>(last_success() - killed) / 1e6;
+      r.failover_ms.push_back(gap_ms);
+      std::fprintf(stderr, "  trial %2d: killed leader %s, next write after %.0f ms\n", t + 1,
+                   id.c_str(), gap_ms);
+      procs->start(id);
+      std::this_thread::sleep_for(1500ms); // the restarted node catches up
+    }
+    for (auto& s : shared)
+      s->stop_at_ns = now_ns();
+  } else {
+    auto end = measure_from + static_cast<int64_t>(o.duration * 1e9);
+    for (auto& s : shared)
+      s->stop_at_ns = end;
+    double at = 0;
+    while (now_ns() < end) {
+      std::this_thread::sleep_for(std::min<int64_t>(1'000'000'000, end - now_ns()) * 1ns);
+      at += 1;
+      progress_line(at, total(), seen);
+    }
+  }
+  auto t_end = std::min(now_ns(), shared[0]->stop_at_ns.load());
+  // Every client finishes its requests in flight (those are not counted).
+  for (size_t c = 0; c < clients.size(); ++c) {
+    caf::scoped_actor self{*sys[c % sys.size()]};
+    self->request(clients[c], std::chrono::milliseconds{o.timeout_ms} + 5s, finish_atom::value)
+        .receive([](bool) {}, [](caf::error&) {});
+  }
+  r.client_cpu = own_cpu_seconds() - cpu0;
+  if (procs)
+    r.cluster_cpu = procs->cpu_seconds() - cluster_cpu0;
+  inspecting = false;
+  if (inspector.joinable())
+    inspector.join();
+  r.inspections = inspections;
+  r.seconds = static_cast<double>(t_end - measure_from) / 1e9;
+  for (auto& res : results) {
+    r.ops += res->ops;
+    r.errors += res->errors;
+    r.bytes += res->bytes;
+    r.latency.merge(res->latency);
+  }
+  for (auto& c : clients)
+    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  for (auto& [id, n] : local_nodes)
+    caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+  print(o, r, target);
+  dialers.clear();
+  procs.reset();
+  local_nodes.clear();
+  for (auto& m : nodes)
+    m.clear();
+  clients.clear();
+  sys.clear();
+  if (own_root)
+    std::filesystem::remove_all(root);
+  return r.ops > 0 ? 0 : 2;
+}
