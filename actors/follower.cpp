@@ -37,7 +37,7 @@ void heard_from_leader(follower_ptr self, uint64_t term, const std::string& lead
     st.ctx.log->info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
     self->send(st.ctx.node, leadership_atom::value, s.term, leader, s.address_of(leader));
   }
-  arm_election_timer(self);
+  reset_election_timer(self);
   st.lease_until = self->clock().now() + st.ctx.cfg->election_timeout_min;
 }
 
@@ -228,8 +228,8 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
       [self](election_timeout_atom, uint64_t gen) {
         guard g{self, kind};
         auto& st = self->state;
-        if (gen != st.timer_gen)
-          return; // stale: a leader was heard from after this timer was armed
+        if (!election_timer_due(self, gen))
+          return; // stale, or a leader was heard from since: it waits for the rest
         if (!may_campaign(self)) {
           arm_election_timer(self);
           return;

@@ -34,6 +34,9 @@ struct role_base {
   std::mt19937_64 rng;
   uint64_t timer_gen = 0; // stale timer messages carry an older generation (CAF 0.17 cannot
                           // cancel a delayed_send)
+  // The election timer: its timeout as last drawn and when it runs out (reset_election_timer).
+  caf::timespan election_timeout{0};
+  caf::actor_clock::time_point election_deadline;
   bool retired = false;
   bool removal_reported = false;
   // The configuration last told to the node (which keeps a peer for every member).
@@ -82,8 +85,37 @@ template <class Self> void arm_election_timer(Self* self) {
   auto hi = cfg.election_timeout_max.count();
   std::uniform_int_distribution<int64_t> dist{lo, hi};
   auto penalty = (hi - lo) * (100 - cfg.priority) / 100;
-  self->delayed_send(self, std::chrono::milliseconds{dist(st.rng) + penalty},
-                     election_timeout_atom::value, ++st.timer_gen);
+  st.election_timeout = std::chrono::milliseconds{dist(st.rng) + penalty};
+  st.election_deadline = self->clock().now() + st.election_timeout;
+  self->delayed_send(self, st.election_timeout, election_timeout_atom::value, ++st.timer_gen);
+}
+
+/// Resets the election timer to its full timeout from now, without a new timer message: the
+/// pending one finds its deadline moved and waits for the rest (election_timer_due). A
+/// follower hears from its leader with every AppendEntries; one delayed_send each would cost a
+/// wake-up of CAF's clock thread per message.
+template <class Self> void reset_election_timer(Self* self) {
+  auto& st = self->state;
+  if (st.election_timeout.count() == 0) {
+    arm_election_timer(self);
+    return;
+  }
+  st.election_deadline = self->clock().now() + st.election_timeout;
+}
+
+/// The election timer of generation `gen` fired: true if its deadline has passed. A stale timer
+/// is ignored; one whose deadline was moved arms itself for the rest and returns false.
+template <class Self> bool election_timer_due(Self* self, uint64_t gen) {
+  auto& st = self->state;
+  if (gen != st.timer_gen)
+    return false;
+  auto now = self->clock().now();
+  if (now < st.election_deadline) {
+    self->delayed_send(self, st.election_deadline - now, election_timeout_atom::value,
+                       ++st.timer_gen);
+    return false;
+  }
+  return true;
 }
 
 /// Sends a Raft message to member `to` through its peer actor. A member the role has no peer

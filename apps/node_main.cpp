@@ -61,6 +61,7 @@ struct flags {
   int heartbeat_ms = 50;
   std::string log_level = "info";
   std::string admin; // HOST:PORT of the admin HTTP endpoints; empty: off
+  cafraft::scheduling sched;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -285,6 +286,14 @@ int main(int argc, char** argv) {
   app.add_option("--admin", f.admin,
                  "HOST:PORT for /metrics, /livez, /readyz and /v1/status over HTTP (off if unset)")
       ->envname("CAFRAFT_ADMIN");
+  app.add_option("--scheduler", f.sched.policy,
+                 "CAF scheduler: sharing (low latency, idle when idle) or stealing")
+      ->check(CLI::IsMember({"sharing", "stealing"}))
+      ->capture_default_str()
+      ->envname("CAFRAFT_SCHEDULER");
+  app.add_option("--threads", f.sched.threads, "CAF scheduler threads (0: CAF's default)")
+      ->capture_default_str()
+      ->envname("CAFRAFT_THREADS");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->envname("CAFRAFT_LOG_LEVEL");
@@ -324,7 +333,7 @@ int main(int argc, char** argv) {
   caf::error why_down;
   auto dialers = std::make_shared<std::map<std::string, caf::actor>>();
   auto dialers_mtx = std::make_shared<std::mutex>();
-  cafraft::network_config cfg{f.tls_cert, f.tls_key, f.tls_ca};
+  cafraft::network_config cfg{f.tls_cert, f.tls_key, f.tls_ca, f.sched};
   caf::actor_system sys{cfg};
   cafraft::node_config nc;
   nc.id = f.id;

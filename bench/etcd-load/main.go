@@ -178,7 +178,10 @@ func cpuSeconds() float64 {
 	return tv(ru.Utime) + tv(ru.Stime)
 }
 
-// connect opens the etcd client objects, each with its own gRPC connection.
+// connect opens the etcd client objects. Each has its own gRPC connection,
+// which clientv3 3.4 balances round-robin over all endpoints (one TCP
+// connection per endpoint); members that are not the leader forward writes
+// and read-index requests to it, as for any etcd client.
 func connect(o *options) ([]*clientv3.Client, error) {
 	logCfg := zap.NewProductionConfig()
 	logCfg.Level = zap.NewAtomicLevelAt(zap.ErrorLevel) // keep stderr for progress
@@ -186,9 +189,19 @@ func connect(o *options) ([]*clientv3.Client, error) {
 	for i := 0; i < o.connections; i++ {
 		c, err := clientv3.New(clientv3.Config{
 			Endpoints:   o.endpoints,
-			DialTimeout: 5 * time.Second, // New blocks until connected or this passes
+			DialTimeout: 5 * time.Second,
 			LogConfig:   &logCfg,
 		})
+		if err == nil {
+			// New does not wait for a connection: a linearizable read proves
+			// that the cluster is reachable and has a leader before the clock.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = c.Get(ctx, "etcd-load-probe")
+			cancel()
+			if err != nil {
+				c.Close()
+			}
+		}
 		if err != nil {
 			for _, c := range conns {
 				c.Close()
