@@ -1,7 +1,9 @@
 // What every role actor of a node is given by the node: the handles it sends to and the
-// node's configuration. Handles and shared constants only; no mutable state is shared.
+// node's configuration. Handles and shared constants, and the two counters of persist_counts.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,11 +15,21 @@
 
 namespace cafraft {
 
+/// Persist requests the node's roles sent to storage, and those storage completed. When the
+/// two are equal nothing waits at storage, and an answer that needs no write of its own (a
+/// follower's answer to a heartbeat) may go out at once instead of through storage: it cannot
+/// overtake a write it depends on. Only the current role sends, one at a time.
+struct persist_counts {
+  std::atomic<uint64_t> requested{0};
+  std::atomic<uint64_t> completed{0}; // written by the storage actor
+};
+
 struct node_context {
-  caf::actor node;                         // the node actor: stable address, receives handovers
-  caf::actor storage;                      // persist_batch -> uint64_t (last index written)
-  caf::actor state_machine;                // apply and query
-  std::map<std::string, caf::actor> peers; // member id -> peer actor
+  caf::actor node;                           // the node actor: stable address, receives handovers
+  caf::actor storage;                        // persist_batch -> () once durable
+  std::shared_ptr<persist_counts> persisted; // shared with storage
+  caf::actor state_machine;                  // apply and query
+  std::map<std::string, caf::actor> peers;   // member id -> peer actor
   std::shared_ptr<const node_config> cfg;
   std::shared_ptr<spdlog::logger> log;
 };

@@ -342,7 +342,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
   st.ctx.cfg = cfg;
   st.ctx.log = get_logger(cfg->logger_name);
   st.seeds.seed(cfg->seed != 0 ? cfg->seed : std::random_device{}());
-  st.ctx.storage = spawn_storage(self, std::move(store), cfg->detached_storage);
+  st.ctx.persisted = std::make_shared<persist_counts>();
+  st.ctx.storage = spawn_storage(self, std::move(store), cfg->detached_storage, st.ctx.persisted);
   st.ctx.state_machine = spawn_state_machine(self, cfg, st.ctx.storage,
                                              cfg->make_state_machine ? cfg->make_state_machine()
                                                                      : std::make_unique<kv_store>(),

@@ -25,6 +25,7 @@ struct storage_state {
   // Batches waiting for the next group commit, with the promises to keep once it is durable.
   std::vector<persist_batch> waiting;
   std::vector<caf::response_promise> promises;
+  std::shared_ptr<persist_counts> counts;
   bool flush_scheduled = false;
   // Inspection: counted per message and per group commit, timed per write (fsync included).
   uint64_t group_commits = 0;
@@ -80,6 +81,7 @@ bool commit_group(storage_ptr self) {
     self->quit(err);
     return false;
   }
+  st.counts->completed.fetch_add(promises.size(), std::memory_order_release);
   for (auto& rp : promises)
     rp.deliver(caf::message{}); // durable: the continuation may send what depended on it
   return true;
@@ -99,9 +101,11 @@ template <class F> caf::message in_order(storage_ptr self, F f) {
   }
 }
 
-caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store) {
+caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store,
+                           std::shared_ptr<persist_counts> counts) {
   install_guards(self);
   self->state.store = std::move(store);
+  self->state.counts = std::move(counts);
   return {
       [self](persist_atom, persist_batch& batch) {
         auto& st = self->state;
@@ -158,11 +162,12 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store)
 
 } // namespace
 
-caf::actor spawn_storage(caf::local_actor* node, std::shared_ptr<log_storage> store,
-                         bool detached) {
+caf::actor spawn_storage(caf::local_actor* node, std::shared_ptr<log_storage> store, bool detached,
+                         std::shared_ptr<persist_counts> counts) {
   if (detached)
-    return node->spawn<caf::linked + caf::detached>(storage_impl, std::move(store));
-  return node->spawn<caf::linked>(storage_impl, std::move(store));
+    return node->spawn<caf::linked + caf::detached>(storage_impl, std::move(store),
+                                                    std::move(counts));
+  return node->spawn<caf::linked>(storage_impl, std::move(store), std::move(counts));
 }
 
 } // namespace cafraft

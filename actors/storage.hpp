@@ -20,11 +20,14 @@
 #include <caf/actor.hpp>
 #include <caf/local_actor.hpp>
 
+#include "actors/context.hpp"
 #include "runtime/storage.hpp"
 
 namespace cafraft {
 
-/// Spawns the storage actor linked to `node`, on its own thread when `detached`.
-caf::actor spawn_storage(caf::local_actor* node, std::shared_ptr<log_storage> store, bool detached);
+/// Spawns the storage actor linked to `node`, on its own thread when `detached`. It adds every
+/// batch it made durable to `counts->completed` before it answers.
+caf::actor spawn_storage(caf::local_actor* node, std::shared_ptr<log_storage> store, bool detached,
+                         std::shared_ptr<persist_counts> counts);
 
 } // namespace cafraft

@@ -60,6 +60,7 @@ namespace {
 using start_atom = caf::atom_constant<caf::atom("bstart")>;
 using issue_atom = caf::atom_constant<caf::atom("bissue")>;
 using finish_atom = caf::atom_constant<caf::atom("bfinish")>;
+using probe_atom = caf::atom_constant<caf::atom("bprobe")>;
 
 struct options {
   std::string endpoints;
@@ -100,7 +101,6 @@ struct run_shared {
   int64_t measure_from_ns = 0; // warmup ends
   std::atomic<int64_t> stop_at_ns{INT64_MAX};
   std::atomic<uint64_t> ops{0}, errors{0};
-  std::atomic<int64_t> last_success_ns{0}; // completion time of the latest successful write
 };
 
 // What one client measured; read by the main thread once the client finished.
@@ -125,12 +125,10 @@ using client_ptr = caf::stateful_actor<client_state>*;
 
 void issue(client_ptr self);
 
-void completed(client_ptr self, int64_t sent, bool ok, bool write, size_t bytes) {
+void completed(client_ptr self, int64_t sent, bool ok, size_t bytes) {
   auto& st = self->state;
   auto done = now_ns();
   auto& run = *st.run;
-  if (ok && write)
-    run.last_success_ns.store(done, std::memory_order_relaxed);
   if (sent >= run.measure_from_ns && done <= run.stop_at_ns.load(std::memory_order_relaxed)) {
     if (ok) {
       st.result->latency.record(static_cast<uint64_t>(done - sent));
@@ -179,11 +177,10 @@ void issue(client_ptr self) {
     req.set_key(std::move(key));
     req.set_value(run.value);
     self->request(st.target, run.timeout, std::move(req))
-        .then([self, sent,
-               bytes](const pb::WriteResponse&) { completed(self, sent, true, true, bytes); },
+        .then([self, sent, bytes](const pb::WriteResponse&) { completed(self, sent, true, bytes); },
               [self, sent](caf::error& e) {
                 failed(self, e);
-                completed(self, sent, false, true, 0);
+                completed(self, sent, false, 0);
               });
   } else {
     pb::GetRequest req;
@@ -191,11 +188,11 @@ void issue(client_ptr self) {
     self->request(st.target, run.timeout, std::move(req))
         .then(
             [self, sent, bytes](const pb::GetResponse& r) {
-              completed(self, sent, true, false, bytes + r.value().size());
+              completed(self, sent, true, bytes + r.value().size());
             },
             [self, sent](caf::error& e) {
               failed(self, e);
-              completed(self, sent, false, false, 0);
+              completed(self, sent, false, 0);
             });
   }
 }
@@ -512,6 +509,31 @@ uint64_t inspect_all(caf::scoped_actor& self, const node_map& nodes) {
   return answered;
 }
 
+// After the leader was killed: a write to every other node every 5 ms, each with its own
+// timeout, until one succeeds; stores when. The clients' own requests to the killed leader
+// are lost and wait for their timeout; the probe measures when the cluster takes writes again.
+caf::behavior prober(caf::event_based_actor* self, node_map nodes, std::string killed,
+                     std::shared_ptr<std::atomic<int64_t>> first_success) {
+  return {[=](probe_atom) {
+    for (auto& [address, node] : nodes) {
+      if (address == killed)
+        continue;
+      pb::PutRequest req;
+      req.set_key("failover-probe");
+      req.set_value("x");
+      self->request(node, 2s, std::move(req))
+          .then(
+              [=](const pb::WriteResponse&) {
+                int64_t none = 0;
+                first_success->compare_exchange_strong(none, now_ns());
+              },
+              [](caf::error&) {});
+    }
+    if (first_success->load() == 0)
+      self->delayed_send(self, 5ms, probe_atom::value);
+  }};
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -717,12 +739,6 @@ int main(int argc, char** argv) {
       n += s->ops.load(std::memory_order_relaxed);
     return n;
   };
-  auto last_success = [&] {
-    int64_t t = 0;
-    for (auto& s : shared)
-      t = std::max(t, s->last_success_ns.load(std::memory_order_relaxed));
-    return t;
-  };
   auto progress_line = [&](double at, uint64_t ops_now, uint64_t& ops_before) {
     std::fprintf(stderr, "  %4.0fs  %8.0f ops/s\n", at, static_cast<double>(ops_now - ops_before));
     ops_before = ops_now;
@@ -738,11 +754,15 @@ int main(int argc, char** argv) {
       }
       auto id = procs->id_at(lead);
       std::this_thread::sleep_for(500ms);
+      auto first_success = std::make_shared<std::atomic<int64_t>>(0);
       auto killed = now_ns();
       procs->kill(id);
-      while (last_success() <= killed && now_ns() - killed < 30'000'000'000)
+      auto probe = sys[0]->spawn(prober, nodes[0], lead, first_success);
+      caf::anon_send(probe, probe_atom::value);
+      while (first_success->load() == 0 && now_ns() - killed < 30'000'000'000)
         std::this_thread::sleep_for(1ms);
-      auto gap_ms = static_cast<double>(last_success() - killed) / 1e6;
+      caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+      auto gap_ms = static_cast<double>(first_success->load() - killed) / 1e6;
       r.failover_ms.push_back(gap_ms);
       std::fprintf(stderr, "  trial %2d: killed leader %s, next write after %.0f ms\n", t + 1,
                    id.c_str(), gap_ms);
