@@ -6,6 +6,7 @@
 // Exit codes as cafraftctl: 0 ok, 1 usage, 2 failed or unhealthy (an unreachable node), 3 no
 // endpoint reachable.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -112,6 +113,35 @@ public:
 private:
   bool tty_;
   termios saved_{};
+};
+
+// "write_us_le_250" before "write_us_le_1000": runs of digits compare as numbers.
+struct natural_less {
+  bool operator()(const std::string& a, const std::string& b) const {
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+      if (std::isdigit(static_cast<unsigned char>(a[i])) &&
+          std::isdigit(static_cast<unsigned char>(b[j]))) {
+        size_t ei = i, ej = j;
+        while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei])))
+          ++ei;
+        while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej])))
+          ++ej;
+        if (ei - i != ej - j)
+          return ei - i < ej - j; // no leading zeros in field names: longer is larger
+        if (auto c = a.compare(i, ei - i, b, j, ej - j); c != 0)
+          return c < 0;
+        i = ei;
+        j = ej;
+        continue;
+      }
+      if (a[i] != b[j])
+        return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+    return a.size() - i < b.size() - j;
+  }
 };
 
 std::string rate(double r) {
@@ -290,7 +320,7 @@ private:
       std::fprintf(stderr, "%s: %s\n", name.c_str(), cafraft::render(i.error()).c_str());
       return exit_failed;
     }
-    std::map<std::string, std::string> fields{i->fields().begin(), i->fields().end()};
+    std::map<std::string, std::string, natural_less> fields{i->fields().begin(), i->fields().end()};
     if (s_.json_out()) {
       json j{{"name", i->name()},
              {"kind", i->kind()},
@@ -467,9 +497,14 @@ private:
              {"dropped_before", std::to_string(ev.dropped())}};
       return j.dump();
     }
+    // Local time of day with milliseconds.
+    auto secs = static_cast<std::time_t>(t / 1000);
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    char hms[16];
+    std::strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
     char stamp[32];
-    std::snprintf(stamp, sizeof(stamp), "%lld.%03lld", static_cast<long long>(t / 1000),
-                  static_cast<long long>(t % 1000));
+    std::snprintf(stamp, sizeof(stamp), "%s.%03lld", hms, static_cast<long long>(t % 1000));
     return std::string{stamp} + " " + ev.node_id() + " term " + std::to_string(ev.term()) + ": " +
            what + (ev.dropped() > 0 ? " (events were dropped)" : "");
   }

@@ -61,7 +61,7 @@ struct flags {
   int heartbeat_ms = 50;
   std::string log_level = "info";
   std::string admin; // HOST:PORT of the admin HTTP endpoints; empty: off
-  cafraft::scheduling sched;
+  cafraft::scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -291,7 +291,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sharing", "stealing"}))
       ->capture_default_str()
       ->envname("CAFRAFT_SCHEDULER");
-  app.add_option("--threads", f.sched.threads, "CAF scheduler threads (0: CAF's default)")
+  app.add_option("--threads", f.sched.threads,
+                 "CAF scheduler threads besides the storage and network threads (0: CAF's "
+                 "default, max(cores, 4))")
       ->capture_default_str()
       ->envname("CAFRAFT_THREADS");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")

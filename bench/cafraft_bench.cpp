@@ -81,7 +81,7 @@ struct options {
   int failover_trials = 0;
   int inspect_every_ms = 0;
   std::string scheduler = "sharing";
-  int threads = 0; // 0: CAF's default
+  int threads = 1; // 0: CAF's default
 };
 
 int64_t now_ns() {
@@ -568,7 +568,8 @@ int main(int argc, char** argv) {
   app.add_option("--scheduler", o.scheduler, "CAF scheduler policy of this process")
       ->check(CLI::IsMember({"stealing", "sharing"}))
       ->capture_default_str();
-  app.add_option("--threads", o.threads, "CAF scheduler threads of this process (0: default)");
+  app.add_option("--threads", o.threads, "CAF scheduler threads of this process (0: CAF's default)")
+      ->capture_default_str();
   app.add_option("-w,--write-out", o.format, "Output: table or json")
       ->check(CLI::IsMember({"table", "json"}));
   try {
