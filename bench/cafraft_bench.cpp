@@ -421,9 +421,14 @@ void print(const options& o, const report& r, const std::string& target) {
     return;
   }
   std::printf("target      %s\n", target.c_str());
-  std::printf("workload    %s, %d clients x %d in flight, %d B values, %d keys, %.0f s "
-              "(after %.0f s warmup)\n",
-              o.ops.c_str(), o.clients, o.inflight, o.value_size, o.keys, o.duration, o.warmup);
+  if (r.failover_ms.empty())
+    std::printf("workload    %s, %d clients x %d in flight, %d B values, %d keys, %.0f s "
+                "(after %.0f s warmup)\n",
+                o.ops.c_str(), o.clients, o.inflight, o.value_size, o.keys, o.duration, o.warmup);
+  else
+    std::printf("workload    %s, %d clients x %d in flight, %d B values, %d keys, %.0f s in all "
+                "(the load during the failover trials, errors included)\n",
+                o.ops.c_str(), o.clients, o.inflight, o.value_size, o.keys, r.seconds);
   std::printf("throughput  %.0f ops/s, %.2f MB/s (%llu ops, %llu errors)\n", ops_s, mb_s,
               static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.errors));
   std::printf("latency     p50 %.0f us  p90 %.0f us  p99 %.0f us  p99.9 %.0f us  max %.0f us\n",
