@@ -190,11 +190,12 @@ void persist_appended(leader_ptr self) {
 void flush(leader_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  persist_appended(self);
   auto mode = st.broadcast_due ? send_mode::heartbeat : send_mode::entries;
   st.broadcast_due = false;
+  // Followers first: their network hop and fsync overlap ours (thesis §10.2.1).
   for (auto& [peer, ignored] : st.repl->progress())
     send_appends(self, peer, mode);
+  persist_appended(self);
   serve_reads(self);
 }
 
