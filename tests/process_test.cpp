@@ -662,6 +662,48 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_NE(json_out.out.find("\"applied_index\""), std::string::npos) << json_out.out;
 }
 
+// cafraft-bench works (its figures are never asserted: they belong in docs/performance.md).
+TEST_F(ProcessCluster, BenchToolDrivesAClusterAndReportsJson) {
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  auto initial = initial_cluster(ids);
+  for (auto& id : ids)
+    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  ASSERT_FALSE(leader(ids).empty());
+  auto bench = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), bin_dir + "/cafraft-bench");
+    for (auto a : {"--duration", "1", "--warmup", "0.2", "-w", "json"})
+      args.push_back(a);
+    auto r = run(args, dir);
+    auto json = r.out.substr(std::min(r.out.find('{'), r.out.size()));
+    return std::make_pair(r.code, json);
+  };
+  // A value that a report of `key` holds, as text ("" if none).
+  auto field = [](const std::string& json, const std::string& key) {
+    auto at = json.find("\"" + key + "\": ");
+    if (at == std::string::npos)
+      return std::string{};
+    at += key.size() + 4;
+    return json.substr(at, json.find_first_of(",\n}", at) - at);
+  };
+  auto [code, out] =
+      bench({"--endpoints", endpoints(ids), "--clients", "4", "--ops", "mixed", "--keys", "50"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_GT(std::stod("0" + field(out, "ops")), 0.0) << out;
+  EXPECT_EQ(field(out, "errors"), "0") << out;
+  EXPECT_GT(std::stod("0" + field(out, "p50")), 0.0) << out;
+  EXPECT_FALSE(field(out, "client_cpu_s_per_1000_ops").empty()) << out;
+  // An in-process cluster with in-memory logs, with a console's top every 100 ms.
+  auto [code2, out2] =
+      bench({"--spawn", "3", "--memory", "--inflight", "8", "--inspect-every", "100"});
+  EXPECT_EQ(code2, 0) << out2;
+  EXPECT_GT(std::stod("0" + field(out2, "inspections")), 0.0) << out2;
+  // Bad flags exit 1.
+  EXPECT_EQ(
+      run({bin_dir + "/cafraft-bench", "--spawn", "3", "--endpoints", endpoints(ids)}, dir).code,
+      1);
+  EXPECT_EQ(run({bin_dir + "/cafraft-bench", "--spawn", "3", "--clients", "0"}, dir).code, 1);
+}
+
 TEST_F(ProcessCluster, InteractiveConsoleRefreshesTopUntilAKeyIsPressed) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
   auto initial = initial_cluster(ids);
