@@ -57,6 +57,8 @@ struct leader_state : role_base {
   std::unique_ptr<replication> repl;
   uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
   uint64_t flushed = 0;    // highest index handed to storage
+  // When each follower's last answer of this term came (inspection: last contact).
+  std::map<std::string, caf::actor_clock::time_point> last_heard;
   bool flush_scheduled = false;
   bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)
   uint64_t quorum_gen = 0;    // generation of the check-quorum timer
@@ -552,6 +554,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
           return step_down(self, resp.term(), false);
         if (resp.term() < s.term)
           return;
+        self->state.last_heard[resp.follower_id()] = self->clock().now();
         if (self->state.repl->on_response(resp))
           on_commit(self);
         if (self->state.retired)
@@ -568,6 +571,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
           return step_down(self, resp.term(), false);
         if (resp.term() < s.term)
           return;
+        self->state.last_heard[resp.follower_id()] = self->clock().now();
         if (self->state.repl->on_snapshot_response(resp))
           on_commit(self);
         if (self->state.retired)
@@ -754,7 +758,16 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](inspect_atom) {
         auto& st = self->state;
         auto fields = role_fields(*st.rs);
+        auto now = self->clock().now();
         for (auto& [id, p] : st.repl->progress()) {
+          auto heard = st.last_heard.find(id);
+          fields.emplace_back(
+              "peer." + id + ".last_contact_ms",
+              heard == st.last_heard.end()
+                  ? std::string{"never"}
+                  : std::to_string(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(now - heard->second)
+                            .count()));
           fields.emplace_back("peer." + id + ".match", std::to_string(p.match));
           fields.emplace_back("peer." + id + ".next", std::to_string(p.next));
           fields.emplace_back("peer." + id + ".inflight", std::to_string(p.inflight));

@@ -77,6 +77,8 @@ TEST_F(InspectionTest, EveryActorOfANodeIsListedAndAnswersWithItsState) {
     if (id != leader) {
       EXPECT_EQ(l.fields().at("peer." + id + ".match"), "6") << id;
       EXPECT_EQ(l.fields().at("peer." + id + ".state"), "replicate") << id;
+      // Followers answer every heartbeat (50 ms).
+      EXPECT_LE(std::stoll(l.fields().at("peer." + id + ".last_contact_ms")), 50) << id;
       auto p = inspect(node, leader + "/peer-" + id);
       EXPECT_EQ(p.fields().at("connected"), "true");
       EXPECT_GT(std::stoull(p.fields().at("sent")), 0u);
