@@ -1,6 +1,11 @@
 #include "runtime/crc32c.hpp"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace cafraft {
 
@@ -26,11 +31,8 @@ struct tables {
 
 constexpr tables tab;
 
-} // namespace
-
-uint32_t crc32c(std::string_view data, uint32_t crc) {
-  auto p = reinterpret_cast<const unsigned char*>(data.data());
-  size_t n = data.size();
+// Portable: slicing-by-8.
+uint32_t crc32c_tables(const unsigned char* p, size_t n, uint32_t crc) {
   crc = ~crc;
   while (n >= 8) {
     uint32_t lo =
@@ -43,6 +45,46 @@ uint32_t crc32c(std::string_view data, uint32_t crc) {
   while (n-- > 0)
     crc = tab.t[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
   return ~crc;
+}
+
+#if defined(__x86_64__)
+// SSE4.2's crc32 instruction computes CRC32C, eight bytes per instruction (the WAL checksums
+// every record it writes and reads: 3% of the durable hot path with the tables).
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const unsigned char* p, size_t n,
+                                                        uint32_t crc) {
+  uint64_t c = ~crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = _mm_crc32_u64(c, word);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0)
+    c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+
+bool has_sse42() {
+  static const bool yes = __builtin_cpu_supports("sse4.2");
+  return yes;
+}
+#endif
+
+} // namespace
+
+uint32_t crc32c(std::string_view data, uint32_t crc) {
+  auto p = reinterpret_cast<const unsigned char*>(data.data());
+#if defined(__x86_64__)
+  if (has_sse42())
+    return crc32c_sse42(p, data.size(), crc);
+#endif
+  return crc32c_tables(p, data.size(), crc);
+}
+
+uint32_t crc32c_portable(std::string_view data, uint32_t crc) {
+  return crc32c_tables(reinterpret_cast<const unsigned char*>(data.data()), data.size(), crc);
 }
 
 } // namespace cafraft

@@ -9,6 +9,11 @@
 namespace cafraft {
 
 /// Extends `crc` (0 to start) over `data`.
+/// CRC-32C (Castagnoli) of `data`, continuing from `crc`. Uses SSE4.2's crc32 instruction when
+/// the CPU has it.
 uint32_t crc32c(std::string_view data, uint32_t crc = 0);
+
+/// The same with lookup tables only (tests compare the two).
+uint32_t crc32c_portable(std::string_view data, uint32_t crc = 0);
 
 } // namespace cafraft

@@ -121,6 +121,19 @@ TEST(Crc32c, MatchesTheRfc3720Vectors) {
   EXPECT_EQ(crc32c(inc), 0x46DD794Eu);
   // Extending in pieces gives the same as one pass.
   EXPECT_EQ(crc32c("6789", crc32c("12345")), crc32c("123456789"));
+  EXPECT_EQ(crc32c_portable("123456789"), 0xE3069283u);
+}
+
+TEST(Crc32c, HardwareAndTablesAgreeOnEveryLengthAndContinuation) {
+  std::mt19937 rng{7};
+  std::string data;
+  for (int i = 0; i < 300; ++i)
+    data.push_back(static_cast<char>(rng()));
+  for (size_t n = 0; n <= data.size(); ++n) {
+    std::string_view part{data.data(), n};
+    ASSERT_EQ(crc32c(part), crc32c_portable(part)) << n;
+    ASSERT_EQ(crc32c(part, 0x12345678u), crc32c_portable(part, 0x12345678u)) << n;
+  }
 }
 
 TEST(WalFrame, RoundTripsAndTellsTornFromDamaged) {
