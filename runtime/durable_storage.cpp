@@ -489,7 +489,7 @@ void durable_storage::write(std::vector<persist_batch> batches) {
     bool hs_after = hs && !hs->resyncing() && resyncing_;
     if (hs && !hs_after)
       write_hard_state(*hs);
-    std::string frames;
+    std::string frames, payload;
     uint64_t last = last_index_;
     for (auto& b : batches) { // entries move into the records: no copy per entry
       if (b.snapshot) {
@@ -513,8 +513,10 @@ void durable_storage::write(std::vector<persist_batch> batches) {
         last = e.index();
         rec.mutable_entries()->Add(std::move(e));
       }
-      if (rec.truncate_from() > 0 || rec.entries_size() > 0)
-        frames += wal::frame(rec.SerializeAsString());
+      if (rec.truncate_from() > 0 || rec.entries_size() > 0) {
+        rec.SerializeToString(&payload);
+        wal::append_frame(frames, payload);
+      }
     }
     if (!frames.empty())
       append_records(frames, last);

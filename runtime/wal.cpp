@@ -26,13 +26,18 @@ bool all_zero(std::string_view s) {
 
 } // namespace
 
-std::string frame(std::string_view payload) {
-  std::string out;
-  out.reserve(header_size + payload.size());
+void append_frame(std::string& out, std::string_view payload) {
+  auto start = out.size();
+  out.reserve(start + header_size + payload.size());
   put32(out, static_cast<uint32_t>(payload.size()));
-  put32(out, crc32c(std::string_view{out.data(), 4}));
+  put32(out, crc32c(std::string_view{out.data() + start, 4}));
   put32(out, crc32c(payload));
   out.append(payload);
+}
+
+std::string frame(std::string_view payload) {
+  std::string out;
+  append_frame(out, payload);
   return out;
 }
 

@@ -17,6 +17,8 @@ constexpr uint32_t max_payload = 256u << 20;
 
 /// The frame of one record.
 std::string frame(std::string_view payload);
+/// Appends the frame of one record to `out` (no copy of the frame itself).
+void append_frame(std::string& out, std::string_view payload);
 
 /// How the valid records of a file end.
 enum class tail {
