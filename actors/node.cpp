@@ -421,7 +421,9 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         if (!from_here(self))
           return;
         auto& ns = self->state;
-        if (index != ns.config_index) {
+        // A configuration that replaced an uncommitted one at the same index differs in its
+        // members (repeated fields serialize deterministically).
+        if (index != ns.config_index || c.SerializeAsString() != ns.config.SerializeAsString()) {
           ns.config_index = index;
           ns.config = c;
           publish(self, membership_event(ns));

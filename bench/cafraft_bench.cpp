@@ -82,6 +82,7 @@ struct options {
   int inspect_every_ms = 0;
   std::string scheduler = "sharing";
   int threads = 1; // 0: CAF's default
+  std::string log_level = "warn";
 };
 
 int64_t now_ns() {
@@ -562,8 +563,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"put", "get", "mixed"}))
       ->capture_default_str();
   app.add_option("--connections", o.connections,
-                 "Separate actor systems (and so TCP connections) the clients are spread over "
-                 "(default min(clients, 8) over the network)");
+                 "Over the network: separate actor systems (and so TCP connections) the clients "
+                 "are spread over (default min(clients, 8))");
   app.add_option("--timeout-ms", o.timeout_ms, "A request gives up after this")
       ->capture_default_str();
   app.add_option("--failover-trials", o.failover_trials,
@@ -574,6 +575,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"stealing", "sharing"}))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "CAF scheduler threads of this process (0: CAF's default)")
+      ->capture_default_str();
+  app.add_option("--log-level", o.log_level, "Of the nodes in this process: trace ... off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
   app.add_option("-w,--write-out", o.format, "Output: table or json")
       ->check(CLI::IsMember({"table", "json"}));
@@ -603,7 +607,7 @@ int main(int argc, char** argv) {
     return usage("--memory needs --spawn N without --processes");
   cafraft::get_logger("cafraft")->set_level(spdlog::level::warn);
   cafraft::get_logger("cafraft-client")->set_level(spdlog::level::off);
-  cafraft::get_logger("bench")->set_level(spdlog::level::warn);
+  cafraft::get_logger("bench")->set_level(spdlog::level::from_str(o.log_level));
 
   std::string root = o.data_dir;
   bool own_root = false;
@@ -615,7 +619,7 @@ int main(int argc, char** argv) {
     own_root = true;
   }
   bool remote = !o.endpoints.empty() || o.processes;
-  int systems = o.connections > 0 ? o.connections : remote ? std::min(o.clients, 8) : 1;
+  int systems = !remote ? 1 : o.connections > 0 ? o.connections : std::min(o.clients, 8);
 
   std::vector<std::unique_ptr<cafraft::network_config>> cfgs;
   std::vector<std::unique_ptr<caf::actor_system>> sys;
