@@ -133,6 +133,8 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store,
         for (size_t b = 0; b < write_buckets.size(); ++b)
           fields.emplace_back("write_us_le_" + std::to_string(write_buckets[b]),
                               std::to_string(st.write_le[b]));
+        for (auto& f : st.store->describe())
+          fields.push_back(f);
         return make_inspection(self, "storage", std::move(fields));
       },
       [self](snapshot_atom, const pb::SnapshotMeta& meta, const std::string& data) {

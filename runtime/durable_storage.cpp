@@ -451,6 +451,15 @@ void durable_storage::start_segment(uint64_t seq, uint64_t first_index, bool res
   segments_.emplace_back(seq, first_index);
 }
 
+std::vector<std::pair<std::string, std::string>> durable_storage::describe() const {
+  return {{"segments", std::to_string(segments_.size())},
+          {"segment_written", std::to_string(segment_)},
+          {"segment_bytes", std::to_string(segment_size_)},
+          {"first_log_index", segments_.empty() ? "-" : std::to_string(segments_.front().second)},
+          {"fsyncs", std::to_string(syncs_)},
+          {"snapshot_index", snapshot_ ? std::to_string(snapshot_->index()) : "-"}};
+}
+
 void durable_storage::write_hard_state(const pb::HardState& hs) {
   pb::HardStateSlot s;
   s.set_sequence(++hs_sequence_);

@@ -63,6 +63,9 @@ public:
   /// fdatasync calls made by write(), for tests and benchmarks.
   uint64_t syncs() const { return syncs_; }
 
+  /// Segments (count, the one written and its size), fsyncs, and the snapshot's index.
+  std::vector<std::pair<std::string, std::string>> describe() const override;
+
 protected:
   void incoming_begin(const pb::SnapshotMeta& meta) override;
   void incoming_append(std::string_view data) override;

@@ -62,6 +62,9 @@ public:
   /// to a file as they come.
   uint64_t receive_chunk(const pb::InstallSnapshot& chunk, bool& complete);
 
+  /// What the storage actor adds to its inspection (docs/inspection.md): name and value.
+  virtual std::vector<std::pair<std::string, std::string>> describe() const { return {}; }
+
 protected:
   /// The snapshot being received: start over (drop what was received), append, make durable.
   virtual void incoming_begin(const pb::SnapshotMeta& meta) = 0;

@@ -591,6 +591,7 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_NE(both.out.find(lead + "/leader (leader)"), std::string::npos) << both.out;
   EXPECT_NE(both.out.find("commit_index"), std::string::npos) << both.out;
   EXPECT_NE(both.out.find("write_us_le_"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("segment_bytes"), std::string::npos) << both.out;
   auto log = console("log " + lead + " 50");
   EXPECT_EQ(log.code, 0) << log.out;
   EXPECT_NE(log.out.find(lead + " [term"), std::string::npos) << log.out;
