@@ -296,7 +296,7 @@ int status(session& s) {
 }
 
 void print_json(const json& j) {
-  std::printf("%s\n", j.dump(2).c_str());
+  std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
 }
 
 void print_table(const std::vector<std::vector<std::string>>& rows) {

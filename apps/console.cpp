@@ -495,7 +495,7 @@ private:
              {"term", std::to_string(ev.term())},
              {"event", what},
              {"dropped_before", std::to_string(ev.dropped())}};
-      return j.dump();
+      return j.dump(-1, ' ', false, json::error_handler_t::replace);
     }
     // Local time of day with milliseconds.
     auto secs = static_cast<std::time_t>(t / 1000);
@@ -521,6 +521,12 @@ private:
     if (!lines) {
       std::fprintf(stderr, "%s: %s\n", node.c_str(), cafraft::render(lines.error()).c_str());
       return exit_failed;
+    }
+    if (s_.json_out()) {
+      cli::print_json(
+          json{{"node", node},
+               {"lines", std::vector<std::string>(lines->lines().begin(), lines->lines().end())}});
+      return exit_ok;
     }
     for (auto& l : lines->lines())
       std::printf("%s\n", l.c_str());

@@ -612,6 +612,11 @@ TEST_F(ProcessCluster, ConsoleShowsActorsStateAndUnreachableNodes) {
   EXPECT_NE(failed_cas.out.find("compare failed: key does not exist"), std::string::npos)
       << failed_cas.out;
   EXPECT_EQ(console("cas --absent color green; get color").code, 0);
+  // Bytes that are not UTF-8 are replaced in JSON, not fatal.
+  ASSERT_EQ(ctl(ids, {"put", "raw", "\xff\xfe"}).code, 0);
+  auto raw = ctl(ids, {"-w", "json", "get", "raw"});
+  EXPECT_EQ(raw.code, 0) << raw.out;
+  EXPECT_NE(raw.out.find("\"value\""), std::string::npos) << raw.out;
   EXPECT_EQ(console("member frobnicate").code, 1);
   EXPECT_EQ(console("get").code, 1);
   auto help = console("help top");
