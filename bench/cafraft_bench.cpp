@@ -12,6 +12,9 @@
 // reports the time until the next write succeeds. --inspect-every MS does what an attached
 // cafraft-console's `top` does (the actor directory and an inspection of every actor of every
 // node) every MS milliseconds, to measure what being watched costs.
+//
+// Exit codes: 0 done, 1 usage, 2 the run failed (no leader, no operation succeeded), 3 an
+// endpoint cannot be reached.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -117,7 +120,6 @@ struct client_state {
   caf::actor target;
   std::mt19937_64 rng;
   int inflight = 0;
-  bool stopping = false;
   caf::response_promise finished;
   static inline const char* name = "bench.client";
 };
@@ -637,7 +639,30 @@ int main(int argc, char** argv) {
   std::vector<node_map> nodes(static_cast<size_t>(systems));
   std::vector<std::unique_ptr<cafraft::remote_client>> dialers;
   std::map<std::string, caf::actor> local_nodes; // id -> node (in-process)
+  std::vector<caf::actor> clients;
   std::string target;
+  // Stops what runs (an actor system waits for its actors when it goes) and removes the data.
+  auto shut_down = [&] {
+    for (auto& c : clients)
+      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    for (auto& [id, n] : local_nodes)
+      caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+    dialers.clear();
+    procs.reset();
+    local_nodes.clear();
+    for (auto& m : nodes)
+      m.clear();
+    clients.clear();
+    sys.clear();
+    if (own_root)
+      std::filesystem::remove_all(root);
+  };
+  // A failure after the cluster started: exit 2 (3 when nothing could be reached).
+  auto failed_run = [&](int code, const std::string& why) {
+    std::fprintf(stderr, "cafraft-bench: %s\n", why.c_str());
+    shut_down();
+    return code;
+  };
   if (o.processes) {
     procs = std::make_unique<process_cluster>(o.spawn, root);
     endpoints = procs->endpoints();
@@ -661,7 +686,7 @@ int main(int argc, char** argv) {
         nc.data_dir = root + "/" + m.id;
       auto n = cafraft::spawn_node(*sys[0], nc);
       if (!n)
-        return usage("cannot start " + m.id + ": " + cafraft::render(n.error()));
+        return failed_run(2, "cannot start " + m.id + ": " + cafraft::render(n.error()));
       local_nodes[m.id] = *n;
       nodes[0][m.address] = *n;
       endpoints.push_back(m.address);
@@ -680,23 +705,22 @@ int main(int argc, char** argv) {
         while (!d && steady::now() < until)
           d = dialers.back()->connect(e, 1000ms);
         if (!d)
-          return usage("cannot reach " + e);
+          return failed_run(3, "cannot reach " + e);
         nodes[static_cast<size_t>(i)][e] = d;
       }
     }
   }
   auto leader = find_leader(*sys[0], nodes[0], 20s);
   if (leader.empty())
-    return usage("no leader among the endpoints within 20 s");
+    return failed_run(2, "no leader among the endpoints within 20 s");
   if (nodes[0].count(leader) == 0) // named otherwise: the clients find it through redirects
     leader = endpoints.front();
   if (o.ops != "put" && !prefill(*sys[0], nodes[0].at(leader), o))
-    return usage("writing the keys before the run failed");
+    return failed_run(2, "writing the keys before the run failed");
 
   // The clients, spread over the actor systems, all starting at the leader.
   std::vector<std::shared_ptr<run_shared>> shared;
   std::vector<std::shared_ptr<client_result>> results;
-  std::vector<caf::actor> clients;
   auto t_start = now_ns();
   auto measure_from = t_start + static_cast<int64_t>(o.warmup * 1e9);
   for (int i = 0; i < systems; ++i) {
@@ -813,19 +837,7 @@ int main(int argc, char** argv) {
     r.bytes += res->bytes;
     r.latency.merge(res->latency);
   }
-  for (auto& c : clients)
-    caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
-  for (auto& [id, n] : local_nodes)
-    caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
   print(o, r, target);
-  dialers.clear();
-  procs.reset();
-  local_nodes.clear();
-  for (auto& m : nodes)
-    m.clear();
-  clients.clear();
-  sys.clear();
-  if (own_root)
-    std::filesystem::remove_all(root);
+  shut_down();
   return r.ops > 0 ? 0 : 2;
 }
