@@ -15,6 +15,7 @@
 //
 // Exit codes: 0 done, 1 usage, 2 the run failed (no leader, no operation succeeded), 3 an
 // endpoint cannot be reached.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -274,6 +275,16 @@ double own_cpu_seconds() {
   return s(u.ru_utime) + s(u.ru_stime);
 }
 
+// Peak resident memory of process `pid` in MB (VmHWM), 0 when unknown.
+double peak_rss_mb_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stod(line.substr(6)) / 1024.0; // kB
+  return 0;
+}
+
 // cafraft-node processes on 127.0.0.1 (--spawn N --processes).
 class process_cluster {
 public:
@@ -351,6 +362,14 @@ public:
         return id;
     return {};
   }
+  /// The largest peak resident memory of the running nodes, in MB.
+  double peak_rss_mb() const {
+    double most = 0;
+    for (auto& [id, pid] : pids_)
+      if (pid > 0)
+        most = std::max(most, peak_rss_mb_of(pid));
+    return most;
+  }
   double cpu_seconds() const {
     double sum = cpu_of_dead_;
     for (auto& [id, pid] : pids_)
@@ -375,6 +394,8 @@ struct report {
   cafraft::bench::histogram latency;
   double client_cpu = 0;   // this process
   double cluster_cpu = -1; // node processes (-1: unknown)
+  double rss_mb = 0;       // peak resident memory of this process
+  double node_rss_mb = -1; // the largest of the node processes' (-1: unknown)
   std::vector<double> failover_ms;
   uint64_t inspections = 0;
 };
@@ -413,6 +434,9 @@ void print(const options& o, const report& r, const std::string& target) {
            {"client_cpu_s_per_1000_ops", per_k(r.client_cpu)}};
     if (r.cluster_cpu >= 0)
       j["cluster_cpu_s_per_1000_ops"] = per_k(r.cluster_cpu);
+    j["peak_rss_mb"] = r.rss_mb;
+    if (r.node_rss_mb >= 0)
+      j["node_peak_rss_mb"] = r.node_rss_mb;
     if (o.inspect_every_ms > 0)
       j["inspections"] = r.inspections;
     if (!r.failover_ms.empty())
@@ -440,6 +464,10 @@ void print(const options& o, const report& r, const std::string& target) {
   std::printf("cpu         %.3f s per 1000 ops in this process", per_k(r.client_cpu));
   if (r.cluster_cpu >= 0)
     std::printf(", %.3f s in the nodes", per_k(r.cluster_cpu));
+  std::printf("\n");
+  std::printf("memory      peak %.0f MB resident in this process", r.rss_mb);
+  if (r.node_rss_mb >= 0)
+    std::printf(", %.0f MB in the largest node", r.node_rss_mb);
   std::printf("\n");
   if (o.inspect_every_ms > 0)
     std::printf("inspection  every %d ms: %llu actor inspections\n", o.inspect_every_ms,
@@ -824,8 +852,11 @@ int main(int argc, char** argv) {
         .receive([](bool) {}, [](caf::error&) {});
   }
   r.client_cpu = own_cpu_seconds() - cpu0;
-  if (procs)
+  if (procs) {
     r.cluster_cpu = procs->cpu_seconds() - cluster_cpu0;
+    r.node_rss_mb = procs->peak_rss_mb();
+  }
+  r.rss_mb = peak_rss_mb_of(::getpid());
   inspecting = false;
   if (inspector.joinable())
     inspector.join();
