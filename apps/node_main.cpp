@@ -60,7 +60,7 @@ struct flags {
   int election_max_ms = 300;
   int heartbeat_ms = 50;
   std::string log_level = "info";
-  std::string admin; // HOST:PORT of the admin HTTP endpoints; empty: off
+  std::string admin;                       // HOST:PORT of the admin HTTP endpoints; empty: off
   cafraft::scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)
 };
 
@@ -221,7 +221,8 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
                              {"applied_index", std::to_string(st->applied_index())},
                              {"last_log_index", std::to_string(st->last_log_index())},
                              {"members", members}};
-    res.set_content(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
+    res.set_content(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                    "application/json");
   });
   srv.Get("/metrics", [&sys, node, status](const httplib::Request&, httplib::Response& res) {
     auto st = status();

@@ -31,11 +31,7 @@
 #include <thread>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +44,7 @@
 #include "actors/node.hpp"
 #include "actors/remote_client.hpp"
 #include "apps/network.hpp"
+#include "apps/subprocess.hpp"
 #include "bench/histogram.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
@@ -238,18 +235,6 @@ caf::behavior client_impl(client_ptr self, std::shared_ptr<run_shared> run,
 
 // ----- clusters -----------------------------------------------------------------------------
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 double cpu_seconds_of(pid_t pid) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -294,7 +279,7 @@ public:
     for (int i = 1; i <= n; ++i) {
       auto id = "n" + std::to_string(i);
       ids_.push_back(id);
-      addresses_[id] = "127.0.0.1:" + std::to_string(free_port());
+      addresses_[id] = "127.0.0.1:" + std::to_string(cafraft::free_loopback_port());
     }
     for (auto& id : ids_)
       initial_ += (initial_.empty() ? "" : ",") + id + "=" + addresses_[id];
@@ -325,19 +310,7 @@ public:
                                   "--insecure",
                                   "--log-level",
                                   "warn"};
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pids_[id] = pid;
+    pids_[id] = cafraft::start_process(args, log);
   }
 
   void kill(const std::string& id) {

@@ -34,6 +34,7 @@
 
 #include "actors/remote_client.hpp"
 #include "apps/admin.hpp"
+#include "apps/subprocess.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -46,46 +47,12 @@ namespace {
 
 const std::string bin_dir = CAFRAFT_BIN_DIR;
 
-uint16_t probe_port();
-
-// A port nothing listens on now, never one handed out before in this run.
 uint16_t free_port() {
-  static std::set<uint16_t> given;
-  for (;;) {
-    auto p = probe_port();
-    if (given.insert(p).second)
-      return p;
-  }
+  return cafraft::free_loopback_port();
 }
 
-uint16_t probe_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Starts `args` with stdout and stderr going to `log`. Returns the pid.
 pid_t start(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
+  return cafraft::start_process(args, log);
 }
 
 // Waits for `pid` to exit; returns its exit code (or 128 + signal), -1 on timeout.
