@@ -1,5 +1,6 @@
 // Durable storage on the real disk: entries per second and fdatasync calls per entry, with
-// group commit (many batches, one write) against one write, and so one fsync, per entry.
+// group commit (many batches, one write) against one write, and so one fsync, per entry, and
+// with space reserved ahead of the writes (the default) against segments that grow.
 // Run: build/bin/cafraft-storage-bench --benchmark_filter=Wal  (figures in docs/storage.md)
 #include <benchmark/benchmark.h>
 
@@ -13,7 +14,7 @@ namespace {
 
 using namespace cafraft;
 
-void run(benchmark::State& state, size_t group) {
+void run(benchmark::State& state, size_t group, bool reserve = true) {
   char tmpl[] = "/tmp/cafraft-bench-XXXXXX";
   if (!::mkdtemp(tmpl)) {
     state.SkipWithError("mkdtemp failed");
@@ -24,6 +25,8 @@ void run(benchmark::State& state, size_t group) {
   opts.dir = std::string{tmpl} + "/n1";
   opts.node_id = "n1";
   opts.logger_name = "bench";
+  if (!reserve)
+    opts.preallocate_bytes = 0;
   uint64_t entries = 0, syncs = 0;
   {
     durable_storage s{opts};
@@ -53,11 +56,16 @@ void WalOneFsyncPerEntry(benchmark::State& state) {
   run(state, 1);
 }
 
+void WalOneFsyncPerEntryGrowing(benchmark::State& state) {
+  run(state, 1, false);
+}
+
 void WalGroupCommit(benchmark::State& state) {
   run(state, static_cast<size_t>(state.range(0)));
 }
 
 BENCHMARK(WalOneFsyncPerEntry)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(WalOneFsyncPerEntryGrowing)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(WalGroupCommit)->Arg(16)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 } // namespace

@@ -145,6 +145,19 @@ public:
       throw disk_error("ftruncate", path, errno);
   }
 
+  bool preallocate(const std::string& path, uint64_t size) override {
+    int fd = open_fd(path);
+    int rc;
+    do
+      rc = ::fallocate(fd, 0, 0, static_cast<off_t>(size));
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0)
+      return true;
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == ENOSPC || errno == EDQUOT)
+      return false;
+    throw disk_error("fallocate", path, errno);
+  }
+
   void rename(const std::string& from, const std::string& to) override {
     close_fd(from);
     close_fd(to);

@@ -55,6 +55,12 @@ public:
   /// Makes the content of a file durable (fdatasync).
   virtual void sync(const std::string& path) = 0;
   virtual void truncate(const std::string& path, uint64_t size) = 0;
+  /// Reserves space so that the file is at least `size` bytes long, the new bytes reading as
+  /// zeros (fallocate). Writing into reserved space does not change the file's size, so an
+  /// fdatasync after it need not record one. Durable only after sync(). Returns false, having
+  /// changed nothing, when the file system cannot (no support for it, or no space: the file
+  /// then grows as it is written, and a write that finds no space fails).
+  virtual bool preallocate(const std::string& path, uint64_t size) = 0;
   /// Replaces `to` with `from`; durable only after sync_dir() of the directory.
   virtual void rename(const std::string& from, const std::string& to) = 0;
   /// Removes a file; a missing file is not an error.

@@ -19,6 +19,9 @@ constexpr const char* hard_state_name = "HARDSTATE";
 constexpr const char* lock_name = "LOCK";
 constexpr const char* incoming_name = "snap-incoming.tmp"; // a snapshot being received
 constexpr uint64_t slot_size = 4096; // HARDSTATE holds two slots; a torn write hits one
+// WalRecord.seal: its last byte, the last byte of every record, has several bits set, so a
+// flipped bit cannot make a whole record end in zero.
+constexpr uint32_t record_seal = 0xC35AA53Cu;
 
 std::string segment_name(uint64_t seq) {
   char buf[32];
@@ -240,7 +243,7 @@ std::string durable_storage::load_log(recovered_state& out) {
   // left of their removal.
   for (size_t i = segments.size(); i-- > 1;) {
     auto bytes = fs.read_at(path(segments[i].second), 0, 512);
-    auto head = wal::scan(bytes);
+    auto head = wal::scan(bytes, wal::zeros::reserved);
     pb::WalRecord rec;
     if (!head.payloads.empty() &&
         rec.ParseFromArray(head.payloads[0].data(), static_cast<int>(head.payloads[0].size())) &&
@@ -271,7 +274,7 @@ std::string durable_storage::load_log(recovered_state& out) {
     auto& [seq, name] = segments[i];
     bool last = i + 1 == segments.size();
     auto bytes = fs.read(path(name));
-    auto r = wal::scan(bytes);
+    auto r = wal::scan(bytes, wal::zeros::reserved);
     if (last && i > 0 && r.payloads.empty() && r.end != wal::tail::corrupt) {
       // A segment begun just before a crash, without even its header: nothing is in it.
       log_->warn("{} removes {}, a segment that a crash left empty", opts_.node_id, path(name));
@@ -341,8 +344,9 @@ std::string durable_storage::load_log(recovered_state& out) {
     if (r.end == wal::tail::torn && last) {
       log_->warn("{} cut a torn write at the end of {} at offset {} ({}, {} bytes)", opts_.node_id,
                  path(name), r.valid_bytes, r.problem, bytes.size() - r.valid_bytes);
-      fs.truncate(path(name), r.valid_bytes);
+      fs.truncate(path(name), r.valid_bytes); // the next write reserves space again
       fs.sync(path(name));
+      bytes.resize(r.valid_bytes);
     } else if (r.end != wal::tail::clean) {
       damaged(name, r.valid_bytes,
               r.problem + (last ? "" : " in a closed segment, which was synced whole"));
@@ -351,6 +355,7 @@ std::string durable_storage::load_log(recovered_state& out) {
     }
     segment_ = seq;
     segment_size_ = r.valid_bytes;
+    reserved_ = bytes.size();
   }
   if (!problem.empty())
     return problem;
@@ -433,10 +438,13 @@ void durable_storage::start_segment(uint64_t seq, uint64_t first_index, bool res
   header.set_segment(seq);
   header.set_first_index(first_index);
   header.set_restart(restart);
+  header.set_seal(record_seal);
   auto name = path(segment_name(seq));
   auto bytes = wal::frame(header.SerializeAsString());
   fs.remove(name); // a segment begun before a crash and never synced into the directory
   fs.append(name, bytes);
+  reserved_ = bytes.size();
+  reserve(name, bytes.size()); // synced with the header
   fs.sync(name);
   fs.sync_dir(opts_.dir);
   syncs_ += 1;
@@ -474,11 +482,21 @@ void durable_storage::write_hard_state(const pb::HardState& hs) {
   resyncing_ = hs.resyncing();
 }
 
+void durable_storage::reserve(const std::string& name, uint64_t end) {
+  if (opts_.preallocate_bytes == 0 || end <= reserved_)
+    return;
+  auto want = std::max(end, std::min(end + opts_.preallocate_bytes, opts_.segment_bytes));
+  // When the file system cannot, the segment grows as it is written; the next one tries again.
+  reserved_ = opts_.fs->preallocate(name, want) ? want : UINT64_MAX;
+}
+
 void durable_storage::append_records(const std::string& frames, uint64_t last) {
   if (segment_size_ + frames.size() > opts_.segment_bytes)
     start_segment(segment_ + 1, last_index_ + 1);
   auto name = path(segment_name(segment_));
-  opts_.fs->append(name, frames);
+  reserve(name, segment_size_ + frames.size());
+  // Into reserved space (or at the end): after the records, never over them.
+  opts_.fs->write_at(name, segment_size_, frames);
   opts_.fs->sync(name);
   ++syncs_;
   segment_size_ += frames.size();
@@ -523,6 +541,7 @@ void durable_storage::write(std::vector<persist_batch> batches) {
         rec.mutable_entries()->Add(std::move(e));
       }
       if (rec.truncate_from() > 0 || rec.entries_size() > 0) {
+        rec.set_seal(record_seal);
         rec.SerializeToString(&payload);
         wal::append_frame(frames, payload);
       }

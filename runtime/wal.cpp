@@ -41,7 +41,7 @@ std::string frame(std::string_view payload) {
   return out;
 }
 
-scan_result scan(std::string_view file) {
+scan_result scan(std::string_view file, zeros after) {
   scan_result r;
   size_t pos = 0;
   auto stop = [&](tail t, std::string why) {
@@ -50,14 +50,24 @@ scan_result scan(std::string_view file) {
     r.problem = std::move(why);
     return r;
   };
-  while (pos < file.size()) {
+  // In reserved space the data ends at the last byte that is not zero. A write that a crash
+  // tore there leaves zeros after the tear, in place of the file that ends in the other case.
+  size_t data_end = file.size();
+  if (after == zeros::reserved) {
+    auto nz = file.find_last_not_of('\0');
+    data_end = nz == std::string_view::npos ? 0 : nz + 1;
+  }
+  while (pos < data_end) {
     auto rest = file.substr(pos);
+    size_t live = data_end - pos; // bytes from here to the end of the data
     if (rest.size() < header_size)
       return stop(tail::torn, "a record header cut short");
     auto len = get32(rest);
     if (crc32c(rest.substr(0, 4)) != get32(rest.substr(4))) {
       if (all_zero(rest)) // the file grew but the data never reached the disk
         return stop(tail::torn, "zeros where a record should start");
+      if (after == zeros::reserved && live < 8) // the tear is in the length or its checksum
+        return stop(tail::torn, "a record header cut short");
       return stop(tail::corrupt, "record header checksum mismatch");
     }
     if (len > max_payload)
@@ -68,6 +78,11 @@ scan_result scan(std::string_view file) {
     if (crc32c(payload) != get32(rest.substr(8))) {
       // The last record of the file with zeros at its end: the tail of a write that did not
       // reach the disk. Anything else is damage to data that was written whole.
+      if (after == zeros::reserved) {
+        if (live < header_size + len) // nothing after it, and it ends in zeros
+          return stop(tail::torn, "a record whose end is zeros");
+        return stop(tail::corrupt, "record checksum mismatch");
+      }
       bool last = rest.size() == header_size + len;
       if (last && len > 0 && payload.back() == 0) {
         auto nz = payload.find_last_not_of('\0');

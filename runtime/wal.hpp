@@ -34,7 +34,14 @@ struct scan_result {
   std::string problem; // what was found at valid_bytes when end != clean
 };
 
+/// What zeros after the last record are.
+enum class zeros {
+  torn,     // the file grew but its data did not reach the disk
+  reserved, // space reserved ahead of the writes (a preallocated WAL segment): the records
+            // end there, and a record whose end is zeros with nothing after it is torn
+};
+
 /// Reads the records of `file` until the end or the first bad one.
-scan_result scan(std::string_view file);
+scan_result scan(std::string_view file, zeros after = zeros::torn);
 
 } // namespace cafraft::wal

@@ -83,6 +83,12 @@ void crash_disk::apply(image& img, const op& o, size_t torn_bytes) {
   case kind::truncate:
     img.inodes[o.inode].resize(o.offset, '\0');
     break;
+  case kind::preallocate: {
+    auto& content = img.inodes[o.inode];
+    if (content.size() < o.offset)
+      content.resize(o.offset, '\0');
+    break;
+  }
   case kind::rename: {
     auto it = img.names.find(o.path);
     if (it == img.names.end())
@@ -184,7 +190,8 @@ void crash_disk::sync(const std::string& path) {
     --syncs_left_;
   // fdatasync covers the inode, whatever name it had when it was written.
   for (auto& o : log_) {
-    bool data_op = o.what == kind::append || o.what == kind::write_at || o.what == kind::truncate;
+    bool data_op = o.what == kind::append || o.what == kind::write_at ||
+                   o.what == kind::truncate || o.what == kind::preallocate;
     if (!o.durable && data_op && o.inode == it->second) {
       o.durable = true;
       --pending_;
@@ -201,6 +208,21 @@ void crash_disk::truncate(const std::string& path, uint64_t size) {
   if (it == current_.names.end())
     throw disk_error("truncate", path, ENOENT);
   issue({kind::truncate, path, {}, it->second, size, {}});
+}
+
+bool crash_disk::preallocate(const std::string& path, uint64_t size) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  begin_op();
+  check_open(path);
+  uint64_t have = 0;
+  if (auto it = current_.names.find(path); it != current_.names.end())
+    have = current_.inodes.at(it->second).size();
+  if (size > have && !has_space(size - have))
+    return false;
+  auto inode = create_if_missing(path);
+  if (size > have)
+    issue({kind::preallocate, path, {}, inode, size, {}});
+  return true;
 }
 
 void crash_disk::rename(const std::string& from, const std::string& to) {
@@ -392,13 +414,17 @@ void crash_disk::check_open(const std::string& path) const {
     throw disk_error("open", path, ENOENT);
 }
 
-void crash_disk::check_space(const std::string& path, uint64_t grown) const {
+bool crash_disk::has_space(uint64_t grown) const {
   if (grown == 0)
-    return;
+    return true;
   uint64_t used = 0;
   for (auto& entry : current_.names)
     used += current_.inodes.at(entry.second).size();
-  if (used > capacity_ || grown > capacity_ - used)
+  return used <= capacity_ && grown <= capacity_ - used;
+}
+
+void crash_disk::check_space(const std::string& path, uint64_t grown) const {
+  if (!has_space(grown))
     throw disk_error("write", path, ENOSPC);
 }
 

@@ -48,6 +48,9 @@ public:
   void write_at(const std::string& path, uint64_t offset, std::string_view data) override;
   void sync(const std::string& path) override;
   void truncate(const std::string& path, uint64_t size) override;
+  /// Grows the file with zeros to `size` (a data operation, durable with sync() like a write);
+  /// false, changing nothing, when that exceeds the capacity.
+  bool preallocate(const std::string& path, uint64_t size) override;
   void rename(const std::string& from, const std::string& to) override;
   void remove(const std::string& path) override;
   void sync_dir(const std::string& dir) override;
@@ -81,10 +84,11 @@ public:
   void fail_sync_after(size_t n_syncs, int err = EIO);
   /// Limits the total size of the files. An append or write_at that would exceed it throws
   /// disk_error("write", path, ENOSPC) and changes nothing (a missing file is not created).
-  /// Truncating to a larger size is not limited (sparse, as on a real file system).
+  /// Truncating to a larger size is not limited (sparse, as on a real file system); space
+  /// reserved with preallocate() counts.
   void set_capacity(uint64_t bytes);
-  /// Lets `n` more mutating operations (append, write_at, truncate, sync, sync_dir, rename,
-  /// remove) through; the next one throws crashed_now before taking effect, and so does every
+  /// Lets `n` more mutating operations (append, write_at, truncate, preallocate, sync,
+  /// sync_dir, rename, remove) through; the next one throws crashed_now before taking effect, and so does every
   /// later one until crash_at_op() is called again (the power stays off; reads still work).
   /// npos disarms.
   void crash_at_op(size_t n);
@@ -102,14 +106,14 @@ public:
   void poke(const std::string& path, std::string content);
 
 private:
-  enum class kind { create, append, write_at, truncate, rename, remove, set };
+  enum class kind { create, append, write_at, truncate, preallocate, rename, remove, set };
 
   struct op {
     kind what;
     std::string path; // the name created, renamed, removed or set, or the file written
     std::string to;   // rename target
     uint64_t inode = 0;
-    uint64_t offset = 0; // write_at offset, truncate size
+    uint64_t offset = 0; // write_at offset, truncate or preallocate size
     std::string data;
     bool durable = false;
   };
@@ -131,6 +135,7 @@ private:
   void begin_op();
   bool dir_exists(const std::string& dir) const;
   void check_open(const std::string& path) const;
+  bool has_space(uint64_t grown) const;
   void check_space(const std::string& path, uint64_t grown) const;
   uint64_t create_if_missing(const std::string& path);
   void issue(op o);

@@ -38,6 +38,7 @@ durable_options options(std::shared_ptr<disk> fs, uint64_t segment_bytes = 64ull
   o.node_id = "n1";
   o.cluster_id = "c1";
   o.segment_bytes = segment_bytes;
+  o.preallocate_bytes = 1024; // small reservations: writes both fill and extend them
   o.fs = std::move(fs);
   o.logger_name = "storage-test"; // quiet unless CAFRAFT_TEST_LOG is set
   return o;
@@ -150,6 +151,20 @@ TEST(WalFrame, RoundTripsAndTellsTornFromDamaged) {
   }
   // Zeros after the records: a file that grew without its data.
   EXPECT_EQ(wal::scan(file + std::string(40, '\0')).end, wal::tail::torn);
+  // In a preallocated segment they are the space reserved after the records.
+  auto reserved = wal::scan(file + std::string(40, '\0'), wal::zeros::reserved);
+  EXPECT_EQ(reserved.end, wal::tail::clean);
+  EXPECT_EQ(reserved.payloads.size(), 3u);
+  EXPECT_EQ(reserved.valid_bytes, file.size());
+  // A write torn anywhere in reserved space leaves zeros after the tear: a torn tail, never
+  // damage, when the last byte of each record is not zero, as WAL records' seal makes it.
+  std::string sealed = wal::frame("first") + wal::frame("second") + wal::frame("third record");
+  for (size_t cut = 0; cut < sealed.size(); ++cut) {
+    auto t = wal::scan(sealed.substr(0, cut) + std::string(sealed.size() - cut + 40, '\0'),
+                       wal::zeros::reserved);
+    EXPECT_NE(t.end, wal::tail::corrupt) << cut;
+    EXPECT_LE(t.valid_bytes, cut);
+  }
   // A changed byte inside a whole record is damage.
   auto bad = file;
   bad[wal::header_size + 1] ^= 0x10;
@@ -292,17 +307,22 @@ TEST(DurableStorage, DamageAtEveryByteOfTheLastRecordsIsCutOrRefused) {
   auto seg = std::string{"/data/n1/"} + fs->list("/data/n1").back();
   ASSERT_NE(seg.find("wal-"), std::string::npos);
   auto original = fs->read(seg);
-  auto tail_start = original.size() > 600 ? original.size() - 600 : 0;
+  // The records end where the space reserved after them begins.
+  auto data_end = original.find_last_not_of('\0') + 1;
+  ASSERT_LT(data_end, original.size()) << "the segment has reserved space";
+  auto tail_start = data_end > 600 ? data_end - 600 : 0;
   auto is_prefix = [&](const std::vector<pb::LogEntry>& log) {
     if (log.size() > m.log.size())
       return false;
     return same_log(log, std::vector<pb::LogEntry>(m.log.begin(), m.log.begin() + log.size()));
   };
   size_t refused = 0, cut = 0;
-  for (size_t pos = tail_start; pos < original.size(); ++pos) {
-    {
+  for (size_t pos = tail_start; pos < data_end; ++pos) {
+    // A write cut at `pos`: the file ends there, or (in reserved space) zeros follow.
+    for (auto content : {original.substr(0, pos),
+                         original.substr(0, pos) + std::string(original.size() - pos, '\0')}) {
       auto img = fs->crashed(0);
-      img->poke(seg, original.substr(0, pos));
+      img->poke(seg, content);
       durable_storage s{options(img)};
       auto rec = s.load(); // a cut is never refused
       EXPECT_TRUE(is_prefix(rec.log)) << "cut at " << pos;
@@ -323,6 +343,23 @@ TEST(DurableStorage, DamageAtEveryByteOfTheLastRecordsIsCutOrRefused) {
         EXPECT_NE(what.find(seg + " at offset "), std::string::npos) << what;
         ++refused;
       }
+    }
+  }
+  // A flipped bit in the reserved space after the records loses nothing: it is refused, or
+  // cut when it sits where only a torn record header could be.
+  for (size_t pos = data_end; pos < data_end + 64; ++pos) {
+    auto img = fs->crashed(0);
+    auto damaged = original;
+    damaged[pos] = 1;
+    img->poke(seg, damaged);
+    durable_storage s{options(img)};
+    try {
+      auto rec = s.load();
+      ASSERT_TRUE(same_log(rec.log, m.log)) << "a flip in reserved space at " << pos;
+    } catch (const storage_error& e) {
+      EXPECT_NE(std::string{e.what()}.find(seg + " at offset " + std::to_string(data_end)),
+                std::string::npos)
+          << e.what();
     }
   }
   EXPECT_GT(refused, 0u);
@@ -347,7 +384,10 @@ TEST(DurableStorage, DamageInAClosedSegmentIsRefusedUnlessTheLogIsDiscarded) {
   ASSERT_GE(segments.size(), 2u);
   auto first = segments[0];
   auto bytes = fs->read(first);
-  bytes.resize(bytes.size() - 5); // a closed segment was synced whole: a short one is damage
+  // A closed segment was synced whole: one whose records are cut short is damage, whether
+  // the file ends there or the space reserved after them follows.
+  bytes.resize(bytes.find_last_not_of('\0') + 1 - 5);
+  bytes.resize(bytes.size() + 100, '\0');
   fs->poke(first, bytes);
   {
     durable_storage s{options(fs, 2048)};
@@ -454,17 +494,36 @@ TEST(DurableStorage, RealFilesSurviveARestartAndAreLocked) {
   std::string root = tmpl;
   auto opts = options(nullptr);
   opts.dir = root + "/n1";
+  opts.preallocate_bytes = durable_options{}.preallocate_bytes;
   model m;
+  auto groups = workload(5, 40);
+  auto write = [&](durable_storage& s, size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      s.write(groups[i]);
+      for (auto& b : groups[i])
+        m.apply(b);
+    }
+  };
   {
     durable_storage s{opts};
     s.load();
     EXPECT_THROW(durable_storage{opts}.load(), storage_error) << "the directory is locked";
-    for (auto& group : workload(5, 30)) {
-      s.write(group);
-      for (auto& b : group)
-        m.apply(b);
-    }
+    write(s, 0, 30);
   }
+  // The segment has space reserved after its records (fallocate: ext4 and tmpfs have it).
+  auto segment = opts.dir + "/wal-0000000000000001.log";
+  auto data = make_posix_disk()->read(segment);
+  auto data_end = data.find_last_not_of('\0') + 1;
+  EXPECT_GE(data.size(), opts.preallocate_bytes);
+  EXPECT_LT(data_end + opts.preallocate_bytes / 2, data.size());
+  {
+    durable_storage s{opts};
+    auto rec = s.load();
+    EXPECT_TRUE(same_hs(rec.hard_state, m.hs));
+    EXPECT_TRUE(same_log(rec.log, m.log));
+    write(s, 30, 40); // after the records, into the reserved space
+  }
+  EXPECT_EQ(make_posix_disk()->read(segment).size(), data.size()) << "no growth: it was reserved";
   durable_storage s{opts};
   auto rec = s.load();
   EXPECT_TRUE(same_hs(rec.hard_state, m.hs));
