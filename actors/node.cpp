@@ -8,6 +8,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/batch.hpp"
 #include "actors/change_request.hpp"
 #include "actors/context.hpp"
 #include "actors/guards.hpp"
@@ -473,6 +474,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                          ns.ctx.cfg->id);
         stop_node(self, make_error(errc::removed_member));
       },
+      [self](pb::BatchRequest& batch) { return answer_batch(self, self->state.role, batch); },
       [self](const pb::JoinRequest& req) { return self->delegate(self->state.changer, req); },
       [self](const pb::LeaveRequest& req) { return self->delegate(self->state.changer, req); },
       [self](leader_atom) -> caf::result<pb::LeaderInfo> {

@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/batcher.hpp"
 #include "actors/node.hpp"
 #include "actors/remote_client.hpp"
 #include "apps/network.hpp"
@@ -79,6 +80,7 @@ struct options {
   std::string ops = "put";
   std::string format = "table";
   int connections = 0; // 0: min(clients, 8) over the network, 1 in-process
+  int batch = 0;       // batches in flight per connection and node; 0: no batching
   int timeout_ms = 2000;
   int failover_trials = 0;
   int inspect_every_ms = 0;
@@ -101,6 +103,7 @@ struct run_shared {
   int keys = 1000;
   int inflight = 1;
   std::chrono::milliseconds timeout{2000};
+  caf::actor batcher;          // with --batch: the requests go through it
   int64_t measure_from_ns = 0; // warmup ends
   std::atomic<int64_t> stop_at_ns{INT64_MAX};
   std::atomic<uint64_t> ops{0}, errors{0};
@@ -174,12 +177,15 @@ void failed(client_ptr self, const caf::error& e) {
 }
 
 // Answers that come after sweep() gave up on their request are dropped.
-template <class Response>
-void await(client_ptr self, caf::message request, int64_t sent, size_t bytes) {
+template <class Response, class Request>
+void await(client_ptr self, Request request, int64_t sent, size_t bytes) {
   auto& st = self->state;
   auto n = st.next_request++;
   st.outstanding.emplace(n, sent);
-  self->request(st.target, caf::infinite, std::move(request))
+  auto& batcher = st.run->batcher;
+  auto msg = batcher ? caf::make_message(cafraft::batch_atom::value, st.target, std::move(request))
+                     : caf::make_message(std::move(request));
+  self->request(batcher ? batcher : st.target, caf::infinite, std::move(msg))
       .then(
           [self, n, sent, bytes](const Response& r) {
             if (self->state.outstanding.erase(n) == 0)
@@ -231,11 +237,11 @@ void issue(client_ptr self) {
     pb::PutRequest req;
     req.set_key(std::move(key));
     req.set_value(run.value);
-    await<pb::WriteResponse>(self, caf::make_message(std::move(req)), sent, bytes);
+    await<pb::WriteResponse>(self, std::move(req), sent, bytes);
   } else {
     pb::GetRequest req;
     req.set_key(std::move(key));
-    await<pb::GetResponse>(self, caf::make_message(std::move(req)), sent, bytes);
+    await<pb::GetResponse>(self, std::move(req), sent, bytes);
   }
   if (!st.sweeping) {
     st.sweeping = true;
@@ -451,7 +457,8 @@ void print(const options& o, const report& r, const std::string& target) {
              {"p99", us(h.quantile(0.99))},
              {"p999", us(h.quantile(0.999))},
              {"max", us(h.max())}}},
-           {"client_cpu_s_per_1000_ops", per_k(r.client_cpu)}};
+           {"client_cpu_s_per_1000_ops", per_k(r.client_cpu)},
+           {"batch", o.batch}};
     if (r.cluster_cpu >= 0)
       j["cluster_cpu_s_per_1000_ops"] = per_k(r.cluster_cpu);
     j["peak_rss_mb"] = r.rss_mb;
@@ -476,6 +483,10 @@ void print(const options& o, const report& r, const std::string& target) {
     std::printf("workload    %s, %d clients x %d in flight, %d B values, %d keys, %.0f s in all "
                 "(the load during the failover trials, errors included)\n",
                 o.ops.c_str(), o.clients, o.inflight, o.value_size, o.keys, r.seconds);
+  if (o.batch > 0)
+    std::printf("batching    the requests of each connection's clients go through one batcher, "
+                "%d batch%s in flight per node\n",
+                o.batch, o.batch == 1 ? "" : "es");
   std::printf("throughput  %.0f ops/s, %.2f MB/s (%llu ops, %llu errors)\n", ops_s, mb_s,
               static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.errors));
   std::printf("latency     p50 %.0f us  p90 %.0f us  p99 %.0f us  p99.9 %.0f us  max %.0f us\n",
@@ -615,6 +626,10 @@ int main(int argc, char** argv) {
   app.add_option("--connections", o.connections,
                  "Over the network: separate actor systems (and so TCP connections) the clients "
                  "are spread over (default min(clients, 8))");
+  app.add_option("--batch", o.batch,
+                 "Send the clients' requests through a batcher per connection (actors/batcher.hpp) "
+                 "with this many batches in flight per node; 0: each request alone")
+      ->capture_default_str();
   app.add_option("--timeout-ms", o.timeout_ms, "A request gives up after this")
       ->capture_default_str();
   app.add_option("--failover-trials", o.failover_trials,
@@ -648,7 +663,7 @@ int main(int argc, char** argv) {
   if (o.spawn < 0 || o.spawn > 9)
     return usage("--spawn takes 1 to 9 nodes");
   if (o.clients < 1 || o.inflight < 1 || o.value_size < 0 || o.keys < 1 || o.duration <= 0 ||
-      o.warmup < 0 || o.timeout_ms <= 0 || o.connections < 0 || o.failover_trials < 0 ||
+      o.warmup < 0 || o.timeout_ms <= 0 || o.connections < 0 || o.batch < 0 || o.failover_trials < 0 ||
       o.inspect_every_ms < 0 || o.threads < 0)
     return usage("counts and times must be positive");
   if (o.failover_trials > 0 && !o.processes)
@@ -688,11 +703,14 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<cafraft::remote_client>> dialers;
   std::map<std::string, caf::actor> local_nodes; // id -> node (in-process)
   std::vector<caf::actor> clients;
+  std::vector<caf::actor> batchers; // with --batch, one per actor system
   std::string target;
   // Stops what runs (an actor system waits for its actors when it goes) and removes the data.
   auto shut_down = [&] {
     for (auto& c : clients)
       caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+    for (auto& b : batchers)
+      caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
     for (auto& [id, n] : local_nodes)
       caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
     dialers.clear();
@@ -701,6 +719,7 @@ int main(int argc, char** argv) {
     for (auto& m : nodes)
       m.clear();
     clients.clear();
+    batchers.clear();
     sys.clear();
     if (own_root)
       std::filesystem::remove_all(root);
@@ -782,6 +801,12 @@ int main(int argc, char** argv) {
     s->keys = o.keys;
     s->inflight = o.inflight;
     s->timeout = std::chrono::milliseconds{o.timeout_ms};
+    if (o.batch > 0) {
+      s->batcher = cafraft::spawn_batcher(
+          *sys[static_cast<size_t>(i)],
+          cafraft::batcher_options{static_cast<size_t>(o.batch), s->timeout});
+      batchers.push_back(s->batcher);
+    }
     s->measure_from_ns = measure_from;
     shared.push_back(s);
   }

@@ -6,6 +6,8 @@
 //   pb::ProposeRequest  -> pb::WriteResponse   opaque bytes for a user's state machine
 //   pb::GetRequest      -> pb::GetResponse     linearizable (ReadIndex) unless stale is set
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
+//   pb::BatchRequest    -> pb::BatchResponse   many of the requests above in one message, each
+//                                              answered as if sent alone (its result or error)
 //
 // Membership and leadership (docs/membership.md):
 //   pb::JoinRequest     -> pb::MembershipResponse   add a node (learner, promoted when caught up)

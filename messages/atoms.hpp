@@ -18,6 +18,7 @@ using directory_atom = caf::atom_constant<caf::atom("rf_dir")>;
 using inspect_atom = caf::atom_constant<caf::atom("rf_inspect")>;
 using enlist_atom = caf::atom_constant<caf::atom("rf_enlist")>;
 using recent_log_atom = caf::atom_constant<caf::atom("rf_log")>;
+using batch_atom = caf::atom_constant<caf::atom("rf_batch")>;
 
 // Node internals.
 using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;

@@ -3,6 +3,8 @@
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
 
+#include "messages/raft.pb.h"
+
 namespace cafraft {
 
 const char* to_string(errc x) {
@@ -95,6 +97,37 @@ bool is_indefinite(const caf::error& e) {
            c == errc::storage_failed || c == errc::disk_full;
   }
   return e == caf::sec::request_timeout;
+}
+
+void to_pb(const caf::error& e, pb::BatchError& out) {
+  out.Clear();
+  if (e.category() == error_category) {
+    out.set_code(e.code());
+    std::string id, address;
+    if (leader_hint(e, id, address)) {
+      out.set_leader_id(id);
+      out.set_leader_address(address);
+    } else if (e.context().match_elements<std::string>()) {
+      out.set_detail(e.context().get_as<std::string>(0));
+    }
+  } else if (e.category() == caf::atom("system")) {
+    out.set_caf_sec(true);
+    out.set_code(e.code());
+  } else { // no other category reaches a client; kept as text
+    out.set_code(static_cast<uint8_t>(errc::invalid_request));
+    out.set_detail(render(e));
+  }
+}
+
+caf::error from_pb(const pb::BatchError& e) {
+  auto code = static_cast<uint8_t>(e.code());
+  if (e.caf_sec())
+    return caf::make_error(static_cast<caf::sec>(code));
+  if (code == static_cast<uint8_t>(errc::not_leader) && !e.leader_id().empty())
+    return make_not_leader(e.leader_id(), e.leader_address());
+  if (!e.detail().empty())
+    return make_error(static_cast<errc>(code), e.detail());
+  return make_error(static_cast<errc>(code));
 }
 
 } // namespace cafraft

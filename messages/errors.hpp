@@ -12,6 +12,10 @@
 
 namespace cafraft {
 
+namespace pb {
+class BatchError;
+} // namespace pb
+
 /// The category atom of every cafraft error.
 constexpr caf::atom_value error_category = caf::atom("cafraft");
 
@@ -75,5 +79,10 @@ bool is_indefinite(const caf::error& e);
 
 /// If `e` is not_leader, stores the leader's id and address and returns true.
 bool leader_hint(const caf::error& e, std::string& id, std::string& address);
+
+/// An error as an item of a pb::BatchResponse, and back: cafraft errors keep their code,
+/// detail and leader hint; CAF's own (caf::sec) keep their code.
+void to_pb(const caf::error& e, pb::BatchError& out);
+caf::error from_pb(const pb::BatchError& e);
 
 } // namespace cafraft

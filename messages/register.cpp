@@ -43,7 +43,9 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::ActorDirectory>("r.ActorDir")
       .add_message_type<pb::InspectRequest>("r.InspectReq")
       .add_message_type<pb::Inspection>("r.Inspection")
-      .add_message_type<pb::LogLines>("r.LogLines");
+      .add_message_type<pb::LogLines>("r.LogLines")
+      .add_message_type<pb::BatchRequest>("r.Batch")
+      .add_message_type<pb::BatchResponse>("r.BatchR");
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            return render(caf::error{code, error_category, ctx});
