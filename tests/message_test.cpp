@@ -273,6 +273,23 @@ void fill(pb::CasRequest& x) {
   x.set_expect_absent(true);
 }
 
+void fill(pb::BatchRequest& x) {
+  fill(*x.add_items()->mutable_put());
+  fill(*x.add_items()->mutable_get());
+  fill(*x.add_items()->mutable_cas());
+  x.add_items(); // no operation
+}
+
+void fill(pb::BatchResponse& x) {
+  fill(*x.add_results()->mutable_write());
+  fill(*x.add_results()->mutable_get());
+  auto& e = *x.add_results()->mutable_error();
+  e.set_code(1);
+  e.set_leader_id("n2");
+  e.set_leader_address("10.0.0.2:4000");
+  x.add_results()->mutable_error()->set_caf_sec(true);
+}
+
 template <class T> T sample() {
   T x;
   fill(x);
@@ -341,7 +358,8 @@ using registered_types =
                    pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest,
                    pb::LeaveRequest, pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent,
                    pb::TransferLeadershipRequest, pb::CasRequest, pb::ActorInfo, pb::ActorDirectory,
-                   pb::InspectRequest, pb::Inspection, pb::LogLines>;
+                   pb::InspectRequest, pb::Inspection, pb::LogLines, pb::BatchRequest,
+                   pb::BatchResponse>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -396,7 +414,9 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::ActorDirectory),
                                        typeid(pb::InspectRequest),
                                        typeid(pb::Inspection),
-                                       typeid(pb::LogLines)};
+                                       typeid(pb::LogLines),
+                                       typeid(pb::BatchRequest),
+                                       typeid(pb::BatchResponse)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;

@@ -665,6 +665,14 @@ TEST_F(ProcessCluster, BenchToolDrivesAClusterAndReportsJson) {
   EXPECT_EQ(field(out, "errors"), "0") << out;
   EXPECT_GT(std::stod("0" + field(out, "p50")), 0.0) << out;
   EXPECT_FALSE(field(out, "client_cpu_s_per_1000_ops").empty()) << out;
+  // Through a batcher per connection: BatchRequests over CAF networking, writes and
+  // linearizable reads, every answer back to its own client.
+  auto [code_b, out_b] = bench({"--endpoints", endpoints(ids), "--clients", "40", "--ops", "mixed",
+                                "--keys", "50", "--batch", "1", "--connections", "2"});
+  EXPECT_EQ(code_b, 0) << out_b;
+  EXPECT_GT(std::stod("0" + field(out_b, "ops")), 0.0) << out_b;
+  EXPECT_EQ(field(out_b, "errors"), "0") << out_b;
+  EXPECT_EQ(field(out_b, "batch"), "1") << out_b;
   // An in-process cluster with in-memory logs, with a console's top every 100 ms.
   auto [code2, out2] =
       bench({"--spawn", "3", "--memory", "--inflight", "8", "--inspect-every", "100"});
@@ -675,6 +683,7 @@ TEST_F(ProcessCluster, BenchToolDrivesAClusterAndReportsJson) {
       run({bin_dir + "/cafraft-bench", "--spawn", "3", "--endpoints", endpoints(ids)}, dir).code,
       1);
   EXPECT_EQ(run({bin_dir + "/cafraft-bench", "--spawn", "3", "--clients", "0"}, dir).code, 1);
+  EXPECT_EQ(run({bin_dir + "/cafraft-bench", "--spawn", "3", "--batch", "-1"}, dir).code, 1);
 }
 
 TEST_F(ProcessCluster, InteractiveConsoleRefreshesTopUntilAKeyIsPressed) {

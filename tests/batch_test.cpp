@@ -1,0 +1,332 @@
+// Batched client requests: a node answers a pb::BatchRequest item by item, as if each item had
+// come alone, and the batcher gathers concurrent callers' requests into few batches. Under
+// CAF's test scheduler, in virtual time.
+#include <gtest/gtest.h>
+
+#include "actors/batch.hpp"
+#include "actors/batcher.hpp"
+#include "harness.hpp"
+
+namespace cafraft::test {
+namespace {
+
+class BatchTest : public ::testing::Test {
+protected:
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  driver d{sys, 1, false};
+  std::vector<caf::actor> to_stop; // an actor system waits for its actors when it goes
+
+  void TearDown() override {
+    for (auto& a : to_stop)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    d.run();
+  }
+
+  caf::actor batcher(batcher_options opts = {}) {
+    to_stop.push_back(spawn_batcher(sys, opts));
+    return to_stop.back();
+  }
+
+  caf::actor stub(std::shared_ptr<std::vector<int>> sizes);
+
+  std::string wait_leader(cluster& c) {
+    std::string leader;
+    d.run_until([&] { return !(leader = agreed_leader(c, d)).empty(); }, 3000ms);
+    return leader;
+  }
+
+  template <class Resp, class... Ts>
+  std::shared_ptr<outcome<Resp>> ask(const caf::actor& to, Ts... xs) {
+    auto out = std::make_shared<outcome<Resp>>();
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(to, std::chrono::seconds{10}, xs...)
+          .then(
+              [=](Resp& r) {
+                out->done = true;
+                out->value = std::move(r);
+              },
+              [=](caf::error& e) {
+                out->done = true;
+                out->value = std::move(e);
+              });
+    });
+    return out;
+  }
+
+  template <class T> caf::expected<T> wait(const std::shared_ptr<outcome<T>>& o) {
+    d.run_until([&] { return o->done; }, 2000ms);
+    EXPECT_TRUE(o->done) << "no answer";
+    return o->value;
+  }
+};
+
+pb::BatchItem item(pb::PutRequest r) {
+  pb::BatchItem i;
+  *i.mutable_put() = std::move(r);
+  return i;
+}
+
+pb::BatchItem item(pb::GetRequest r) {
+  pb::BatchItem i;
+  *i.mutable_get() = std::move(r);
+  return i;
+}
+
+pb::BatchItem cas(const std::string& key, const std::string& expected, const std::string& value) {
+  pb::BatchItem i;
+  auto& c = *i.mutable_cas();
+  c.set_key(key);
+  c.set_expected(expected);
+  c.set_value(value);
+  return i;
+}
+
+pb::BatchItem del(const std::string& key) {
+  pb::BatchItem i;
+  i.mutable_del()->set_key(key);
+  return i;
+}
+
+pb::KvResult kv_result(const pb::BatchResult& r) {
+  pb::KvResult out;
+  EXPECT_TRUE(out.ParseFromString(r.write().result()));
+  return out;
+}
+
+TEST(BatchErrors, CafraftAndCafErrorsSurviveTheTripThroughABatchResult) {
+  for (auto e : {make_not_leader("n2", "10.0.0.2:4000"), make_error(errc::unknown_leader),
+                 make_error(errc::invalid_request, "empty key"), make_error(errc::overloaded),
+                 caf::make_error(caf::sec::request_timeout),
+                 caf::make_error(caf::sec::request_receiver_down)}) {
+    pb::BatchError b;
+    to_pb(e, b);
+    pb::BatchError wire;
+    ASSERT_TRUE(wire.ParseFromString(b.SerializeAsString()));
+    auto back = from_pb(wire);
+    EXPECT_EQ(back, e) << render(e);
+    EXPECT_EQ(render(back), render(e));
+    EXPECT_EQ(is_indefinite(back), is_indefinite(e)) << render(e);
+  }
+  std::string id, address;
+  pb::BatchError b;
+  to_pb(make_not_leader("n2", "10.0.0.2:4000"), b);
+  ASSERT_TRUE(leader_hint(from_pb(b), id, address));
+  EXPECT_EQ(id, "n2");
+  EXPECT_EQ(address, "10.0.0.2:4000");
+}
+
+TEST_F(BatchTest, TheLeaderAnswersEveryItemInOrderAsIfItCameAlone) {
+  cluster c{sys, 3, 1, nullptr};
+  auto leader = wait_leader(c);
+  ASSERT_FALSE(leader.empty());
+  pb::BatchRequest b;
+  *b.add_items() = item(put("a", "1"));
+  *b.add_items() = item(put("b", "1"));
+  *b.add_items() = cas("a", "1", "2");
+  *b.add_items() = cas("b", "9", "3"); // expectation does not hold
+  *b.add_items() = del("b");
+  b.add_items();                   // no operation
+  *b.add_items() = item(put("", "x")); // empty key
+  auto r = wait(ask<pb::BatchResponse>(c.nodes.at(leader), b));
+  ASSERT_TRUE(r) << render(r.error());
+  ASSERT_EQ(r->results_size(), 7);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(r->results(i).has_write()) << i;
+  // Items are proposed in order: each write gets a later index than the one before it.
+  for (int i = 1; i < 5; ++i)
+    EXPECT_GT(r->results(i).write().index(), r->results(i - 1).write().index());
+  EXPECT_FALSE(kv_result(r->results(2)).compare_failed());
+  EXPECT_TRUE(kv_result(r->results(3)).compare_failed());
+  EXPECT_EQ(kv_result(r->results(3)).previous(), "1");
+  for (int i : {5, 6}) {
+    ASSERT_TRUE(r->results(i).has_error()) << i;
+    EXPECT_EQ(from_pb(r->results(i).error()).code(), static_cast<uint8_t>(errc::invalid_request));
+  }
+  // Reads in a batch are linearizable reads: they see every write answered before.
+  pb::BatchRequest reads;
+  *reads.add_items() = item(get("a"));
+  *reads.add_items() = item(get("b"));
+  auto g = wait(ask<pb::BatchResponse>(c.nodes.at(leader), reads));
+  ASSERT_TRUE(g);
+  ASSERT_EQ(g->results_size(), 2);
+  EXPECT_TRUE(g->results(0).get().found());
+  EXPECT_EQ(g->results(0).get().value(), "2");
+  EXPECT_FALSE(g->results(1).get().found());
+}
+
+TEST_F(BatchTest, AFollowerAnswersEveryItemWithTheLeadersAddress) {
+  cluster c{sys, 3, 1, nullptr};
+  auto leader = wait_leader(c);
+  ASSERT_FALSE(leader.empty());
+  auto follower = leader == "n1" ? std::string{"n2"} : std::string{"n1"};
+  pb::BatchRequest b;
+  *b.add_items() = item(put("a", "1"));
+  *b.add_items() = item(get("a"));
+  auto r = wait(ask<pb::BatchResponse>(c.nodes.at(follower), b));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->results_size(), 2);
+  for (auto& res : r->results()) {
+    ASSERT_TRUE(res.has_error());
+    std::string id, address;
+    ASSERT_TRUE(leader_hint(from_pb(res.error()), id, address));
+    EXPECT_EQ(id, leader);
+    EXPECT_EQ(address, "sim/" + leader);
+  }
+}
+
+TEST_F(BatchTest, AnEmptyBatchIsAnsweredAndAnOversizedOneRefused) {
+  cluster c{sys, 1, 1, nullptr};
+  auto leader = wait_leader(c);
+  ASSERT_FALSE(leader.empty());
+  auto before = statuses(c, d).at(leader).commit_index();
+  auto empty = wait(ask<pb::BatchResponse>(c.nodes.at(leader), pb::BatchRequest{}));
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->results_size(), 0);
+  pb::BatchRequest big;
+  for (int i = 0; i <= max_batch_items; ++i)
+    *big.add_items() = item(put("k", "v"));
+  auto refused = wait(ask<pb::BatchResponse>(c.nodes.at(leader), big));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), static_cast<uint8_t>(errc::invalid_request));
+  d.advance(100ms);
+  EXPECT_EQ(statuses(c, d).at(leader).commit_index(), before) << "nothing of it was proposed";
+}
+
+// A node stand-in for the batcher: it records each batch and answers when told to.
+struct stub_state {
+  std::vector<int> sizes;                    // items of each batch received
+  std::vector<caf::response_promise> unanswered; // in arrival order
+  std::vector<pb::BatchRequest> batches;
+};
+
+caf::behavior stub_node(caf::stateful_actor<stub_state>* self,
+                        std::shared_ptr<std::vector<int>> sizes) {
+  return {
+      [=](pb::BatchRequest& b) {
+        sizes->push_back(b.items_size());
+        self->state.batches.push_back(std::move(b));
+        self->state.unanswered.push_back(self->make_response_promise());
+        return self->state.unanswered.back();
+      },
+      // Answers the oldest batch: a write answer per put (its index: the item's position
+      // plus `base`), not_leader for every get; `drop` fewer results than items.
+      [=](caf::atom_value, uint64_t base, int drop) {
+        auto& st = self->state;
+        if (st.unanswered.empty())
+          return;
+        pb::BatchResponse resp;
+        auto& b = st.batches.front();
+        for (int i = 0; i < b.items_size() - drop; ++i) {
+          auto& res = *resp.add_results();
+          if (b.items(i).has_put())
+            res.mutable_write()->set_index(base + static_cast<uint64_t>(i));
+          else
+            to_pb(make_not_leader("n9", "10.0.0.9:1"), *res.mutable_error());
+        }
+        st.unanswered.front().deliver(std::move(resp));
+        st.unanswered.erase(st.unanswered.begin());
+        st.batches.erase(st.batches.begin());
+      },
+  };
+}
+
+caf::actor BatchTest::stub(std::shared_ptr<std::vector<int>> sizes) {
+  to_stop.push_back(sys.spawn(stub_node, std::move(sizes)));
+  return to_stop.back();
+}
+
+TEST_F(BatchTest, TheBatcherGathersWhatCameWhileABatchWasOut) {
+  auto sizes = std::make_shared<std::vector<int>>();
+  auto node = stub(sizes);
+  auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
+  auto first = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("k0", "v"));
+  d.run();
+  std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> rest;
+  for (int i = 1; i <= 20; ++i)
+    rest.push_back(ask<pb::WriteResponse>(batcher, batch_atom::value, node,
+                                          put("k" + std::to_string(i), "v")));
+  auto read = ask<pb::GetResponse>(batcher, batch_atom::value, node, get("k1"));
+  d.run();
+  ASSERT_EQ(*sizes, (std::vector<int>{1})) << "one batch out at a time; the rest waits";
+  caf::anon_send(node, caf::atom("answer"), uint64_t{100}, 0);
+  d.run();
+  ASSERT_TRUE(first->done);
+  ASSERT_TRUE(first->value);
+  EXPECT_EQ(first->value->index(), 100u);
+  ASSERT_EQ(*sizes, (std::vector<int>{1, 21})) << "what came meanwhile goes out as one batch";
+  caf::anon_send(node, caf::atom("answer"), uint64_t{200}, 0);
+  d.run();
+  for (size_t i = 0; i < rest.size(); ++i) {
+    ASSERT_TRUE(rest[i]->done && rest[i]->value) << i;
+    EXPECT_EQ(rest[i]->value->index(), 200u + i) << "each caller gets its own item's answer";
+  }
+  ASSERT_TRUE(read->done);
+  ASSERT_FALSE(read->value);
+  std::string id, address;
+  EXPECT_TRUE(leader_hint(read->value.error(), id, address));
+  EXPECT_EQ(id, "n9");
+}
+
+TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
+  auto sizes = std::make_shared<std::vector<int>>();
+  auto node = stub(sizes);
+  auto batcher = this->batcher(batcher_options{1, std::chrono::milliseconds{500}});
+  auto lost = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("a", "1"));
+  d.run();
+  auto next = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("b", "1"));
+  d.run_until([&] { return lost->done; }, 1000ms);
+  ASSERT_TRUE(lost->done);
+  ASSERT_FALSE(lost->value);
+  EXPECT_EQ(lost->value.error(), caf::sec::request_timeout);
+  EXPECT_TRUE(is_indefinite(lost->value.error()));
+  d.run();
+  ASSERT_EQ(*sizes, (std::vector<int>{1, 1})) << "the timed-out batch no longer holds the next";
+  // The stub still holds the lost batch first: its late answer goes nowhere, then the next
+  // batch gets an answer that lacks a result.
+  caf::anon_send(node, caf::atom("answer"), uint64_t{1}, 0);
+  caf::anon_send(node, caf::atom("answer"), uint64_t{1}, 1);
+  d.run();
+  ASSERT_TRUE(next->done);
+  ASSERT_FALSE(next->value);
+  EXPECT_EQ(next->value.error().code(), static_cast<uint8_t>(errc::invalid_request));
+}
+
+TEST_F(BatchTest, ThroughTheBatcherToARealClusterWritesCommitAndFollowersRedirect) {
+  cluster c{sys, 3, 1, nullptr};
+  auto leader = wait_leader(c);
+  ASSERT_FALSE(leader.empty());
+  auto follower = leader == "n1" ? std::string{"n2"} : std::string{"n1"};
+  auto batcher = this->batcher();
+  std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> writes;
+  for (int i = 0; i < 50; ++i)
+    writes.push_back(ask<pb::WriteResponse>(batcher, batch_atom::value, c.nodes.at(leader),
+                                            put("k" + std::to_string(i), "v")));
+  auto redirected =
+      ask<pb::WriteResponse>(batcher, batch_atom::value, c.nodes.at(follower), put("x", "1"));
+  d.run_until(
+      [&] {
+        for (auto& w : writes)
+          if (!w->done)
+            return false;
+        return redirected->done;
+      },
+      2000ms);
+  std::set<uint64_t> indexes;
+  for (auto& w : writes) {
+    ASSERT_TRUE(w->done && w->value);
+    indexes.insert(w->value->index());
+  }
+  EXPECT_EQ(indexes.size(), 50u);
+  ASSERT_TRUE(redirected->done);
+  ASSERT_FALSE(redirected->value);
+  std::string id, address;
+  ASSERT_TRUE(leader_hint(redirected->value.error(), id, address));
+  EXPECT_EQ(id, leader);
+  auto r = wait(ask<pb::GetResponse>(batcher, batch_atom::value, c.nodes.at(leader), get("k49")));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->found());
+}
+
+} // namespace
+} // namespace cafraft::test
