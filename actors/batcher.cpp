@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include "actors/batch.hpp"
+#include "actors/guards.hpp"
 #include "messages/api.hpp"
 
 namespace cafraft {
@@ -49,10 +50,9 @@ void put_into(pb::BatchItem& item, pb::GetRequest&& r) {
 
 void answer(std::vector<caf::response_promise>& waiting, pb::BatchResponse& resp) {
   if (static_cast<size_t>(resp.results_size()) != waiting.size()) {
-    auto e = make_error(errc::invalid_request, "a batch answer of " +
-                                                   std::to_string(resp.results_size()) +
-                                                   " results for " +
-                                                   std::to_string(waiting.size()) + " requests");
+    auto e = make_error(errc::invalid_request,
+                        "a batch answer of " + std::to_string(resp.results_size()) +
+                            " results for " + std::to_string(waiting.size()) + " requests");
     for (auto& p : waiting)
       p.deliver(e);
     return;
@@ -131,6 +131,7 @@ caf::result<caf::message> enqueue(batcher_ptr self, const caf::actor& node, Requ
 caf::behavior batcher_impl(batcher_ptr self, batcher_options opts) {
   self->state.opts = opts;
   self->state.opts.max_in_flight = std::max<size_t>(opts.max_in_flight, 1);
+  install_guards(self); // stray input never stops it
   return {
       [self](batch_atom, const caf::actor& node, pb::PutRequest& req) {
         return enqueue(self, node, req);

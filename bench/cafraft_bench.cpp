@@ -663,8 +663,8 @@ int main(int argc, char** argv) {
   if (o.spawn < 0 || o.spawn > 9)
     return usage("--spawn takes 1 to 9 nodes");
   if (o.clients < 1 || o.inflight < 1 || o.value_size < 0 || o.keys < 1 || o.duration <= 0 ||
-      o.warmup < 0 || o.timeout_ms <= 0 || o.connections < 0 || o.batch < 0 || o.failover_trials < 0 ||
-      o.inspect_every_ms < 0 || o.threads < 0)
+      o.warmup < 0 || o.timeout_ms <= 0 || o.connections < 0 || o.batch < 0 ||
+      o.failover_trials < 0 || o.inspect_every_ms < 0 || o.threads < 0)
     return usage("counts and times must be positive");
   if (o.failover_trials > 0 && !o.processes)
     return usage("--failover-trials needs --spawn N --processes");

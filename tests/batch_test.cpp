@@ -126,7 +126,7 @@ TEST_F(BatchTest, TheLeaderAnswersEveryItemInOrderAsIfItCameAlone) {
   *b.add_items() = cas("a", "1", "2");
   *b.add_items() = cas("b", "9", "3"); // expectation does not hold
   *b.add_items() = del("b");
-  b.add_items();                   // no operation
+  b.add_items();                       // no operation
   *b.add_items() = item(put("", "x")); // empty key
   auto r = wait(ask<pb::BatchResponse>(c.nodes.at(leader), b));
   ASSERT_TRUE(r) << render(r.error());
@@ -195,7 +195,7 @@ TEST_F(BatchTest, AnEmptyBatchIsAnsweredAndAnOversizedOneRefused) {
 
 // A node stand-in for the batcher: it records each batch and answers when told to.
 struct stub_state {
-  std::vector<int> sizes;                    // items of each batch received
+  std::vector<int> sizes;                        // items of each batch received
   std::vector<caf::response_promise> unanswered; // in arrival order
   std::vector<pb::BatchRequest> batches;
 };
@@ -272,6 +272,11 @@ TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
   auto sizes = std::make_shared<std::vector<int>>();
   auto node = stub(sizes);
   auto batcher = this->batcher(batcher_options{1, std::chrono::milliseconds{500}});
+  // Input it does not understand is refused and changes nothing.
+  auto odd = wait(ask<pb::WriteResponse>(batcher, std::string{"garbage"}));
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().code(), static_cast<uint8_t>(errc::invalid_request));
+  caf::anon_send(batcher, caf::make_error(caf::sec::runtime_error));
   auto lost = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("a", "1"));
   d.run();
   auto next = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("b", "1"));

@@ -190,8 +190,8 @@ void crash_disk::sync(const std::string& path) {
     --syncs_left_;
   // fdatasync covers the inode, whatever name it had when it was written.
   for (auto& o : log_) {
-    bool data_op = o.what == kind::append || o.what == kind::write_at ||
-                   o.what == kind::truncate || o.what == kind::preallocate;
+    bool data_op = o.what == kind::append || o.what == kind::write_at || o.what == kind::truncate ||
+                   o.what == kind::preallocate;
     if (!o.durable && data_op && o.inode == it->second) {
       o.durable = true;
       --pending_;

@@ -349,17 +349,15 @@ protected:
   caf::actor_system sys{cfg};
 };
 
-using registered_types =
-    testing::Types<pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote,
-                   pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
-                   pb::SnapshotMeta, pb::InstallSnapshot, pb::InstallSnapshotResponse,
-                   pb::PutRequest, pb::DeleteRequest, pb::GetRequest, pb::ProposeRequest,
-                   pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand, pb::KvQuery,
-                   pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest,
-                   pb::LeaveRequest, pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent,
-                   pb::TransferLeadershipRequest, pb::CasRequest, pb::ActorInfo, pb::ActorDirectory,
-                   pb::InspectRequest, pb::Inspection, pb::LogLines, pb::BatchRequest,
-                   pb::BatchResponse>;
+using registered_types = testing::Types<
+    pb::LogEntry, pb::HardState, pb::Member, pb::RequestVote, pb::RequestVoteResponse,
+    pb::AppendEntries, pb::AppendEntriesResponse, pb::SnapshotMeta, pb::InstallSnapshot,
+    pb::InstallSnapshotResponse, pb::PutRequest, pb::DeleteRequest, pb::GetRequest,
+    pb::ProposeRequest, pb::WriteResponse, pb::GetResponse, pb::NodeStatus, pb::KvCommand,
+    pb::KvQuery, pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest, pb::LeaveRequest,
+    pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest,
+    pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection,
+    pb::LogLines, pb::BatchRequest, pb::BatchResponse>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
