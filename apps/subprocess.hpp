@@ -35,6 +35,16 @@ inline uint16_t free_loopback_port() {
   }
 }
 
+/// In a forked child: runs `args` (args[0] is the program's path); exits 127 if it cannot.
+[[noreturn]] inline void exec_or_exit(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
+  ::_exit(127);
+}
+
 /// Starts `args` (args[0] is the program's path) with stdout and stderr appended to `log`.
 /// Returns the child's pid.
 inline pid_t start_process(const std::vector<std::string>& args, const std::string& log) {
@@ -43,12 +53,7 @@ inline pid_t start_process(const std::vector<std::string>& args, const std::stri
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+    exec_or_exit(args);
   }
   return pid;
 }

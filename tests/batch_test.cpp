@@ -28,7 +28,7 @@ protected:
     return to_stop.back();
   }
 
-  caf::actor stub(std::shared_ptr<std::vector<int>> sizes);
+  caf::actor scripted(std::shared_ptr<std::vector<int>> sizes);
 
   std::string wait_leader(cluster& c) {
     std::string leader;
@@ -38,20 +38,7 @@ protected:
 
   template <class Resp, class... Ts>
   std::shared_ptr<outcome<Resp>> ask(const caf::actor& to, Ts... xs) {
-    auto out = std::make_shared<outcome<Resp>>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(to, std::chrono::seconds{10}, xs...)
-          .then(
-              [=](Resp& r) {
-                out->done = true;
-                out->value = std::move(r);
-              },
-              [=](caf::error& e) {
-                out->done = true;
-                out->value = std::move(e);
-              });
-    });
-    return out;
+    return ask_actor<Resp>(sys, to, caf::make_message(std::move(xs)...), std::chrono::seconds{10});
   }
 
   template <class T> caf::expected<T> wait(const std::shared_ptr<outcome<T>>& o) {
@@ -193,15 +180,15 @@ TEST_F(BatchTest, AnEmptyBatchIsAnsweredAndAnOversizedOneRefused) {
   EXPECT_EQ(statuses(c, d).at(leader).commit_index(), before) << "nothing of it was proposed";
 }
 
-// A node stand-in for the batcher: it records each batch and answers when told to.
-struct stub_state {
+// A scripted node for the batcher: it records each batch and answers when told to.
+struct scripted_state {
   std::vector<int> sizes;                        // items of each batch received
   std::vector<caf::response_promise> unanswered; // in arrival order
   std::vector<pb::BatchRequest> batches;
 };
 
-caf::behavior stub_node(caf::stateful_actor<stub_state>* self,
-                        std::shared_ptr<std::vector<int>> sizes) {
+caf::behavior scripted_node(caf::stateful_actor<scripted_state>* self,
+                            std::shared_ptr<std::vector<int>> sizes) {
   return {
       [=](pb::BatchRequest& b) {
         sizes->push_back(b.items_size());
@@ -231,14 +218,14 @@ caf::behavior stub_node(caf::stateful_actor<stub_state>* self,
   };
 }
 
-caf::actor BatchTest::stub(std::shared_ptr<std::vector<int>> sizes) {
-  to_stop.push_back(sys.spawn(stub_node, std::move(sizes)));
+caf::actor BatchTest::scripted(std::shared_ptr<std::vector<int>> sizes) {
+  to_stop.push_back(sys.spawn(scripted_node, std::move(sizes)));
   return to_stop.back();
 }
 
 TEST_F(BatchTest, TheBatcherGathersWhatCameWhileABatchWasOut) {
   auto sizes = std::make_shared<std::vector<int>>();
-  auto node = stub(sizes);
+  auto node = scripted(sizes);
   auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
   auto first = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("k0", "v"));
   d.run();
@@ -270,7 +257,7 @@ TEST_F(BatchTest, TheBatcherGathersWhatCameWhileABatchWasOut) {
 
 TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
   auto sizes = std::make_shared<std::vector<int>>();
-  auto node = stub(sizes);
+  auto node = scripted(sizes);
   auto batcher = this->batcher(batcher_options{1, std::chrono::milliseconds{500}});
   // Input it does not understand is refused and changes nothing.
   auto odd = wait(ask<pb::WriteResponse>(batcher, std::string{"garbage"}));
@@ -287,7 +274,7 @@ TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
   EXPECT_TRUE(is_indefinite(lost->value.error()));
   d.run();
   ASSERT_EQ(*sizes, (std::vector<int>{1, 1})) << "the timed-out batch no longer holds the next";
-  // The stub still holds the lost batch first: its late answer goes nowhere, then the next
+  // The scripted node still holds the lost batch first: its late answer goes nowhere, then the next
   // batch gets an answer that lacks a result.
   caf::anon_send(node, caf::atom("answer"), uint64_t{1}, 0);
   caf::anon_send(node, caf::atom("answer"), uint64_t{1}, 1);

@@ -88,9 +88,9 @@ public:
   /// reserved with preallocate() counts.
   void set_capacity(uint64_t bytes);
   /// Lets `n` more mutating operations (append, write_at, truncate, preallocate, sync,
-  /// sync_dir, rename, remove) through; the next one throws crashed_now before taking effect, and so does every
-  /// later one until crash_at_op() is called again (the power stays off; reads still work).
-  /// npos disarms.
+  /// sync_dir, rename, remove) through; the next one throws crashed_now before taking effect, and
+  /// so does every later one until crash_at_op() is called again (the power stays off; reads still
+  /// work). npos disarms.
   void crash_at_op(size_t n);
 
   /// Successful sync() calls (sync_dir() not included).

@@ -95,12 +95,7 @@ public:
     pid_ = ::forkpty(&fd_, nullptr, nullptr, &ws);
     if (pid_ == 0) {
       ::setenv("TERM", "dumb", 1);
-      std::vector<char*> argv;
-      for (auto& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+      cafraft::exec_or_exit(args);
     }
   }
   ~on_pty() {
