@@ -273,9 +273,12 @@ std::string durable_storage::load_log(recovered_state& out) {
   for (size_t i = 0; i < segments.size() && problem.empty(); ++i) {
     auto& [seq, name] = segments[i];
     bool last = i + 1 == segments.size();
-    auto bytes = fs.read(path(name));
-    auto r = wal::scan(bytes, wal::zeros::reserved);
-    if (last && i > 0 && r.payloads.empty() && r.end != wal::tail::corrupt) {
+    // A chunk at a time: a restart holds the log after the snapshot, not whole segments.
+    auto file = path(name);
+    wal::reader r{[&fs, file](uint64_t at, size_t len) { return fs.read_at(file, at, len); },
+                  wal::zeros::reserved, opts_.read_chunk_bytes};
+    auto payload = r.next();
+    if (last && i > 0 && !payload && r.end() != wal::tail::corrupt) {
       // A segment begun just before a crash, without even its header: nothing is in it.
       log_->warn("{} removes {}, a segment that a crash left empty", opts_.node_id, path(name));
       fs.remove(path(name));
@@ -283,10 +286,10 @@ std::string durable_storage::load_log(recovered_state& out) {
       break;
     }
     bool gap = i > 0 && seq != segments[i - 1].first + 1;
-    uint64_t offset = 0;
-    for (size_t k = 0; k < r.payloads.size(); ++k) {
+    for (size_t k = 0; payload; ++k, payload = r.next()) {
+      auto offset = r.offset();
       pb::WalRecord rec;
-      if (!rec.ParseFromArray(r.payloads[k].data(), static_cast<int>(r.payloads[k].size()))) {
+      if (!rec.ParseFromArray(payload->data(), static_cast<int>(payload->size()))) {
         damaged(name, offset, "a record that does not parse");
         break;
       }
@@ -337,25 +340,24 @@ std::string durable_storage::load_log(recovered_state& out) {
       }
       if (!problem.empty())
         break;
-      offset += wal::header_size + r.payloads[k].size();
     }
     if (!problem.empty())
       break;
-    if (r.end == wal::tail::torn && last) {
+    reserved_ = r.file_size();
+    if (r.end() == wal::tail::torn && last) {
       log_->warn("{} cut a torn write at the end of {} at offset {} ({}, {} bytes)", opts_.node_id,
-                 path(name), r.valid_bytes, r.problem, bytes.size() - r.valid_bytes);
-      fs.truncate(path(name), r.valid_bytes); // the next write reserves space again
-      fs.sync(path(name));
-      bytes.resize(r.valid_bytes);
-    } else if (r.end != wal::tail::clean) {
-      damaged(name, r.valid_bytes,
-              r.problem + (last ? "" : " in a closed segment, which was synced whole"));
-    } else if (r.payloads.empty()) {
+                 file, r.valid_bytes(), r.problem(), reserved_ - r.valid_bytes());
+      fs.truncate(file, r.valid_bytes()); // the next write reserves space again
+      fs.sync(file);
+      reserved_ = r.valid_bytes();
+    } else if (r.end() != wal::tail::clean) {
+      damaged(name, r.valid_bytes(),
+              r.problem() + (last ? "" : " in a closed segment, which was synced whole"));
+    } else if (r.valid_bytes() == 0) {
       damaged(name, 0, "a segment without its header");
     }
     segment_ = seq;
-    segment_size_ = r.valid_bytes;
-    reserved_ = bytes.size();
+    segment_size_ = r.valid_bytes();
   }
   if (!problem.empty())
     return problem;

@@ -32,6 +32,9 @@ struct durable_options {
   /// spares a journal commit on most writes (docs/performance.md). 0: the segments grow as
   /// they are written.
   uint64_t preallocate_bytes = 4ull << 20;
+  /// A restart reads WAL segments this many bytes at a time (or a record at a time when one is
+  /// larger), and keeps only the entries after the snapshot.
+  size_t read_chunk_bytes = 1u << 20;
   /// Damage in the log that was synced stops load() with an error naming the file and offset,
   /// unless this is set: then the damaged log is set aside (renamed, never deleted) and the
   /// node starts with an empty log, and must not vote until it has caught up with a leader.

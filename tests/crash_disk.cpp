@@ -138,16 +138,18 @@ std::vector<std::string> crash_disk::list(const std::string& dir) {
 }
 
 std::string crash_disk::read(const std::string& path) {
+  return read_at(path, 0, std::string::npos);
+}
+
+std::string crash_disk::read_at(const std::string& path, uint64_t offset, size_t len) {
   std::lock_guard<std::mutex> guard(mtx_);
   auto it = current_.names.find(path);
   if (it == current_.names.end())
     throw disk_error("open", path, ENOENT);
-  return current_.inodes.at(it->second);
-}
-
-std::string crash_disk::read_at(const std::string& path, uint64_t offset, size_t len) {
-  auto all = read(path);
-  return offset < all.size() ? all.substr(offset, len) : std::string{};
+  auto& all = current_.inodes.at(it->second);
+  auto out = offset < all.size() ? all.substr(offset, len) : std::string{};
+  largest_read_ = std::max<uint64_t>(largest_read_, out.size());
+  return out;
 }
 
 void crash_disk::append(const std::string& path, std::string_view data) {
@@ -363,6 +365,11 @@ void crash_disk::crash_at_op(size_t n) {
 uint64_t crash_disk::syncs() const {
   std::lock_guard<std::mutex> guard(mtx_);
   return syncs_;
+}
+
+uint64_t crash_disk::largest_read() const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  return largest_read_;
 }
 
 uint64_t crash_disk::bytes_written() const {

@@ -97,6 +97,8 @@ public:
   uint64_t syncs() const;
   /// Bytes written by successful appends and write_ats.
   uint64_t bytes_written() const;
+  /// The most bytes one read() or read_at() returned.
+  uint64_t largest_read() const;
   /// Mutating operations attempted so far, including failed ones but not those that threw
   /// crashed_now.
   uint64_t ops() const;
@@ -156,6 +158,7 @@ private:
   bool power_off_ = false;
   uint64_t syncs_ = 0;
   uint64_t bytes_written_ = 0;
+  uint64_t largest_read_ = 0;
   uint64_t ops_ = 0;
 };
 

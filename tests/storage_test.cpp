@@ -39,6 +39,7 @@ durable_options options(std::shared_ptr<disk> fs, uint64_t segment_bytes = 64ull
   o.cluster_id = "c1";
   o.segment_bytes = segment_bytes;
   o.preallocate_bytes = 1024; // small reservations: writes both fill and extend them
+  o.read_chunk_bytes = 64;    // records span chunks, and many are larger than one
   o.fs = std::move(fs);
   o.logger_name = "storage-test"; // quiet unless CAFRAFT_TEST_LOG is set
   return o;
@@ -173,6 +174,48 @@ TEST(WalFrame, RoundTripsAndTellsTornFromDamaged) {
   EXPECT_EQ(d.valid_bytes, 0u);
 }
 
+// A file read in chunks ends its records where, and as, the same file read whole does: at every
+// cut, every bit flip and every stray byte in reserved space, with any chunk size, and reading
+// no more than a chunk (or a record) at a time.
+TEST(WalReader, ReadInChunksDecidesAsTheWholeFile) {
+  std::string records;
+  for (size_t len : {5u, 0u, 70u, 12u, 200u, 1u})
+    records += wal::frame(std::string(len, 'a') + '\x3c'); // sealed: the last byte is not zero
+  std::vector<std::string> files;
+  for (size_t pos = 0; pos <= records.size(); ++pos) {
+    files.push_back(records.substr(0, pos));
+    files.push_back(records.substr(0, pos) + std::string(records.size() - pos + 100, '\0'));
+  }
+  for (size_t pos = 0; pos < records.size() + 100; ++pos) {
+    auto flipped = records + std::string(100, '\0');
+    flipped[pos] = static_cast<char>(flipped[pos] ^ 0x21);
+    files.push_back(flipped);
+  }
+  for (auto& file : files) {
+    for (auto after : {wal::zeros::torn, wal::zeros::reserved}) {
+      auto whole = wal::scan(file, after);
+      for (size_t chunk : {12u, 13u, 31u, 64u, 1000u}) {
+        size_t largest = 0;
+        wal::reader r{[&](uint64_t at, size_t len) {
+                        largest = std::max(largest, len);
+                        return at < file.size() ? file.substr(at, len) : std::string{};
+                      },
+                      after, chunk};
+        std::vector<std::string> got;
+        while (auto p = r.next())
+          got.emplace_back(*p);
+        SCOPED_TRACE(testing::Message() << "file of " << file.size() << " bytes, chunk " << chunk);
+        ASSERT_EQ(got, std::vector<std::string>(whole.payloads.begin(), whole.payloads.end()));
+        EXPECT_EQ(r.end(), whole.end);
+        EXPECT_EQ(r.valid_bytes(), whole.valid_bytes);
+        EXPECT_EQ(r.problem(), whole.problem);
+        EXPECT_EQ(r.file_size(), file.size());
+        EXPECT_LE(largest, std::max<size_t>(chunk, wal::header_size + 202));
+      }
+    }
+  }
+}
+
 TEST(DurableStorage, NewDirectoryThenRecoversWhatWasWritten) {
   auto fs = std::make_shared<crash_disk>();
   model m;
@@ -192,6 +235,33 @@ TEST(DurableStorage, NewDirectoryThenRecoversWhatWasWritten) {
   auto rec = again.load();
   EXPECT_TRUE(same_hs(rec.hard_state, m.hs));
   EXPECT_TRUE(same_log(rec.log, m.log));
+}
+
+// A restart holds the entries after the snapshot, not the segments: they are read a chunk at a
+// time, so that a node's memory after a restart does not grow with the size of its segments.
+TEST(DurableStorage, RestartReadsTheWalAChunkAtATime) {
+  auto fs = std::make_shared<crash_disk>();
+  auto opts = options(fs);
+  opts.read_chunk_bytes = durable_options{}.read_chunk_bytes;
+  model m;
+  {
+    durable_storage s{opts};
+    s.load();
+    for (uint64_t i = 1; i <= 4000; ++i) {
+      persist_batch b;
+      b.entries.push_back(entry(i, 1, std::string(1000, static_cast<char>('a' + i % 26))));
+      s.write({b});
+      m.apply(b);
+    }
+  }
+  auto segment = "/data/n1/" + fs->list("/data/n1").back();
+  ASSERT_GT(fs->read(segment).size(), 3 * opts.read_chunk_bytes);
+  auto img = fs->crashed(0); // the same files, its read counter at zero
+  opts.fs = img;
+  durable_storage again{opts};
+  auto rec = again.load();
+  EXPECT_TRUE(same_log(rec.log, m.log));
+  EXPECT_LE(img->largest_read(), opts.read_chunk_bytes);
 }
 
 TEST(DurableStorage, GroupCommitSharesOneSyncAcrossBatches) {
