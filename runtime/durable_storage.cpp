@@ -409,6 +409,13 @@ void durable_storage::discard(recovered_state& out, const std::string& problem) 
 void durable_storage::compact_segments() {
   if (!snapshot_)
     return;
+  // A snapshot closes the segment being written once it holds an eighth of a segment of
+  // entries the snapshot covers, so that the next compaction can remove it: the WAL on disk
+  // (and what a restart reads) stays near the entries after the last snapshots instead of
+  // growing to whole segments.
+  if (!segments_.empty() && segments_.back().second <= snapshot_->index() &&
+      segment_size_ >= opts_.segment_bytes / 8)
+    start_segment(segment_ + 1, last_index_ + 1);
   bool removed = false;
   // A segment whose successor begins at or before the entry after the snapshot holds only
   // entries the snapshot covers. Oldest first, so that a crash leaves a suffix.

@@ -326,6 +326,39 @@ TEST(SnapshotStorage, SavingASnapshotDropsTheSegmentsItCovers) {
   EXPECT_EQ(rec.log.back().term(), 2u);
 }
 
+// Snapshots taken often keep the WAL on disk near what came after them: a segment that holds
+// an eighth of a segment of covered entries is closed at a snapshot and removed at the next,
+// instead of growing to the full segment size first.
+TEST(SnapshotStorage, FrequentSnapshotsKeepTheWalSmall) {
+  auto fs = std::make_shared<crash_disk>();
+  uint64_t segment_bytes = 64 << 10, most = 0;
+  auto wal_bytes = [&] {
+    uint64_t n = 0;
+    for (auto& name : fs->list("/data/n1"))
+      if (name.rfind("wal-", 0) == 0) { // records, not the zeros of space reserved after them
+        auto data = fs->read("/data/n1/" + name);
+        n += data.find_last_not_of('\0') + 1;
+      }
+    return n;
+  };
+  {
+    durable_storage s{options(fs, false, segment_bytes)};
+    s.load();
+    for (uint64_t last = 100; last <= 3000; last += 100) { // 100 entries: about 12 KiB
+      append(s, last - 99, last, 1, true);
+      s.save_snapshot(meta_for(last - 20, 1, "state"), "state");
+      most = std::max(most, wal_bytes());
+    }
+  }
+  EXPECT_LT(most, segment_bytes / 2) << "3000 entries of 100 bytes, a snapshot every 100";
+  durable_storage again{options(fs, false, segment_bytes)};
+  auto rec = again.load();
+  ASSERT_TRUE(rec.snapshot);
+  EXPECT_EQ(rec.snapshot->index(), 2980u);
+  ASSERT_EQ(rec.log.size(), 20u);
+  EXPECT_EQ(rec.log.front().index(), 2981u);
+}
+
 TEST(SnapshotStorage, ChunksResumeAfterLossAndAreCheckedWhole) {
   auto fs = std::make_shared<crash_disk>();
   durable_storage s{options(fs)};
