@@ -16,17 +16,20 @@ namespace cafraft {
 
 namespace {
 
-// The requests waiting for a batch to one node, and how many of its batches are unanswered.
+using promises = std::vector<caf::response_promise>;
+
+// The requests waiting for a batch to one node, and its batches under way.
 struct target {
   caf::actor node;
   pb::BatchRequest queued;
-  std::vector<caf::response_promise> waiting; // one per queued item
-  size_t in_flight = 0;
+  promises waiting;                                        // one per queued item
+  std::map<uint64_t, std::shared_ptr<promises>> in_flight; // by batch number
 };
 
 struct batcher_state {
   batcher_options opts;
   std::map<caf::actor_addr, target> targets;
+  uint64_t batches = 0; // numbers the batches
   static inline const char* name = "cafraft.batcher";
 };
 
@@ -75,11 +78,18 @@ void answer(std::vector<caf::response_promise>& waiting, pb::BatchResponse& resp
   }
 }
 
+// Takes the batch out of those under way; false when it is no longer (its node's connection
+// broke, and its callers have been told).
+bool settle(batcher_ptr self, const caf::actor_addr& key, uint64_t batch) {
+  auto i = self->state.targets.find(key);
+  return i != self->state.targets.end() && i->second.in_flight.erase(batch) > 0;
+}
+
 void flush(batcher_ptr self, const caf::actor_addr& key) {
   auto& t = self->state.targets[key];
-  while (t.in_flight < self->state.opts.max_in_flight && t.queued.items_size() > 0) {
+  while (t.in_flight.size() < self->state.opts.max_in_flight && t.queued.items_size() > 0) {
     pb::BatchRequest batch;
-    auto waiting = std::make_shared<std::vector<caf::response_promise>>();
+    auto waiting = std::make_shared<promises>();
     if (t.queued.items_size() <= max_batch_items) {
       batch.Swap(&t.queued);
       waiting->swap(t.waiting);
@@ -92,26 +102,42 @@ void flush(batcher_ptr self, const caf::actor_addr& key) {
                       std::make_move_iterator(t.waiting.begin() + max_batch_items));
       t.waiting.erase(t.waiting.begin(), t.waiting.begin() + max_batch_items);
     }
-    ++t.in_flight;
-    auto done = [self, key] {
-      auto i = self->state.targets.find(key);
-      if (i == self->state.targets.end())
-        return;
-      --i->second.in_flight;
-      flush(self, key);
-    };
+    auto n = ++self->state.batches;
+    t.in_flight.emplace(n, waiting);
     self->request(t.node, self->state.opts.timeout, std::move(batch))
         .then(
-            [waiting, done](pb::BatchResponse& resp) {
+            [self, key, n, waiting](pb::BatchResponse& resp) {
+              if (!settle(self, key, n))
+                return;
               answer(*waiting, resp);
-              done();
+              flush(self, key);
             },
-            [waiting, done](caf::error& e) {
+            [self, key, n, waiting](caf::error& e) {
+              if (!settle(self, key, n))
+                return;
               for (auto& p : *waiting)
                 p.deliver(e);
-              done();
+              flush(self, key);
             });
   }
+}
+
+// The connection to a node broke (or the node is gone): its batches under way will get no
+// answer, and what waits for the next batch cannot go out. Both are answered now.
+void lose(batcher_ptr self, const caf::actor_addr& key) {
+  auto i = self->state.targets.find(key);
+  if (i == self->state.targets.end())
+    return;
+  auto sent =
+      make_error(errc::connection_lost, "the connection broke while the request was under way");
+  for (auto& [n, waiting] : i->second.in_flight)
+    for (auto& p : *waiting)
+      p.deliver(sent);
+  auto unsent = make_error(errc::unreachable, "the connection broke before the request was sent");
+  for (auto& p : i->second.waiting)
+    p.deliver(unsent);
+  self->demonitor(key);
+  self->state.targets.erase(i);
 }
 
 template <class Request>
@@ -120,7 +146,11 @@ caf::result<caf::message> enqueue(batcher_ptr self, const caf::actor& node, Requ
     return make_error(errc::invalid_request, "no node to send the request to");
   auto key = node.address();
   auto& t = self->state.targets[key];
-  t.node = node;
+  if (!t.node) { // a node new to us, or again after its connection broke
+    t.node = node;
+    self->monitor(node);                            // a node, or a proxy: down when it goes
+    self->send(node, connection_watch_atom::value); // a dialer (actors/peer.hpp): tells us
+  }
   put_into(*t.queued.add_items(), std::move(req));
   t.waiting.push_back(self->make_response_promise());
   auto rp = t.waiting.back();
@@ -132,7 +162,9 @@ caf::behavior batcher_impl(batcher_ptr self, batcher_options opts) {
   self->state.opts = opts;
   self->state.opts.max_in_flight = std::max<size_t>(opts.max_in_flight, 1);
   install_guards(self); // stray input never stops it
+  self->set_down_handler([self](caf::down_msg& m) { lose(self, m.source); });
   return {
+      [self](connection_lost_atom, const caf::actor& via) { lose(self, via.address()); },
       [self](batch_atom, const caf::actor& node, pb::PutRequest& req) {
         return enqueue(self, node, req);
       },

@@ -8,6 +8,9 @@
 //             pb::GetResponse), or its error: not_leader with the leader's hint, overloaded, ...
 //   A batch that gets no answer within `timeout` fails each of its requests with
 //   caf::sec::request_timeout (indefinite, as a timeout always is).
+//   When the node goes down, or its dialer (actors/peer.hpp) reports that the connection
+//   broke, the batches under way fail at once with errc::connection_lost (indefinite), and the
+//   requests not sent yet with errc::unreachable (definite); the next request starts afresh.
 //
 // A caller with one request at a time gains nothing: its request goes out alone, through one
 // more local hop. Many callers with requests outstanding at once share one message each way per

@@ -1,5 +1,6 @@
 #include "actors/peer.hpp"
 
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -26,6 +27,7 @@ struct peer_state {
   std::chrono::milliseconds backoff{0};
   uint64_t dial_gen = 0;
   bool dialing = false;
+  std::vector<caf::actor> watchers; // told when the connection breaks (connection_watch_atom)
   std::minstd_rand rng{std::random_device{}()};
   static inline const char* name = "cafraft.peer";
 };
@@ -97,9 +99,18 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
     if (s.remote && msg.source == s.remote.address()) {
       s.log->warn("{} lost the connection to {}: {}", s.local_id, s.peer_id, render(msg.reason));
       s.remote = nullptr;
+      // The answers to requests delegated over that connection will never come: their
+      // requesters hear it now instead of at their timeouts.
+      for (auto& w : s.watchers)
+        self->send(w, connection_lost_atom::value, caf::actor_cast<caf::actor>(self));
       if (!s.dial.address.empty())
         redial_later(self);
+      return;
     }
+    auto& ws = s.watchers;
+    ws.erase(std::remove_if(ws.begin(), ws.end(),
+                            [&](const caf::actor& w) { return w.address() == msg.source; }),
+             ws.end());
   });
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
@@ -134,6 +145,14 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
           s.log->info("{} reaches {} now", s.local_id, s.peer_id);
         }
       },
+      [self](connection_watch_atom) {
+        auto& ws = self->state.watchers;
+        auto w = caf::actor_cast<caf::actor>(self->current_sender());
+        if (!w || std::find(ws.begin(), ws.end(), w) != ws.end())
+          return;
+        self->monitor(w); // gone watchers are forgotten
+        ws.push_back(std::move(w));
+      },
       [self](retry_atom, uint64_t gen) {
         if (gen == self->state.dial_gen)
           dial(self);
@@ -150,6 +169,7 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
                                 {"connected", s.remote ? "true" : "false"},
                                 {"dials", s.dial.address.empty() ? "false" : "true"},
                                 {"sent", std::to_string(s.sent)},
+                                {"watchers", std::to_string(s.watchers.size())},
                                 {"dropped", std::to_string(s.dropped)},
                                 {"backoff_ms", std::to_string(s.backoff.count())}});
       },

@@ -7,6 +7,10 @@
 //             any request -> delegated to the member (its answer goes straight to the
 //             requester), or answered `unreachable` while not connected
 //             peer_stats_atom -> (uint64_t sent, uint64_t dropped, bool connected)
+//             connection_watch_atom (from a local actor) -> nothing now; whenever the
+//             connection breaks, the sender gets (connection_lost_atom, caf::actor this_peer):
+//             the requests it had delegated through this peer will get no answer (the
+//             batcher and cafraft-bench fail theirs at once with errc::connection_lost)
 //
 // Dialing (processes over CAF's middleman): the peer connects to the member's address itself,
 // with the middleman's asynchronous connect and a timeout (never the blocking remote_actor,

@@ -113,7 +113,17 @@ struct run_shared {
 struct client_result {
   cafraft::bench::histogram latency;
   uint64_t ops = 0, errors = 0, bytes = 0;
+  std::map<std::string, uint64_t> error_kinds; // errors by code
 };
+
+// The code of an error, as the report counts it: "connection_lost", "request_timeout", ...
+std::string error_kind(const caf::error& e) {
+  if (e.category() == cafraft::error_category)
+    return cafraft::to_string(static_cast<cafraft::errc>(e.code()));
+  if (e.category() == caf::atom("system"))
+    return caf::to_string(static_cast<caf::sec>(e.code()));
+  return "other";
+}
 
 struct client_state {
   std::shared_ptr<run_shared> run;
@@ -126,7 +136,11 @@ struct client_state {
   // timeout of its own (in CAF 0.17 each one is two hand-offs to the clock thread, which cost
   // this tool a tenth of the machine at 1000 clients); sweep() gives up on the late ones.
   uint64_t next_request = 0;
-  std::map<uint64_t, int64_t> outstanding;
+  struct pending {
+    int64_t sent;
+    caf::actor_addr via; // the dialer it went through (or the batcher)
+  };
+  std::map<uint64_t, pending> outstanding;
   bool sweeping = false;
   caf::response_promise finished;
   static inline const char* name = "bench.client";
@@ -136,7 +150,9 @@ using client_ptr = caf::stateful_actor<client_state>*;
 
 void issue(client_ptr self);
 
-void completed(client_ptr self, int64_t sent, bool ok, size_t bytes) {
+// Counts a request that ended (`error` empty when it succeeded) and issues the next one.
+void completed(client_ptr self, int64_t sent, size_t bytes, const caf::error& error = {}) {
+  bool ok = !error;
   auto& st = self->state;
   auto done = now_ns();
   auto& run = *st.run;
@@ -148,6 +164,7 @@ void completed(client_ptr self, int64_t sent, bool ok, size_t bytes) {
       run.ops.fetch_add(1, std::memory_order_relaxed);
     } else {
       ++st.result->errors;
+      ++st.result->error_kinds[error_kind(error)];
       run.errors.fetch_add(1, std::memory_order_relaxed);
     }
   }
@@ -181,8 +198,8 @@ template <class Response, class Request>
 void await(client_ptr self, Request request, int64_t sent, size_t bytes) {
   auto& st = self->state;
   auto n = st.next_request++;
-  st.outstanding.emplace(n, sent);
   auto& batcher = st.run->batcher;
+  st.outstanding.emplace(n, client_state::pending{sent, (batcher ? batcher : st.target).address()});
   auto msg = batcher ? caf::make_message(cafraft::batch_atom::value, st.target, std::move(request))
                      : caf::make_message(std::move(request));
   self->request(batcher ? batcher : st.target, caf::infinite, std::move(msg))
@@ -193,14 +210,34 @@ void await(client_ptr self, Request request, int64_t sent, size_t bytes) {
             size_t got = bytes;
             if constexpr (std::is_same_v<Response, pb::GetResponse>)
               got += r.value().size();
-            completed(self, sent, true, got);
+            completed(self, sent, got);
           },
           [self, n, sent](caf::error& e) {
             if (self->state.outstanding.erase(n) == 0)
               return;
             failed(self, e);
-            completed(self, sent, false, 0);
+            completed(self, sent, 0, e);
           });
+}
+
+// A dialer's connection broke: the requests that went through it fail now, as the batcher
+// fails its own (actors/batcher.hpp), instead of at the timeout.
+void lost(client_ptr self, const caf::actor& via) {
+  auto& st = self->state;
+  std::vector<int64_t> gone;
+  for (auto i = st.outstanding.begin(); i != st.outstanding.end();) {
+    if (i->second.via != via.address()) {
+      ++i;
+      continue;
+    }
+    gone.push_back(i->second.sent);
+    i = st.outstanding.erase(i);
+  }
+  auto e = make_error(cafraft::errc::connection_lost);
+  for (auto sent : gone) {
+    failed(self, e);
+    completed(self, sent, 0, e);
+  }
 }
 
 // Every tenth of the timeout: requests older than the timeout fail, as a timeout would.
@@ -209,16 +246,17 @@ void sweep(client_ptr self) {
   auto deadline = now_ns() - std::chrono::nanoseconds{st.run->timeout}.count();
   std::vector<int64_t> late;
   for (auto i = st.outstanding.begin(); i != st.outstanding.end();) {
-    if (i->second > deadline) {
+    if (i->second.sent > deadline) {
       ++i;
       continue;
     }
-    late.push_back(i->second);
+    late.push_back(i->second.sent);
     i = st.outstanding.erase(i);
   }
+  auto e = make_error(caf::sec::request_timeout);
   for (auto sent : late) {
-    failed(self, make_error(caf::sec::request_timeout));
-    completed(self, sent, false, 0);
+    failed(self, e);
+    completed(self, sent, 0, e);
   }
   st.sweeping = !st.outstanding.empty() || st.inflight > 0;
   if (st.sweeping)
@@ -261,6 +299,9 @@ caf::behavior client_impl(client_ptr self, std::shared_ptr<run_shared> run,
   return {
       [self](start_atom) {
         auto& s = self->state;
+        if (!s.run->batcher) // the batcher watches the dialers itself
+          for (auto& [address, dialer] : s.run->by_address)
+            self->send(dialer, cafraft::connection_watch_atom::value);
         for (int i = 0; i < s.run->inflight; ++i) {
           ++s.inflight;
           issue(self);
@@ -276,6 +317,7 @@ caf::behavior client_impl(client_ptr self, std::shared_ptr<run_shared> run,
           s.finished.deliver(true);
       },
       [self](sweep_atom) { sweep(self); },
+      [self](cafraft::connection_lost_atom, const caf::actor& via) { lost(self, via); },
       [self](finish_atom) {
         auto& s = self->state;
         s.finished = self->make_response_promise();
@@ -416,6 +458,7 @@ private:
 
 struct report {
   uint64_t ops = 0, errors = 0, bytes = 0;
+  std::map<std::string, uint64_t> error_kinds;
   double seconds = 0;
   cafraft::bench::histogram latency;
   double client_cpu = 0;   // this process
@@ -448,6 +491,7 @@ void print(const options& o, const report& r, const std::string& target) {
            {"target", target},
            {"ops", r.ops},
            {"errors", r.errors},
+           {"error_kinds", r.error_kinds},
            {"seconds", r.seconds},
            {"ops_per_sec", ops_s},
            {"mb_per_sec", mb_s},
@@ -489,6 +533,12 @@ void print(const options& o, const report& r, const std::string& target) {
                 o.batch, o.batch == 1 ? "" : "es");
   std::printf("throughput  %.0f ops/s, %.2f MB/s (%llu ops, %llu errors)\n", ops_s, mb_s,
               static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.errors));
+  if (r.errors > 0) {
+    std::printf("errors     ");
+    for (auto& [kind, n] : r.error_kinds)
+      std::printf(" %s %llu", kind.c_str(), static_cast<unsigned long long>(n));
+    std::printf("\n");
+  }
   std::printf("latency     p50 %.0f us  p90 %.0f us  p99 %.0f us  p99.9 %.0f us  max %.0f us\n",
               us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.quantile(0.999)),
               us(h.max()));
@@ -910,6 +960,8 @@ int main(int argc, char** argv) {
   for (auto& res : results) {
     r.ops += res->ops;
     r.errors += res->errors;
+    for (auto& [kind, n] : res->error_kinds)
+      r.error_kinds[kind] += n;
     r.bytes += res->bytes;
     r.latency.merge(res->latency);
   }

@@ -29,7 +29,7 @@
 // Failures are caf::error values of the "cafraft" category (messages/errors.hpp): not_leader
 // with the leader's id and address, unknown_leader, leadership_lost, overloaded,
 // invalid_request, config_change_in_progress, self_join, missing_data, duplicate_member,
-// removed_member, ...
+// removed_member, ...; and on the client's side unreachable and connection_lost.
 //
 // Between nodes (one way; responses are messages of their own):
 //   pb::RequestVote, pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
@@ -37,6 +37,11 @@
 //
 // Wiring (one way): peer_handle_atom, std::string peer_id, caf::actor peer_node
 //   tells a node where to reach peer `peer_id` (a local actor or a remote proxy).
+//
+// Dialers (actors/peer.hpp, how tools and clients reach a node by address) also take, one way:
+//   connection_watch_atom   the sender is told (connection_lost_atom, caf::actor dialer)
+//                           whenever the dialer's connection breaks: the requests it delegated
+//                           will get no answer; fail them now with errc::connection_lost
 #pragma once
 
 #include "messages/atoms.hpp"

@@ -19,6 +19,8 @@ using inspect_atom = caf::atom_constant<caf::atom("rf_inspect")>;
 using enlist_atom = caf::atom_constant<caf::atom("rf_enlist")>;
 using recent_log_atom = caf::atom_constant<caf::atom("rf_log")>;
 using batch_atom = caf::atom_constant<caf::atom("rf_batch")>;
+using connection_watch_atom = caf::atom_constant<caf::atom("rf_cwatch")>;
+using connection_lost_atom = caf::atom_constant<caf::atom("rf_clost")>;
 
 // Node internals.
 using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;

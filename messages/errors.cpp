@@ -45,6 +45,8 @@ const char* to_string(errc x) {
     return "disk_full";
   case errc::unreachable:
     return "unreachable";
+  case errc::connection_lost:
+    return "connection_lost";
   }
   return "unknown cafraft error";
 }
@@ -94,7 +96,7 @@ bool is_indefinite(const caf::error& e) {
   if (e.category() == error_category) {
     auto c = static_cast<errc>(e.code());
     return c == errc::timeout || c == errc::leadership_lost || c == errc::commit_failed ||
-           c == errc::storage_failed || c == errc::disk_full;
+           c == errc::storage_failed || c == errc::disk_full || c == errc::connection_lost;
   }
   return e == caf::sec::request_timeout;
 }

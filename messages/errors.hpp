@@ -59,6 +59,10 @@ enum class errc : uint8_t {
   disk_full,
   /// Definite. The node the request was for is not connected (its address does not answer).
   unreachable,
+  /// Indefinite. The connection to the node broke while the request was under way: it may or
+  /// may not have taken effect. Reported as soon as the connection is seen to break, instead of
+  /// after the request's timeout.
+  connection_lost,
 };
 
 /// A one-line meaning of each code.
@@ -73,8 +77,9 @@ caf::error make_not_leader(const std::string& leader_id, const std::string& lead
 /// Renders any cafraft error as text, e.g. "not_leader: leader is n2 at 127.0.0.1:4001".
 std::string render(const caf::error& e);
 
-/// True for errors whose outcome is unknown (timeout, leadership_lost, commit_failed, and CAF's
-/// request_timeout): a retry of a non-idempotent command may apply it twice.
+/// True for errors whose outcome is unknown (timeout, leadership_lost, commit_failed,
+/// connection_lost, and CAF's request_timeout): a retry of a non-idempotent command may apply it
+/// twice.
 bool is_indefinite(const caf::error& e);
 
 /// If `e` is not_leader, stores the leader's id and address and returns true.

@@ -5,7 +5,9 @@
 
 #include "actors/batch.hpp"
 #include "actors/batcher.hpp"
+#include "actors/peer.hpp"
 #include "harness.hpp"
+#include "runtime/logging.hpp"
 
 namespace cafraft::test {
 namespace {
@@ -21,6 +23,8 @@ protected:
     for (auto& a : to_stop)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     d.run();
+    // Requests a failed test left unanswered time out, so that the actor system can go.
+    d.advance(std::chrono::seconds{11}, std::chrono::seconds{1});
   }
 
   caf::actor batcher(batcher_options opts = {}) {
@@ -180,11 +184,13 @@ TEST_F(BatchTest, AnEmptyBatchIsAnsweredAndAnOversizedOneRefused) {
   EXPECT_EQ(statuses(c, d).at(leader).commit_index(), before) << "nothing of it was proposed";
 }
 
-// A scripted node for the batcher: it records each batch and answers when told to.
+// A scripted node for the batcher: it records each batch and answers when told to. Like a
+// dialer (actors/peer.hpp) it takes a watcher, and tells it of a lost connection on request.
 struct scripted_state {
   std::vector<int> sizes;                        // items of each batch received
   std::vector<caf::response_promise> unanswered; // in arrival order
   std::vector<pb::BatchRequest> batches;
+  caf::actor watcher;
 };
 
 caf::behavior scripted_node(caf::stateful_actor<scripted_state>* self,
@@ -214,6 +220,13 @@ caf::behavior scripted_node(caf::stateful_actor<scripted_state>* self,
         st.unanswered.front().deliver(std::move(resp));
         st.unanswered.erase(st.unanswered.begin());
         st.batches.erase(st.batches.begin());
+      },
+      [=](connection_watch_atom) {
+        self->state.watcher = caf::actor_cast<caf::actor>(self->current_sender());
+      },
+      [=](caf::atom_value) { // "lose": as a dialer whose connection broke
+        self->send(self->state.watcher, connection_lost_atom::value,
+                   caf::actor_cast<caf::actor>(self));
       },
   };
 }
@@ -282,6 +295,65 @@ TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
   ASSERT_TRUE(next->done);
   ASSERT_FALSE(next->value);
   EXPECT_EQ(next->value.error().code(), static_cast<uint8_t>(errc::invalid_request));
+}
+
+// A broken connection fails what is under way at once, not at the timeout: the batch sent
+// with connection_lost (it may have been applied), the requests not sent yet with unreachable
+// (they were not). The next request starts afresh, and a late answer changes nothing.
+TEST_F(BatchTest, ALostConnectionFailsTheBatchesUnderWayAtOnce) {
+  auto sizes = std::make_shared<std::vector<int>>();
+  auto node = scripted(sizes);
+  auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
+  auto sent = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("a", "1"));
+  d.run();
+  auto queued = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("b", "1"));
+  d.run();
+  ASSERT_EQ(*sizes, (std::vector<int>{1}));
+  caf::anon_send(node, caf::atom("lose"));
+  d.run(); // no time passes
+  ASSERT_TRUE(sent->done && queued->done);
+  ASSERT_FALSE(sent->value);
+  EXPECT_EQ(sent->value.error().code(), static_cast<uint8_t>(errc::connection_lost));
+  EXPECT_TRUE(is_indefinite(sent->value.error()));
+  ASSERT_FALSE(queued->value);
+  EXPECT_EQ(queued->value.error().code(), static_cast<uint8_t>(errc::unreachable));
+  EXPECT_FALSE(is_indefinite(queued->value.error()));
+  auto again = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("c", "1"));
+  d.run();
+  ASSERT_EQ(*sizes, (std::vector<int>{1, 1})) << "the next request goes out at once";
+  caf::anon_send(node, caf::atom("answer"), uint64_t{7}, 0); // the lost batch's late answer
+  caf::anon_send(node, caf::atom("answer"), uint64_t{8}, 0);
+  d.run();
+  ASSERT_TRUE(again->done && again->value);
+  EXPECT_EQ(again->value->index(), 8u);
+}
+
+// The same through a dialer (actors/peer.hpp) whose node goes away: the dialer tells the
+// batcher, which fails the batch at once; meanwhile the dialer answers unreachable.
+TEST_F(BatchTest, ADialerWhoseNodeGoesTellsTheBatcherAtOnce) {
+  auto sizes = std::make_shared<std::vector<int>>();
+  auto node = sys.spawn(scripted_node, sizes);
+  caf::actor dialer;
+  auto owner = sys.spawn([&](caf::event_based_actor* self) -> caf::behavior {
+    dialer = spawn_peer(self, "client", "n1", get_logger("test"));
+    return {[](int) {}};
+  });
+  to_stop.push_back(owner);
+  d.run(); // the owner starts, and its dialer with it
+  ASSERT_TRUE(dialer);
+  caf::anon_send(dialer, peer_handle_atom::value, node);
+  auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
+  auto sent = ask<pb::WriteResponse>(batcher, batch_atom::value, dialer, put("a", "1"));
+  d.run();
+  ASSERT_EQ(*sizes, (std::vector<int>{1}));
+  caf::anon_send_exit(node, caf::exit_reason::kill);
+  d.run(); // no time passes
+  ASSERT_TRUE(sent->done);
+  ASSERT_FALSE(sent->value);
+  EXPECT_EQ(sent->value.error().code(), static_cast<uint8_t>(errc::connection_lost));
+  auto next = wait(ask<pb::WriteResponse>(batcher, batch_atom::value, dialer, put("b", "1")));
+  ASSERT_FALSE(next);
+  EXPECT_EQ(next.error().code(), static_cast<uint8_t>(errc::unreachable));
 }
 
 TEST_F(BatchTest, ThroughTheBatcherToARealClusterWritesCommitAndFollowersRedirect) {
