@@ -585,10 +585,13 @@ TEST(CafraftErrors, IndefiniteOnlyWhenOutcomeIsUnknown) {
   EXPECT_TRUE(is_indefinite(make_error(errc::leadership_lost)));
   EXPECT_TRUE(is_indefinite(make_error(errc::commit_failed)));
   EXPECT_TRUE(is_indefinite(caf::make_error(caf::sec::request_timeout)));
+  EXPECT_TRUE(is_indefinite(make_error(errc::connection_lost)));
+  EXPECT_EQ(cafraft::render(make_error(errc::connection_lost, "n1")), "connection_lost: n1");
   // Nothing happened: safe to retry elsewhere.
   EXPECT_FALSE(is_indefinite(cafraft::make_not_leader("n2", "a2")));
   EXPECT_FALSE(is_indefinite(make_error(errc::unknown_leader)));
   EXPECT_FALSE(is_indefinite(make_error(errc::overloaded)));
+  EXPECT_FALSE(is_indefinite(make_error(errc::unreachable)));
   EXPECT_FALSE(is_indefinite(caf::make_error(caf::sec::request_receiver_down)));
   // The same code number in another category is not a cafraft timeout.
   EXPECT_FALSE(is_indefinite(caf::error{static_cast<uint8_t>(errc::timeout), caf::atom("other")}));
