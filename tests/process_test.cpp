@@ -35,6 +35,7 @@
 #include "actors/remote_client.hpp"
 #include "apps/admin.hpp"
 #include "apps/subprocess.hpp"
+#include "eventually.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -54,6 +55,9 @@ uint16_t free_port() {
 pid_t start(const std::vector<std::string>& args, const std::string& log) {
   return cafraft::start_process(args, log);
 }
+
+using cafraft::test::eventually;
+using steady = std::chrono::steady_clock;
 
 // Waits for `pid` to exit; returns its exit code (or 128 + signal), -1 on timeout.
 int wait_exit(pid_t pid, std::chrono::milliseconds limit = 10s) {
@@ -307,10 +311,36 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
       acknowledged[req.key()] = req.value();
     }
     phase("500 writes acknowledged");
+    // A watcher of the dialer connected to the leader: it hears of the broken connection as
+    // soon as the process is gone (actors/peer.hpp), not at some request's timeout.
+    auto dialer = client.connect(address(first), 2000ms);
+    ASSERT_TRUE(dialer);
+    auto watching = std::make_shared<std::atomic<bool>>(false);
+    auto told_at = std::make_shared<std::atomic<int64_t>>(0);
+    auto watcher = sys.spawn([=](caf::event_based_actor* self) -> caf::behavior {
+      self->send(dialer, cafraft::connection_watch_atom::value);
+      // Answered after the watch was taken: one sender's messages arrive in order.
+      self->request(dialer, caf::infinite, cafraft::peer_stats_atom::value)
+          .then([=](uint64_t, uint64_t, bool) { *watching = true; });
+      return {[=](cafraft::connection_lost_atom, const caf::actor& via) {
+        if (via == dialer)
+          *told_at = steady::now().time_since_epoch().count();
+      }};
+    });
+    ASSERT_TRUE(eventually(2s, [&] { return watching->load(); }));
     // kill -9 the leader; another is elected and writes go on.
+    auto killed_at = steady::now();
     ::kill(pids[first], SIGKILL);
     EXPECT_EQ(wait_exit(pids[first]), 128 + SIGKILL);
     pids[first] = 0;
+    ASSERT_TRUE(eventually(2s, [&] { return told_at->load() != 0; }))
+        << "the dialer's watcher was not told of the broken connection";
+    std::printf("[process] the watcher heard of the lost connection %lld ms after the kill\n",
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        steady::time_point{steady::duration{told_at->load()}} - killed_at)
+                        .count()));
+    caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
     std::vector<std::string> rest;
     for (auto& id : ids)
       if (id != first)

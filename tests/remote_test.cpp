@@ -29,6 +29,7 @@
 
 #include "actors/client.hpp"
 #include "actors/node.hpp"
+#include "eventually.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/config.hpp"
@@ -102,17 +103,7 @@ long ms_since(steady::time_point t0) {
       std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count());
 }
 
-// Polls `pred` every 10 ms until it holds or `budget` is spent.
-template <class Pred> bool eventually(std::chrono::milliseconds budget, Pred pred) {
-  auto until = steady::now() + budget;
-  for (;;) {
-    if (pred())
-      return true;
-    if (steady::now() >= until)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-}
+using cafraft::test::eventually;
 
 class RemoteCluster : public ::testing::Test {
 protected:
