@@ -1,0 +1,30 @@
+// What a cafraft-bench run measured, and how it is printed: a table or JSON (-w json).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/histogram.hpp"
+#include "bench/options.hpp"
+
+namespace cafraft::bench {
+
+struct report {
+  uint64_t ops = 0, errors = 0, bytes = 0;
+  std::map<std::string, uint64_t> error_kinds;
+  double seconds = 0;
+  cafraft::bench::histogram latency;
+  double client_cpu = 0;   // this process
+  double cluster_cpu = -1; // node processes (-1: unknown)
+  double rss_mb = 0;       // peak resident memory of this process
+  double node_rss_mb = -1; // the largest of the node processes' (-1: unknown)
+  std::vector<double> failover_ms;
+  uint64_t inspections = 0;
+};
+
+/// Prints `r` as `o.format` asks; `target` says what was measured.
+void print(const options& o, const report& r, const std::string& target);
+
+} // namespace cafraft::bench
