@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/ask.hpp"
 #include "messages/api.hpp"
 
 namespace cafraft {
@@ -32,10 +33,7 @@ caf::expected<Response> client::call(const Request& req, std::string target) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
     if (left.count() <= 0)
       return make_error(errc::timeout);
-    caf::expected<Response> result{caf::error{}};
-    self_->request(nodes_[target], left, req)
-        .receive([&](Response& resp) { result = std::move(resp); },
-                 [&](caf::error& e) { result = std::move(e); });
+    auto result = ask_watched<Response>(self_->home_system(), nodes_[target], req, left);
     if (result) {
       preferred_ = target;
       return result;

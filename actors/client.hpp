@@ -1,7 +1,9 @@
 // A blocking client for programs that run in real time (the demo, tools, embedding code): it
 // sends a request to a node, follows not_leader redirects, retries unknown_leader with backoff
-// until its deadline, and never retries an indefinite failure (a timeout or leadership_lost:
-// the write may have happened). Not for use inside an actor.
+// until its deadline, and never retries an indefinite failure (a timeout, leadership_lost or
+// connection_lost: the write may have happened). A request whose node goes down, or whose
+// dialer's connection breaks, fails at once with connection_lost (actors/ask.hpp). Not for use
+// inside an actor.
 #pragma once
 
 #include <chrono>

@@ -14,6 +14,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
 
+#include "actors/ask.hpp"
 #include "actors/peer.hpp"
 #include "messages/api.hpp"
 
@@ -38,10 +39,7 @@ public:
     auto d = connect(address, connect_wait);
     if (!d)
       return make_error(errc::unreachable, "cannot reach " + address);
-    caf::expected<Resp> out{caf::error{}};
-    self_->request(d, timeout, req)
-        .receive([&](Resp& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
-    return out;
+    return ask_watched<Resp>(sys_, d, req, timeout);
   }
 
   /// Sends `req` to the cluster until the deadline. `reached`: whether any node answered.
@@ -57,9 +55,9 @@ public:
       if (target.empty())
         target = endpoints_[next++ % endpoints_.size()];
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
-      // A node that hangs, or dies with the request, never answers (CAF 0.17): reads and
-      // queries try the next node after 2 s. A write waits out the deadline instead, since
-      // asking again could apply it twice.
+      // A node that dies with the request fails it at once (connection_lost); one that hangs
+      // never answers: reads and queries try the next node after 2 s. A write waits out the
+      // deadline instead, since asking again could apply it twice.
       if (!writes<Req>())
         left = std::min(left, std::chrono::milliseconds{2000});
       auto r = ask<Resp>(target, req, std::max(left, std::chrono::milliseconds{1}),

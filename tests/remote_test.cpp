@@ -7,9 +7,11 @@
 // first: a socket with SO_REUSEADDR is bound to 127.0.0.1:0 (the kernel picks a free port)
 // and is held, never listening, until the node is published on that port with reuse_addr set;
 // then it is closed. No other process can take the port in between.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +31,7 @@
 
 #include "actors/client.hpp"
 #include "actors/node.hpp"
+#include "actors/remote_client.hpp"
 #include "eventually.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
@@ -422,6 +425,55 @@ TEST_F(RemoteCluster, CommitNeedsTheOtherSystemWhenOneNodeIsDown) {
       ASSERT_TRUE(s) << id << "/" << key << ": " << cafraft::render(s.error());
       EXPECT_TRUE(s->found()) << id << " lacks " << key;
     }
+}
+
+// A request on its way over a connection that breaks fails at once with connection_lost, not
+// at its timeout: the dialer (actors/peer.hpp) hears of the break and tells the waiting
+// request (actors/ask.hpp). Here the far side is an actor that takes requests and never
+// answers, and it goes away with one request pending.
+struct black_hole_state {
+  std::vector<caf::response_promise> held;
+  std::shared_ptr<std::atomic<int>> taken;
+};
+
+caf::behavior black_hole(caf::stateful_actor<black_hole_state>* self,
+                         std::shared_ptr<std::atomic<int>> taken) {
+  self->state.taken = std::move(taken);
+  return {[self](const cafraft::pb::PutRequest&) {
+    self->state.held.push_back(self->make_response_promise());
+    ++*self->state.taken;
+    return self->state.held.back();
+  }};
+}
+
+TEST(RemoteDialer, ARequestOverABrokenConnectionFailsAtOnce) {
+  remote_config cfg_a, cfg_b;
+  caf::actor_system sys_a{cfg_a}, sys_b{cfg_b};
+  auto taken = std::make_shared<std::atomic<int>>(0);
+  auto hole = sys_b.spawn(black_hole, taken);
+  auto port = sys_b.middleman().publish(hole, 0, "127.0.0.1", true);
+  ASSERT_TRUE(port) << sys_b.render(port.error());
+  auto address = "127.0.0.1:" + std::to_string(*port);
+  {
+    cafraft::remote_client rc{sys_a, {address}, false};
+    cafraft::pb::PutRequest req;
+    req.set_key("k");
+    req.set_value("v");
+    auto t0 = steady::now();
+    auto pending = std::async(std::launch::async, [&] {
+      return rc.ask<cafraft::pb::WriteResponse>(address, req, std::chrono::milliseconds{10000});
+    });
+    ASSERT_TRUE(eventually(5s, [&] { return taken->load() == 1; })) << "the request never arrived";
+    caf::anon_send_exit(hole, caf::exit_reason::kill);
+    ASSERT_EQ(pending.wait_for(5s), std::future_status::ready) << "still waiting";
+    auto r = pending.get();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), static_cast<uint8_t>(cafraft::errc::connection_lost))
+        << cafraft::render(r.error());
+    EXPECT_TRUE(cafraft::is_indefinite(r.error()));
+    std::printf("[remote] a request over a broken connection failed after %ld ms\n", ms_since(t0));
+  }
+  hole = nullptr;
 }
 
 } // namespace
