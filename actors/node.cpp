@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <optional>
 #include <random>
 
@@ -10,9 +9,8 @@
 
 #include "actors/batch.hpp"
 #include "actors/change_request.hpp"
-#include "actors/context.hpp"
 #include "actors/guards.hpp"
-#include "actors/inspect.hpp"
+#include "actors/node_state.hpp"
 #include "actors/peer.hpp"
 #include "actors/roles.hpp"
 #include "actors/state_machine.hpp"
@@ -26,58 +24,7 @@
 
 namespace cafraft {
 
-namespace {
-
-// A subscriber to leadership events (and membership events, when it asked): at most one event
-// in flight to it, the rest queued up to max_pending_events (the oldest dropped and counted
-// beyond that), so that a slow subscriber never holds up the node.
-struct subscriber {
-  caf::actor who;
-  bool membership = false;
-  std::deque<pb::LeadershipEvent> queue;
-  bool in_flight = false;
-  uint64_t dropped = 0;
-};
-
-// An actor of the node, as the directory lists it (docs/inspection.md).
-struct directory_entry {
-  caf::actor who;
-  std::string kind;
-  std::string parent;
-  uint64_t started_unix_ms = 0;
-};
-
-struct node_state {
-  node_context ctx;
-  std::map<std::string, directory_entry> directory; // by name: "n1/leader", "n1/peer-n3", ...
-  caf::actor role;
-  role_kind kind = role_kind::follower;
-  std::mt19937_64 seeds; // seeds each role's own random source
-  caf::actor changer;
-  std::map<std::string, caf::actor> handles;    // where each member is reached (connect_peer)
-  std::map<std::string, std::string> addresses; // member id -> address, for dialing peers
-  // The leader as last known (cached for leader lookups) and as last reported to subscribers.
-  uint64_t leader_term = 0;
-  std::string leader_id;
-  std::string leader_address;
-  uint64_t reported_term = 0;
-  std::string reported_leader;
-  std::vector<subscriber> subscribers;
-  // The configuration as the role last told it (membership events).
-  uint64_t config_index = ~uint64_t{0};
-  pb::Configuration config;
-  std::multimap<uint64_t, caf::response_promise> leader_waiters; // by the term to pass
-  // Joining: Raft messages are dropped until the cluster admitted this node (docs/membership.md).
-  bool joining = false;
-  std::vector<caf::response_promise> join_waiters;
-  std::optional<pb::MembershipResponse> joined;
-  static inline const char* name = "cafraft.node";
-};
-
-using node_ptr = inspected<node_state>*;
-
-// Waiters for a leader change a node holds (a requester that gave up still counts until then).
-constexpr size_t max_leader_waiters = 4096;
+namespace node_detail {
 
 caf::actor spawn_role(node_ptr self, role_kind kind, std::shared_ptr<raft_state> rs) {
   auto& st = self->state;
@@ -126,134 +73,6 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
   if (h != st.handles.end())
     self->send(peer, peer_handle_atom::value, h->second);
   return peer;
-}
-
-void push_events(node_ptr self, subscriber& sub) {
-  if (sub.in_flight || sub.queue.empty())
-    return;
-  auto ev = std::move(sub.queue.front());
-  sub.queue.pop_front();
-  ev.set_dropped(sub.dropped);
-  sub.dropped = 0;
-  sub.in_flight = true;
-  auto who = sub.who;
-  auto release = [self, who] {
-    for (auto& s : self->state.subscribers)
-      if (s.who == who) {
-        s.in_flight = false;
-        push_events(self, s);
-      }
-  };
-  self->request(who, caf::infinite, std::move(ev))
-      .then([release] { release(); }, [release](caf::error&) { release(); });
-}
-
-void publish(node_ptr self, const pb::LeadershipEvent& ev) {
-  auto& st = self->state;
-  for (auto& sub : st.subscribers) {
-    if (ev.kind() == pb::LeadershipEvent::MEMBERSHIP_CHANGED && !sub.membership)
-      continue;
-    if (sub.queue.size() >= st.ctx.cfg->max_pending_events) {
-      sub.queue.pop_front();
-      ++sub.dropped;
-    }
-    sub.queue.push_back(ev);
-    push_events(self, sub);
-  }
-}
-
-void emit(node_ptr self, pb::LeadershipEvent::Kind kind, uint64_t term, const std::string& leader) {
-  pb::LeadershipEvent ev;
-  ev.set_kind(kind);
-  ev.set_term(term);
-  ev.set_leader_id(leader);
-  ev.set_node_id(self->state.ctx.cfg->id);
-  publish(self, ev);
-}
-
-pb::LeadershipEvent membership_event(const node_state& st) {
-  pb::LeadershipEvent ev;
-  ev.set_kind(pb::LeadershipEvent::MEMBERSHIP_CHANGED);
-  ev.set_term(st.leader_term);
-  ev.set_leader_id(st.leader_id);
-  ev.set_node_id(st.ctx.cfg->id);
-  ev.set_config_index(st.config_index);
-  *ev.mutable_members() = st.config.members();
-  return ev;
-}
-
-// A new subscriber starts from what the node knows now: the leader, when one is known, and the
-// configuration, when it asked for membership events.
-void subscribe(node_ptr self, const caf::actor& who, bool membership) {
-  auto& ns = self->state;
-  if (!who)
-    return;
-  self->monitor(who);
-  ns.subscribers.push_back(subscriber{who, membership, {}, false, 0});
-  auto& sub = ns.subscribers.back();
-  if (!ns.leader_id.empty()) {
-    pb::LeadershipEvent ev;
-    ev.set_kind(ns.leader_id == ns.ctx.cfg->id ? pb::LeadershipEvent::BECAME_LEADER
-                                               : pb::LeadershipEvent::LEADER_CHANGED);
-    ev.set_term(ns.leader_term);
-    ev.set_leader_id(ns.leader_id);
-    ev.set_node_id(ns.ctx.cfg->id);
-    sub.queue.push_back(std::move(ev));
-  }
-  if (membership && ns.config_index != ~uint64_t{0})
-    sub.queue.push_back(membership_event(ns));
-  push_events(self, sub);
-}
-
-pb::LeaderInfo leader_info(const node_state& st) {
-  pb::LeaderInfo info;
-  info.set_id(st.leader_id);
-  info.set_address(st.leader_address);
-  info.set_term(st.leader_term);
-  return info;
-}
-
-// A role tells what it knows of the leader: caches it, wakes waiters, tells subscribers.
-void note_leader(node_ptr self, uint64_t term, const std::string& leader,
-                 const std::string& address) {
-  auto& st = self->state;
-  auto& me = st.ctx.cfg->id;
-  if (term < st.leader_term)
-    return;
-  bool was_leading = st.reported_leader == me;
-  st.leader_term = term;
-  st.leader_id = leader;
-  st.leader_address = address;
-  if (was_leading && leader != me)
-    emit(self, pb::LeadershipEvent::LOST_LEADERSHIP, term, leader);
-  if (leader.empty())
-    return; // nobody leads as far as we know: waiters and subscribers wait for one
-  if (leader != st.reported_leader || term != st.reported_term)
-    emit(self,
-         leader == me ? pb::LeadershipEvent::BECAME_LEADER : pb::LeadershipEvent::LEADER_CHANGED,
-         term, leader);
-  if (was_leading && leader != me)
-    st.reported_leader.clear();
-  st.reported_term = term;
-  st.reported_leader = leader;
-  auto info = leader_info(st);
-  while (!st.leader_waiters.empty() && st.leader_waiters.begin()->first < term) {
-    st.leader_waiters.begin()->second.deliver(info);
-    st.leader_waiters.erase(st.leader_waiters.begin());
-  }
-}
-
-void leader_lost(node_ptr self, uint64_t term) {
-  auto& st = self->state;
-  if (st.reported_leader == st.ctx.cfg->id) {
-    emit(self, pb::LeadershipEvent::LOST_LEADERSHIP, term, "");
-    st.reported_leader.clear();
-  }
-  if (term >= st.leader_term) {
-    st.leader_term = term;
-    st.leader_id.clear();
-    st.leader_address.clear();
-  }
 }
 
 // Messages between a node's own actors are taken only from this process: the node actor is
@@ -649,10 +468,10 @@ caf::actor start_node(caf::actor_system& sys, node_config cfg, loaded_node n,
                    std::move(n.rec.snapshot), std::move(n.rec.snapshot_data), std::move(join));
 }
 
-} // namespace
+} // namespace node_detail
 
 caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
-  auto n = load_node(cfg);
+  auto n = node_detail::load_node(cfg);
   if (!n)
     return n.error();
   if (n->has_data && !cfg.members.empty() && n->rs->config.index > 0)
@@ -660,7 +479,7 @@ caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg) {
         ->info("{} restarts from its data: the configuration in its log applies, the members "
                "given at start are ignored",
                cfg.id);
-  return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
+  return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
 }
 
 caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, join_options opts) {
@@ -674,13 +493,13 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
   if (opts.contacts.empty())
     return make_error(errc::invalid_request, "join needs at least one node to ask");
   cfg.members.clear(); // the configuration comes from the cluster (or from the data directory)
-  auto n = load_node(cfg);
+  auto n = node_detail::load_node(cfg);
   if (!n)
     return n.error();
   if (n->has_data) {
     get_logger(cfg.logger_name)
         ->info("{} has a data directory: restarts from it and sends no membership request", cfg.id);
-    return start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
+    return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::nullopt);
   }
   // The incarnation is written before the node asks: a join retried after a crash is then
   // recognised as the same node rather than refused as one that lost its data.
@@ -700,7 +519,7 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
       return make_error(errc::storage_failed, ex.what());
     }
   }
-  return start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
+  return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
 }
 
 void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,

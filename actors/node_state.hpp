@@ -1,0 +1,92 @@
+// The node actor's state and the functions its parts share (actors/node.cpp: the node's
+// life, its roles and peers, joining; actors/node_events.cpp: what it knows of the leader and
+// the events its subscribers get). Internal to the node.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/response_promise.hpp>
+
+#include "actors/context.hpp"
+#include "actors/inspect.hpp"
+#include "messages/raft.pb.h"
+#include "runtime/raft_state.hpp"
+
+namespace cafraft::node_detail {
+
+// A subscriber to leadership events (and membership events, when it asked): at most one event
+// in flight to it, the rest queued up to max_pending_events (the oldest dropped and counted
+// beyond that), so that a slow subscriber never holds up the node.
+struct subscriber {
+  caf::actor who;
+  bool membership = false;
+  std::deque<pb::LeadershipEvent> queue;
+  bool in_flight = false;
+  uint64_t dropped = 0;
+};
+
+// An actor of the node, as the directory lists it (docs/inspection.md).
+struct directory_entry {
+  caf::actor who;
+  std::string kind;
+  std::string parent;
+  uint64_t started_unix_ms = 0;
+};
+
+struct node_state {
+  node_context ctx;
+  std::map<std::string, directory_entry> directory; // by name: "n1/leader", "n1/peer-n3", ...
+  caf::actor role;
+  role_kind kind = role_kind::follower;
+  std::mt19937_64 seeds; // seeds each role's own random source
+  caf::actor changer;
+  std::map<std::string, caf::actor> handles;    // where each member is reached (connect_peer)
+  std::map<std::string, std::string> addresses; // member id -> address, for dialing peers
+  // The leader as last known (cached for leader lookups) and as last reported to subscribers.
+  uint64_t leader_term = 0;
+  std::string leader_id;
+  std::string leader_address;
+  uint64_t reported_term = 0;
+  std::string reported_leader;
+  std::vector<subscriber> subscribers;
+  // The configuration as the role last told it (membership events).
+  uint64_t config_index = ~uint64_t{0};
+  pb::Configuration config;
+  std::multimap<uint64_t, caf::response_promise> leader_waiters; // by the term to pass
+  // Joining: Raft messages are dropped until the cluster admitted this node (docs/membership.md).
+  bool joining = false;
+  std::vector<caf::response_promise> join_waiters;
+  std::optional<pb::MembershipResponse> joined;
+  static inline const char* name = "cafraft.node";
+};
+
+using node_ptr = inspected<node_state>*;
+
+// Waiters for a leader change a node holds (a requester that gave up still counts until then).
+constexpr size_t max_leader_waiters = 4096;
+
+// actors/node_events.cpp
+/// Sends the subscriber its next queued event unless one is still on its way.
+void push_events(node_ptr self, subscriber& sub);
+/// Queues `ev` for every subscriber that wants it.
+void publish(node_ptr self, const pb::LeadershipEvent& ev);
+void emit(node_ptr self, pb::LeadershipEvent::Kind kind, uint64_t term, const std::string& leader);
+/// The configuration as the role last told it, as an event.
+pb::LeadershipEvent membership_event(const node_state& st);
+/// A new subscriber starts from what the node knows now.
+void subscribe(node_ptr self, const caf::actor& who, bool membership);
+pb::LeaderInfo leader_info(const node_state& st);
+/// A role tells what it knows of the leader: caches it, wakes waiters, tells subscribers.
+void note_leader(node_ptr self, uint64_t term, const std::string& leader,
+                 const std::string& address);
+/// The leader of `term` is gone (or was this node and stepped down).
+void leader_lost(node_ptr self, uint64_t term);
+
+} // namespace cafraft::node_detail
