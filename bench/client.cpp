@@ -118,44 +118,40 @@ void await(client_ptr self, Request request, int64_t sent, size_t bytes) {
           });
 }
 
-// A dialer's connection broke: the requests that went through it fail now, as the batcher
-// fails its own (actors/batcher.hpp), instead of at the timeout.
-void lost(client_ptr self, const caf::actor& via) {
+// Fails with `e` every outstanding request for which `pred(pending)` holds; their answers, if
+// any come later, are dropped.
+template <class Pred> void fail_outstanding(client_ptr self, Pred pred, const caf::error& e) {
   auto& st = self->state;
   std::vector<int64_t> gone;
   for (auto i = st.outstanding.begin(); i != st.outstanding.end();) {
-    if (i->second.via != via.address()) {
+    if (!pred(i->second)) {
       ++i;
       continue;
     }
     gone.push_back(i->second.sent);
     i = st.outstanding.erase(i);
   }
-  auto e = make_error(cafraft::errc::connection_lost);
   for (auto sent : gone) {
     failed(self, e);
     completed(self, sent, 0, e);
   }
 }
 
+// A dialer's connection broke: the requests that went through it fail now, as the batcher
+// fails its own (actors/batcher.hpp), instead of at the timeout.
+void lost(client_ptr self, const caf::actor& via) {
+  fail_outstanding(
+      self, [addr = via.address()](const client_state::pending& p) { return p.via == addr; },
+      make_error(cafraft::errc::connection_lost));
+}
+
 // Every tenth of the timeout: requests older than the timeout fail, as a timeout would.
 void sweep(client_ptr self) {
   auto& st = self->state;
   auto deadline = now_ns() - std::chrono::nanoseconds{st.run->timeout}.count();
-  std::vector<int64_t> late;
-  for (auto i = st.outstanding.begin(); i != st.outstanding.end();) {
-    if (i->second.sent > deadline) {
-      ++i;
-      continue;
-    }
-    late.push_back(i->second.sent);
-    i = st.outstanding.erase(i);
-  }
-  auto e = make_error(caf::sec::request_timeout);
-  for (auto sent : late) {
-    failed(self, e);
-    completed(self, sent, 0, e);
-  }
+  fail_outstanding(
+      self, [deadline](const client_state::pending& p) { return p.sent <= deadline; },
+      make_error(caf::sec::request_timeout));
   st.sweeping = !st.outstanding.empty() || st.inflight > 0;
   if (st.sweeping)
     self->delayed_send(self, std::max(st.run->timeout / 10, std::chrono::milliseconds{1}),

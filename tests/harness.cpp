@@ -250,7 +250,7 @@ node_config cluster::config_for(const std::string& id) const {
     opts.dir = "/data/" + id;
     opts.node_id = id;
     opts.cluster_id = "sim";
-    opts.segment_bytes = 2048; // many segments, and snapshots close them (at 256 bytes)
+    opts.segment_bytes = 2048;  // many segments, and snapshots close them (at 256 bytes)
     opts.read_chunk_bytes = 64; // restarts read records that span chunks
     opts.fs = crash_disks.at(id);
     opts.logger_name = "test";

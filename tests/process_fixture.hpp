@@ -36,9 +36,9 @@
 #include "actors/remote_client.hpp"
 #include "apps/admin.hpp"
 #include "apps/subprocess.hpp"
-#include "eventually.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
+#include "realtime.hpp"
 #include "runtime/logging.hpp"
 
 namespace cafraft::test {
@@ -154,14 +154,7 @@ private:
   std::string seen_;
 };
 
-struct process_config : caf::actor_system_config {
-  process_config() {
-    cafraft::register_types(*this);
-    load<caf::io::middleman>();
-    set("middleman.heartbeat-interval", caf::timespan{200ms});
-    set("middleman.connection-timeout", caf::timespan{2s});
-  }
-};
+using process_config = cafraft::test::network_test_config;
 
 class ProcessCluster : public ::testing::Test {
 protected:

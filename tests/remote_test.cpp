@@ -32,9 +32,9 @@
 #include "actors/client.hpp"
 #include "actors/node.hpp"
 #include "actors/remote_client.hpp"
-#include "eventually.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
+#include "realtime.hpp"
 #include "runtime/config.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/storage.hpp"
@@ -51,15 +51,7 @@ constexpr auto leader_budget = 5s;
 constexpr auto catch_up_budget = 3s;
 constexpr auto shutdown_budget = 3s;
 
-struct remote_config : caf::actor_system_config {
-  remote_config() {
-    cafraft::register_types(*this);
-    load<caf::io::middleman>();
-    // Without these a hung peer is never noticed and a blocking remote_actor can hang (notes §4).
-    set("middleman.heartbeat-interval", caf::timespan{200ms});
-    set("middleman.connection-timeout", caf::timespan{2s});
-  }
-};
+using remote_config = cafraft::test::network_test_config;
 
 // A free TCP port on 127.0.0.1, held until release() (see the comment at the top).
 class port_reservation {
