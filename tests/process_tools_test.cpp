@@ -210,6 +210,37 @@ TEST_F(ProcessCluster, BenchToolDrivesAClusterAndReportsJson) {
   EXPECT_EQ(run({bin_dir + "/cafraft-bench", "--spawn", "3", "--batch", "-1"}, dir).code, 1);
 }
 
+// cafraft-floor (W1's floor: four processes, plain TCP, an fdatasync per member) completes its
+// writes, says what it measured, and cleans up after itself; its figures are not asserted.
+TEST_F(ProcessCluster, FloorToolReplicatesWritesAndCleansUp) {
+  auto floor = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), bin_dir + "/cafraft-floor");
+    return run(args, dir);
+  };
+  for (bool memory : {false, true}) {
+    std::vector<std::string> args{"--writes", "40", "--warmup", "5", "--dir", dir};
+    if (memory)
+      args.push_back("--memory");
+    auto r = floor(args);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("writes=40 "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(memory ? "fsync=off" : "fsync=on"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("p50_us="), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("Connection reset"), std::string::npos) << r.out;
+  }
+  for (auto name : {"leader.log", "follower0.log", "follower1.log"})
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::path{dir} / name)) << name;
+  EXPECT_EQ(floor({"--writes", "0"}).code, 1);
+  EXPECT_EQ(floor({"--bogus"}).code, 1);
+  EXPECT_EQ(floor({"--writes", "5", "--dir", dir + "/no/such/dir"}).code, 2);
+  // A member that cannot open its log fails the run (exit 2) and leaves no process behind.
+  auto blocked = dir + "/blocked";
+  std::filesystem::create_directories(blocked + "/leader.log");
+  auto failed = floor({"--writes", "5", "--dir", blocked});
+  EXPECT_EQ(failed.code, 2) << failed.out;
+  EXPECT_NE(failed.out.find("open log"), std::string::npos) << failed.out;
+}
+
 TEST_F(ProcessCluster, InteractiveConsoleRefreshesTopUntilAKeyIsPressed) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
   auto initial = initial_cluster(ids);

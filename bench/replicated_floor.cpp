@@ -1,0 +1,366 @@
+// cafraft-floor: the fastest replicated write this machine allows, with no framework.
+//
+// Four processes with one thread each, as close to the hardware as a replicated log gets:
+// a client sends a value to a leader over TCP and waits for the answer; the leader sends it
+// to two followers, writes it into its own log file and fdatasyncs, waits for the first
+// follower's acknowledgement and answers; each follower writes, fdatasyncs and acknowledges.
+// Blocking sockets with TCP_NODELAY, log files reserved with fallocate (as cafraft's WAL
+// does), no serialization, no elections, no timers: what is left is the two round trips,
+// the fdatasyncs and the wake-ups between them. This is the floor of W1 (docs/performance.md):
+// a Raft runtime answering one client with one request in flight cannot beat it here.
+//
+//   cafraft-floor [--writes N] [--warmup N] [--value-size B] [--dir DIR] [--memory]
+//
+// Prints one line: key=value pairs (latency in microseconds, CPU of all four processes per
+// write). Exit codes: 0 done, 1 usage, 2 a system call failed.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+constexpr off_t reserved_bytes = off_t{64} << 20;
+
+// The member processes the client started (empty in the members themselves).
+std::vector<pid_t> children;
+
+/// Ends the run with exit code 2: in the client, after ending and reaping the members.
+[[noreturn]] void fail_run() {
+  for (pid_t child : children)
+    ::kill(child, SIGTERM);
+  for (pid_t child : children)
+    ::waitpid(child, nullptr, 0);
+  std::exit(2);
+}
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "cafraft-floor: %s: %s\n", what, std::strerror(errno));
+  fail_run();
+}
+
+[[noreturn]] void fail_closed(const char* who) {
+  std::fprintf(stderr, "cafraft-floor: the %s closed its connection\n", who);
+  fail_run();
+}
+
+void write_all(int fd, const void* data, size_t n) {
+  auto p = static_cast<const char*>(data);
+  while (n > 0) {
+    auto k = ::write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      fail("write");
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+}
+
+/// Reads exactly n bytes; false at the peer's orderly close before the first byte.
+bool read_all(int fd, void* data, size_t n) {
+  auto p = static_cast<char*>(data);
+  size_t got = 0;
+  while (got < n) {
+    auto k = ::read(fd, p + got, n - got);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k == 0 && got == 0)
+      return false;
+    if (k <= 0)
+      fail("read");
+    got += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+void no_delay(int fd) {
+  int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    fail("setsockopt TCP_NODELAY");
+}
+
+/// A socket listening on 127.0.0.1 at a port the kernel picks; returns it and the port.
+std::pair<int, uint16_t> listen_loopback() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    fail("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4) != 0)
+    fail("bind/listen");
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    fail("getsockname");
+  return {fd, ntohs(addr.sin_port)};
+}
+
+int accept_one(int listener) {
+  int fd = ::accept(listener, nullptr, nullptr);
+  if (fd < 0)
+    fail("accept");
+  ::close(listener);
+  no_delay(fd);
+  return fd;
+}
+
+int connect_loopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    fail("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    fail("connect");
+  no_delay(fd);
+  return fd;
+}
+
+/// An append-only log in reserved space: each record is written at the next offset and, unless
+/// in memory, made durable with fdatasync before the caller goes on.
+class log_file {
+public:
+  log_file(const std::string& path, bool memory) : memory_(memory) {
+    if (memory_)
+      return;
+    fd_ = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      fail("open log");
+    if (::fallocate(fd_, 0, 0, reserved_bytes) != 0 || ::fsync(fd_) != 0)
+      fail("fallocate");
+  }
+
+  void append(const char* data, size_t n) {
+    if (memory_)
+      return;
+    if (offset_ + static_cast<off_t>(n) > reserved_bytes)
+      offset_ = 0;
+    if (::pwrite(fd_, data, n, offset_) != static_cast<ssize_t>(n))
+      fail("pwrite");
+    if (::fdatasync(fd_) != 0)
+      fail("fdatasync");
+    offset_ += static_cast<off_t>(n);
+  }
+
+private:
+  bool memory_;
+  int fd_ = -1;
+  off_t offset_ = 0;
+};
+
+// A frame on every connection: a 4-byte length and that many bytes. The leader's frame to a
+// follower starts with the 8-byte index; a follower answers with the index alone.
+
+bool read_frame(int fd, std::vector<char>& buf) {
+  uint32_t len = 0;
+  if (!read_all(fd, &len, sizeof len))
+    return false;
+  buf.resize(len);
+  return read_all(fd, buf.data(), len);
+}
+
+void write_frame(int fd, const char* data, uint32_t len) {
+  std::vector<char> out(sizeof len + len);
+  std::memcpy(out.data(), &len, sizeof len);
+  std::memcpy(out.data() + sizeof len, data, len);
+  write_all(fd, out.data(), out.size());
+}
+
+void run_follower(int listener, const std::string& path, bool memory) {
+  int leader = accept_one(listener);
+  log_file log(path, memory);
+  std::vector<char> frame;
+  while (read_frame(leader, frame)) {
+    log.append(frame.data(), frame.size());
+    write_all(leader, frame.data(), sizeof(uint64_t)); // the index
+  }
+}
+
+void run_leader(int listener, std::array<uint16_t, 2> followers, const std::string& path,
+                bool memory) {
+  int client = accept_one(listener);
+  std::array<int, 2> peer{connect_loopback(followers[0]), connect_loopback(followers[1])};
+  std::array<uint64_t, 2> acked{0, 0};
+  log_file log(path, memory);
+  std::vector<char> request;
+  std::vector<char> entry;
+  for (uint64_t index = 1; read_frame(client, request); ++index) {
+    entry.resize(sizeof index + request.size());
+    std::memcpy(entry.data(), &index, sizeof index);
+    std::memcpy(entry.data() + sizeof index, request.data(), request.size());
+    for (int fd : peer)
+      write_frame(fd, entry.data(), static_cast<uint32_t>(entry.size()));
+    log.append(entry.data(), entry.size());
+    // Committed once one follower has it too (the leader's own write is durable already).
+    while (std::max(acked[0], acked[1]) < index) {
+      std::array<pollfd, 2> fds{pollfd{peer[0], POLLIN, 0}, pollfd{peer[1], POLLIN, 0}};
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR)
+        fail("poll");
+      for (size_t i = 0; i < fds.size(); ++i)
+        if (fds[i].revents != 0 && !read_all(peer[i], &acked[i], sizeof acked[i]))
+          fail_closed("follower");
+    }
+    write_all(client, &index, sizeof index);
+  }
+  // The client is done: close towards the followers and read what they still send (the slower
+  // one's acknowledgements) until they close, so that no connection ends with a reset.
+  for (int fd : peer) {
+    ::shutdown(fd, SHUT_WR);
+    uint64_t ignored = 0;
+    while (read_all(fd, &ignored, sizeof ignored)) {
+    }
+  }
+}
+
+double cpu_seconds(int who) {
+  rusage ru{};
+  ::getrusage(who, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+void usage() {
+  std::fprintf(stderr, "usage: cafraft-floor [--writes N] [--warmup N] [--value-size B] "
+                       "[--dir DIR] [--memory]\n");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  long writes = 5000;
+  long warmup = 500;
+  long value_size = 256;
+  std::string dir;
+  bool memory = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto number = [&](long& out) {
+      char* end = nullptr;
+      if (i + 1 >= argc || (out = std::strtol(argv[++i], &end, 10), *end != '\0') || out < 1) {
+        std::fprintf(stderr, "cafraft-floor: %s needs a positive number\n", arg.c_str());
+        std::exit(1);
+      }
+    };
+    if (arg == "--writes")
+      number(writes);
+    else if (arg == "--warmup")
+      number(warmup);
+    else if (arg == "--value-size")
+      number(value_size);
+    else if (arg == "--dir" && i + 1 < argc)
+      dir = argv[++i];
+    else if (arg == "--memory")
+      memory = true;
+    else {
+      usage();
+      return arg == "-h" || arg == "--help" ? 0 : 1;
+    }
+  }
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/cafraft-floor-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr)
+      fail("mkdtemp");
+    dir = tmpl;
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    fail(dir.c_str());
+  // A member that fails ends its process; the others then see a closed connection, not a
+  // signal.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto [leader_listener, leader_port] = listen_loopback();
+  std::array<int, 2> follower_listener{};
+  std::array<uint16_t, 2> follower_port{};
+  for (size_t i = 0; i < 2; ++i)
+    std::tie(follower_listener[i], follower_port[i]) = listen_loopback();
+
+  for (size_t i = 0; i < 2; ++i) {
+    pid_t pid = ::fork();
+    if (pid < 0)
+      fail("fork");
+    if (pid == 0) {
+      children.clear();
+      run_follower(follower_listener[i], dir + "/follower" + std::to_string(i) + ".log", memory);
+      std::_Exit(0);
+    }
+    ::close(follower_listener[i]);
+    children.push_back(pid);
+  }
+  pid_t pid = ::fork();
+  if (pid < 0)
+    fail("fork");
+  if (pid == 0) {
+    children.clear();
+    run_leader(leader_listener, follower_port, dir + "/leader.log", memory);
+    std::_Exit(0);
+  }
+  ::close(leader_listener);
+  children.push_back(pid);
+
+  int leader = connect_loopback(leader_port);
+  std::string value(static_cast<size_t>(value_size), 'v');
+  std::vector<double> latency_us;
+  latency_us.reserve(static_cast<size_t>(writes));
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  for (long i = 0; i < warmup + writes; ++i) {
+    if (i == warmup)
+      start = clock::now();
+    auto t0 = clock::now();
+    write_frame(leader, value.data(), static_cast<uint32_t>(value.size()));
+    uint64_t index = 0;
+    if (!read_all(leader, &index, sizeof index))
+      fail_closed("leader");
+    if (i >= warmup)
+      latency_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+  }
+  double seconds = std::chrono::duration<double>(clock::now() - start).count();
+  ::close(leader);
+  bool members_ok = true;
+  for (pid_t child : children) {
+    int status = 0;
+    members_ok = ::waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+                 WEXITSTATUS(status) == 0 && members_ok;
+  }
+  children.clear();
+  if (!members_ok) {
+    std::fprintf(stderr, "cafraft-floor: a member process failed\n");
+    return 2;
+  }
+  for (const char* name : {"/leader.log", "/follower0.log", "/follower1.log"})
+    ::unlink((dir + name).c_str());
+
+  // CPU of all four processes over warmup and measured writes alike.
+  double cpu = cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN);
+  std::sort(latency_us.begin(), latency_us.end());
+  auto at = [&](double q) {
+    return latency_us[std::min(latency_us.size() - 1, static_cast<size_t>(q * latency_us.size()))];
+  };
+  std::printf("writes=%ld ops_per_s=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f "
+              "cpu_us_per_write=%.0f fsync=%s\n",
+              writes, static_cast<double>(writes) / seconds, at(0.5), at(0.9), at(0.99),
+              latency_us.back(), cpu * 1e6 / static_cast<double>(warmup + writes),
+              memory ? "off" : "on");
+  return 0;
+}
