@@ -36,61 +36,11 @@
 #include <tuple>
 #include <vector>
 
+#include "bench/floor.hpp"
+
 namespace {
 
-constexpr off_t reserved_bytes = off_t{64} << 20;
-
-// The member processes the client started (empty in the members themselves).
-std::vector<pid_t> children;
-
-/// Ends the run with exit code 2: in the client, after ending and reaping the members.
-[[noreturn]] void fail_run() {
-  for (pid_t child : children)
-    ::kill(child, SIGTERM);
-  for (pid_t child : children)
-    ::waitpid(child, nullptr, 0);
-  std::exit(2);
-}
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "cafraft-floor: %s: %s\n", what, std::strerror(errno));
-  fail_run();
-}
-
-[[noreturn]] void fail_closed(const char* who) {
-  std::fprintf(stderr, "cafraft-floor: the %s closed its connection\n", who);
-  fail_run();
-}
-
-void write_all(int fd, const void* data, size_t n) {
-  auto p = static_cast<const char*>(data);
-  while (n > 0) {
-    auto k = ::write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      fail("write");
-    p += k;
-    n -= static_cast<size_t>(k);
-  }
-}
-
-/// Reads exactly n bytes; false at the peer's orderly close before the first byte.
-bool read_all(int fd, void* data, size_t n) {
-  auto p = static_cast<char*>(data);
-  size_t got = 0;
-  while (got < n) {
-    auto k = ::read(fd, p + got, n - got);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k == 0 && got == 0)
-      return false;
-    if (k <= 0)
-      fail("read");
-    got += static_cast<size_t>(k);
-  }
-  return true;
-}
+using namespace cafraft::floor;
 
 void no_delay(int fd) {
   int one = 1;
@@ -136,38 +86,6 @@ int connect_loopback(uint16_t port) {
   no_delay(fd);
   return fd;
 }
-
-/// An append-only log in reserved space: each record is written at the next offset and, unless
-/// in memory, made durable with fdatasync before the caller goes on.
-class log_file {
-public:
-  log_file(const std::string& path, bool memory) : memory_(memory) {
-    if (memory_)
-      return;
-    fd_ = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd_ < 0)
-      fail("open log");
-    if (::fallocate(fd_, 0, 0, reserved_bytes) != 0 || ::fsync(fd_) != 0)
-      fail("fallocate");
-  }
-
-  void append(const char* data, size_t n) {
-    if (memory_)
-      return;
-    if (offset_ + static_cast<off_t>(n) > reserved_bytes)
-      offset_ = 0;
-    if (::pwrite(fd_, data, n, offset_) != static_cast<ssize_t>(n))
-      fail("pwrite");
-    if (::fdatasync(fd_) != 0)
-      fail("fdatasync");
-    offset_ += static_cast<off_t>(n);
-  }
-
-private:
-  bool memory_;
-  int fd_ = -1;
-  off_t offset_ = 0;
-};
 
 // A frame on every connection: a 4-byte length and that many bytes. The leader's frame to a
 // follower starts with the 8-byte index; a follower answers with the index alone.
@@ -242,17 +160,57 @@ double cpu_seconds(int who) {
 
 void usage() {
   std::fprintf(stderr, "usage: cafraft-floor [--writes N] [--warmup N] [--value-size B] "
-                       "[--dir DIR] [--memory]\n");
+                       "[--dir DIR] [--memory] [--caf]\n");
 }
 
 } // namespace
 
+namespace cafraft::floor {
+
+result run_tcp(const options& opts) {
+  auto [leader_listener, leader_port] = listen_loopback();
+  std::array<int, 2> follower_listener{};
+  std::array<uint16_t, 2> follower_port{};
+  for (size_t i = 0; i < 2; ++i)
+    std::tie(follower_listener[i], follower_port[i]) = listen_loopback();
+  for (size_t i = 0; i < 2; ++i) {
+    fork_member([&] {
+      run_follower(follower_listener[i], opts.dir + "/follower" + std::to_string(i) + ".log",
+                   opts.memory);
+    });
+    ::close(follower_listener[i]);
+  }
+  fork_member(
+      [&] { run_leader(leader_listener, follower_port, opts.dir + "/leader.log", opts.memory); });
+  ::close(leader_listener);
+
+  int leader = connect_loopback(leader_port);
+  std::string value(static_cast<size_t>(opts.value_size), 'v');
+  result r;
+  r.latency_us.reserve(static_cast<size_t>(opts.writes));
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  for (long i = 0; i < opts.warmup + opts.writes; ++i) {
+    if (i == opts.warmup)
+      start = clock::now();
+    auto t0 = clock::now();
+    write_frame(leader, value.data(), static_cast<uint32_t>(value.size()));
+    uint64_t index = 0;
+    if (!read_all(leader, &index, sizeof index))
+      fail_closed("leader");
+    if (i >= opts.warmup)
+      r.latency_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+  }
+  r.seconds = std::chrono::duration<double>(clock::now() - start).count();
+  ::close(leader); // the leader closes towards the followers; all three exit
+  return r;
+}
+
+} // namespace cafraft::floor
+
 int main(int argc, char** argv) {
-  long writes = 5000;
-  long warmup = 500;
-  long value_size = 256;
-  std::string dir;
-  bool memory = false;
+  using namespace cafraft::floor;
+  options opts;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto number = [&](long& out) {
@@ -263,104 +221,54 @@ int main(int argc, char** argv) {
       }
     };
     if (arg == "--writes")
-      number(writes);
+      number(opts.writes);
     else if (arg == "--warmup")
-      number(warmup);
+      number(opts.warmup);
     else if (arg == "--value-size")
-      number(value_size);
+      number(opts.value_size);
     else if (arg == "--dir" && i + 1 < argc)
-      dir = argv[++i];
+      opts.dir = argv[++i];
     else if (arg == "--memory")
-      memory = true;
+      opts.memory = true;
+    else if (arg == "--caf")
+      opts.caf = true;
     else {
       usage();
       return arg == "-h" || arg == "--help" ? 0 : 1;
     }
   }
-  if (dir.empty()) {
+  if (opts.dir.empty()) {
     char tmpl[] = "/tmp/cafraft-floor-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr)
       fail("mkdtemp");
-    dir = tmpl;
+    opts.dir = tmpl;
   }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    fail(dir.c_str());
+  if (::access(opts.dir.c_str(), W_OK | X_OK) != 0)
+    fail(opts.dir.c_str());
   // A member that fails ends its process; the others then see a closed connection, not a
   // signal.
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto [leader_listener, leader_port] = listen_loopback();
-  std::array<int, 2> follower_listener{};
-  std::array<uint16_t, 2> follower_port{};
-  for (size_t i = 0; i < 2; ++i)
-    std::tie(follower_listener[i], follower_port[i]) = listen_loopback();
-
-  for (size_t i = 0; i < 2; ++i) {
-    pid_t pid = ::fork();
-    if (pid < 0)
-      fail("fork");
-    if (pid == 0) {
-      children.clear();
-      run_follower(follower_listener[i], dir + "/follower" + std::to_string(i) + ".log", memory);
-      std::_Exit(0);
-    }
-    ::close(follower_listener[i]);
-    children.push_back(pid);
-  }
-  pid_t pid = ::fork();
-  if (pid < 0)
-    fail("fork");
-  if (pid == 0) {
-    children.clear();
-    run_leader(leader_listener, follower_port, dir + "/leader.log", memory);
-    std::_Exit(0);
-  }
-  ::close(leader_listener);
-  children.push_back(pid);
-
-  int leader = connect_loopback(leader_port);
-  std::string value(static_cast<size_t>(value_size), 'v');
-  std::vector<double> latency_us;
-  latency_us.reserve(static_cast<size_t>(writes));
-  using clock = std::chrono::steady_clock;
-  auto start = clock::now();
-  for (long i = 0; i < warmup + writes; ++i) {
-    if (i == warmup)
-      start = clock::now();
-    auto t0 = clock::now();
-    write_frame(leader, value.data(), static_cast<uint32_t>(value.size()));
-    uint64_t index = 0;
-    if (!read_all(leader, &index, sizeof index))
-      fail_closed("leader");
-    if (i >= warmup)
-      latency_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
-  }
-  double seconds = std::chrono::duration<double>(clock::now() - start).count();
-  ::close(leader);
-  bool members_ok = true;
-  for (pid_t child : children) {
-    int status = 0;
-    members_ok = ::waitpid(child, &status, 0) == child && WIFEXITED(status) &&
-                 WEXITSTATUS(status) == 0 && members_ok;
-  }
-  children.clear();
+  auto r = opts.caf ? run_caf(opts) : run_tcp(opts);
+  bool members_ok = reap_members();
+  for (const char* name : {"/leader.log", "/follower0.log", "/follower1.log"})
+    ::unlink((opts.dir + name).c_str());
   if (!members_ok) {
     std::fprintf(stderr, "cafraft-floor: a member process failed\n");
     return 2;
   }
-  for (const char* name : {"/leader.log", "/follower0.log", "/follower1.log"})
-    ::unlink((dir + name).c_str());
 
   // CPU of all four processes over warmup and measured writes alike.
   double cpu = cpu_seconds(RUSAGE_SELF) + cpu_seconds(RUSAGE_CHILDREN);
-  std::sort(latency_us.begin(), latency_us.end());
+  auto& lat = r.latency_us;
+  std::sort(lat.begin(), lat.end());
   auto at = [&](double q) {
-    return latency_us[std::min(latency_us.size() - 1, static_cast<size_t>(q * latency_us.size()))];
+    return lat[std::min(lat.size() - 1, static_cast<size_t>(q * lat.size()))];
   };
   std::printf("writes=%ld ops_per_s=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f "
-              "cpu_us_per_write=%.0f fsync=%s\n",
-              writes, static_cast<double>(writes) / seconds, at(0.5), at(0.9), at(0.99),
-              latency_us.back(), cpu * 1e6 / static_cast<double>(warmup + writes),
-              memory ? "off" : "on");
+              "cpu_us_per_write=%.0f fsync=%s transport=%s\n",
+              opts.writes, static_cast<double>(opts.writes) / r.seconds, at(0.5), at(0.9), at(0.99),
+              lat.back(), cpu * 1e6 / static_cast<double>(opts.warmup + opts.writes),
+              opts.memory ? "off" : "on", opts.caf ? "caf" : "tcp");
   return 0;
 }
