@@ -210,21 +210,25 @@ TEST_F(ProcessCluster, BenchToolDrivesAClusterAndReportsJson) {
   EXPECT_EQ(run({bin_dir + "/cafraft-bench", "--spawn", "3", "--batch", "-1"}, dir).code, 1);
 }
 
-// cafraft-floor (W1's floor: four processes, plain TCP, an fdatasync per member) completes its
-// writes, says what it measured, and cleans up after itself; its figures are not asserted.
+// cafraft-floor (W1's floor: four processes, an fdatasync per member, over plain TCP or CAF's
+// middleman) completes its writes, says what it measured, and cleans up after itself; its
+// figures are not asserted.
 TEST_F(ProcessCluster, FloorToolReplicatesWritesAndCleansUp) {
   auto floor = [&](std::vector<std::string> args) {
     args.insert(args.begin(), bin_dir + "/cafraft-floor");
     return run(args, dir);
   };
-  for (bool memory : {false, true}) {
+  for (auto [memory, caf] : {std::pair{false, false}, {true, false}, {false, true}}) {
     std::vector<std::string> args{"--writes", "40", "--warmup", "5", "--dir", dir};
     if (memory)
       args.push_back("--memory");
+    if (caf)
+      args.push_back("--caf");
     auto r = floor(args);
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_NE(r.out.find("writes=40 "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find(memory ? "fsync=off" : "fsync=on"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(caf ? "transport=caf" : "transport=tcp"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("p50_us="), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("Connection reset"), std::string::npos) << r.out;
   }
@@ -233,12 +237,17 @@ TEST_F(ProcessCluster, FloorToolReplicatesWritesAndCleansUp) {
   EXPECT_EQ(floor({"--writes", "0"}).code, 1);
   EXPECT_EQ(floor({"--bogus"}).code, 1);
   EXPECT_EQ(floor({"--writes", "5", "--dir", dir + "/no/such/dir"}).code, 2);
-  // A member that cannot open its log fails the run (exit 2) and leaves no process behind.
+  // A member that cannot open its log fails the run (exit 2), over TCP and over CAF.
   auto blocked = dir + "/blocked";
   std::filesystem::create_directories(blocked + "/leader.log");
-  auto failed = floor({"--writes", "5", "--dir", blocked});
-  EXPECT_EQ(failed.code, 2) << failed.out;
-  EXPECT_NE(failed.out.find("open log"), std::string::npos) << failed.out;
+  for (bool caf : {false, true}) {
+    std::vector<std::string> args{"--writes", "5", "--dir", blocked};
+    if (caf)
+      args.push_back("--caf");
+    auto failed = floor(args);
+    EXPECT_EQ(failed.code, 2) << failed.out;
+    EXPECT_NE(failed.out.find("open log"), std::string::npos) << failed.out;
+  }
 }
 
 TEST_F(ProcessCluster, InteractiveConsoleRefreshesTopUntilAKeyIsPressed) {
