@@ -1,5 +1,6 @@
-// Shared by cafraft-floor's two ways of replicating a write (bench/replicated_floor.cpp): member
-// processes, failing a run, whole reads and writes, and the members' log files.
+// Shared by cafraft-floor's two ways of replicating a write (bench/replicated_floor.cpp over
+// plain TCP, bench/replicated_floor_caf.cpp over CAF): member processes, failing a run, whole
+// reads and writes, and the members' log files.
 #pragma once
 
 #include <fcntl.h>

@@ -7,12 +7,15 @@
 // Blocking sockets with TCP_NODELAY, log files reserved with fallocate (as cafraft's WAL
 // does), no serialization, no elections, no timers: what is left is the two round trips,
 // the fdatasyncs and the wake-ups between them. This is the floor of W1 (docs/performance.md):
-// a Raft runtime answering one client with one request in flight cannot beat it here.
+// a Raft runtime answering one client with one request in flight has at least this to do.
 //
-//   cafraft-floor [--writes N] [--warmup N] [--value-size B] [--dir DIR] [--memory]
+//   cafraft-floor [--writes N] [--warmup N] [--value-size B] [--dir DIR] [--memory] [--caf]
+//
+// --memory skips the fdatasyncs; --caf runs the same members as CAF actors over CAF's
+// middleman (bench/replicated_floor_caf.cpp).
 //
 // Prints one line: key=value pairs (latency in microseconds, CPU of all four processes per
-// write). Exit codes: 0 done, 1 usage, 2 a system call failed.
+// write). Exit codes: 0 done, 1 usage, 2 a system call or a member failed.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -1,5 +1,6 @@
 // The tools against real cafraft-node processes (ctest label "process"): the admin endpoints,
-// the inspection console (one-shot and interactive, on a pseudo-terminal) and cafraft-bench.
+// the inspection console (one-shot and interactive, on a pseudo-terminal), cafraft-bench and
+// cafraft-floor.
 #include "process_fixture.hpp"
 
 namespace cafraft::test {
