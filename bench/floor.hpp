@@ -38,13 +38,15 @@ constexpr off_t reserved_bytes = off_t{64} << 20;
 // The member processes the client started (empty in the members themselves).
 inline std::vector<pid_t> children;
 
-/// Ends the run with exit code 2: in the client, after ending and reaping the members.
+/// Ends the run with exit code 2: in the client, after ending and reaping the members. It exits
+/// without running destructors: a member may fail while its actor system's threads still run.
 [[noreturn]] inline void fail_run() {
   for (pid_t child : children)
     ::kill(child, SIGTERM);
   for (pid_t child : children)
     ::waitpid(child, nullptr, 0);
-  std::exit(2);
+  std::fflush(nullptr);
+  std::_Exit(2);
 }
 
 [[noreturn]] inline void fail(const char* what) {

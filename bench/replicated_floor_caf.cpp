@@ -46,7 +46,7 @@ void serve(caf::actor_system& sys, const caf::actor& member, int port_out, int c
   auto port = sys.middleman().publish(member, 0, "127.0.0.1");
   if (!port) {
     std::fprintf(stderr, "cafraft-floor: publish: %s\n", sys.render(port.error()).c_str());
-    std::_Exit(2);
+    fail_run();
   }
   uint16_t p = *port;
   write_all(port_out, &p, sizeof p);
@@ -60,7 +60,7 @@ caf::actor connect(caf::actor_system& sys, uint16_t port) {
   auto h = sys.middleman().remote_actor("127.0.0.1", port);
   if (!h) {
     std::fprintf(stderr, "cafraft-floor: remote_actor: %s\n", sys.render(h.error()).c_str());
-    std::_Exit(2);
+    fail_run();
   }
   return *h;
 }
