@@ -51,14 +51,21 @@ void no_delay(int fd) {
     fail("setsockopt TCP_NODELAY");
 }
 
-/// A socket listening on 127.0.0.1 at a port the kernel picks; returns it and the port.
-std::pair<int, uint16_t> listen_loopback() {
+/// A TCP socket and the address of `port` on 127.0.0.1 (0: one the kernel picks).
+std::pair<int, sockaddr_in> loopback_socket(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     fail("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  return {fd, addr};
+}
+
+/// A socket listening on 127.0.0.1 at a port the kernel picks; returns it and the port.
+std::pair<int, uint16_t> listen_loopback() {
+  auto [fd, addr] = loopback_socket(0);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 4) != 0)
     fail("bind/listen");
   socklen_t len = sizeof addr;
@@ -77,13 +84,7 @@ int accept_one(int listener) {
 }
 
 int connect_loopback(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    fail("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
+  auto [fd, addr] = loopback_socket(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     fail("connect");
   no_delay(fd);
@@ -91,30 +92,33 @@ int connect_loopback(uint16_t port) {
 }
 
 // A frame on every connection: a 4-byte length and that many bytes. The leader's frame to a
-// follower starts with the 8-byte index; a follower answers with the index alone.
+// follower starts with the 8-byte index; a follower answers with the index alone. Buffers keep
+// the length in front of the bytes, so that a frame is one write and is never copied.
+constexpr size_t length_bytes = sizeof(uint32_t);
 
-bool read_frame(int fd, std::vector<char>& buf) {
+/// Reads a frame's bytes into `buf` after `room` bytes left free in front; false at a close.
+bool read_frame(int fd, std::vector<char>& buf, size_t room) {
   uint32_t len = 0;
   if (!read_all(fd, &len, sizeof len))
     return false;
-  buf.resize(len);
-  return read_all(fd, buf.data(), len);
+  buf.resize(room + len);
+  return read_all(fd, buf.data() + room, len);
 }
 
-void write_frame(int fd, const char* data, uint32_t len) {
-  std::vector<char> out(sizeof len + len);
-  std::memcpy(out.data(), &len, sizeof len);
-  std::memcpy(out.data() + sizeof len, data, len);
-  write_all(fd, out.data(), out.size());
+/// Sends `buf` as one frame: its first length_bytes take the length of the rest.
+void send_frame(int fd, std::vector<char>& buf) {
+  auto len = static_cast<uint32_t>(buf.size() - length_bytes);
+  std::memcpy(buf.data(), &len, sizeof len);
+  write_all(fd, buf.data(), buf.size());
 }
 
 void run_follower(int listener, const std::string& path, bool memory) {
   int leader = accept_one(listener);
   log_file log(path, memory);
-  std::vector<char> frame;
-  while (read_frame(leader, frame)) {
-    log.append(frame.data(), frame.size());
-    write_all(leader, frame.data(), sizeof(uint64_t)); // the index
+  std::vector<char> entry; // index, value
+  while (read_frame(leader, entry, 0)) {
+    log.append(entry.data(), entry.size());
+    write_all(leader, entry.data(), sizeof(uint64_t)); // the index
   }
 }
 
@@ -124,15 +128,12 @@ void run_leader(int listener, std::array<uint16_t, 2> followers, const std::stri
   std::array<int, 2> peer{connect_loopback(followers[0]), connect_loopback(followers[1])};
   std::array<uint64_t, 2> acked{0, 0};
   log_file log(path, memory);
-  std::vector<char> request;
-  std::vector<char> entry;
-  for (uint64_t index = 1; read_frame(client, request); ++index) {
-    entry.resize(sizeof index + request.size());
-    std::memcpy(entry.data(), &index, sizeof index);
-    std::memcpy(entry.data() + sizeof index, request.data(), request.size());
+  std::vector<char> frame; // length, index, value: the client's value read in place
+  for (uint64_t index = 1; read_frame(client, frame, length_bytes + sizeof index); ++index) {
+    std::memcpy(frame.data() + length_bytes, &index, sizeof index);
     for (int fd : peer)
-      write_frame(fd, entry.data(), static_cast<uint32_t>(entry.size()));
-    log.append(entry.data(), entry.size());
+      send_frame(fd, frame);
+    log.append(frame.data() + length_bytes, frame.size() - length_bytes);
     // Committed once one follower has it too (the leader's own write is durable already).
     while (std::max(acked[0], acked[1]) < index) {
       std::array<pollfd, 2> fds{pollfd{peer[0], POLLIN, 0}, pollfd{peer[1], POLLIN, 0}};
@@ -188,7 +189,7 @@ result run_tcp(const options& opts) {
   ::close(leader_listener);
 
   int leader = connect_loopback(leader_port);
-  std::string value(static_cast<size_t>(opts.value_size), 'v');
+  std::vector<char> request(length_bytes + static_cast<size_t>(opts.value_size), 'v');
   result r;
   r.latency_us.reserve(static_cast<size_t>(opts.writes));
   using clock = std::chrono::steady_clock;
@@ -197,7 +198,7 @@ result run_tcp(const options& opts) {
     if (i == opts.warmup)
       start = clock::now();
     auto t0 = clock::now();
-    write_frame(leader, value.data(), static_cast<uint32_t>(value.size()));
+    send_frame(leader, request);
     uint64_t index = 0;
     if (!read_all(leader, &index, sizeof index))
       fail_closed("leader");

@@ -133,12 +133,12 @@ void leader_process(const options& opts, std::vector<uint16_t> follower_ports, i
 struct client_state {
   const options* opts = nullptr;
   result* out = nullptr;
+  std::string value;
   long done = 0;
   std::chrono::steady_clock::time_point start;
 };
 
-void put_next(caf::stateful_actor<client_state>* self, const caf::actor& leader,
-              const std::string& value) {
+void put_next(caf::stateful_actor<client_state>* self, const caf::actor& leader) {
   using clock = std::chrono::steady_clock;
   auto& st = self->state;
   if (st.done == st.opts->warmup)
@@ -149,11 +149,11 @@ void put_next(caf::stateful_actor<client_state>* self, const caf::actor& leader,
     return;
   }
   auto t0 = clock::now();
-  self->request(leader, caf::infinite, put_atom::value, value).then([=](uint64_t) {
+  self->request(leader, caf::infinite, put_atom::value, st.value).then([=](uint64_t) {
     if (self->state.done++ >= self->state.opts->warmup)
       self->state.out->latency_us.push_back(
           std::chrono::duration<double, std::micro>(clock::now() - t0).count());
-    put_next(self, leader, value);
+    put_next(self, leader);
   });
 }
 
@@ -200,11 +200,11 @@ result run_caf(const options& opts) {
     member_config cfg;
     caf::actor_system sys{cfg};
     auto leader = connect(sys, leader_port);
-    std::string value(static_cast<size_t>(opts.value_size), 'v');
     sys.spawn([&](caf::stateful_actor<client_state>* self) {
       self->state.opts = &opts;
       self->state.out = &r;
-      put_next(self, leader, value);
+      self->state.value.assign(static_cast<size_t>(opts.value_size), 'v');
+      put_next(self, leader);
     });
     sys.await_all_actors_done();
   }
