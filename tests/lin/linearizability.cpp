@@ -1,0 +1,2 @@
+#include "tests/lin/linearizability.hpp"
+// Implementation in progress.
