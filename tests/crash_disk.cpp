@@ -362,6 +362,11 @@ void crash_disk::crash_at_op(size_t n) {
   power_off_ = false;
 }
 
+bool crash_disk::power_failed() const {
+  std::lock_guard<std::mutex> guard(mtx_);
+  return power_off_;
+}
+
 uint64_t crash_disk::syncs() const {
   std::lock_guard<std::mutex> guard(mtx_);
   return syncs_;

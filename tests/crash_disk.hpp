@@ -93,6 +93,10 @@ public:
   /// work). npos disarms.
   void crash_at_op(size_t n);
 
+  /// True once the operation chosen with crash_at_op() was refused: the power is off, and
+  /// that operation (and every later one) never took place.
+  bool power_failed() const;
+
   /// Successful sync() calls (sync_dir() not included).
   uint64_t syncs() const;
   /// Bytes written by successful appends and write_ats.

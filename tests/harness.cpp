@@ -90,6 +90,54 @@ caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::st
   return {[net](peer_stats_atom) { return net->delivered; }};
 }
 
+// A node's storage that tells its cluster what it is about to make durable, so that a power
+// failure can be timed to it (crash_plan).
+template <class Base> class hooked_storage : public Base {
+public:
+  template <class... Ts>
+  hooked_storage(std::function<void(disk_event)> hook, Ts&&... xs)
+      : Base(std::forward<Ts>(xs)...), hook_(std::move(hook)) {}
+
+  void write(std::vector<persist_batch> batches) override {
+    hook_(classify(batches));
+    Base::write(std::move(batches));
+  }
+  void save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) override {
+    hook_(disk_event::snapshot_save);
+    Base::save_snapshot(meta, data);
+  }
+
+protected:
+  void incoming_begin(const pb::SnapshotMeta& meta) override {
+    hook_(disk_event::snapshot_chunk);
+    Base::incoming_begin(meta);
+  }
+  void incoming_append(std::string_view data) override {
+    hook_(disk_event::snapshot_chunk);
+    Base::incoming_append(data);
+  }
+
+private:
+  // The most telling event of a group commit (entries are a follower's here: the cluster
+  // knows whether the node leads).
+  static disk_event classify(const std::vector<persist_batch>& batches) {
+    bool config = false, entries = false;
+    for (auto& b : batches) {
+      if (b.snapshot)
+        return disk_event::snapshot_install;
+      for (auto& e : b.entries) {
+        entries = true;
+        config |= e.type() == pb::ENTRY_CONFIG;
+      }
+    }
+    if (config)
+      return disk_event::config_entry;
+    return entries ? disk_event::follower_append : disk_event::hard_state;
+  }
+
+  std::function<void(disk_event)> hook_;
+};
+
 size_t hash_of(const std::string& data) {
   return std::hash<std::string>{}(data);
 }
@@ -113,6 +161,7 @@ void invariant_checker::forget_volatile(const std::string& node_id) {
 
 void invariant_checker::on_step(role_kind role, const raft_state& s) {
   ++steps;
+  roles[s.id] = role;
   auto& v = nodes_[s.id];
   std::ostringstream where;
   where << s.id << " (" << to_string(role) << ", term " << s.term << ") at step " << steps << ": ";
@@ -209,7 +258,7 @@ cluster::cluster(caf::actor_system& sys, size_t n, uint64_t seed, std::shared_pt
     auto id = "n" + std::to_string(i);
     ids.push_back(id);
     members_.push_back(member{id, "sim/" + id});
-    disks[id] = std::make_shared<memory_storage>();
+    disks[id] = memory_disk(id);
     crash_disks[id] = std::make_shared<crash_disk>();
   }
   for (auto& id : ids)
@@ -238,7 +287,7 @@ bool cluster::initial_member(const std::string& id) const {
   return false;
 }
 
-node_config cluster::config_for(const std::string& id) const {
+node_config cluster::config_for(const std::string& id) {
   node_config cfg;
   cfg.id = id;
   cfg.address = "sim/" + id;
@@ -254,7 +303,9 @@ node_config cluster::config_for(const std::string& id) const {
     opts.read_chunk_bytes = 64; // restarts read records that span chunks
     opts.fs = crash_disks.at(id);
     opts.logger_name = "test";
-    cfg.storage = std::make_shared<durable_storage>(std::move(opts));
+    cfg.storage = std::make_shared<hooked_storage<durable_storage>>(
+        [this, id](disk_event ev) { on_disk_event(id, ev); },
+        std::move(opts));
   } else {
     cfg.storage = disks.at(id);
   }
@@ -303,13 +354,67 @@ void cluster::wire(const std::string& id) {
   }
 }
 
+std::shared_ptr<memory_storage> cluster::memory_disk(const std::string& id) {
+  return std::make_shared<hooked_storage<memory_storage>>(
+      [this, id](disk_event ev) { on_disk_event(id, ev); });
+}
+
+const char* to_string(disk_event e) {
+  switch (e) {
+    case disk_event::hard_state:
+      return "hard_state";
+    case disk_event::leader_append:
+      return "leader_append";
+    case disk_event::follower_append:
+      return "follower_append";
+    case disk_event::config_entry:
+      return "config_entry";
+    case disk_event::snapshot_install:
+      return "snapshot_install";
+    case disk_event::snapshot_chunk:
+      return "snapshot_chunk";
+    case disk_event::snapshot_save:
+      return "snapshot_save";
+  }
+  return "?";
+}
+
+void cluster::on_disk_event(const std::string& id, disk_event ev) {
+  if (ev == disk_event::follower_append) {
+    auto r = checker->roles.find(id);
+    if (r != checker->roles.end() && r->second == role_kind::leader)
+      ev = disk_event::leader_append;
+  }
+  auto p = worst_moments.probability.find(ev);
+  if (p == worst_moments.probability.end() || p->second <= 0 || !nodes.count(id) ||
+      failing_.count(id))
+    return;
+  ++crashes.disk_events[ev];
+  size_t up = 0;
+  for (auto& [other, ignored] : nodes)
+    up += other != id && failing_.count(other) == 0;
+  std::uniform_real_distribution<double> coin{0.0, 1.0};
+  if (up < worst_moments.min_up || coin(crash_rng_) >= p->second)
+    return;
+  failing_.insert(id);
+  ++crashes.timed[ev];
+  if (durable_) {
+    // Within the next few operations: before the write, in its middle or just after.
+    crash_disks.at(id)->crash_at_op(crash_rng_() % 3);
+    return;
+  }
+  lost_in_memory_.insert(id);
+  throw std::runtime_error("simulated power failure"); // the write in hand never happens
+}
+
 void cluster::power_fail(const std::string& id) {
   if (durable_ && failing_.insert(id).second)
     crash_disks.at(id)->crash_at_op(crash_rng_() % 8);
 }
 
 void cluster::stop(const std::string& id) {
-  if (durable_ && failing_.erase(id) == 0) // the node's last writes may be under way
+  bool failed = failing_.erase(id) > 0;
+  if (durable_ && !failed) // the node's last writes may be under way
     crash_disks.at(id)->crash_at_op(crash_rng_() % 4);
   caf::anon_send_exit(nodes.at(id), caf::exit_reason::kill);
   nodes.erase(id);
@@ -317,9 +422,13 @@ void cluster::stop(const std::string& id) {
 }
 
 void cluster::restart(const std::string& id) {
+  ++crashes.restarts;
   if (durable_) {
-    unsynced_restarts += crash_disks.at(id)->pending() > 0;
-    crash_disks[id] = crash_disks.at(id)->crash(crash_rng_);
+    auto& disk = *crash_disks.at(id);
+    crashes.lost_writes += disk.pending() > 0 || disk.power_failed();
+    crash_disks[id] = disk.crash(crash_rng_);
+  } else {
+    crashes.lost_writes += lost_in_memory_.erase(id);
   }
   spawn(id);
   wire(id);
@@ -360,7 +469,7 @@ caf::actor cluster::changer(caf::timespan timeout) {
 caf::actor cluster::join(const std::string& id, caf::timespan timeout) {
   if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
     ids.push_back(id);
-    disks[id] = std::make_shared<memory_storage>();
+    disks[id] = memory_disk(id);
     crash_disks[id] = std::make_shared<crash_disk>();
   }
   auto n = join_cluster(sys_, config_for(id), change_options(timeout));
@@ -374,12 +483,14 @@ caf::actor cluster::join(const std::string& id, caf::timespan timeout) {
 
 void cluster::wipe(const std::string& id) {
   checker->forget_node(id);
-  disks[id] = std::make_shared<memory_storage>();
+  lost_in_memory_.erase(id);
+  disks[id] = memory_disk(id);
   crash_disks[id] = std::make_shared<crash_disk>();
 }
 
 void cluster::forget(const std::string& id) {
   nodes.erase(id);
+  failing_.erase(id);
   checker->forget_volatile(id);
 }
 

@@ -81,6 +81,7 @@ public:
   uint64_t steps = 0;
   uint64_t restores = 0; // state machines restored from a snapshot (at start or installed)
   std::map<uint64_t, std::string> leaders; // term -> leader
+  std::map<std::string, role_kind> roles;  // node -> its role at its last step
 
 private:
   struct node_view {
@@ -102,6 +103,36 @@ private:
   std::map<std::string, node_view> nodes_;
   std::map<uint64_t, committed_entry> committed_;
   std::map<uint64_t, std::pair<uint64_t, size_t>> applied_; // index -> (term, hash)
+};
+
+/// What a node was making durable when its power failed: the worst moments to crash.
+enum class disk_event {
+  hard_state,       // a term or a vote (an election under way)
+  leader_append,    // the leader's own entries, before it counts itself toward a majority
+  follower_append,  // a follower's entries, before it acknowledges them
+  config_entry,     // entries holding a configuration (a membership change under way)
+  snapshot_install, // a snapshot received from the leader becomes the node's state
+  snapshot_chunk,   // a chunk of a snapshot being received
+  snapshot_save,    // a snapshot of the node's own state machine (log compaction)
+};
+const char* to_string(disk_event e);
+
+/// When a cluster crashes nodes by itself: at each disk event of a running node, the power
+/// fails with the probability given for that event, while at least `min_up` other nodes are
+/// running. With durable storage the power fails within the next few disk operations (in the
+/// middle of the write, or just after it); with in-memory storage the write in hand is lost.
+/// Either way the node stops, and the test stops and restarts it (cluster::failing()).
+struct crash_plan {
+  std::map<disk_event, double> probability;
+  size_t min_up = 0;
+};
+
+/// Crashes of one run, as restarts found them.
+struct crash_stats {
+  uint64_t restarts = 0;    // restarts after a crash
+  uint64_t lost_writes = 0; // ... whose disk lost writes: unsynced or refused by the power failure
+  std::map<disk_event, uint64_t> timed;      // power failures timed to each disk event
+  std::map<disk_event, uint64_t> disk_events; // disk events seen (durable writes of running nodes)
 };
 
 /// Result slot of a request sent from the test body.
@@ -147,8 +178,14 @@ public:
   /// How each node's last run ended, when it did (kill for stop(), removed_member, ...).
   std::shared_ptr<std::map<std::string, caf::error>> exits =
       std::make_shared<std::map<std::string, caf::error>>();
-  /// Restarts from a disk whose crash could lose writes that were issued but not synced.
-  uint64_t unsynced_restarts = 0;
+  /// Power failures timed to disk events (none unless set).
+  crash_plan worst_moments;
+  crash_stats crashes;
+  /// Nodes whose power failed (at a disk event, or through power_fail()) that have not been
+  /// stopped yet: the test stops them (stop()) within a few milliseconds.
+  const std::set<std::string>& failing() const { return failing_; }
+  /// Called by a node's storage before each durable write (on the node's storage actor).
+  void on_disk_event(const std::string& id, disk_event ev);
 
   /// Stops a node as a crash would: its storage stays. With durable storage the power fails
   /// within the next few disk operations, and restart() finds a random crash state of the disk
@@ -181,10 +218,11 @@ public:
     return ask_actor<Resp>(sys_, nodes.at(id), std::move(req), timeout);
   }
 
-  node_config config_for(const std::string& id) const;
+  node_config config_for(const std::string& id);
 
 private:
   void spawn(const std::string& id);
+  std::shared_ptr<memory_storage> memory_disk(const std::string& id);
   bool initial_member(const std::string& id) const;
   void watch(const std::string& id, const caf::actor& node);
   std::vector<caf::actor> watchers_;
@@ -195,6 +233,7 @@ private:
   bool durable_;
   std::mt19937_64 crash_rng_;
   std::set<std::string> failing_; // power_fail() armed, stop() not yet called
+  std::set<std::string> lost_in_memory_; // in-memory storage that threw away a write at a crash
   std::function<void(node_config&)> tweak_;
   std::vector<member> members_;
   std::map<std::pair<std::string, std::string>, caf::actor> links_;

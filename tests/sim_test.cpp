@@ -1,9 +1,12 @@
 // The simulated cluster: 3 and 5 nodes under a seeded random schedule and a network that
 // loses, delays, reorders and duplicates messages, partitions nodes and crashes and restarts
 // them (from their in-memory storage, or from durable storage on a crashable disk after a
-// power failure), with clients writing
-// all along. Raft's safety invariants are checked after every step (harness.hpp); once the
-// faults heal, a leader must exist and every node must apply the same log.
+// power failure), at random times and at the worst moments (while a vote, a follower's or the
+// leader's entries, a configuration or a snapshot is being made durable). Clients issue
+// linearizable reads, writes and compare-and-swaps against any node all along
+// (sim_clients.hpp). Raft's safety invariants are checked after every step (harness.hpp); once
+// the faults heal, a leader must exist and every node must apply the same log; and every seed's
+// client history must be linearizable (tests/lin).
 //
 // CAFRAFT_SEEDS=N runs N seeds per size (default 200). A failing seed prints itself;
 // CAFRAFT_SEED=S replays exactly that seed (CAFRAFT_TEST_LOG=info shows the nodes' logs).
@@ -14,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.hpp"
+#include "sim_clients.hpp"
 
 namespace cafraft::test {
 namespace {
@@ -24,8 +28,95 @@ struct sim_result {
   uint64_t committed_writes = 0;
   uint64_t restores = 0;
   uint64_t chunks = 0;
-  uint64_t unsynced_restarts = 0;
+  uint64_t leaves = 0; // membership churn: leaves that were confirmed
+  uint64_t operations = 0, unknown = 0; // client operations checked, of which unknown
+  crash_stats crashes;
+
+  void add(const sim_result& r) {
+    steps += r.steps;
+    committed_writes += r.committed_writes;
+    restores += r.restores;
+    chunks += r.chunks;
+    leaves += r.leaves;
+    operations += r.operations;
+    unknown += r.unknown;
+    crashes.restarts += r.crashes.restarts;
+    crashes.lost_writes += r.crashes.lost_writes;
+    for (auto& [ev, k] : r.crashes.timed)
+      crashes.timed[ev] += k;
+  }
 };
+
+// Power failures at the worst moments, while a majority stays up: with a few hundred disk
+// events per seed this crashes a node a few times per seed at each kind of moment.
+crash_plan worst_moments(size_t min_up) {
+  crash_plan p;
+  p.min_up = min_up;
+  p.probability = {{disk_event::hard_state, 0.03},       {disk_event::leader_append, 0.01},
+                   {disk_event::follower_append, 0.005}, {disk_event::config_entry, 0.05},
+                   {disk_event::snapshot_install, 0.2},  {disk_event::snapshot_chunk, 0.02},
+                   {disk_event::snapshot_save, 0.02}};
+  return p;
+}
+
+// Stops the nodes whose power failed (a few milliseconds after, as a real node dies when its
+// disk does) and restarts stopped nodes when they are due.
+class crash_schedule {
+public:
+  explicit crash_schedule(std::mt19937_64& rng) : rng_(rng) {}
+
+  /// `id` stops at `at` (its power has failed or will within its next disk operations).
+  void stop_at(const std::string& id, std::chrono::milliseconds at) { stop_due_.emplace(id, at); }
+  /// Runs what is due at time `t`; `restart` may throw (a node that may not come back).
+  template <class Restart> void run(cluster& c, std::chrono::milliseconds t, Restart restart) {
+    for (auto& id : c.failing())
+      stop_due_.emplace(id, t + std::chrono::milliseconds{rng_() % 5});
+    for (auto i = stop_due_.begin(); i != stop_due_.end();) {
+      if (i->second <= t) {
+        if (c.nodes.count(i->first))
+          c.stop(i->first);
+        restart_due_[i->first] = t + std::chrono::milliseconds{20 + rng_() % 400};
+        i = stop_due_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    for (auto i = restart_due_.begin(); i != restart_due_.end();) {
+      if (i->second <= t) {
+        if (!c.nodes.count(i->first))
+          restart(i->first);
+        i = restart_due_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  /// Stops every node still due to stop (the faults end).
+  void stop_all(cluster& c) {
+    for (auto& id : c.failing())
+      stop_due_.emplace(id, std::chrono::milliseconds{0});
+    for (auto& [id, ignored] : stop_due_)
+      if (c.nodes.count(id))
+        c.stop(id);
+    stop_due_.clear();
+    restart_due_.clear();
+  }
+  bool stopping(const std::string& id) const { return stop_due_.count(id) > 0; }
+
+private:
+  std::mt19937_64& rng_;
+  std::map<std::string, std::chrono::milliseconds> stop_due_, restart_due_;
+};
+
+// The client history of a seed: checked, and counted.
+void check_history(const sim_clients& clients, sim_result& res) {
+  auto why = clients.check();
+  if (!why.empty())
+    res.failures.push_back(why);
+  res.operations = clients.history().size();
+  res.unknown = clients.count(lin::outcome::unknown);
+  res.committed_writes = clients.acknowledged();
+}
 
 std::vector<std::string> pick(std::mt19937_64& rng, const std::vector<std::string>& ids, size_t n) {
   auto copy = ids;
@@ -68,7 +159,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   driver d{sys, seed, true};
   std::mt19937_64 rng{seed * 104729 + n};
   std::uniform_real_distribution<double> coin{0.0, 1.0};
-  std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> writes;
+  sim_clients clients{sys, seed, 3, 5};
   {
     // Snapshots every few entries, sent in small chunks: lagging and restarted nodes catch up
     // from snapshots while messages are lost, duplicated and reordered.
@@ -77,9 +168,10 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
       nc.snapshot_chunk_bytes = 32;
     };
     cluster c{sys, n, seed, net, snapshots, durable};
+    c.worst_moments = worst_moments(n - (n - 1) / 2);
+    crash_schedule crashes{rng};
+    auto restart = [&](const std::string& id) { c.restart(id); };
     // Phase 1: faults for 4 s of virtual time.
-    int key = 0;
-    std::map<std::string, std::chrono::milliseconds> failing; // power failed, stop due at
     for (auto t = 0ms; t < 4000ms;) {
       auto r = coin(rng);
       if (r < 0.02) {
@@ -99,51 +191,29 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
         net->duplicate = coin(rng) * 0.2;
         net->delay = coin(rng) * 0.3;
       } else if (r < 0.065) {
-        // Crash a node (never a majority), or bring a crashed one back from its storage. On
-        // durable storage the power fails during the node's next disk operations, often in the
-        // middle of a write, and the node is gone for good a few milliseconds later.
-        std::vector<std::string> up, down, stopped;
-        for (auto& id : c.ids) {
-          bool running = c.nodes.count(id) && failing.count(id) == 0;
-          (running ? up : down).push_back(id);
-          if (!c.nodes.count(id))
-            stopped.push_back(id);
-        }
-        if (!stopped.empty() && coin(rng) < 0.6) {
-          c.restart(pick(rng, stopped, 1).front());
-        } else if (down.size() < (n - 1) / 2) {
-          auto victim = pick(rng, up, 1).front();
-          if (durable) {
-            c.power_fail(victim);
-            failing[victim] = t + std::chrono::milliseconds{rng() % 20};
-          } else {
-            c.stop(victim);
-          }
-        }
-      } else if (r < 0.30) {
+        // Crash a node at a random time (never a majority). On durable storage the power fails
+        // during the node's next disk operations, often in the middle of a write, and the node
+        // is gone for good a few milliseconds later. It comes back from its storage later.
         std::vector<std::string> up;
-        for (auto& [id, ignored] : c.nodes)
-          up.push_back(id);
-        auto target = pick(rng, up, 1).front();
-        writes.push_back(c.ask<pb::WriteResponse>(
-            target, put("k" + std::to_string(key % 5), std::to_string(key)), 500ms));
-        ++key;
+        for (auto& id : c.ids)
+          if (c.nodes.count(id) && c.failing().count(id) == 0 && !crashes.stopping(id))
+            up.push_back(id);
+        if (n - up.size() < (n - 1) / 2) {
+          auto victim = pick(rng, up, 1).front();
+          if (durable)
+            c.power_fail(victim);
+          crashes.stop_at(victim, t + std::chrono::milliseconds{rng() % 20});
+        }
       }
+      clients.step(c, 0.25);
       auto step = std::chrono::milliseconds{1 + static_cast<int64_t>(rng() % 10)};
       d.advance(step, step);
       t += step;
-      for (auto i = failing.begin(); i != failing.end();) {
-        if (i->second <= t) {
-          c.stop(i->first);
-          i = failing.erase(i);
-        } else {
-          ++i;
-        }
-      }
+      crashes.run(c, t, restart);
     }
-    for (auto& [id, ignored] : failing)
-      c.stop(id);
     // Phase 2: heal, restart every crashed node, and let the cluster settle.
+    c.worst_moments = {};
+    crashes.stop_all(c);
     net->heal();
     for (auto& id : c.ids)
       if (c.nodes.count(id) == 0)
@@ -172,6 +242,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
           res.failures.push_back("not every node applied the final write at index " +
                                  std::to_string(index));
         check_same_data(c, d, leader, c.ids, res);
+        clients.final_reads(c, d, leader);
       }
     }
     for (auto& v : c.checker->violations)
@@ -181,10 +252,9 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     res.steps = c.checker->steps;
     res.restores = c.checker->restores;
     res.chunks = net->snapshot_chunks;
-    res.unsynced_restarts = c.unsynced_restarts;
+    res.crashes = c.crashes;
   }
-  for (auto& w : writes)
-    res.committed_writes += w->done && w->value;
+  check_history(clients, res);
   return res;
 }
 
@@ -193,19 +263,42 @@ uint64_t env_or(const char* name, uint64_t fallback) {
   return v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
+// The crash figures of a run, and the checks that its crashes and histories tested something.
+void report(const std::string& what, uint64_t seeds, const sim_result& total, bool single) {
+  auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
+  std::string timed;
+  for (auto& [ev, k] : total.crashes.timed)
+    timed += std::string(timed.empty() ? "" : ", ") + to_string(ev) + " " + std::to_string(k);
+  std::printf("%s: %llu seeds, %llu checked steps, %llu client operations checked for "
+              "linearizability (%llu unknown), %llu acknowledged writes, %llu snapshot chunks "
+              "sent, %llu restores from snapshots, %llu confirmed leaves, %llu crashes of which "
+              "%llu lost writes (power failures timed to: %s)\n",
+              what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
+              u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
+              u(total.crashes.restarts), u(total.crashes.lost_writes),
+              timed.empty() ? "none" : timed.c_str());
+  EXPECT_GT(total.committed_writes, 0u)
+      << "no write succeeded in any seed: the simulation tested nothing";
+  EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
+  if (single)
+    return;
+  EXPECT_GT(total.crashes.restarts, seeds) << "fewer crashes than seeds";
+  // Most crashes must lose something that was being written: a crash with nothing in flight
+  // tests little.
+  EXPECT_GE(total.crashes.lost_writes * 2, total.crashes.restarts)
+      << "under half of the crashes lost a write";
+}
+
 void run_seeds(size_t n, bool durable = false) {
   auto only = env_or("CAFRAFT_SEED", 0);
   auto count = env_or("CAFRAFT_SEEDS", 200);
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : count;
-  uint64_t steps = 0, writes = 0, failed = 0, restores = 0, chunks = 0, unsynced = 0;
+  sim_result total;
+  uint64_t failed = 0;
   for (auto seed = first; seed <= last; ++seed) {
     auto res = run_seed(n, seed, durable);
-    steps += res.steps;
-    writes += res.committed_writes;
-    restores += res.restores;
-    chunks += res.chunks;
-    unsynced += res.unsynced_restarts;
+    total.add(res);
     if (!res.failures.empty()) {
       ++failed;
       std::ostringstream out;
@@ -218,17 +311,9 @@ void run_seeds(size_t n, bool durable = false) {
         break;
     }
   }
-  auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
-  std::printf("%zu nodes%s: %llu seeds, %llu checked steps, %llu acknowledged writes, %llu "
-              "snapshot chunks sent, %llu restores from snapshots, %llu restarts after losing "
-              "unsynced writes\n",
-              n, durable ? " on crashable disks" : "", u(last - first + 1), u(steps), u(writes),
-              u(chunks), u(restores), u(unsynced));
-  EXPECT_GT(writes, 0u) << "no write succeeded in any seed: the simulation tested nothing";
-  EXPECT_GT(restores, 0u) << "no snapshot was ever restored: snapshot installs went untested";
-  if (durable && !only) {
-    EXPECT_GT(unsynced, 0u) << "no crash ever lost an unsynced write: mid-write crashes untested";
-  }
+  report(std::to_string(n) + " nodes" + (durable ? " on crashable disks" : ""), last - first + 1,
+         total, only != 0);
+  EXPECT_GT(total.restores, 0u) << "no snapshot was ever restored: snapshot installs went untested";
 }
 
 TEST(SimulatedCluster, Sim3NodesStaySafeAndRecover) {
@@ -274,9 +359,9 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
   driver d{sys, seed, true};
   std::mt19937_64 rng{seed * 15485863};
   std::uniform_real_distribution<double> coin{0.0, 1.0};
-  std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> writes;
   std::vector<std::pair<std::string, std::shared_ptr<outcome<pb::MembershipResponse>>>> changes;
-  std::vector<caf::actor> clients;
+  std::vector<caf::actor> changers;
+  sim_clients clients{sys, seed, 3, 5};
   {
     auto tweak = [](node_config& nc) {
       nc.snapshot_entries = 12;
@@ -285,7 +370,16 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
     cluster c{sys, 3, seed, net, tweak, durable};
     const std::vector<std::string> spares = {"n4", "n5", "n6"};
     std::set<std::string> joined;
-    int key = 0;
+    // Power failures at the worst moments while two other nodes run.
+    c.worst_moments = worst_moments(2);
+    crash_schedule crashes{rng};
+    auto restart = [&](const std::string& id) {
+      try {
+        c.restart(id);
+      } catch (const std::exception&) {
+        // removed while it was down: its data directory refuses to start
+      }
+    };
     for (auto t = 0ms; t < 4000ms;) {
       // Nodes that stopped because they learned of their committed removal may come back as
       // new nodes (wiped disk); nothing else is ever wiped (that would lose a voter for good).
@@ -296,9 +390,12 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
           c.forget(id);
         }
       auto r = coin(rng);
-      std::vector<std::string> up;
-      for (auto& [id, ignored] : c.nodes)
+      std::vector<std::string> up, healthy;
+      for (auto& [id, ignored] : c.nodes) {
         up.push_back(id);
+        if (!c.failing().count(id) && !crashes.stopping(id))
+          healthy.push_back(id);
+      }
       if (r < 0.02) {
         net->heal();
       } else if (r < 0.03) {
@@ -314,13 +411,14 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
           if (!c.nodes.count(id))
             stopped.push_back(id);
         if (!stopped.empty() && coin(rng) < 0.5) {
-          try {
-            c.restart(pick(rng, stopped, 1).front());
-          } catch (const std::exception&) {
-            // removed while it was down: its data directory refuses to start
-          }
-        } else if (up.size() > 2) {
-          c.stop(pick(rng, up, 1).front());
+          restart(pick(rng, stopped, 1).front());
+        } else if (healthy.size() > 2) {
+          // On durable storage the power fails during the node's next disk operations, and the
+          // node stops a few milliseconds later: its last writes may be lost.
+          auto victim = pick(rng, healthy, 1).front();
+          if (durable)
+            c.power_fail(victim);
+          crashes.stop_at(victim, t + std::chrono::milliseconds{rng() % 20});
         }
       } else if (r < 0.055) {
         auto id = pick(rng, spares, 1).front();
@@ -336,29 +434,24 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
         auto victim = pick(rng, c.ids, 1).front();
         pb::LeaveRequest req;
         req.set_id(victim);
-        clients.push_back(c.changer(2s));
+        changers.push_back(c.changer(2s));
         changes.emplace_back(victim,
-                             ask_actor<pb::MembershipResponse>(sys, clients.back(), req, 3s));
-      } else if (r < 0.30 && !up.empty()) {
-        writes.push_back(c.ask<pb::WriteResponse>(
-            pick(rng, up, 1).front(), put("k" + std::to_string(key % 5), std::to_string(key)),
-            500ms));
-        ++key;
+                             ask_actor<pb::MembershipResponse>(sys, changers.back(), req, 3s));
       }
+      clients.step(c, 0.25);
       auto step = std::chrono::milliseconds{1 + static_cast<int64_t>(rng() % 10)};
       d.advance(step, step);
       t += step;
+      crashes.run(c, t, restart);
     }
     // Heal, bring back every stopped node that can start, and let the cluster settle.
+    c.worst_moments = {};
+    crashes.stop_all(c);
     net->heal();
     d.advance(1000ms, 5ms);
     for (auto& id : c.ids)
-      if (c.nodes.count(id) == 0) {
-        try {
-          c.restart(id);
-        } catch (const std::exception&) {
-        }
-      }
+      if (c.nodes.count(id) == 0)
+        restart(id);
     d.advance(4000ms, 5ms);
     prune_stopped(c, d);
     auto st = statuses(c, d);
@@ -395,6 +488,7 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
         if (!caught_up)
           res.failures.push_back("a running member did not apply the final write");
         check_same_data(c, d, leader, {members.begin(), members.end()}, res);
+        clients.final_reads(c, d, leader);
       }
     }
     for (auto& v : c.checker->violations)
@@ -403,13 +497,13 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
       res.failures.push_back(v);
     res.steps = c.checker->steps;
     res.restores = c.checker->restores;
+    res.crashes = c.crashes;
     for (auto& [victim, ch] : changes)
-      res.chunks += ch->done && ch->value; // here: leaves that were confirmed
-    for (auto& cl : clients)
+      res.leaves += ch->done && ch->value;
+    for (auto& cl : changers)
       caf::anon_send_exit(cl, caf::exit_reason::kill);
   }
-  for (auto& w : writes)
-    res.committed_writes += w->done && w->value;
+  check_history(clients, res);
   return res;
 }
 
@@ -418,12 +512,11 @@ void run_churn_seeds(bool durable) {
   auto count = env_or("CAFRAFT_SEEDS", 200) / 2;
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : std::max<uint64_t>(count, 1);
-  uint64_t writes = 0, leaves = 0, steps = 0, failed = 0;
+  sim_result total;
+  uint64_t failed = 0;
   for (auto seed = first; seed <= last; ++seed) {
     auto res = run_churn_seed(seed, durable);
-    writes += res.committed_writes;
-    leaves += res.chunks;
-    steps += res.steps;
+    total.add(res);
     if (!res.failures.empty()) {
       ++failed;
       std::ostringstream out;
@@ -437,14 +530,11 @@ void run_churn_seeds(bool durable) {
         break;
     }
   }
-  std::printf("membership churn%s: %llu seeds, %llu checked steps, %llu acknowledged writes, "
-              "%llu confirmed leaves\n",
-              durable ? " on crashable disks" : "",
-              static_cast<unsigned long long>(last - first + 1),
-              static_cast<unsigned long long>(steps), static_cast<unsigned long long>(writes),
-              static_cast<unsigned long long>(leaves));
-  EXPECT_GT(writes, 0u);
-  EXPECT_GT(leaves, 0u) << "no leave was ever confirmed: removals went untested";
+  report(std::string("membership churn") + (durable ? " on crashable disks" : ""),
+         last - first + 1, total, only != 0);
+  if (!only) {
+    EXPECT_GT(total.leaves, 0u) << "no leave was ever confirmed: removals went untested";
+  }
 }
 
 TEST(SimulatedCluster, MembershipChurnUnderPartitionsStaysSafe) {
@@ -458,10 +548,13 @@ TEST(SimulatedCluster, MembershipChurnOnCrashableDisksStaysSafe) {
 }
 
 TEST(SimulatedCluster, SameSeedReplaysTheSameRun) {
-  auto a = run_seed(3, 42);
-  auto b = run_seed(3, 42);
+  auto a = run_seed(3, 42, true);
+  auto b = run_seed(3, 42, true);
   EXPECT_EQ(a.steps, b.steps);
   EXPECT_EQ(a.committed_writes, b.committed_writes);
+  EXPECT_EQ(a.operations, b.operations);
+  EXPECT_EQ(a.crashes.restarts, b.crashes.restarts);
+  EXPECT_EQ(a.crashes.lost_writes, b.crashes.lost_writes);
   EXPECT_EQ(a.failures, b.failures);
 }
 
