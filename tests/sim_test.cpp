@@ -11,6 +11,8 @@
 // CAFRAFT_SEEDS=N runs N seeds per size (default 200). A failing seed prints itself;
 // CAFRAFT_SEED=S replays exactly that seed (CAFRAFT_TEST_LOG=info shows the nodes' logs).
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -108,11 +110,17 @@ private:
   std::map<std::string, std::chrono::milliseconds> stop_due_, restart_due_;
 };
 
-// The client history of a seed: checked, and counted.
-void check_history(const sim_clients& clients, sim_result& res) {
+// The client history of a seed: checked, and counted. A history that fails is saved as
+// `name` in the temporary directory, for cafraft-lincheck.
+void check_history(const sim_clients& clients, const std::string& name, sim_result& res) {
   auto why = clients.check();
-  if (!why.empty())
-    res.failures.push_back(why);
+  if (!why.empty()) {
+    auto path = std::filesystem::temp_directory_path() / name;
+    std::ofstream out{path};
+    lin::write_history(out, clients.history());
+    res.failures.push_back(why + "\n  the history is saved in " + path.string() +
+                           " (build/bin/cafraft-lincheck checks it)");
+  }
   res.operations = clients.history().size();
   res.unknown = clients.count(lin::outcome::unknown);
   res.committed_writes = clients.acknowledged();
@@ -254,7 +262,10 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     res.chunks = net->snapshot_chunks;
     res.crashes = c.crashes;
   }
-  check_history(clients, res);
+  check_history(clients,
+                "cafraft-sim-" + std::to_string(n) + (durable ? "-durable" : "") + "-seed-" +
+                    std::to_string(seed) + ".history",
+                res);
   return res;
 }
 
@@ -503,7 +514,10 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
     for (auto& cl : changers)
       caf::anon_send_exit(cl, caf::exit_reason::kill);
   }
-  check_history(clients, res);
+  check_history(clients,
+                std::string("cafraft-churn") + (durable ? "-durable" : "") + "-seed-" +
+                    std::to_string(seed) + ".history",
+                res);
   return res;
 }
 
