@@ -14,6 +14,7 @@
 
 #include "actors/role_common.hpp"
 #include "actors/roles.hpp"
+#include "runtime/canary.hpp"
 
 namespace cafraft {
 
@@ -56,6 +57,10 @@ void pre_campaign(candidate_ptr self) {
   auto& st = self->state;
   auto& s = *st.rs;
   st.pre_voting = true;
+  if (CAFRAFT_CANARY("pre_vote_bumps_term")) { // moves to a new term before it asks
+    rules::observe_term(s, s.term + 1);
+    persist_hard_state(self);
+  }
   st.ctx.log->info("{} [term {}] asks for pre-votes for term {}", s.id, s.term, s.term + 1);
   arm_election_timer(self);
   pb::RequestVote req;

@@ -12,6 +12,7 @@
 //                  +--+ AppendEntries of the current leader re-arms the timer
 #include "actors/role_common.hpp"
 #include "actors/roles.hpp"
+#include "runtime/canary.hpp"
 
 namespace cafraft {
 
@@ -45,7 +46,8 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
   auto& st = self->state;
   auto& s = *st.rs;
   persist_batch batch;
-  if (req.term() < s.term) { // §5.1: reject a stale leader so that it steps down
+  if (req.term() < s.term &&
+      !CAFRAFT_CANARY("follower_accepts_stale_leader")) { // §5.1: a stale leader steps down
     auto resp = rules::reject_stale_append(s, req);
     persist_then(self, std::move(batch), [=] { send_to(self, req.leader_id(), resp); });
     return;
@@ -63,8 +65,13 @@ void on_append(follower_ptr self, const pb::AppendEntries& req) {
     st.ctx.log->info("{} [term {}] removed conflicting entries from index {}", s.id, s.term,
                      fx.truncated_from);
   auto leader = req.leader_id();
-  persist_then(self, std::move(batch),
-               [=, resp = std::move(fx.response)] { send_to(self, leader, resp); });
+  if (CAFRAFT_CANARY("append_ack_before_persisted")) { // the answer overtakes the write
+    send_to(self, leader, fx.response);
+    persist_then(self, std::move(batch), [] {});
+  } else {
+    persist_then(self, std::move(batch),
+                 [=, resp = std::move(fx.response)] { send_to(self, leader, resp); });
+  }
   apply_committed(self);
   check_removal(self);
 }
@@ -156,7 +163,8 @@ void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
   if (refuse_removed_candidate(self, req))
     return;
   if (req.pre_vote()) { // changes nothing here, so nothing to persist
-    bool leader_recent = !s.leader_id.empty() && self->clock().now() < st.lease_until;
+    bool leader_recent = !s.leader_id.empty() && self->clock().now() < st.lease_until &&
+                         !CAFRAFT_CANARY("pre_vote_ignores_leader_lease");
     send_to(self, req.candidate_id(), rules::decide_pre_vote(s, req, leader_recent));
     return;
   }
@@ -171,7 +179,12 @@ void on_vote_request(follower_ptr self, const pb::RequestVote& req) {
     st.ctx.log->debug("{} [term {}] rejected vote for {} (term {})", s.id, s.term,
                       req.candidate_id(), req.term());
   }
-  persist_then(self, std::move(batch), [=] { send_to(self, req.candidate_id(), resp); });
+  if (CAFRAFT_CANARY("vote_sent_before_persisted")) { // the vote overtakes its write
+    send_to(self, req.candidate_id(), resp);
+    persist_then(self, std::move(batch), [] {});
+  } else {
+    persist_then(self, std::move(batch), [=] { send_to(self, req.candidate_id(), resp); });
+  }
 }
 
 // Learners, nodes that are resyncing, not electable, or refused by the policy hook never

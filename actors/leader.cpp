@@ -20,9 +20,11 @@
 // Membership changes and leadership transfer are in actors/leader_membership.cpp; the state
 // both share is in actors/leader_state.hpp.
 #include <algorithm>
+#include <limits>
 
 #include "actors/leader_state.hpp"
 #include "actors/roles.hpp"
+#include "runtime/canary.hpp"
 
 namespace cafraft {
 
@@ -80,13 +82,18 @@ void send_appends(leader_ptr self, const std::string& peer, send_mode mode) {
 
 void serve_reads(leader_ptr self) {
   auto& st = self->state;
-  if (st.rs->commit_index < st.noop_index)
+  // The read index is the commit index as it stands, even before our no-op commits.
+  bool early = CAFRAFT_CANARY("read_before_own_term_commit");
+  if (st.rs->commit_index < st.noop_index && !early)
     return; // our commit index may still lag entries committed in earlier terms
-  auto confirmed = st.repl->confirmed_read_round();
+  auto confirmed = CAFRAFT_CANARY("read_index_without_quorum")
+                       ? std::numeric_limits<uint64_t>::max() // no majority asked
+                       : st.repl->confirmed_read_round();
   while (!st.pending_reads.empty() && st.pending_reads.front().round <= confirmed) {
     auto r = std::move(st.pending_reads.front());
     st.pending_reads.pop_front();
-    read_from_state_machine(self, r.rp, std::max(r.read_index, st.noop_index), r.key);
+    read_from_state_machine(self, r.rp,
+                            early ? r.read_index : std::max(r.read_index, st.noop_index), r.key);
   }
 }
 
@@ -126,6 +133,12 @@ void persist_appended(leader_ptr self) {
                          s.log.end());
     st.flushed = s.last_index();
     auto upto = st.flushed;
+    if (CAFRAFT_CANARY("leader_counts_unpersisted_self")) { // counts itself before its write
+      if (st.repl->on_local_persisted(upto))
+        on_commit(self);
+      persist_then(self, std::move(batch), [] {});
+      return;
+    }
     // Followers get the entries while we write them (thesis §10.2.1); we count ourselves in
     // the majority only once they are durable here.
     persist_then(self, std::move(batch), [self, upto] {
@@ -303,7 +316,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](const pb::AppendEntriesResponse& resp) {
         guard g{self, kind};
         auto& s = *self->state.rs;
-        if (resp.term() > s.term)
+        if (resp.term() > s.term && !CAFRAFT_CANARY("leader_ignores_higher_term"))
           return step_down(self, resp.term(), false);
         if (resp.term() < s.term)
           return;
@@ -372,7 +385,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         if (gen != self->state.quorum_gen)
           return;
         guard g{self, kind};
-        if (!self->state.repl->quorum_active())
+        if (!self->state.repl->quorum_active() && !CAFRAFT_CANARY("leader_ignores_check_quorum"))
           return step_down_without_quorum(self);
         arm_check_quorum(self);
       },

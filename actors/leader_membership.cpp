@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "actors/leader_state.hpp"
+#include "runtime/canary.hpp"
 
 namespace cafraft::leader_detail {
 
@@ -161,7 +162,7 @@ void on_config_committed(leader_ptr self) {
   auto& s = *st.rs;
   if (st.change && st.change->index > 0 && s.commit_index >= st.change->index)
     finish_change(self, membership_response(s));
-  if (!st.leaving && rules::check_removed(s)) {
+  if (!st.leaving && !CAFRAFT_CANARY("removed_leader_keeps_leading") && rules::check_removed(s)) {
     // Thesis §4.2.2: a leader that removed itself steps down once that is committed. First the
     // writes committed so far get their results (the state machine answers in order, so an
     // empty apply is answered after them), then the most up-to-date voter is told to take

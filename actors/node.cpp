@@ -17,6 +17,7 @@
 #include "actors/storage.hpp"
 #include "messages/api.hpp"
 #include "messages/local.hpp"
+#include "runtime/canary.hpp"
 #include "runtime/durable_storage.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/rules.hpp"
@@ -436,7 +437,8 @@ caf::expected<loaded_node> load_node(const node_config& cfg) {
   out.has_data = rec.hard_state.term() > 0 || !rec.log.empty() || rec.snapshot.has_value();
   auto rs = std::make_shared<raft_state>();
   rs->term = rec.hard_state.term();
-  rs->voted_for = rec.hard_state.voted_for();
+  if (!CAFRAFT_CANARY("vote_forgotten_at_restart")) // else: the term is back, its vote is not
+    rs->voted_for = rec.hard_state.voted_for();
   rs->log = std::move(rec.log);
   rs->resyncing = rec.hard_state.resyncing();
   if (rec.snapshot) { // everything in it was committed and applied

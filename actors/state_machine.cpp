@@ -8,6 +8,7 @@
 #include "actors/guards.hpp"
 #include "actors/inspect.hpp"
 #include "messages/api.hpp"
+#include "runtime/canary.hpp"
 #include "runtime/crc32c.hpp"
 #include "runtime/rules.hpp"
 
@@ -148,7 +149,7 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
       [self](query_atom, uint64_t min_index, std::string& query) {
         auto& st = self->state;
         auto rp = self->make_response_promise();
-        if (min_index <= st.applied)
+        if (min_index <= st.applied || CAFRAFT_CANARY("read_before_apply"))
           rp.deliver(st.sm->query(query), st.applied);
         else
           st.waiting.emplace(min_index, waiting_query{std::move(query), rp});

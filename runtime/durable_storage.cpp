@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "messages/storage.pb.h"
+#include "runtime/canary.hpp"
 #include "runtime/crc32c.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/wal.hpp"
@@ -344,7 +345,9 @@ std::string durable_storage::load_log(recovered_state& out) {
     if (!problem.empty())
       break;
     reserved_ = r.file_size();
-    if (r.end() == wal::tail::torn && last) {
+    if ((r.end() == wal::tail::torn ||
+         (r.end() == wal::tail::corrupt && CAFRAFT_CANARY("wal_corrupt_tail_cut_as_torn"))) &&
+        last) {
       log_->warn("{} cut a torn write at the end of {} at offset {} ({}, {} bytes)", opts_.node_id,
                  file, r.valid_bytes(), r.problem(), reserved_ - r.valid_bytes());
       fs.truncate(file, r.valid_bytes()); // the next write reserves space again
@@ -506,7 +509,8 @@ void durable_storage::append_records(const std::string& frames, uint64_t last) {
   reserve(name, segment_size_ + frames.size());
   // Into reserved space (or at the end): after the records, never over them.
   opts_.fs->write_at(name, segment_size_, frames);
-  opts_.fs->sync(name);
+  if (!CAFRAFT_CANARY("wal_append_not_synced")) // else: the next write or close would sync it
+    opts_.fs->sync(name);
   ++syncs_;
   segment_size_ += frames.size();
   last_index_ = last;

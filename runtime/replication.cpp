@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/canary.hpp"
+
 namespace cafraft {
 
 replication::replication(raft_state& s, replication_limits limits) : s_(s), limits_(limits) {
@@ -242,7 +244,8 @@ bool replication::advance_commit() {
   std::sort(matches.begin(), matches.end(), std::greater<>());
   auto n = matches[s_.quorum() - 1];
   // §5.4.2 (Figure 8): only an entry of the current term is committed by counting replicas.
-  if (n > s_.commit_index && s_.term_at(n) == s_.term) {
+  if (n > s_.commit_index &&
+      (s_.term_at(n) == s_.term || CAFRAFT_CANARY("commit_older_term_by_counting"))) {
     s_.commit_index = n;
     return true;
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/canary.hpp"
+
 namespace cafraft::rules {
 
 bool observe_term(raft_state& s, uint64_t term) {
@@ -33,6 +35,8 @@ std::optional<pb::HardState> take_hard_state(raft_state& s) {
 }
 
 bool log_up_to_date(const raft_state& s, uint64_t last_index, uint64_t last_term) {
+  if (CAFRAFT_CANARY("vote_ignores_last_term")) // the longer log wins
+    return last_index >= s.last_index();
   if (last_term != s.last_term())
     return last_term > s.last_term();
   return last_index >= s.last_index();
@@ -97,7 +101,8 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
     return fx;
   }
   // Entries through snapshot_index are committed, so they match the leader's (§5.4.3).
-  if (prev >= s.snapshot_index && s.term_at(prev) != req.prev_log_term()) {
+  if (prev >= s.snapshot_index && s.term_at(prev) != req.prev_log_term() &&
+      !CAFRAFT_CANARY("append_ignores_prev_term")) {
     // The entries of our conflicting term are all suspect: the leader retries before them.
     resp.set_success(false);
     resp.set_reject_hint(first_index_of_term(s, prev));
@@ -114,7 +119,9 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
     if (e.index() <= s.snapshot_index)
       continue;
     if (e.index() <= s.last_index()) {
-      if (s.term_at(e.index()) == e.term())
+      if (CAFRAFT_CANARY("conflict_not_truncated")) // entries it holds are taken as the leader's
+        continue;
+      if (s.term_at(e.index()) == e.term() && !CAFRAFT_CANARY("truncate_on_matching_append"))
         continue;
       // §5.3: delete the existing entry and all that follow it. Committed entries never
       // conflict (leader completeness); the invariant checker in the tests holds us to that.
@@ -130,7 +137,7 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
     refresh_config(s);
   // Only entries verified against this request may be committed (§5.3, Figure 2 rule 5).
   auto new_commit = std::min(req.leader_commit(), last_new);
-  if (new_commit > s.commit_index)
+  if (new_commit > s.commit_index || CAFRAFT_CANARY("commit_index_decreases"))
     s.commit_index = new_commit;
   if (s.resyncing) {
     // Everything this node may have acknowledged before it lost its log is in the log of this
@@ -236,7 +243,8 @@ const pb::LogEntry& append_config(raft_state& s, std::vector<member> next) {
 }
 
 bool config_change_allowed(const raft_state& s, uint64_t own_term_index) {
-  return s.config.index <= s.commit_index && own_term_index > 0 && own_term_index <= s.commit_index;
+  return (s.config.index <= s.commit_index || CAFRAFT_CANARY("config_changes_overlap")) &&
+         own_term_index > 0 && own_term_index <= s.commit_index;
 }
 
 bool check_removed(raft_state& s) {
