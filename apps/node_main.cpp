@@ -20,7 +20,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
@@ -39,6 +38,7 @@
 #include "actors/peer.hpp"
 #include "apps/admin.hpp"
 #include "apps/network.hpp"
+#include "apps/node_options.hpp"
 #include "messages/api.hpp"
 #include "messages/register.hpp"
 #include "runtime/logging.hpp"
@@ -46,135 +46,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-struct flags {
-  std::string id;
-  std::string data_dir;
-  std::string listen;
-  std::string initial_cluster;
-  std::string join;
-  std::string cluster_id;
-  std::string tls_cert, tls_key, tls_ca;
-  bool insecure = false;
-  int election_min_ms = 150;
-  int election_max_ms = 300;
-  int heartbeat_ms = 50;
-  std::string log_level = "info";
-  std::string admin;                       // HOST:PORT of the admin HTTP endpoints; empty: off
-  cafraft::scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)
-};
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    auto end = s.find(sep, start);
-    if (end == std::string::npos)
-      end = s.size();
-    auto part = s.substr(start, end - start);
-    if (!part.empty())
-      out.push_back(part);
-    start = end + 1;
-  }
-  return out;
-}
-
-// Binds the listen address once (and lets it go): a port in use or an address that is not
-// this machine's is reported before anything on disk is touched.
-std::string check_listen(const std::string& listen) {
-  std::string host;
-  uint16_t port = 0;
-  cafraft::split_address(listen, host, port);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
-    return "--listen " + listen + ": cannot resolve " + host;
-  std::string why;
-  int fd = ::socket(res->ai_family, res->ai_socktype, res->ai_protocol);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || ::bind(fd, res->ai_addr, res->ai_addrlen) != 0)
-    why = "--listen " + listen + ": cannot listen there (" + std::strerror(errno) + ")";
-  if (fd >= 0)
-    ::close(fd);
-  ::freeaddrinfo(res);
-  return why;
-}
-
-// Everything that can be checked without touching the disk. Returns the reason, or "".
-std::string validate(const flags& f, std::vector<cafraft::member>& members,
-                     std::vector<std::string>& join) {
-  std::string host;
-  uint16_t port = 0;
-  if (f.id.empty())
-    return "--id is required";
-  if (f.data_dir.empty())
-    return "--data-dir is required";
-  if (!cafraft::split_address(f.listen, host, port))
-    return "--listen must be HOST:PORT with a port from 1 to 65535, not '" + f.listen + "'";
-  if (!f.initial_cluster.empty() && !f.join.empty())
-    return "give --initial-cluster or --join, not both";
-  for (auto& item : split(f.initial_cluster, ',')) {
-    auto eq = item.find('=');
-    std::string h;
-    uint16_t p = 0;
-    if (eq == std::string::npos || eq == 0 || !cafraft::split_address(item.substr(eq + 1), h, p))
-      return "--initial-cluster wants ID=HOST:PORT,..., not '" + item + "'";
-    for (auto& m : members)
-      if (m.id == item.substr(0, eq))
-        return "--initial-cluster names " + m.id + " twice";
-    members.push_back({item.substr(0, eq), item.substr(eq + 1)});
-  }
-  if (!members.empty()) {
-    auto self = std::find_if(members.begin(), members.end(),
-                             [&](const cafraft::member& m) { return m.id == f.id; });
-    if (self == members.end())
-      return "--initial-cluster does not name this node (" + f.id + ")";
-    if (self->address != f.listen)
-      return "--initial-cluster gives " + f.id + " the address " + self->address +
-             " but --listen is " + f.listen;
-  }
-  if (auto why = cafraft::parse_endpoints(f.join, join); !why.empty())
-    return "--join " + why;
-  std::error_code ec;
-  bool has_data = std::filesystem::exists(std::filesystem::path{f.data_dir} / "MANIFEST", ec);
-  if (ec)
-    return "cannot look into --data-dir " + f.data_dir + ": " + ec.message();
-  for (auto& a : join)
-    if (a == f.listen)
-      return "--join names this node's own address " + a + " (self_join)";
-  if (auto why = check_listen(f.listen); !why.empty())
-    return why;
-  if (!has_data && members.empty() && join.empty())
-    return "no data in " + f.data_dir + ": give --initial-cluster (a new cluster) or --join";
-  bool any_tls = !f.tls_cert.empty() || !f.tls_key.empty() || !f.tls_ca.empty();
-  if (any_tls && (f.tls_cert.empty() || f.tls_key.empty() || f.tls_ca.empty()))
-    return "TLS needs all of --tls-cert, --tls-key and --tls-ca";
-  if (any_tls && f.insecure)
-    return "--insecure and TLS certificates exclude each other";
-  if (!any_tls && !f.insecure)
-    return "no TLS certificates: give --tls-cert, --tls-key and --tls-ca, or --insecure to run "
-           "in plaintext";
-  if (any_tls)
-    if (auto why = cafraft::check_tls_files(f.tls_cert, f.tls_key, f.tls_ca); !why.empty())
-      return why;
-  if (!f.admin.empty()) {
-    if (!cafraft::split_address(f.admin, host, port))
-      return "--admin must be HOST:PORT, not '" + f.admin + "'";
-    if (f.admin == f.listen)
-      return "--admin and --listen must differ";
-    if (auto why = check_listen(f.admin); !why.empty())
-      return "--admin: " + why;
-  }
-  if (f.election_min_ms <= 0 || f.election_max_ms < f.election_min_ms || f.heartbeat_ms <= 0 ||
-      f.heartbeat_ms >= f.election_min_ms)
-    return "timeouts must satisfy 0 < heartbeat < election-min <= election-max";
-  if (spdlog::level::from_str(f.log_level) == spdlog::level::off && f.log_level != "off")
-    return "--log-level must be one of trace, debug, info, warn, error, off";
-  return {};
-}
 
 std::atomic<bool> node_down{false};
 
@@ -250,67 +121,16 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
 } // namespace
 
 int main(int argc, char** argv) {
-  flags f;
-  CLI::App app{"cafraft-node: one Raft node of a cafraft cluster, reached over CAF networking",
-               "cafraft-node"};
-  app.set_version_flag("--version", std::string{"cafraft-node 0.1.0 (CAF 0.17.6)"});
-  app.set_config("--config", "", "Config file: one 'option = value' per line (TOML or INI)");
-  app.add_option("--id", f.id, "This node's id, unique in the cluster")->envname("CAFRAFT_ID");
-  app.add_option("--data-dir", f.data_dir, "Data directory (WAL, snapshots, hard state)")
-      ->envname("CAFRAFT_DATA_DIR");
-  app.add_option("--listen", f.listen, "HOST:PORT to listen on; also this node's address")
-      ->envname("CAFRAFT_LISTEN");
-  app.add_option("--initial-cluster", f.initial_cluster,
-                 "Start a new cluster: ID=HOST:PORT,... (every initial member, this one too)")
-      ->envname("CAFRAFT_INITIAL_CLUSTER");
-  app.add_option("--join", f.join, "Join the cluster through these nodes: HOST:PORT,...")
-      ->envname("CAFRAFT_JOIN");
-  app.add_option("--cluster-id", f.cluster_id, "Recorded in the data directory and checked")
-      ->envname("CAFRAFT_CLUSTER_ID");
-  app.add_option("--tls-cert", f.tls_cert, "PEM certificate of this node (mutual TLS)")
-      ->envname("CAFRAFT_TLS_CERT");
-  app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert")
-      ->envname("CAFRAFT_TLS_KEY");
-  app.add_option("--tls-ca", f.tls_ca, "PEM CA that signs every node's and client's certificate")
-      ->envname("CAFRAFT_TLS_CA");
-  app.add_flag("--insecure", f.insecure, "Run without TLS (plaintext, unauthenticated)")
-      ->envname("CAFRAFT_INSECURE");
-  app.add_option("--election-min-ms", f.election_min_ms, "Minimum election timeout")
-      ->capture_default_str()
-      ->envname("CAFRAFT_ELECTION_MIN_MS");
-  app.add_option("--election-max-ms", f.election_max_ms, "Maximum election timeout")
-      ->capture_default_str()
-      ->envname("CAFRAFT_ELECTION_MAX_MS");
-  app.add_option("--heartbeat-ms", f.heartbeat_ms, "Leader heartbeat interval")
-      ->capture_default_str()
-      ->envname("CAFRAFT_HEARTBEAT_MS");
-  app.add_option("--admin", f.admin,
-                 "HOST:PORT for /metrics, /livez, /readyz and /v1/status over HTTP (off if unset)")
-      ->envname("CAFRAFT_ADMIN");
-  app.add_option("--scheduler", f.sched.policy,
-                 "CAF scheduler: sharing (low latency, idle when idle) or stealing")
-      ->check(CLI::IsMember({"sharing", "stealing"}))
-      ->capture_default_str()
-      ->envname("CAFRAFT_SCHEDULER");
-  app.add_option("--threads", f.sched.threads,
-                 "CAF scheduler threads besides the storage and network threads (0: CAF's "
-                 "default, max(cores, 4))")
-      ->capture_default_str()
-      ->envname("CAFRAFT_THREADS");
-  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error or off")
-      ->capture_default_str()
-      ->envname("CAFRAFT_LOG_LEVEL");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0)
-      return app.exit(e);
-    std::fprintf(stderr, "cafraft-node: %s\n", e.what());
-    return 1;
+  cafraft::node_flags f;
+  auto parsed = cafraft::parse_node_flags(argc, argv, f);
+  if (parsed.exit) {
+    std::fputs(parsed.out.c_str(), stdout);
+    std::fputs(parsed.err.c_str(), stderr);
+    return parsed.exit_code;
   }
   std::vector<cafraft::member> members;
   std::vector<std::string> join;
-  if (auto why = validate(f, members, join); !why.empty()) {
+  if (auto why = cafraft::validate_node_flags(f, members, join); !why.empty()) {
     std::fprintf(stderr, "cafraft-node: error: %s\n", why.c_str());
     return 1;
   }
