@@ -30,11 +30,27 @@ std::string segment_name(uint64_t seq) {
   return buf;
 }
 
+// The 16 lowercase hex digits that segment_name() and snapshot_name() write, at `at`. Any other
+// name is not one of ours (std::stoull took signs, spaces and "0x", stopped at a bad digit, or
+// threw std::invalid_argument out of load(); found by the fuzz tier).
+bool parse_hex16(const std::string& name, size_t at, uint64_t& x) {
+  x = 0;
+  for (size_t i = at; i < at + 16; ++i) {
+    char c = name[i];
+    if (c >= '0' && c <= '9')
+      x = (x << 4) | static_cast<uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      x = (x << 4) | static_cast<uint64_t>(c - 'a' + 10);
+    else
+      return false;
+  }
+  return true;
+}
+
 bool parse_segment_name(const std::string& name, uint64_t& seq) {
   if (name.size() != 24 || name.compare(0, 4, "wal-") != 0 || name.compare(20, 4, ".log") != 0)
     return false;
-  seq = std::stoull(name.substr(4, 16), nullptr, 16);
-  return true;
+  return parse_hex16(name, 4, seq);
 }
 
 std::string snapshot_name(uint64_t index) {
@@ -46,8 +62,7 @@ std::string snapshot_name(uint64_t index) {
 bool parse_snapshot_name(const std::string& name, uint64_t& index) {
   if (name.size() != 26 || name.compare(0, 5, "snap-") != 0 || name.compare(21, 5, ".snap") != 0)
     return false;
-  index = std::stoull(name.substr(5, 16), nullptr, 16);
-  return true;
+  return parse_hex16(name, 5, index);
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -214,7 +229,7 @@ std::string durable_storage::load_snapshot(recovered_state& out) {
       h.format() != 1 || h.meta().index() != index)
     return where + "0: a damaged snapshot header";
   auto data = std::string_view{bytes}.substr(hlen);
-  if (data.size() != h.meta().size() || crc32c(data) != h.meta().crc32c())
+  if (data.size() != h.meta().size() || !checksum_ok(crc32c(data), h.meta().crc32c()))
     return where + std::to_string(hlen) + ": snapshot data of " + std::to_string(data.size()) +
            " bytes does not match its size (" + std::to_string(h.meta().size()) + ") and checksum";
   out.snapshot = h.meta();
@@ -345,6 +360,12 @@ std::string durable_storage::load_log(recovered_state& out) {
     if (!problem.empty())
       break;
     reserved_ = r.file_size();
+    if (last && r.valid_bytes() == 0 && r.end() == wal::tail::torn) {
+      // Not even the header record is whole, and it was synced when the segment was begun:
+      // damage. Cut to nothing, the segment would be refused at the next start (fuzz tier).
+      damaged(name, 0, r.problem() + " in the segment's header record");
+      break;
+    }
     if ((r.end() == wal::tail::torn ||
          (r.end() == wal::tail::corrupt && CAFRAFT_CANARY("wal_corrupt_tail_cut_as_torn"))) &&
         last) {

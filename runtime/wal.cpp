@@ -115,7 +115,7 @@ std::optional<std::string_view> reader::next() {
   auto head = win_.substr(static_cast<size_t>(pos_ - win_at_), header_size);
   auto len = get32(head);
   auto sum = get32(head.substr(8));
-  if (crc32c(head.substr(0, 4)) != get32(head.substr(4))) {
+  if (!checksum_ok(crc32c(head.substr(0, 4)), get32(head.substr(4)))) {
     if (zeros_from(pos_)) // the file grew but the data never reached the disk
       return stop(tail::torn, "zeros where a record should start");
     if (after_ == zeros::reserved && zeros_from(pos_ + 7)) // torn in the length or its checksum
@@ -130,7 +130,7 @@ std::optional<std::string_view> reader::next() {
   auto payload = [&] {
     return win_.substr(static_cast<size_t>(pos_ - win_at_) + header_size, len);
   };
-  if (crc32c(payload()) != sum && !CAFRAFT_CANARY("wal_skips_payload_checksum")) {
+  if (!checksum_ok(crc32c(payload()), sum) && !CAFRAFT_CANARY("wal_skips_payload_checksum")) {
     // The last record of the file with zeros at its end: the tail of a write that did not
     // reach the disk. Anything else is damage to data that was written whole.
     if (after_ == zeros::reserved) {
