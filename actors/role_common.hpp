@@ -156,6 +156,10 @@ template <class Self> void storage_failed(Self* self, const caf::error& e) {
     st.on_storage_failure = nullptr;
   }
   self->send_exit(st.ctx.node, e);
+  // And the role stops itself: CAF unlinks the sender of an exit message, so the node's own
+  // exit would no longer reach this role, which would outlive the node and keep the process
+  // from ending (~actor_system waits for every actor).
+  self->quit(e);
 }
 
 /// Writes `batch`, then calls `f` (which sends what depended on it). Batches are written in
