@@ -66,18 +66,20 @@ inline std::string check_final_value(const std::vector<const lin::operation*>& o
   if (final && !writer)
     return "key " + key + " holds \"" + *final + "\", which no operation wrote\n";
   if (writer && !may_have_written(*writer))
-    problems += "key " + key + " holds the value of an operation that took no effect: " +
-                lin::to_string(*writer) + "\n";
+    problems += "key " + key +
+                " holds the value of an operation that took no effect: " + lin::to_string(*writer) +
+                "\n";
   for (auto* op : ops) {
     if (!acknowledged_write(*op) || op == writer)
       continue;
     if (!final)
-      problems += "key " + key + " is absent at the end, but this write was acknowledged: " +
-                  lin::to_string(*op) + "\n";
+      problems += "key " + key +
+                  " is absent at the end, but this write was acknowledged: " + lin::to_string(*op) +
+                  "\n";
     else if (writer->result == lin::outcome::ok && writer->complete < op->invoke)
       problems += "key " + key + " ends with \"" + *final + "\", written by " +
-                  lin::to_string(*writer) + ", but a later write was acknowledged and lost: " +
-                  lin::to_string(*op) + "\n";
+                  lin::to_string(*writer) +
+                  ", but a later write was acknowledged and lost: " + lin::to_string(*op) + "\n";
   }
   return problems;
 }

@@ -112,21 +112,21 @@ bool definite(const caf::error& e) {
   if (e.category() != error_category)
     return false;
   switch (static_cast<errc>(e.code())) {
-    case errc::not_leader:
-    case errc::unknown_leader:
-    case errc::append_failed:
-    case errc::config_change_in_progress:
-    case errc::self_join:
-    case errc::missing_data:
-    case errc::duplicate_member:
-    case errc::removed_member:
-    case errc::overloaded:
-    case errc::invalid_request:
-    case errc::shutting_down:
-    case errc::unreachable:
-      return true;
-    default:
-      return false;
+  case errc::not_leader:
+  case errc::unknown_leader:
+  case errc::append_failed:
+  case errc::config_change_in_progress:
+  case errc::self_join:
+  case errc::missing_data:
+  case errc::duplicate_member:
+  case errc::removed_member:
+  case errc::overloaded:
+  case errc::invalid_request:
+  case errc::shutting_down:
+  case errc::unreachable:
+    return true;
+  default:
+    return false;
   }
 }
 
@@ -257,20 +257,20 @@ enum class fault { isolate, leader_minority, bridge, kill, pause, disk_full, chu
 
 const char* name_of(fault f) {
   switch (f) {
-    case fault::isolate:
-      return "isolate";
-    case fault::leader_minority:
-      return "leader-minority";
-    case fault::bridge:
-      return "bridge";
-    case fault::kill:
-      return "kill";
-    case fault::pause:
-      return "pause";
-    case fault::disk_full:
-      return "disk-full";
-    case fault::churn:
-      return "churn";
+  case fault::isolate:
+    return "isolate";
+  case fault::leader_minority:
+    return "leader-minority";
+  case fault::bridge:
+    return "bridge";
+  case fault::kill:
+    return "kill";
+  case fault::pause:
+    return "pause";
+  case fault::disk_full:
+    return "disk-full";
+  case fault::churn:
+    return "churn";
   }
   return "?";
 }
@@ -327,8 +327,8 @@ private:
     while (steady::now() < until) {
       check_interrupt();
       reap();
-      std::this_thread::sleep_for(std::min<ms>(
-          50ms, std::chrono::duration_cast<ms>(until - steady::now()) + 1ms));
+      std::this_thread::sleep_for(
+          std::min<ms>(50ms, std::chrono::duration_cast<ms>(until - steady::now()) + 1ms));
     }
   }
 
@@ -358,10 +358,20 @@ private:
   enum class start_mode { initial, restart, join };
 
   void start(node_proc& n, start_mode mode, const std::string& why) {
-    std::vector<std::string> args{bin_dir + "/cafraft-node", "--id", n.id, "--data-dir",
-                                  n.data_dir, "--listen", n.address, "--insecure",
-                                  "--election-min-ms", "300", "--election-max-ms", "600",
-                                  "--heartbeat-ms", "50"};
+    std::vector<std::string> args{bin_dir + "/cafraft-node",
+                                  "--id",
+                                  n.id,
+                                  "--data-dir",
+                                  n.data_dir,
+                                  "--listen",
+                                  n.address,
+                                  "--insecure",
+                                  "--election-min-ms",
+                                  "300",
+                                  "--election-max-ms",
+                                  "600",
+                                  "--heartbeat-ms",
+                                  "50"};
     if (mode == start_mode::initial) {
       args.push_back("--initial-cluster");
       args.push_back(initial_cluster());
@@ -371,8 +381,7 @@ private:
     }
     {
       std::ofstream l{n.log, std::ios::app};
-      l << fmt("=== nemesis %.3f s: ", secs(now_ns())) << "start " << n.id << " (" << why
-        << ")\n";
+      l << fmt("=== nemesis %.3f s: ", secs(now_ns())) << "start " << n.id << " (" << why << ")\n";
     }
     n.pid = spawn_in(lab_->node_ns(n.index), args, n.log);
     n.paused = false;
@@ -414,9 +423,8 @@ private:
   void save_stacks(const node_proc& n) {
     if (::access("/usr/bin/gdb", X_OK) != 0 || n.pid <= 0)
       return;
-    auto r = run_cmd({"/usr/bin/gdb", "-p", std::to_string(n.pid), "-batch", "-ex",
-                      "thread apply all bt"},
-                     60s);
+    auto r = run_cmd(
+        {"/usr/bin/gdb", "-p", std::to_string(n.pid), "-batch", "-ex", "thread apply all bt"}, 60s);
     auto file = dir_ + "/" + n.id + "-stacks-" + std::to_string(n.starts) + ".txt";
     std::ofstream{file} << r.out;
     log("saved " + n.id + "'s stacks in " + file);
@@ -481,7 +489,9 @@ private:
     std::vector<std::pair<fault, int>> weights;
     auto only = std::getenv("CAFRAFT_NEMESIS_FAULTS");
     for (auto& w : all)
-      if (!only || !*only || ("," + std::string{only} + ",").find("," + std::string{name_of(w.first)} + ",") != std::string::npos)
+      if (!only || !*only ||
+          ("," + std::string{only} + ",").find("," + std::string{name_of(w.first)} + ",") !=
+              std::string::npos)
         weights.push_back(w);
     if (weights.empty())
       weights = all;
@@ -549,99 +559,99 @@ private:
     std::mt19937_64 shuffle_rng{d.shuffle};
     std::shuffle(perm.begin(), perm.end(), shuffle_rng);
     switch (d.kind) {
-      case fault::isolate: {
-        auto x = static_cast<int>(d.target % nodes_.size());
-        std::vector<int> rest;
-        for (int i = 0; i < n; ++i)
-          if (i != x)
-            rest.push_back(i);
-        partition(d, "isolate", {x}, rest);
+    case fault::isolate: {
+      auto x = static_cast<int>(d.target % nodes_.size());
+      std::vector<int> rest;
+      for (int i = 0; i < n; ++i)
+        if (i != x)
+          rest.push_back(i);
+      partition(d, "isolate", {x}, rest);
+      break;
+    }
+    case fault::leader_minority: {
+      auto l = leader();
+      if (l < 0)
+        l = perm[0];
+      std::vector<int> minority{l}, majority;
+      for (auto i : perm)
+        if (i != l && static_cast<int>(minority.size()) < (n - 1) / 2)
+          minority.push_back(i);
+        else if (i != l)
+          majority.push_back(i);
+      partition(d, "leader-minority", minority, majority);
+      break;
+    }
+    case fault::bridge: {
+      std::vector<int> a, b;
+      for (int i = 1; i < n; ++i)
+        (i <= (n - 1) / 2 ? a : b).push_back(perm[static_cast<size_t>(i)]);
+      partition(d, "bridge", a, b, {perm[0]});
+      break;
+    }
+    case fault::kill: {
+      auto& x = nodes_[static_cast<size_t>(pick_target(d, d.aim))];
+      if (x.pid <= 0)
         break;
-      }
-      case fault::leader_minority: {
-        auto l = leader();
-        if (l < 0)
-          l = perm[0];
-        std::vector<int> minority{l}, majority;
-        for (auto i : perm)
-          if (i != l && static_cast<int>(minority.size()) < (n - 1) / 2)
-            minority.push_back(i);
-          else if (i != l)
-            majority.push_back(i);
-        partition(d, "leader-minority", minority, majority);
+      kill_node(x);
+      ++fault_counts_["kill"];
+      log("kill -9 " + x.id + (d.aim ? " (aimed at the leader)" : "") + " for " +
+          std::to_string(d.duration.count()) + " ms");
+      pause_for(d.duration);
+      start(x, start_mode::restart, "restart after kill -9");
+      log("restarted " + x.id + " from its data directory");
+      break;
+    }
+    case fault::pause: {
+      auto& x = nodes_[static_cast<size_t>(pick_target(d, d.aim))];
+      if (x.pid <= 0)
         break;
-      }
-      case fault::bridge: {
-        std::vector<int> a, b;
-        for (int i = 1; i < n; ++i)
-          (i <= (n - 1) / 2 ? a : b).push_back(perm[static_cast<size_t>(i)]);
-        partition(d, "bridge", a, b, {perm[0]});
+      ::kill(x.pid, SIGSTOP);
+      x.paused = true;
+      ++fault_counts_["pause"];
+      log("SIGSTOP " + x.id + (d.aim ? " (aimed at the leader)" : "") + " for " +
+          std::to_string(d.duration.count()) + " ms");
+      pause_for(d.duration);
+      if (x.pid > 0)
+        ::kill(x.pid, SIGCONT);
+      x.paused = false;
+      log("SIGCONT " + x.id);
+      break;
+    }
+    case fault::disk_full: {
+      auto& x = nodes_[static_cast<size_t>(pick_target(d, d.aim))];
+      if (x.pid <= 0)
         break;
-      }
-      case fault::kill: {
-        auto& x = nodes_[static_cast<size_t>(pick_target(d, d.aim))];
-        if (x.pid <= 0)
-          break;
+      auto& disk = *disks_[static_cast<size_t>(x.index)];
+      x.expect_exit = true;
+      auto bytes = disk.fill();
+      ++fault_counts_["disk-full"];
+      log("filled " + x.id + "'s disk" + (d.aim ? " (aimed at the leader)" : "") + " (" +
+          std::to_string(bytes) + " bytes) for " + std::to_string(d.duration.count()) + " ms");
+      pause_for(d.duration);
+      disk.unfill();
+      x.expect_exit = false;
+      if (x.pid > 0 && !status(x, 1500ms)) {
+        // Running, but its node does not answer: it stopped and the process did not end.
+        anomalies_ += x.id + " still runs " + std::to_string(d.duration.count()) +
+                      " ms after its disk filled, but its node does not answer (" +
+                      last_log_line(x) + ")\n";
+        log(x.id + " still runs but does not answer: " + last_log_line(x));
+        save_stacks(x);
         kill_node(x);
-        ++fault_counts_["kill"];
-        log("kill -9 " + x.id + (d.aim ? " (aimed at the leader)" : "") + " for " +
-            std::to_string(d.duration.count()) + " ms");
-        pause_for(d.duration);
-        start(x, start_mode::restart, "restart after kill -9");
-        log("restarted " + x.id + " from its data directory");
-        break;
+        start(x, start_mode::restart, "restart after a full disk (killed: it did not exit)");
+        log("gave " + x.id + "'s disk its space back, killed and restarted it");
+      } else if (x.pid > 0) {
+        log("gave " + x.id + "'s disk its space back (it still runs and answers)");
+      } else {
+        ++disk_full_stops_;
+        start(x, start_mode::restart, "restart after a full disk");
+        log("gave " + x.id + "'s disk its space back and restarted it");
       }
-      case fault::pause: {
-        auto& x = nodes_[static_cast<size_t>(pick_target(d, d.aim))];
-        if (x.pid <= 0)
-          break;
-        ::kill(x.pid, SIGSTOP);
-        x.paused = true;
-        ++fault_counts_["pause"];
-        log("SIGSTOP " + x.id + (d.aim ? " (aimed at the leader)" : "") + " for " +
-            std::to_string(d.duration.count()) + " ms");
-        pause_for(d.duration);
-        if (x.pid > 0)
-          ::kill(x.pid, SIGCONT);
-        x.paused = false;
-        log("SIGCONT " + x.id);
-        break;
-      }
-      case fault::disk_full: {
-        auto& x = nodes_[static_cast<size_t>(pick_target(d, d.aim))];
-        if (x.pid <= 0)
-          break;
-        auto& disk = *disks_[static_cast<size_t>(x.index)];
-        x.expect_exit = true;
-        auto bytes = disk.fill();
-        ++fault_counts_["disk-full"];
-        log("filled " + x.id + "'s disk" + (d.aim ? " (aimed at the leader)" : "") + " (" +
-            std::to_string(bytes) + " bytes) for " + std::to_string(d.duration.count()) + " ms");
-        pause_for(d.duration);
-        disk.unfill();
-        x.expect_exit = false;
-        if (x.pid > 0 && !status(x, 1500ms)) {
-          // Running, but its node does not answer: it stopped and the process did not end.
-          anomalies_ += x.id + " still runs " + std::to_string(d.duration.count()) +
-                        " ms after its disk filled, but its node does not answer (" +
-                        last_log_line(x) + ")\n";
-          log(x.id + " still runs but does not answer: " + last_log_line(x));
-          save_stacks(x);
-          kill_node(x);
-          start(x, start_mode::restart, "restart after a full disk (killed: it did not exit)");
-          log("gave " + x.id + "'s disk its space back, killed and restarted it");
-        } else if (x.pid > 0) {
-          log("gave " + x.id + "'s disk its space back (it still runs and answers)");
-        } else {
-          ++disk_full_stops_;
-          start(x, start_mode::restart, "restart after a full disk");
-          log("gave " + x.id + "'s disk its space back and restarted it");
-        }
-        break;
-      }
-      case fault::churn:
-        churn(nodes_[static_cast<size_t>(d.target % nodes_.size())]);
-        break;
+      break;
+    }
+    case fault::churn:
+      churn(nodes_[static_cast<size_t>(d.target % nodes_.size())]);
+      break;
     }
   }
 
@@ -777,8 +787,8 @@ seed_result nemesis_run::run() {
   auto t0 = steady::now();
   // The run's directory: node logs, data directories (each on its own small tmpfs), the
   // schedule and the history.
-  auto tmpl = (fs::temp_directory_path() / ("cafraft-nemesis-" + std::to_string(::getpid()) +
-                                             "-s" + std::to_string(seed_) + "-XXXXXX"))
+  auto tmpl = (fs::temp_directory_path() / ("cafraft-nemesis-" + std::to_string(::getpid()) + "-s" +
+                                            std::to_string(seed_) + "-XXXXXX"))
                   .string();
   if (!::mkdtemp(tmpl.data())) {
     res.ok = false;
@@ -1055,21 +1065,21 @@ std::string nemesis_run::final_checks(std::vector<lin::operation>& history) {
              std::to_string(by[lin::outcome::rejected]) + ", unknown " +
              std::to_string(by[lin::outcome::unknown]) + "), " + std::to_string(acknowledged) +
              " acknowledged writes; checked " + std::to_string(answer.operations) +
-             " operations on " + std::to_string(answer.keys) + " keys in " +
-             fmt("%.2f s", took) + " (" + std::to_string(answer.states) + " states): ";
+             " operations on " + std::to_string(answer.keys) + " keys in " + fmt("%.2f s", took) +
+             " (" + std::to_string(answer.states) + " states): ";
   switch (answer.answer) {
-    case lin::verdict::linearizable:
-      summary_ += "linearizable";
-      break;
-    case lin::verdict::not_linearizable:
-      summary_ += "NOT linearizable";
-      problems += "the history is not linearizable (key " + answer.key + "):\n" +
-                  answer.explanation + "\n";
-      break;
-    case lin::verdict::timed_out:
-      summary_ += "the check timed out";
-      problems += "the linearizability check timed out after 60 s (key " + answer.key + ")\n";
-      break;
+  case lin::verdict::linearizable:
+    summary_ += "linearizable";
+    break;
+  case lin::verdict::not_linearizable:
+    summary_ += "NOT linearizable";
+    problems +=
+        "the history is not linearizable (key " + answer.key + "):\n" + answer.explanation + "\n";
+    break;
+  case lin::verdict::timed_out:
+    summary_ += "the check timed out";
+    problems += "the linearizability check timed out after 60 s (key " + answer.key + ")\n";
+    break;
   }
   log(summary_);
   return problems;
@@ -1135,7 +1145,7 @@ protected:
                    "CAFRAFT_JOIN", "CAFRAFT_CLUSTER_ID", "CAFRAFT_TLS_CERT", "CAFRAFT_TLS_KEY",
                    "CAFRAFT_TLS_CA", "CAFRAFT_INSECURE", "CAFRAFT_ENDPOINTS", "CAFRAFT_LOG_LEVEL"})
       ::unsetenv(v);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, &old_int_);
@@ -1145,7 +1155,8 @@ protected:
     ::sigaction(SIGINT, &old_int_, nullptr);
     ::sigaction(SIGTERM, &old_term_, nullptr);
   }
-  struct sigaction old_int_{}, old_term_{};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 TEST_P(Nemesis, Schedule) {
@@ -1177,8 +1188,7 @@ TEST_P(Nemesis, Schedule) {
                 res.ok ? "passed" : "FAILED", res.seconds, res.summary.c_str());
     if (!res.ok) {
       std::ifstream schedule{res.dir + "/schedule.txt"};
-      std::printf("[nemesis] seed %llu: the schedule\n%s",
-                  static_cast<unsigned long long>(seed),
+      std::printf("[nemesis] seed %llu: the schedule\n%s", static_cast<unsigned long long>(seed),
                   std::string{std::istreambuf_iterator<char>{schedule}, {}}.c_str());
       std::printf("[nemesis] seed %llu: kept %s (n*.log: the nodes' logs; schedule.txt: what "
                   "the nemesis did; history.txt: the clients' operations; disk-n*-copy: the "
@@ -1220,7 +1230,7 @@ int main(int argc, char** argv) {
     return RUN_ALL_TESTS();
   if (guarded_child < 0)
     return RUN_ALL_TESTS();
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = forward_signal;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);

@@ -30,8 +30,8 @@ namespace {
 std::string resolve(const std::string& name) {
   if (name.find('/') != std::string::npos)
     return name;
-  for (auto dir : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/", "/usr/local/sbin/",
-                   "/usr/local/bin/"}) {
+  for (auto dir :
+       {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/", "/usr/local/sbin/", "/usr/local/bin/"}) {
     auto path = dir + name;
     if (::access(path.c_str(), X_OK) == 0)
       return path;
@@ -275,8 +275,8 @@ netlab::netlab(int nodes) : nodes_(nodes) {
   must({"-n", hub_ns(), "link", "set", bridge_, "up"});
   auto attach = [&](const std::string& ns, const std::string& veth, const std::string& addr) {
     must({"netns", "add", ns});
-    must({"-n", hub_ns(), "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns",
-          ns});
+    must(
+        {"-n", hub_ns(), "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns});
     must({"-n", hub_ns(), "link", "set", veth, "master", bridge_});
     must({"-n", hub_ns(), "link", "set", veth, "up"});
     must({"-n", ns, "addr", "add", addr + "/24", "dev", "eth0"});
@@ -395,7 +395,8 @@ std::string netlab::destroy() {
 
 // ---------------------------------------------------------------------------------------------
 
-small_tmpfs::small_tmpfs(std::string dir, uint64_t megabytes) : dir_(std::move(dir)), mb_(megabytes) {
+small_tmpfs::small_tmpfs(std::string dir, uint64_t megabytes)
+    : dir_(std::move(dir)), mb_(megabytes) {
   ::mkdir(dir_.c_str(), 0755);
   auto opts = "size=" + std::to_string(mb_) + "m,mode=0755";
   if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) != 0)
@@ -414,14 +415,14 @@ void small_tmpfs::unmount() {
 }
 
 uint64_t small_tmpfs::free_bytes() const {
-  struct statvfs s{};
+  struct statvfs s {};
   if (::statvfs(dir_.c_str(), &s) != 0)
     return 0;
   return static_cast<uint64_t>(s.f_bavail) * s.f_frsize;
 }
 
 uint64_t small_tmpfs::used_bytes() const {
-  struct statvfs s{};
+  struct statvfs s {};
   if (::statvfs(dir_.c_str(), &s) != 0)
     return 0;
   return static_cast<uint64_t>(s.f_blocks - s.f_bfree) * s.f_frsize;
@@ -429,8 +430,7 @@ uint64_t small_tmpfs::used_bytes() const {
 
 bool small_tmpfs::resize(uint64_t megabytes) {
   auto opts = "size=" + std::to_string(megabytes) + "m";
-  if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts.c_str()) !=
-      0)
+  if (::mount("tmpfs", dir_.c_str(), "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts.c_str()) != 0)
     return false;
   mb_ = megabytes;
   return true;

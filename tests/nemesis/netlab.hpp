@@ -25,7 +25,7 @@
 namespace cafraft::nemesis {
 
 struct cmd_result {
-  int code = -1; // exit code, 128 + signal, or -1 when it did not end in time (then killed)
+  int code = -1;   // exit code, 128 + signal, or -1 when it did not end in time (then killed)
   std::string out; // stdout and stderr
 };
 
