@@ -163,13 +163,49 @@ struct client_options {
   int clients = 0;
 };
 
-// One client: operations one after another on random keys through a remote_client that follows
-// redirects, each recorded with its invocation and completion. After an unknown outcome the
-// client goes on under a new id, as a new process would (the unknown operation never ends).
+// Sends `req` to the client's own node first, every time, and follows redirects from there
+// (remote_client::call would stay with the node that answered last, the leader, so that no
+// client would be left with a deposed leader while another writes through the new one). A
+// node that fails definitely, or a read that is not answered in 2 s, passes the request to
+// the next node; a write's indefinite failure ends it. At most 3 s.
+template <class Resp, class Req>
+caf::expected<Resp> call_from(remote_client& rc, const std::vector<std::string>& eps, size_t home,
+                              const Req& req) {
+  constexpr bool write = remote_client::writes<Req>();
+  auto until = steady::now() + 3s;
+  auto next = home;
+  auto target = eps[home];
+  caf::error last = make_error(errc::unreachable, "no endpoint answered");
+  auto backoff = 20ms;
+  for (int hops = 0; hops < 64 && steady::now() < until; ++hops) {
+    auto left = std::chrono::duration_cast<ms>(until - steady::now());
+    left = std::min<ms>(left, write ? 500ms : 2000ms);
+    auto r = rc.ask<Resp>(target, req, std::max<ms>(left, 1ms), 500ms);
+    if (r)
+      return r;
+    last = r.error();
+    std::string id, address;
+    if (leader_hint(last, id, address) && !address.empty() && address != target) {
+      target = address;
+      continue;
+    }
+    if (remote_client::final_error(last) || (write && is_indefinite(last)))
+      return last;
+    target = eps[++next % eps.size()];
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<ms>(backoff * 2, 500ms);
+  }
+  return last;
+}
+
+// One client: operations one after another on random keys, each sent to the client's own node
+// (clients are spread over the nodes) and recorded with its invocation and completion. After an
+// unknown outcome the client goes on under a new id, as a new process would (the unknown
+// operation never ends).
 void client_main(client_options o) {
   std::mt19937_64 rng{o.seed * 7919 + static_cast<uint64_t>(o.index)};
-  auto eps = o.endpoints;
-  std::shuffle(eps.begin(), eps.end(), rng);
+  const auto& eps = o.endpoints;
+  auto home = static_cast<size_t>(o.index) % eps.size();
   remote_client rc{*o.sys, eps, false, 3s};
   int id = o.index;
   std::map<std::string, std::optional<std::string>> seen; // the value last seen per key
@@ -190,7 +226,7 @@ void client_main(client_options o) {
       pb::GetRequest req;
       req.set_key(op.key);
       op.invoke = o.rec->now();
-      auto r = rc.call<pb::GetResponse>(req);
+      auto r = call_from<pb::GetResponse>(rc, eps, home, req);
       op.complete = o.rec->now();
       if (r) {
         if (r->found())
@@ -206,7 +242,7 @@ void client_main(client_options o) {
       req.set_key(op.key);
       req.set_value(value);
       op.invoke = o.rec->now();
-      auto r = rc.call<pb::WriteResponse>(req);
+      auto r = call_from<pb::WriteResponse>(rc, eps, home, req);
       op.complete = o.rec->now();
       if (r && pick < 80)
         seen[op.key] = value;
@@ -224,7 +260,7 @@ void client_main(client_options o) {
       else
         req.set_expect_absent(true);
       op.invoke = o.rec->now();
-      auto r = rc.call<pb::WriteResponse>(req);
+      auto r = call_from<pb::WriteResponse>(rc, eps, home, req);
       op.complete = o.rec->now();
       if (r) {
         pb::KvResult res;
@@ -369,7 +405,7 @@ private:
                                   "--election-min-ms",
                                   "300",
                                   "--election-max-ms",
-                                  "600",
+                                  "1200",
                                   "--heartbeat-ms",
                                   "50"};
     if (mode == start_mode::initial) {
