@@ -83,6 +83,14 @@ std::vector<pb::AppendEntries> replication::to_send(const std::string& peer, sen
     }
     p.match_at_last_tick = p.match;
   }
+  if (p.sent < s_.snapshot_index) {
+    // The follower needs entries that are compacted away: an answer from before the last
+    // compaction (reordered, or of a follower that misbehaves) ended a probe, or the window was
+    // reset to a match below the snapshot. It gets the snapshot.
+    p.next = p.sent + 1;
+    if (needs_snapshot(p))
+      return out;
+  }
   while (p.sent < s_.last_index() && p.inflight < limits_.max_inflight) {
     auto ae = make_append(p.sent, limits_.max_batch_entries);
     p.sent += static_cast<uint64_t>(ae.entries_size());
@@ -113,6 +121,7 @@ bool replication::on_response(const pb::AppendEntriesResponse& resp) {
       p.probing = false;
       p.inflight = 0;
       p.sent = p.match;
+      p.next = p.match + 1; // a follower behind the snapshot gets the snapshot (to_send)
     }
     p.sent = std::max(p.sent, p.match);
     if (p.snapshotting && p.match >= p.snapshot_index)

@@ -186,9 +186,8 @@ TEST(FuzzRegressions, ThreadsOutOfRangeIsAnError) {
 // answer whose match index lies before the leader's snapshot (a follower that misbehaves, or
 // an AppendEntries forged in the leader's name) left the leader sending from that index, and
 // make_append() read before the start of its log (out of bounds). The leader must send from
-// after its snapshot, or send the snapshot. Disabled until the fix in runtime/replication.cpp
-// (on_response: leaving the probe, next = match + 1) is in: see docs/testing-fuzz.md.
-TEST(FuzzRegressions, DISABLED_LeaderSendsNothingFromBeforeItsSnapshot) {
+// after its snapshot, or send the snapshot (replication::to_send).
+TEST(FuzzRegressions, LeaderSendsNothingFromBeforeItsSnapshot) {
   raft_state s;
   s.id = "n2";
   s.term = 3;
