@@ -1,4 +1,4 @@
-// The bugs that the fuzz tier found (tests/fuzz, docs/testing-fuzz.md), each as a plain test
+// The bugs that the fuzz tier found (tests/fuzz, docs/testing.md, "Fuzzing"), each as a plain test
 // with real checksums: the fuzz build compiles them out, and its inputs in
 // tests/fuzz/regressions/ replay only there.
 #include <gtest/gtest.h>
