@@ -1,4 +1,4 @@
-// The nemesis tier (ctest label nemesis, root only; docs/testing-nemesis.md): real cafraft-node
+// The nemesis tier (ctest label nemesis, root only; docs/testing.md): real cafraft-node
 // processes, each in its own network namespace on one bridge, while concurrent clients record
 // a history of reads, writes and compare-and-swaps and a nemesis driven by a seed partitions
 // the network, kills, pauses, fills a node's disk and removes and re-adds members. At the end
