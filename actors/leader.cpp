@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "actors/executor.hpp"
 #include "actors/leader_state.hpp"
 #include "actors/roles.hpp"
 #include "runtime/canary.hpp"
@@ -181,13 +182,16 @@ void fail_pending(leader_ptr self, const caf::error& why) {
   st.pending_reads.clear();
 }
 
-/// `from`: who sent the message of the higher term (a transfer succeeded when it is the target).
-void step_down(leader_ptr self, uint64_t term, bool redispatch, const std::string& from = {}) {
+/// The term prelude (core::run_prelude) saw a higher term in `why`: the leader steps down and
+/// a request goes on to the follower. A transfer succeeded when the target's vote request
+/// brought the new term.
+void step_down(leader_ptr self, core::raft_message why) {
   auto& st = self->state;
   auto& s = *st.rs;
-  rules::observe_term(s, term);
   st.ctx.log->info("{} [term {}] steps down: saw a higher term", s.id, s.term);
-  if (st.transfer && st.transfer->timeout_now_sent && from == st.transfer->target) {
+  auto* vote = std::get_if<pb::RequestVote>(&why);
+  if (st.transfer && st.transfer->timeout_now_sent && vote &&
+      vote->candidate_id() == st.transfer->target) {
     // The target started the election we asked for.
     pb::LeaderInfo info;
     info.set_id(st.transfer->target);
@@ -200,7 +204,11 @@ void step_down(leader_ptr self, uint64_t term, bool redispatch, const std::strin
   // The log goes to the next role as it is, so what it holds must reach storage, before
   // anything the next role writes.
   persist_appended(self);
-  hand_over(self, role_kind::follower, redispatch);
+  hand_over(self, role_kind::follower);
+  bool request = vote || std::holds_alternative<pb::AppendEntries>(why) ||
+                 std::holds_alternative<pb::InstallSnapshot>(why);
+  if (request)
+    std::visit([&](auto& m) { self->send(st.ctx.node, std::move(m)); }, why);
 }
 
 // Check-quorum: no majority answered for a whole election timeout. Clients are told at once
@@ -213,6 +221,65 @@ void step_down_without_quorum(leader_ptr self) {
   s.leader_id.clear();
   persist_appended(self);
   hand_over(self, role_kind::follower);
+}
+
+/// Every Raft message another node sends the leader: the term prelude first
+/// (core::run_prelude), then what a leader does with a message of its own term.
+void on_raft_message(leader_ptr self, core::raft_message m) {
+  step_guard<inspected<leader_state>> g{self, role_kind::leader};
+  auto& st = self->state;
+  auto& s = *st.rs;
+  core::effects fx;
+  auto verdict = core::run_prelude(s, m, fx, core_env(self));
+  execute(self, std::move(fx), nullptr);
+  if (verdict == core::prelude::handled)
+    return;
+  if (verdict == core::prelude::stepped_down)
+    return step_down(self, std::move(m));
+  std::visit(
+      core::overloaded{
+          [&](const pb::AppendEntriesResponse& resp) {
+            st.last_heard[resp.follower_id()] = self->clock().now();
+            if (st.repl->on_response(resp))
+              on_commit(self);
+            if (st.retired)
+              return;
+            send_appends(self, resp.follower_id(), send_mode::entries);
+            serve_reads(self);
+            maybe_promote(self);
+            check_transfer(self);
+          },
+          [&](const pb::InstallSnapshotResponse& resp) {
+            st.last_heard[resp.follower_id()] = self->clock().now();
+            if (st.repl->on_snapshot_response(resp))
+              on_commit(self);
+            if (st.retired)
+              return;
+            send_appends(self, resp.follower_id(), send_mode::entries);
+            maybe_promote(self);
+          },
+          [&](const pb::AppendEntries& req) {
+            st.ctx.log->error("{} [term {}] AppendEntries from {} in our own term", s.id, s.term,
+                              req.leader_id());
+          },
+          [&](const pb::InstallSnapshot& req) {
+            st.ctx.log->error("{} [term {}] InstallSnapshot from {} in our own term", s.id, s.term,
+                              req.leader_id());
+          },
+          [&](const pb::RequestVote& req) {
+            // A pre-vote never deposes a leader, nor does a candidate of our own term: both are
+            // refused, and our term tells the candidate.
+            pb::RequestVoteResponse resp;
+            resp.set_term(s.term);
+            resp.set_voter_id(s.id);
+            resp.set_granted(false);
+            resp.set_pre_vote(req.pre_vote());
+            send_to(self, req.candidate_id(), resp);
+          },
+          [](const pb::RequestVoteResponse&) {}, // of our own election, or a pre-vote's grant
+          [](const pb::TimeoutNow&) {},          // only for followers
+      },
+      m);
 }
 
 void arm_check_quorum(leader_ptr self) {
@@ -313,73 +380,18 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                            st.rs->term, id);
         arm_heartbeat(self);
       },
-      [self](const pb::AppendEntriesResponse& resp) {
-        guard g{self, kind};
-        auto& s = *self->state.rs;
-        if (resp.term() > s.term && !CAFRAFT_CANARY("leader_ignores_higher_term"))
-          return step_down(self, resp.term(), false);
-        if (resp.term() < s.term)
-          return;
-        self->state.last_heard[resp.follower_id()] = self->clock().now();
-        if (self->state.repl->on_response(resp))
-          on_commit(self);
-        if (self->state.retired)
-          return;
-        send_appends(self, resp.follower_id(), send_mode::entries);
-        serve_reads(self);
-        maybe_promote(self);
-        check_transfer(self);
-      },
-      [self](const pb::InstallSnapshotResponse& resp) {
-        guard g{self, kind};
-        auto& s = *self->state.rs;
-        if (resp.term() > s.term)
-          return step_down(self, resp.term(), false);
-        if (resp.term() < s.term)
-          return;
-        self->state.last_heard[resp.follower_id()] = self->clock().now();
-        if (self->state.repl->on_snapshot_response(resp))
-          on_commit(self);
-        if (self->state.retired)
-          return;
-        send_appends(self, resp.follower_id(), send_mode::entries);
-        maybe_promote(self);
-      },
-      [self](const pb::InstallSnapshot& req) {
-        guard g{self, kind};
-        auto& s = *self->state.rs;
-        if (req.term() > s.term)
-          return step_down(self, req.term(), true);
-        if (req.term() == s.term) {
-          self->state.ctx.log->error("{} [term {}] InstallSnapshot from {} in our own term", s.id,
-                                     s.term, req.leader_id());
-          return;
-        }
-        pb::InstallSnapshotResponse resp;
-        resp.set_term(s.term);
-        resp.set_follower_id(s.id);
-        resp.set_snapshot_index(req.meta().index());
-        send_to(self, req.leader_id(), resp);
-      },
+      [self](pb::AppendEntriesResponse& m) { on_raft_message(self, std::move(m)); },
+      [self](pb::InstallSnapshotResponse& m) { on_raft_message(self, std::move(m)); },
+      [self](pb::InstallSnapshot& m) { on_raft_message(self, std::move(m)); },
+      [self](pb::AppendEntries& m) { on_raft_message(self, std::move(m)); },
+      [self](pb::RequestVote& m) { on_raft_message(self, std::move(m)); },
+      [self](pb::RequestVoteResponse& m) { on_raft_message(self, std::move(m)); },
       [self](compact_atom, const pb::SnapshotMeta& meta) {
         guard g{self, kind};
         // Entries not yet handed to storage stay (a follower's acknowledgement can commit, and
         // the state machine apply, an entry before the leader's own flush).
         if (meta.index() <= self->state.flushed)
           rules::compact(*self->state.rs, meta);
-      },
-      [self](const pb::AppendEntries& req) {
-        guard g{self, kind};
-        auto& s = *self->state.rs;
-        if (req.term() > s.term)
-          return step_down(self, req.term(), true);
-        if (req.term() == s.term) {
-          self->state.ctx.log->error("{} [term {}] AppendEntries from {} in our own term", s.id,
-                                     s.term, req.leader_id());
-          return;
-        }
-        auto resp = rules::reject_stale_append(s, req);
-        send_to(self, req.leader_id(), resp);
       },
       [self](check_quorum_atom, uint64_t gen) {
         if (gen != self->state.quorum_gen)
@@ -388,26 +400,6 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         if (!self->state.repl->quorum_active() && !CAFRAFT_CANARY("leader_ignores_check_quorum"))
           return step_down_without_quorum(self);
         arm_check_quorum(self);
-      },
-      [self](const pb::RequestVote& req) {
-        guard g{self, kind};
-        auto& s = *self->state.rs;
-        if (refuse_removed_candidate(self, req))
-          return;
-        // A pre-vote never deposes a leader: it is refused, and our term tells the candidate.
-        if (req.term() > s.term && !req.pre_vote())
-          return step_down(self, req.term(), true, req.candidate_id());
-        pb::RequestVoteResponse resp;
-        resp.set_term(s.term);
-        resp.set_voter_id(s.id);
-        resp.set_granted(false);
-        resp.set_pre_vote(req.pre_vote());
-        send_to(self, req.candidate_id(), resp);
-      },
-      [self](const pb::RequestVoteResponse& resp) {
-        guard g{self, kind};
-        if (resp.term() > self->state.rs->term)
-          step_down(self, resp.term(), false);
       },
       [self](pb::PutRequest& req) {
         guard g{self, kind};

@@ -38,7 +38,6 @@ struct role_base {
   caf::timespan election_timeout{0};
   caf::actor_clock::time_point election_deadline;
   bool retired = false;
-  bool removal_reported = false;
   // The configuration last told to the node (which keeps a peer for every member).
   uint64_t announced_config = ~uint64_t{0};
   /// Called when storage failed, before the node stops: a role answers what it holds pending
@@ -179,46 +178,6 @@ template <class Self, class F> void persist_then(Self* self, persist_batch batch
       .then([f]() mutable { f(); }, [self](caf::error& e) { storage_failed(self, e); });
 }
 
-/// Writes term and vote if they changed since they were last written.
-template <class Self> void persist_hard_state(Self* self) {
-  if (auto hs = rules::take_hard_state(*self->state.rs)) {
-    persist_batch batch;
-    batch.hard_state = std::move(hs);
-    persist_then(self, std::move(batch), [] {});
-  }
-}
-
-/// A committed configuration removed this node: once that is durable (it never starts again
-/// from its data), the node stops with removed_member. Every role calls it after its commit
-/// index may have moved.
-template <class Self> void report_removal(Self* self) {
-  auto& st = self->state;
-  auto& s = *st.rs;
-  if (st.removal_reported)
-    return;
-  st.removal_reported = true;
-  s.removed = true;
-  persist_batch batch;
-  batch.hard_state = rules::take_hard_state(s);
-  auto node = st.ctx.node;
-  persist_then(self, std::move(batch), [self, node] { self->send(node, removed_atom::value); });
-}
-
-template <class Self> void check_removal(Self* self) {
-  if (rules::check_removed(*self->state.rs))
-    report_removal(self);
-}
-
-/// Hands committed entries to the state machine (apply in order, exactly once: apply_sent
-/// only grows, and the state machine skips indexes it has already applied).
-template <class Self> void apply_committed(Self* self) {
-  auto& st = self->state;
-  auto entries = rules::take_committed(*st.rs);
-  if (!entries.empty())
-    self->request(st.ctx.state_machine, caf::infinite, apply_atom::value, std::move(entries))
-        .then([](const std::vector<std::string>&) {});
-}
-
 /// Reads `key` from the state machine once it has applied `min_index`; answers `rp`.
 template <class Self>
 void read_from_state_machine(Self* self, caf::response_promise rp, uint64_t min_index,
@@ -298,23 +257,6 @@ template <class Self> auto peer_handlers(Self* self) {
         self->state.ctx.peers[id] = peer;
       },
   };
-}
-
-/// The answer to a vote request from a candidate that a committed configuration removed
-/// (its log does not reach that configuration): it stops instead of campaigning again.
-template <class Self> bool refuse_removed_candidate(Self* self, const pb::RequestVote& req) {
-  auto& s = *self->state.rs;
-  if (!rules::candidate_removed(s, req))
-    return false;
-  pb::RequestVoteResponse resp;
-  resp.set_term(s.term);
-  resp.set_voter_id(s.id);
-  resp.set_pre_vote(req.pre_vote());
-  resp.set_removed(true);
-  self->state.ctx.log->info("{} [term {}] tells {} that it was removed from the cluster", s.id,
-                            s.term, req.candidate_id());
-  send_to(self, req.candidate_id(), resp);
-  return true;
 }
 
 } // namespace cafraft

@@ -1,0 +1,129 @@
+// The executor: the one place where a role actor carries out what the core decided
+// (runtime/core.hpp). It sends, persists, applies and answers in the order of the effects:
+// a send that waits for writes leaves only once every write asked for before it is durable.
+// Included by the role files only.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "actors/role_common.hpp"
+#include "runtime/core.hpp"
+
+namespace cafraft {
+
+/// The core's view of the time: the actor clock's (virtual under CAF's test scheduler).
+template <class Self> core::env core_env(Self* self) {
+  static_assert(std::is_same_v<caf::actor_clock::time_point, core::time_point>);
+  auto& st = self->state;
+  return core::env{*st.ctx.cfg, *st.ctx.log, self->clock().now()};
+}
+
+template <class Self> void send_raft_message(Self* self, const std::string& to,
+                                             core::raft_message msg) {
+  std::visit([&](auto& m) { send_to(self, to, std::move(m)); }, msg);
+}
+
+/// A role's entry point: it steps the core with an event and executes the effects.
+template <class Self> struct role_step {
+  using type = void (*)(Self*, core::event);
+};
+
+/// A send or a stop that waited for a write: the write is durable.
+template <class Self> void run_after_write(Self* self, core::effect& fx) {
+  if (auto* s = std::get_if<core::send>(&fx))
+    send_raft_message(self, s->to, std::move(s->msg));
+  else if (std::holds_alternative<core::stop_removed>(fx))
+    self->send(self->state.ctx.node, removed_atom::value);
+}
+
+/// Carries out `fx` in order. `step` is the role's entry point, called with the events that
+/// effects produce later (persisted, chunk_stored) while the role has not handed over.
+/// `cause`: the event the effects answer; a hand-over that redispatches sends it on.
+template <class Self>
+void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
+             const core::event* cause = nullptr) {
+  auto& st = self->state;
+  std::vector<bool> waiting(fx.size(), false); // sends and stops that a write carries
+  auto waits = [&](const core::effect& f) {
+    auto* s = std::get_if<core::send>(&f);
+    return (s && s->after_writes) || std::holds_alternative<core::stop_removed>(f);
+  };
+  for (size_t i = 0; i < fx.size(); ++i) {
+    if (waiting[i])
+      continue;
+    std::visit(
+        core::overloaded{
+            [&](core::persist& p) {
+              // What waits for this write: the sends and stops after it, up to the next write.
+              std::vector<core::effect> after;
+              for (size_t j = i + 1; j < fx.size() && !std::holds_alternative<core::persist>(fx[j]);
+                   ++j)
+                if (waits(fx[j])) {
+                  waiting[j] = true;
+                  after.push_back(std::move(fx[j]));
+                }
+              persist_then(self, std::move(p.batch),
+                           [self, after = std::move(after), notify = p.notify, step]() mutable {
+                             for (auto& a : after)
+                               run_after_write(self, a);
+                             if (notify != 0 && step != nullptr && !self->state.retired)
+                               step(self, core::persisted{notify});
+                           });
+            },
+            [&](core::send& s) {
+              if (!s.after_writes) {
+                send_raft_message(self, s.to, std::move(s.msg));
+                return;
+              }
+              // No write of this step: it waits for those of earlier steps, if any.
+              persist_then(self, persist_batch{}, [self, f = core::effect{std::move(s)}]() mutable {
+                run_after_write(self, f);
+              });
+            },
+            [&](core::stop_removed&) {
+              persist_then(self, persist_batch{}, [self] {
+                core::effect f{core::stop_removed{}};
+                run_after_write(self, f);
+              });
+            },
+            [&](core::apply& a) {
+              self->request(st.ctx.state_machine, caf::infinite, apply_atom::value,
+                            std::move(a.entries))
+                  .then([](const std::vector<std::string>&) {});
+            },
+            [&](core::leader_known& l) {
+              self->send(st.ctx.node, leadership_atom::value, l.term, l.id, l.address);
+            },
+            [&](core::store_chunk& c) {
+              self->request(st.ctx.storage, caf::infinite, snapshot_chunk_atom::value, c.req)
+                  .then(
+                      [self, step, req = c.req, resp = c.resp](uint64_t next, bool complete) {
+                        if (step != nullptr && !self->state.retired) // else sent again
+                          step(self, core::chunk_stored{req, resp, next, complete});
+                      },
+                      [self](caf::error& e) { storage_failed(self, e); });
+            },
+            [&](core::restore& r) {
+              self->send(st.ctx.state_machine, restore_atom::value, r.meta);
+            },
+            [&](core::arm_election_timer& t) {
+              if (t.fresh)
+                arm_election_timer(self);
+              else
+                reset_election_timer(self);
+            },
+            [&](core::become& b) {
+              hand_over(self, b.next);
+              // The handler may have moved the message out of the mailbox: it goes on from the
+              // event, to be handled by the next role.
+              auto* m = cause ? std::get_if<core::raft_message>(cause) : nullptr;
+              if (m && b.redispatch)
+                std::visit([&](auto& x) { self->send(st.ctx.node, x); }, *m);
+            },
+        },
+        fx[i]);
+  }
+}
+
+} // namespace cafraft
