@@ -88,9 +88,59 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
               });
             },
             [&](core::apply& a) {
-              self->request(st.ctx.state_machine, caf::infinite, apply_atom::value,
-                            std::move(a.entries))
-                  .then([](const std::vector<std::string>&) {});
+              auto first = a.entries.empty() ? 0 : a.entries.front().index();
+              auto rh = self->request(st.ctx.state_machine, caf::infinite, apply_atom::value,
+                                      std::move(a.entries));
+              if (!a.report || step == nullptr) {
+                rh.then([](const std::vector<std::string>&) {});
+                return;
+              }
+              rh.then([self, step, first, barrier = a.barrier](std::vector<std::string>& results) {
+                if (!self->state.retired)
+                  step(self, core::applied{first, std::move(results), barrier});
+              });
+            },
+            [&](core::reply& r) {
+              auto held = st.promises.find(r.id);
+              if (held == st.promises.end())
+                return;
+              auto& rp = held->second;
+              std::visit(core::overloaded{
+                             [&](core::failure& f) {
+                               rp.deliver(f.detail.empty() ? make_error(f.code)
+                                                           : make_error(f.code, std::move(f.detail)));
+                             },
+                             [&](auto& v) { rp.deliver(std::move(v)); },
+                         },
+                         r.value);
+              st.promises.erase(held);
+            },
+            [&](core::read_state& r) {
+              auto held = st.promises.find(r.id);
+              if (held == st.promises.end())
+                return;
+              read_from_state_machine(self, std::move(held->second), r.min_index, r.key);
+              st.promises.erase(held);
+            },
+            [&](core::read_chunk& c) {
+              self->request(st.ctx.storage, caf::infinite, snapshot_read_atom::value, c.offset,
+                            c.max)
+                  .then(
+                      [self, step, peer = c.peer, offset = c.offset](pb::SnapshotMeta& meta,
+                                                                     std::string& data) {
+                        if (step != nullptr && !self->state.retired)
+                          step(self, core::chunk_read{peer, offset, std::move(meta),
+                                                      std::move(data)});
+                      },
+                      [self](caf::error& e) {
+                        self->state.ctx.log->error("{} cannot read its snapshot: {}",
+                                                   self->state.ctx.cfg->id, render(e));
+                      });
+            },
+            [&](core::flush_soon&) { self->send(self, flush_atom::value); },
+            [&](core::arm_transfer_timer&) {
+              self->delayed_send(self, st.ctx.cfg->election_timeout_max,
+                                 transfer_timeout_atom::value, ++st.transfer_gen);
             },
             [&](core::leader_known& l) {
               self->send(st.ctx.node, leadership_atom::value, l.term, l.id, l.address);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -40,10 +41,18 @@ struct role_base {
   bool retired = false;
   // The configuration last told to the node (which keeps a peer for every member).
   uint64_t announced_config = ~uint64_t{0};
-  /// Called when storage failed, before the node stops: a role answers what it holds pending
-  /// with the error (CAF 0.17 drops an unanswered promise silently, and the client would wait
-  /// for its timeout).
-  std::function<void(const caf::error&)> on_storage_failure;
+  /// The promises of the client requests the core holds (core::request_id -> promise). When
+  /// storage fails each gets the error at once (CAF 0.17 drops an unanswered promise silently,
+  /// and the client would wait for its timeout).
+  std::map<uint64_t, caf::response_promise> promises;
+  uint64_t next_request = 0;
+  uint64_t transfer_gen = 0; // generation of the leadership transfer timer
+
+  /// Keeps `rp` until the core answers request `id` (a reply or read_state effect).
+  uint64_t hold(caf::response_promise rp) {
+    promises.emplace(++next_request, std::move(rp));
+    return next_request;
+  }
 };
 
 /// Calls the step observer (tests) when the handler that created it returns.
@@ -150,10 +159,9 @@ template <class Self> void hand_over(Self* self, role_kind next, bool redispatch
 template <class Self> void storage_failed(Self* self, const caf::error& e) {
   auto& st = self->state;
   st.ctx.log->error("{} storage failed: {}", st.ctx.cfg->id, render(e));
-  if (st.on_storage_failure) {
-    st.on_storage_failure(e);
-    st.on_storage_failure = nullptr;
-  }
+  for (auto& [id, rp] : st.promises)
+    rp.deliver(e);
+  st.promises.clear();
   self->send_exit(st.ctx.node, e);
   // And the role stops itself: CAF unlinks the sender of an exit message, so the node's own
   // exit would no longer reach this role, which would outlive the node and keep the process

@@ -1,21 +1,15 @@
 #include "runtime/core.hpp"
 
 #include "runtime/canary.hpp"
+#include "runtime/core_detail.hpp"
 #include "runtime/rules.hpp"
 
 namespace cafraft::core {
 
+using detail::answer;
+using detail::tell;
+
 namespace {
-
-/// Sends after every write asked for so far: the answer depends on them.
-void answer(effects& fx, const std::string& to, raft_message msg) {
-  fx.push_back(send{to, std::move(msg), true});
-}
-
-/// Sends at once: nothing it says depends on a write.
-void tell(effects& fx, const std::string& to, raft_message msg) {
-  fx.push_back(send{to, std::move(msg), false});
-}
 
 /// Writes term and vote when they changed since they were last written.
 void persist_hard_state(raft_state& s, effects& fx) {
@@ -319,6 +313,7 @@ struct follower_step {
 
   void on(const persisted&) {}
   void on(const compacted& c) { rules::compact(s, c.meta); }
+  template <class Other> void on(const Other&) {} // the leader's events
 
   void on(const raft_message& m) {
     if (run_prelude(s, m, fx, e) == prelude::handled)
@@ -415,8 +410,8 @@ struct candidate_step {
   // Split vote or lost messages: try again, in the next term.
   void on(const election_timeout&) { fx.push_back(become{role_kind::candidate}); }
 
-  void on(const chunk_stored&) {} // a candidate stores no chunks
   void on(const compacted& c) { rules::compact(s, c.meta); }
+  template <class Other> void on(const Other&) {} // chunks, the leader's events
 
   void on(const raft_message& m) {
     if (auto* resp = std::get_if<pb::RequestVoteResponse>(&m); resp && resp->removed()) {

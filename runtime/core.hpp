@@ -4,13 +4,18 @@
 // in with the event. The role actors in actors/ turn CAF messages into events, call the step
 // of their role and hand the effects to one executor (actors/executor.hpp).
 //
-// What is here so far: the term prelude that every Raft message passes once before any role's
-// rules, and the follower and the candidate whole. The leader still decides in its actor
-// (docs/architecture.md, "The core").
+// Every role's rules are here: the term prelude that every Raft message passes once before any
+// role's rules, the follower, the candidate, and the leader (replication, commit, reads,
+// membership changes, leadership transfer). Client requests carry a request id that the shell
+// maps to its CAF promise; the core answers with reply effects.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <variant>
@@ -18,9 +23,11 @@
 
 #include <spdlog/logger.h>
 
+#include "messages/errc.hpp"
 #include "messages/raft.pb.h"
 #include "runtime/config.hpp"
 #include "runtime/raft_state.hpp"
+#include "runtime/replication.hpp"
 #include "runtime/storage.hpp"
 
 namespace cafraft::core {
@@ -63,8 +70,62 @@ struct compacted {
   pb::SnapshotMeta meta;
 };
 
+/// A client's request, named by the shell: the core never holds a CAF promise.
+using request_id = uint64_t;
+
+/// A command to append (a key-value command, or a user's proposal).
+struct write_request {
+  request_id id;
+  pb::EntryType type;
+  std::string data;
+};
+/// A linearizable read of `key` (ReadIndex, thesis §6.4).
+struct read_request {
+  request_id id;
+  std::string key;
+};
+/// A join (`join` set) or a leave, one server at a time (thesis §4.1).
+struct change_request {
+  request_id id;
+  std::optional<pb::JoinRequest> join;
+  pb::LeaveRequest leave;
+};
+/// Hand the leadership to `target` (any voter when empty; thesis §3.10).
+struct transfer_request {
+  request_id id;
+  std::string target;
+};
+/// Step down now (an operator's request); answered with the term.
+struct step_down_request {
+  request_id id;
+};
+/// The leader's periodic tick: heartbeats and retransmission.
+struct heartbeat_tick {};
+/// An election timeout passed since the last check-quorum.
+struct quorum_check {};
+/// The leadership transfer ran out of time.
+struct transfer_timeout {};
+/// The flush asked for with flush_soon: what arrived meanwhile goes out in one batch.
+struct flush_now {};
+/// The state machine applied entries from index `first` on, with one result each; a barrier
+/// (apply with no entries) reports that everything before it is applied.
+struct applied {
+  uint64_t first = 0;
+  std::vector<std::string> results;
+  bool barrier = false;
+};
+/// Storage read a snapshot chunk for `peer` (read_chunk).
+struct chunk_read {
+  std::string peer;
+  uint64_t offset = 0;
+  pb::SnapshotMeta meta;
+  std::string data;
+};
+
 using event = std::variant<started, election_timeout, persisted, chunk_stored, compacted,
-                           raft_message>;
+                           raft_message, write_request, read_request, change_request,
+                           transfer_request, step_down_request, heartbeat_tick, quorum_check,
+                           transfer_timeout, flush_now, applied, chunk_read>;
 
 // -- effects ----------------------------------------------------------------------------------
 
@@ -81,9 +142,12 @@ struct send {
   raft_message msg;
   bool after_writes = true;
 };
-/// Hand committed entries to the state machine, in order.
+/// Hand committed entries to the state machine, in order. `report`: step the core with
+/// applied{} and the results. `barrier` (no entries): report once all before it is applied.
 struct apply {
   std::vector<pb::LogEntry> entries;
+  bool report = false;
+  bool barrier = false;
 };
 /// The node learns the leader of `term` (its address for clients' redirects).
 struct leader_known {
@@ -114,8 +178,40 @@ struct become {
   bool redispatch = false;
 };
 
+/// A definite or indefinite failure, as messages/errc.hpp names it.
+struct failure {
+  errc code;
+  std::string detail;
+};
+/// What a request is answered with: a write's result, the configuration after a change, the
+/// new leader after a transfer, the term a leader stepped down in, or a failure.
+using reply_value =
+    std::variant<pb::WriteResponse, pb::MembershipResponse, pb::LeaderInfo, uint64_t, failure>;
+struct reply {
+  request_id id;
+  reply_value value;
+};
+/// Answer read `id` from the state machine once it has applied `min_index`.
+struct read_state {
+  request_id id;
+  uint64_t min_index;
+  std::string key;
+};
+/// Read up to `max` bytes of the snapshot at `offset` for `peer`; storage answers chunk_read.
+struct read_chunk {
+  std::string peer;
+  uint64_t offset;
+  uint64_t max;
+};
+/// Step the core with flush_now once the messages that are waiting have been handled.
+struct flush_soon {};
+/// Step the core with transfer_timeout after an election timeout (one timer: a new one
+/// replaces the old).
+struct arm_transfer_timer {};
+
 using effect = std::variant<persist, send, apply, leader_known, store_chunk, restore,
-                            stop_removed, arm_election_timer, become>;
+                            stop_removed, arm_election_timer, become, reply, read_state,
+                            read_chunk, flush_soon, arm_transfer_timer>;
 using effects = std::vector<effect>;
 
 // -- what each step sees ----------------------------------------------------------------------
@@ -144,11 +240,47 @@ struct candidate_role {
   bool removal_reported = false;
 };
 
+/// What the leader role holds besides raft_state.
+struct leader_role {
+  struct read {
+    uint64_t round;      // ReadIndex round that a majority must confirm
+    uint64_t read_index; // commit index when the read arrived
+    std::string key;
+    request_id id;
+  };
+  struct change { // the one membership change it runs
+    std::optional<pb::JoinRequest> join; // else a leave
+    pb::LeaveRequest leave;
+    request_id id;
+    uint64_t index = 0; // its configuration entry once appended; 0 while it waits its turn
+  };
+  struct transfer {
+    std::string target;
+    request_id id;
+    bool timeout_now_sent = false;
+  };
+  std::unique_ptr<replication> repl;
+  uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
+  uint64_t flushed = 0;    // highest index handed to storage
+  /// When each follower's last answer of this term came (inspection: last contact).
+  std::map<std::string, time_point> last_heard;
+  bool flush_scheduled = false;
+  bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)
+  std::map<uint64_t, request_id> pending_writes; // log index -> request
+  std::deque<read> pending_reads;
+  std::optional<change> pending_change;
+  std::optional<transfer> pending_transfer;
+  bool leaving = false; // removed itself: steps down once the committed writes are answered
+};
+
 /// The follower's rules (§5.2, §5.3, §7, thesis §3.10, §9.6).
 effects step_follower(raft_state& s, follower_role& r, const env& e, const event& ev);
 
 /// The candidate's rules (§5.2, thesis §9.6).
 effects step_candidate(raft_state& s, candidate_role& r, const env& e, const event& ev);
+
+/// The leader's rules (§5.3, §5.4, §7, thesis §3.10, §4.1, §6.4, §9.6).
+effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev);
 
 /// The term of a Raft message.
 uint64_t term_of(const raft_message& m);
