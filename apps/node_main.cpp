@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
   nc.election_timeout_min = std::chrono::milliseconds{f.election_min_ms};
   nc.election_timeout_max = std::chrono::milliseconds{f.election_max_ms};
   nc.heartbeat_interval = std::chrono::milliseconds{f.heartbeat_ms};
+  nc.check_invariants = f.check_invariants;
   nc.dial_peers = true;
   nc.tls = !f.tls_cert.empty();
   nc.logger_name = "cafraft";

@@ -103,6 +103,10 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
   app.add_option("--heartbeat-ms", f.heartbeat_ms, "Leader heartbeat interval")
       ->capture_default_str()
       ->envname("CAFRAFT_HEARTBEAT_MS");
+  app.add_flag("--check-invariants", f.check_invariants,
+               "Check the Raft core's invariants after every step; abort with a dump on a "
+               "violation")
+      ->envname("CAFRAFT_CHECK_INVARIANTS");
   app.add_option("--admin", f.admin,
                  "HOST:PORT for /metrics, /livez, /readyz and /v1/status over HTTP (off if unset)")
       ->envname("CAFRAFT_ADMIN");

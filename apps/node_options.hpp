@@ -25,6 +25,7 @@ struct node_flags {
   int election_min_ms = 150;
   int election_max_ms = 300;
   int heartbeat_ms = 50;
+  bool check_invariants = false; // node_config::check_invariants
   std::string log_level = "info";
   std::string admin;               // HOST:PORT of the admin HTTP endpoints; empty: off
   scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)

@@ -127,6 +127,10 @@ struct node_config {
 
   /// Called after every step of every role actor, and for every applied entry (tests).
   std::shared_ptr<step_observer> observer;
+  /// The Raft core checks its invariants after every step (core::check, core::check_step) and
+  /// aborts with a dump of the state on a violation. Always on in the test harness; costs a
+  /// few comparisons a step. cafraft-node: --check-invariants.
+  bool check_invariants = false;
 
   /// Peers connect to the members' addresses themselves, through CAF's middleman (a node per
   /// process). Off: peers are wired with connect_peer() (in-process clusters, tests).

@@ -464,15 +464,19 @@ struct candidate_step {
 } // namespace
 
 effects step_follower(raft_state& s, follower_role& r, const env& e, const event& ev) {
-  follower_step st{s, r, e, {}};
-  std::visit([&st](const auto& x) { st.on(x); }, ev);
-  return std::move(st.fx);
+  return detail::checked(s, role_kind::follower, e, [&] {
+    follower_step st{s, r, e, {}};
+    std::visit([&st](const auto& x) { st.on(x); }, ev);
+    return std::move(st.fx);
+  });
 }
 
 effects step_candidate(raft_state& s, candidate_role& r, const env& e, const event& ev) {
-  candidate_step st{s, r, e, {}};
-  std::visit([&st](const auto& x) { st.on(x); }, ev);
-  return std::move(st.fx);
+  return detail::checked(s, role_kind::candidate, e, [&] {
+    candidate_step st{s, r, e, {}};
+    std::visit([&st](const auto& x) { st.on(x); }, ev);
+    return std::move(st.fx);
+  });
 }
 
 } // namespace cafraft::core

@@ -282,6 +282,30 @@ effects step_candidate(raft_state& s, candidate_role& r, const env& e, const eve
 /// The leader's rules (§5.3, §5.4, §7, thesis §3.10, §4.1, §6.4, §9.6).
 effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev);
 
+// -- invariants --------------------------------------------------------------------------------
+
+/// What a step may not undo: check_step() compares the state after a step with it.
+struct before_step {
+  uint64_t term = 0;
+  std::string voted_for;
+  uint64_t commit_index = 0;
+  uint64_t commit_term = 0; // term of the entry at commit_index (by Log Matching, the whole
+                            // committed prefix stays when this entry does)
+  static before_step of(const raft_state& s);
+};
+
+/// What is wrong with `s` as a node in `role` (empty: nothing): the log is contiguous after the
+/// snapshot and its terms do not go down; no entry is of a later term than the node's;
+/// snapshot_index <= applied <= commit_index <= last index; a leader leads its own term.
+/// `role_rules`: also the rules of `role` (not while it hands over).
+std::string violation(const raft_state& s, role_kind role, bool role_rules = true);
+/// What a step did that it may not (empty: nothing): the term went down, the vote changed
+/// within a term, the commit index went down, or a committed entry changed.
+std::string step_violation(const before_step& before, const raft_state& after);
+/// Both checks; on a violation, writes it with a dump of the state to stderr and aborts. A step
+/// that hands over (a become effect) is checked without the rules of `role`.
+void check(const before_step& before, const raft_state& after, role_kind role, bool handing_over);
+
 /// The term of a Raft message.
 uint64_t term_of(const raft_message& m);
 

@@ -1,6 +1,8 @@
 // What the files of the core share (runtime/core.cpp, runtime/core_leader.cpp). Internal.
 #pragma once
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -20,6 +22,23 @@ inline void tell(effects& fx, const std::string& to, raft_message msg) {
 
 inline void fail(effects& fx, request_id id, errc code, std::string detail = {}) {
   fx.push_back(reply{id, failure{code, std::move(detail)}});
+}
+
+/// Runs `step` (which returns the effects) and, when the node checks its invariants, checks the
+/// state after it against the state before.
+template <class Step>
+effects checked(raft_state& s, role_kind role, const env& e, Step step) {
+  std::optional<before_step> before;
+  if (e.cfg.check_invariants)
+    before = before_step::of(s);
+  auto fx = step();
+  if (before) {
+    bool handing_over = std::any_of(fx.begin(), fx.end(), [](const effect& f) {
+      return std::holds_alternative<become>(f);
+    });
+    check(*before, s, role, handing_over);
+  }
+  return fx;
 }
 
 } // namespace cafraft::core::detail

@@ -561,9 +561,11 @@ struct leader_step {
 } // namespace
 
 effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev) {
-  leader_step st{s, r, e, {}};
-  std::visit([&st](const auto& x) { st.on(x); }, ev);
-  return std::move(st.fx);
+  return detail::checked(s, role_kind::leader, e, [&] {
+    leader_step st{s, r, e, {}};
+    std::visit([&st](const auto& x) { st.on(x); }, ev);
+    return std::move(st.fx);
+  });
 }
 
 } // namespace cafraft::core

@@ -53,6 +53,7 @@ struct CoreTest : ::testing::Test {
 
   CoreTest() {
     cfg.id = "n1";
+    cfg.check_invariants = true;
     s.id = "n1";
     s.term = 2;
     s.stored_term = 2;
@@ -405,6 +406,279 @@ TEST_F(CoreTest, ACandidateToldItWasRemovedStopsOnceThatIsWritten) {
   ASSERT_EQ(stops.size(), 1u);
   EXPECT_TRUE(std::get<persist>(fx[writes[0]]).batch.hard_state->removed());
   EXPECT_LT(writes[0], stops[0]);
+}
+
+// -- the leader -------------------------------------------------------------------------------
+
+/// n1 has just won term 3; its log holds (1,1) (2,2) from earlier leaders.
+struct LeaderTest : CoreTest {
+  leader_role r;
+
+  LeaderTest() {
+    s.term = 3;
+    s.voted_for = "n1";
+    s.stored_term = 3;
+    s.stored_vote = "n1";
+  }
+
+  effects lead(event ev) { return step_leader(s, r, e(), ev); }
+
+  /// Takes office and sends its no-op (index 3): returns the effects of the flush.
+  effects take_office() {
+    auto fx = lead(started{});
+    EXPECT_EQ(where<flush_soon>(fx).size(), 1u);
+    return lead(flush_now{});
+  }
+
+  pb::AppendEntriesResponse ack(const std::string& from, uint64_t match, uint64_t read_round = 0) {
+    pb::AppendEntriesResponse resp;
+    resp.set_term(s.term);
+    resp.set_follower_id(from);
+    resp.set_success(true);
+    resp.set_match_index(match);
+    resp.set_last_log_index(match);
+    resp.set_read_round(read_round);
+    return resp;
+  }
+
+  template <class T> const T* reply_to(const effects& fx, request_id id) {
+    for (auto i : where<reply>(fx))
+      if (std::get<reply>(fx[i]).id == id)
+        return std::get_if<T>(&std::get<reply>(fx[i]).value);
+    return nullptr;
+  }
+};
+
+TEST_F(LeaderTest, ANewLeaderWritesItsNoOpWhileItSendsIt) {
+  auto fx = take_office();
+  EXPECT_EQ(s.last_index(), 3u);
+  EXPECT_EQ(s.leader_id, "n1");
+  auto sends = where<send>(fx);
+  ASSERT_EQ(sends.size(), 2u);
+  for (auto i : sends)
+    EXPECT_FALSE(std::get<send>(fx[i]).after_writes)
+        << "followers get the entries while the leader writes them (thesis §10.2.1)";
+  auto& p = only<persist>(fx);
+  ASSERT_EQ(p.batch.entries.size(), 1u);
+  EXPECT_EQ(p.batch.entries[0].type(), pb::ENTRY_NOOP);
+  EXPECT_EQ(p.notify, 3u);
+}
+
+TEST_F(LeaderTest, AnEntryOfAnOlderTermIsNeverCommittedByCounting) {
+  take_office();
+  lead(persisted{3});
+  auto fx = lead(raft_message{ack("n2", 2)});
+  EXPECT_EQ(s.commit_index, 0u) << "Figure 8: index 2 is of term 2, a majority holds it";
+  EXPECT_TRUE(where<apply>(fx).empty());
+  fx = lead(raft_message{ack("n2", 3)});
+  EXPECT_EQ(s.commit_index, 3u) << "our no-op commits, and everything before it";
+  EXPECT_EQ(only<apply>(fx).entries.size(), 3u);
+}
+
+TEST_F(LeaderTest, TheLeaderCountsItselfOnlyOnceItsEntriesAreDurable) {
+  take_office();
+  lead(raft_message{ack("n2", 3)});
+  EXPECT_EQ(s.commit_index, 0u) << "n2 and an unwritten leader are not a majority";
+  lead(persisted{3});
+  EXPECT_EQ(s.commit_index, 3u);
+}
+
+TEST_F(LeaderTest, AWriteIsAnsweredWithItsResultOnceApplied) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)});
+  auto fx = lead(write_request{7, pb::ENTRY_COMMAND, "cmd"});
+  EXPECT_EQ(where<flush_soon>(fx).size(), 1u) << "proposals that arrive meanwhile share a flush";
+  EXPECT_EQ(s.last_index(), 4u);
+  lead(flush_now{});
+  lead(persisted{4});
+  fx = lead(raft_message{ack("n3", 4)});
+  EXPECT_EQ(s.commit_index, 4u);
+  ASSERT_TRUE(only<apply>(fx).report) << "the leader wants the results";
+  EXPECT_TRUE(where<reply>(fx).empty()) << "answered after apply, not at commit";
+  fx = lead(applied{4, {"result"}, false});
+  auto* resp = reply_to<pb::WriteResponse>(fx, 7);
+  ASSERT_NE(resp, nullptr);
+  EXPECT_EQ(resp->index(), 4u);
+  EXPECT_EQ(resp->term(), 3u);
+  EXPECT_EQ(resp->result(), "result");
+}
+
+TEST_F(LeaderTest, AReadWaitsForTheNoOpAndAMajorityThatConfirmsTheLeadership) {
+  take_office();
+  auto fx = lead(read_request{9, "k"});
+  EXPECT_TRUE(where<read_state>(fx).empty());
+  fx = lead(flush_now{});
+  uint64_t round = 0;
+  for (auto i : where<send>(fx))
+    round = std::max(round, sent<pb::AppendEntries>(fx, i).read_round());
+  ASSERT_GT(round, 0u) << "the read's round goes out with the heartbeat";
+  fx = lead(raft_message{ack("n2", 3, round)});
+  EXPECT_TRUE(where<read_state>(fx).empty())
+      << "confirmed by a majority, but the no-op is not committed: the commit index may lag";
+  fx = lead(persisted{3});
+  ASSERT_EQ(s.commit_index, 3u);
+  auto& rd = only<read_state>(fx);
+  EXPECT_EQ(rd.id, 9u);
+  EXPECT_EQ(rd.key, "k");
+  EXPECT_GE(rd.min_index, 3u) << "served from a state that includes the no-op";
+}
+
+TEST_F(LeaderTest, AReadIsServedOnlyOnceAMajorityConfirmedTheLeadershipAfterItArrived) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)});
+  ASSERT_EQ(s.commit_index, 3u);
+  lead(read_request{9, "k"});
+  auto fx = lead(flush_now{});
+  uint64_t round = 0;
+  for (auto i : where<send>(fx))
+    round = std::max(round, sent<pb::AppendEntries>(fx, i).read_round());
+  fx = lead(raft_message{ack("n2", 3, round - 1)}); // an answer to an earlier heartbeat
+  EXPECT_TRUE(where<read_state>(fx).empty())
+      << "a deposed leader that does not know it yet would serve a stale value";
+  fx = lead(raft_message{ack("n3", 3, round)});
+  EXPECT_EQ(only<read_state>(fx).id, 9u);
+}
+
+TEST_F(LeaderTest, OneConfigurationChangeAtATimeAndOnlyAfterTheNoOpCommits) {
+  take_office();
+  change_request join{11, pb::JoinRequest{}, {}};
+  join.join->set_id("n4");
+  join.join->set_address("a4");
+  join.join->set_incarnation(5);
+  auto fx = lead(join);
+  EXPECT_EQ(s.last_index(), 3u) << "no change before an entry of this term commits (thesis §4.1)";
+  fx = lead(change_request{12, std::nullopt, {}});
+  auto* busy = reply_to<failure>(fx, 12);
+  ASSERT_NE(busy, nullptr);
+  EXPECT_EQ(busy->code, errc::config_change_in_progress);
+  lead(persisted{3});
+  fx = lead(raft_message{ack("n2", 3)});
+  EXPECT_EQ(s.last_index(), 4u) << "the join is appended once the no-op commits";
+  ASSERT_TRUE(s.config.find("n4"));
+  EXPECT_TRUE(s.config.find("n4")->learner) << "a new member starts as a learner";
+  EXPECT_EQ(s.config.voters(), 3u);
+}
+
+TEST_F(LeaderTest, SteppingDownAnswersEveryRequestAndWritesTheLogFirst) {
+  take_office();
+  lead(write_request{7, pb::ENTRY_COMMAND, "cmd"}); // index 4, not flushed yet
+  pb::AppendEntriesResponse higher = ack("n2", 0);
+  higher.set_term(5);
+  higher.set_success(false);
+  auto fx = lead(raft_message{higher});
+  EXPECT_EQ(s.term, 5u);
+  auto* lost = reply_to<failure>(fx, 7);
+  ASSERT_NE(lost, nullptr);
+  EXPECT_EQ(lost->code, errc::leadership_lost) << "indefinite: the next leader may commit it";
+  auto writes = where<persist>(fx);
+  auto hand = where<become>(fx);
+  ASSERT_EQ(writes.size(), 1u);
+  ASSERT_EQ(hand.size(), 1u);
+  EXPECT_EQ(std::get<persist>(fx[writes[0]]).batch.entries.back().index(), 4u);
+  EXPECT_LT(writes[0], hand[0]) << "the log reaches storage before the next role writes";
+  EXPECT_FALSE(std::get<become>(fx[hand[0]]).redispatch);
+}
+
+TEST_F(LeaderTest, AVoteRequestOfAHigherTermGoesOnToTheFollower) {
+  take_office();
+  auto fx = lead(raft_message{vote_request("n2", 4, 3, 3)});
+  EXPECT_EQ(s.term, 4u);
+  EXPECT_TRUE(only<become>(fx).redispatch) << "the follower decides the vote";
+  EXPECT_TRUE(where<send>(fx).empty());
+}
+
+TEST_F(LeaderTest, APreVoteNeverDeposesALeader) {
+  take_office();
+  auto fx = lead(raft_message{vote_request("n2", 4, 3, 3, true)});
+  EXPECT_EQ(s.term, 3u);
+  EXPECT_TRUE(where<become>(fx).empty());
+  auto& resp = sent<pb::RequestVoteResponse>(fx, where<send>(fx).at(0));
+  EXPECT_FALSE(resp.granted());
+  EXPECT_EQ(resp.term(), 3u);
+}
+
+TEST_F(LeaderTest, CheckQuorumStepsDownALeaderThatNoMajorityHeard) {
+  take_office();
+  lead(raft_message{ack("n2", 3)});
+  EXPECT_TRUE(where<become>(lead(quorum_check{})).empty()) << "n2 and n1 are a majority";
+  auto fx = lead(quorum_check{});
+  EXPECT_EQ(only<become>(fx).next, role_kind::follower) << "no one answered this period";
+  EXPECT_EQ(s.term, 3u) << "the term stays: no vote was cast";
+}
+
+TEST_F(LeaderTest, ATransferSendsTimeoutNowOnceTheTargetHasEveryEntry) {
+  take_office();
+  auto fx = lead(transfer_request{21, "n2"});
+  EXPECT_EQ(where<arm_transfer_timer>(fx).size(), 1u);
+  for (auto i : where<send>(fx))
+    EXPECT_FALSE(std::holds_alternative<pb::TimeoutNow>(std::get<send>(fx[i]).msg));
+  EXPECT_EQ(reply_to<failure>(lead(write_request{22, pb::ENTRY_COMMAND, "x"}), 22)->code,
+            errc::unknown_leader)
+      << "no new entries while the leadership moves (thesis §3.10)";
+  fx = lead(raft_message{ack("n2", 3)});
+  auto sends = where<send>(fx);
+  ASSERT_FALSE(sends.empty());
+  auto& tn = std::get<send>(fx[sends.back()]);
+  EXPECT_EQ(tn.to, "n2");
+  EXPECT_TRUE(std::holds_alternative<pb::TimeoutNow>(tn.msg));
+  fx = lead(raft_message{vote_request("n2", 4, 3, 3)});
+  auto* info = reply_to<pb::LeaderInfo>(fx, 21);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->id(), "n2");
+}
+
+// -- invariants -------------------------------------------------------------------------------
+
+TEST_F(CoreTest, TheInvariantsNameWhatIsWrong) {
+  EXPECT_EQ(violation(s, role_kind::follower), "");
+  auto bad = s;
+  bad.commit_index = 5;
+  EXPECT_NE(violation(bad, role_kind::follower).find("beyond the last entry"), std::string::npos);
+  bad = s;
+  bad.log[1].set_index(7);
+  EXPECT_NE(violation(bad, role_kind::follower).find("gaps"), std::string::npos);
+  bad = s;
+  bad.term = 1;
+  EXPECT_NE(violation(bad, role_kind::follower).find("after the node's term"), std::string::npos);
+  EXPECT_NE(violation(s, role_kind::leader).find("names no one"), std::string::npos);
+  EXPECT_EQ(violation(s, role_kind::leader, false), "") << "not while it hands over";
+
+  s.voted_for = "n2";
+  s.commit_index = 2;
+  auto before = before_step::of(s);
+  auto after = s;
+  EXPECT_EQ(step_violation(before, after), "");
+  after.voted_for = "n3";
+  EXPECT_NE(step_violation(before, after).find("vote of term 2 changed"), std::string::npos);
+  after = s;
+  after.term = 1;
+  EXPECT_NE(step_violation(before, after).find("term went down"), std::string::npos);
+  after = s;
+  after.commit_index = 1;
+  EXPECT_NE(step_violation(before, after).find("commit index went down"), std::string::npos);
+  after = s;
+  after.log[1].set_term(3);
+  EXPECT_NE(step_violation(before, after).find("committed entry 2 changed"), std::string::npos);
+  after = s;
+  after.log.pop_back();
+  EXPECT_NE(step_violation(before, after).find("left the log"), std::string::npos);
+}
+
+TEST_F(CoreTest, AStepThatBreaksAnInvariantAborts) {
+  follower_role r;
+  s.commit_index = 2;
+  s.apply_sent = 2;
+  // A leader's AppendEntries that would cut committed entries: the core must never do it. A
+  // state that claims more is committed than the log holds is the simplest way to see the
+  // check fire.
+  EXPECT_DEATH(
+      {
+        s.commit_index = 9;
+        follower(r, election_timeout{});
+      },
+      "broke an invariant");
 }
 
 } // namespace

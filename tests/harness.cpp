@@ -311,6 +311,7 @@ node_config cluster::config_for(const std::string& id) {
   }
   cfg.detached_storage = false; // the test scheduler runs everything
   cfg.observer = checker;
+  cfg.check_invariants = true;
   cfg.logger_name = "test";
   cfg.max_batch_entries = 8; // small batches exercise pipelining
   cfg.max_inflight = 4;
