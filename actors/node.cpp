@@ -435,30 +435,8 @@ caf::expected<loaded_node> load_node(const node_config& cfg) {
                                                 " was removed from the cluster; its data "
                                                 "directory must not be used again");
   out.has_data = rec.hard_state.term() > 0 || !rec.log.empty() || rec.snapshot.has_value();
-  auto rs = std::make_shared<raft_state>();
-  rs->term = rec.hard_state.term();
-  if (!CAFRAFT_CANARY("vote_forgotten_at_restart")) // else: the term is back, its vote is not
-    rs->voted_for = rec.hard_state.voted_for();
-  rs->log = std::move(rec.log);
-  rs->resyncing = rec.hard_state.resyncing();
-  if (rec.snapshot) { // everything in it was committed and applied
-    rs->snapshot_index = rec.snapshot->index();
-    rs->snapshot_term = rec.snapshot->term();
-    rs->commit_index = rs->apply_sent = rs->snapshot_index;
-    rs->base_config = configuration::from_members(rec.snapshot->members(), rs->snapshot_index);
-  } else {
-    rs->base_config.members = cfg.members; // the initial members, until the log says otherwise
-  }
-  rs->id = cfg.id;
-  rs->stored_term = rs->term;
-  rs->stored_vote = rs->voted_for;
-  rs->stored_resyncing = rs->resyncing;
-  rs->incarnation = rs->stored_incarnation = rec.hard_state.incarnation();
-  rs->was_member = rs->base_config.find(cfg.id, rs->incarnation) != nullptr;
-  for (auto& e : rs->log)
-    if (auto c = rules::config_of(e); c && c->find(cfg.id, rs->incarnation))
-      rs->was_member = true;
-  rules::refresh_config(*rs);
+  auto rs = std::make_shared<raft_state>(
+      rules::recover(rec, std::move(rec.log), cfg.id, cfg.members));
   out.rs = std::move(rs);
   return out;
 }

@@ -273,4 +273,33 @@ void describe_candidate(const raft_state& s, pb::RequestVote& req) {
   }
 }
 
+raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log,
+                   const std::string& id, const std::vector<member>& initial_members) {
+  raft_state rs;
+  rs.term = rec.hard_state.term();
+  if (!CAFRAFT_CANARY("vote_forgotten_at_restart")) // else: the term is back, its vote is not
+    rs.voted_for = rec.hard_state.voted_for();
+  rs.log = std::move(log);
+  rs.resyncing = rec.hard_state.resyncing();
+  if (rec.snapshot) { // everything in it was committed and applied
+    rs.snapshot_index = rec.snapshot->index();
+    rs.snapshot_term = rec.snapshot->term();
+    rs.commit_index = rs.apply_sent = rs.snapshot_index;
+    rs.base_config = configuration::from_members(rec.snapshot->members(), rs.snapshot_index);
+  } else {
+    rs.base_config.members = initial_members; // until the log says otherwise
+  }
+  rs.id = id;
+  rs.stored_term = rs.term;
+  rs.stored_vote = rs.voted_for;
+  rs.stored_resyncing = rs.resyncing;
+  rs.incarnation = rs.stored_incarnation = rec.hard_state.incarnation();
+  rs.was_member = rs.base_config.find(id, rs.incarnation) != nullptr;
+  for (auto& e : rs.log)
+    if (auto c = config_of(e); c && c->find(id, rs.incarnation))
+      rs.was_member = true;
+  refresh_config(rs);
+  return rs;
+}
+
 } // namespace cafraft::rules

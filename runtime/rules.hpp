@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/raft_state.hpp"
+#include "runtime/storage.hpp"
 
 namespace cafraft::rules {
 
@@ -95,5 +96,12 @@ bool candidate_removed(const raft_state& s, const pb::RequestVote& req);
 /// Fills in what a vote request says about the candidate itself: its incarnation, and its own
 /// pending removal (see candidate_removed).
 void describe_candidate(const raft_state& s, pb::RequestVote& req);
+
+/// The Raft state of node `id` as storage recovered it: term, vote and log as written; commit and
+/// applied index at the snapshot (everything in it was committed and applied); the
+/// configuration from the log, else the snapshot's, else `initial_members`.
+/// `log` is moved from rec.log.
+raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log,
+                   const std::string& id, const std::vector<member>& initial_members);
 
 } // namespace cafraft::rules
