@@ -4,6 +4,7 @@
 // Included by the role files only.
 #pragma once
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -44,13 +45,17 @@ template <class Self>
 void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
              const core::event* cause = nullptr) {
   auto& st = self->state;
-  std::vector<bool> waiting(fx.size(), false); // sends and stops that a write carries
+  // Sends and stops that a write carries (marked only when the effects hold a write).
+  std::vector<bool> waiting;
+  if (std::any_of(fx.begin(), fx.end(),
+                  [](const core::effect& f) { return std::holds_alternative<core::persist>(f); }))
+    waiting.assign(fx.size(), false);
   auto waits = [&](const core::effect& f) {
     auto* s = std::get_if<core::send>(&f);
     return (s && s->after_writes) || std::holds_alternative<core::stop_removed>(f);
   };
   for (size_t i = 0; i < fx.size(); ++i) {
-    if (waiting[i])
+    if (!waiting.empty() && waiting[i])
       continue;
     std::visit(
         core::overloaded{

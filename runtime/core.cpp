@@ -466,6 +466,7 @@ struct candidate_step {
 effects step_follower(raft_state& s, follower_role& r, const env& e, const event& ev) {
   return detail::checked(s, role_kind::follower, e, [&] {
     follower_step st{s, r, e, {}};
+    st.fx.reserve(8);
     std::visit([&st](const auto& x) { st.on(x); }, ev);
     return std::move(st.fx);
   });
@@ -474,6 +475,7 @@ effects step_follower(raft_state& s, follower_role& r, const env& e, const event
 effects step_candidate(raft_state& s, candidate_role& r, const env& e, const event& ev) {
   return detail::checked(s, role_kind::candidate, e, [&] {
     candidate_step st{s, r, e, {}};
+    st.fx.reserve(8);
     std::visit([&st](const auto& x) { st.on(x); }, ev);
     return std::move(st.fx);
   });

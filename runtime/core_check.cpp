@@ -2,18 +2,39 @@
 // node_config::check_invariants is set.
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
+#include <string>
 
 #include "runtime/core.hpp"
 
 namespace cafraft::core {
+
+namespace {
+
+// What the checks say, built only when one fails (they run after every step).
+struct report {
+  std::string text;
+  report& operator<<(const std::string& x) {
+    text += x;
+    return *this;
+  }
+  report& operator<<(const char* x) {
+    text += x;
+    return *this;
+  }
+  report& operator<<(uint64_t x) {
+    text += std::to_string(x);
+    return *this;
+  }
+};
+
+} // namespace
 
 before_step before_step::of(const raft_state& s) {
   return before_step{s.term, s.voted_for, s.commit_index, s.term_at(s.commit_index)};
 }
 
 std::string violation(const raft_state& s, role_kind role, bool role_rules) {
-  std::ostringstream out;
+  report out;
   if (!s.log.empty()) {
     if (s.log.front().index() != s.snapshot_index + 1)
       out << "the log starts at " << s.log.front().index() << ", not after the snapshot at "
@@ -41,11 +62,11 @@ std::string violation(const raft_state& s, role_kind role, bool role_rules) {
         << " as leader; ";
   if (role_rules && role == role_kind::leader && s.voted_for != s.id)
     out << "a leader that did not vote for itself in its term; ";
-  return out.str();
+  return out.text;
 }
 
 std::string step_violation(const before_step& before, const raft_state& after) {
-  std::ostringstream out;
+  report out;
   if (after.term < before.term)
     out << "the term went down from " << before.term << " to " << after.term << "; ";
   if (after.term == before.term && !before.voted_for.empty() &&
@@ -62,7 +83,7 @@ std::string step_violation(const before_step& before, const raft_state& after) {
   if (i > after.last_index())
     out << "committed entry " << i << " left the log (last index " << after.last_index()
         << "); ";
-  return out.str();
+  return out.text;
 }
 
 void check(const before_step& before, const raft_state& after, role_kind role,

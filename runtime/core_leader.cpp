@@ -563,6 +563,7 @@ struct leader_step {
 effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev) {
   return detail::checked(s, role_kind::leader, e, [&] {
     leader_step st{s, r, e, {}};
+    st.fx.reserve(8);
     std::visit([&st](const auto& x) { st.on(x); }, ev);
     return std::move(st.fx);
   });
