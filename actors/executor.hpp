@@ -20,15 +20,29 @@ template <class Self> core::env core_env(Self* self) {
   return core::env{*st.ctx.cfg, *st.ctx.log, self->clock().now()};
 }
 
-template <class Self> void send_raft_message(Self* self, const std::string& to,
-                                             core::raft_message msg) {
+template <class Self>
+void send_raft_message(Self* self, const std::string& to, core::raft_message msg) {
   std::visit([&](auto& m) { send_to(self, to, std::move(m)); }, msg);
 }
 
 /// A role's entry point: it steps the core with an event and executes the effects.
-template <class Self> struct role_step {
-  using type = void (*)(Self*, core::event);
-};
+template <class Self> struct role_step { using type = void (*)(Self*, core::event); };
+
+/// The seven Raft messages of another node, each stepped into the role's core as a
+/// core::raft_message (moved out of the mailbox: a hand-over sends it on from the event).
+template <class Self>
+caf::message_handler raft_message_handlers(Self* self, typename role_step<Self>::type step) {
+  auto raft = [self, step](auto& m) { step(self, core::raft_message{std::move(m)}); };
+  return caf::message_handler{
+      [raft](pb::AppendEntries& m) { raft(m); },
+      [raft](pb::AppendEntriesResponse& m) { raft(m); },
+      [raft](pb::RequestVote& m) { raft(m); },
+      [raft](pb::RequestVoteResponse& m) { raft(m); },
+      [raft](pb::InstallSnapshot& m) { raft(m); },
+      [raft](pb::InstallSnapshotResponse& m) { raft(m); },
+      [raft](pb::TimeoutNow& m) { raft(m); },
+  };
+}
 
 /// A send or a stop that waited for a write: the write is durable.
 template <class Self> void run_after_write(Self* self, core::effect& fx) {
@@ -112,8 +126,9 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
               auto& rp = held->second;
               std::visit(core::overloaded{
                              [&](core::failure& f) {
-                               rp.deliver(f.detail.empty() ? make_error(f.code)
-                                                           : make_error(f.code, std::move(f.detail)));
+                               rp.deliver(f.detail.empty()
+                                              ? make_error(f.code)
+                                              : make_error(f.code, std::move(f.detail)));
                              },
                              [&](auto& v) { rp.deliver(std::move(v)); },
                          },
@@ -134,8 +149,8 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
                       [self, step, peer = c.peer, offset = c.offset](pb::SnapshotMeta& meta,
                                                                      std::string& data) {
                         if (step != nullptr && !self->state.retired)
-                          step(self, core::chunk_read{peer, offset, std::move(meta),
-                                                      std::move(data)});
+                          step(self,
+                               core::chunk_read{peer, offset, std::move(meta), std::move(data)});
                       },
                       [self](caf::error& e) {
                         self->state.ctx.log->error("{} cannot read its snapshot: {}",

@@ -37,24 +37,15 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
   auto& st = self->state;
   core::event start{core::started{}};
   execute(self, core::step_follower(*st.rs, st.role, core_env(self), start), &step, &start);
-  auto raft = [self](auto& msg) { step(self, core::raft_message{std::move(msg)}); };
   return caf::message_handler{
       [self](election_timeout_atom, uint64_t gen) {
         if (election_timer_due(self, gen)) // else stale, or a leader was heard from since
           step(self, core::election_timeout{});
       },
-      [raft](pb::AppendEntries& m) { raft(m); },
-      [raft](pb::RequestVote& m) { raft(m); },
-      [raft](pb::RequestVoteResponse& m) { raft(m); },
-      [raft](pb::AppendEntriesResponse& m) { raft(m); },
-      [raft](pb::InstallSnapshot& m) { raft(m); },
-      [raft](pb::InstallSnapshotResponse& m) { raft(m); },
-      [raft](pb::TimeoutNow& m) { raft(m); },
-      [self](compact_atom, const pb::SnapshotMeta& meta) {
-        step(self, core::compacted{meta});
-      },
+      [self](compact_atom, const pb::SnapshotMeta& meta) { step(self, core::compacted{meta}); },
   }
       .or_else(non_leader_client_handlers(self, role_kind::follower))
+      .or_else(raft_message_handlers(self, &step))
       .or_else(peer_handlers(self));
 }
 

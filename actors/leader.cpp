@@ -79,13 +79,12 @@ pb::Inspection inspect_leader(leader_ptr self) {
   auto now = self->clock().now();
   for (auto& [id, p] : st.role.repl->progress()) {
     auto heard = st.role.last_heard.find(id);
-    fields.emplace_back(
-        "peer." + id + ".last_contact_ms",
-        heard == st.role.last_heard.end()
-            ? std::string{"never"}
-            : std::to_string(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - heard->second)
-                      .count()));
+    fields.emplace_back("peer." + id + ".last_contact_ms",
+                        heard == st.role.last_heard.end()
+                            ? std::string{"never"}
+                            : std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 now - heard->second)
+                                                 .count()));
     fields.emplace_back("peer." + id + ".match", std::to_string(p.match));
     fields.emplace_back("peer." + id + ".next", std::to_string(p.next));
     fields.emplace_back("peer." + id + ".inflight", std::to_string(p.inflight));
@@ -105,7 +104,6 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
   step(self, core::started{});
   arm_heartbeat(self);
   arm_check_quorum(self);
-  auto raft = [self](auto& msg) { step(self, core::raft_message{std::move(msg)}); };
   return caf::message_handler{
       [self](flush_atom) { step(self, core::flush_now{}); },
       [self](heartbeat_atom, uint64_t gen) {
@@ -124,22 +122,12 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         if (gen == self->state.transfer_gen)
           step(self, core::transfer_timeout{});
       },
-      [raft](pb::AppendEntriesResponse& m) { raft(m); },
-      [raft](pb::InstallSnapshotResponse& m) { raft(m); },
-      [raft](pb::InstallSnapshot& m) { raft(m); },
-      [raft](pb::AppendEntries& m) { raft(m); },
-      [raft](pb::RequestVote& m) { raft(m); },
-      [raft](pb::RequestVoteResponse& m) { raft(m); },
-      [raft](pb::TimeoutNow& m) { raft(m); },
       [self](compact_atom, const pb::SnapshotMeta& meta) { step(self, core::compacted{meta}); },
       [self](pb::PutRequest& req) { return propose_kv(self, req, &pb::KvCommand::mutable_put); },
-      [self](pb::DeleteRequest& req) {
-        return propose_kv(self, req, &pb::KvCommand::mutable_del);
-      },
+      [self](pb::DeleteRequest& req) { return propose_kv(self, req, &pb::KvCommand::mutable_del); },
       [self](pb::CasRequest& req) { return propose_kv(self, req, &pb::KvCommand::mutable_cas); },
       [self](pb::ProposeRequest& req) {
-        return ask<core::write_request>(self, pb::ENTRY_COMMAND,
-                                        std::move(*req.mutable_data()));
+        return ask<core::write_request>(self, pb::ENTRY_COMMAND, std::move(*req.mutable_data()));
       },
       [self](const pb::GetRequest& req) {
         if (!req.stale())
@@ -162,6 +150,7 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](step_down_atom) { return ask<core::step_down_request>(self); },
       [self](inspect_atom) { return inspect_leader(self); },
   }
+      .or_else(raft_message_handlers(self, &step))
       .or_else(peer_handlers(self));
 }
 

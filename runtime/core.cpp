@@ -83,8 +83,8 @@ prelude run_prelude(raft_state& s, const raft_message& m, effects& fx, const env
     if (req->pre_vote())
       return prelude::current; // the term is one the candidate proposes; each role answers
   }
-  if (auto* resp = std::get_if<pb::RequestVoteResponse>(&m); resp && resp->pre_vote() &&
-                                                             resp->granted())
+  if (auto* resp = std::get_if<pb::RequestVoteResponse>(&m);
+      resp && resp->pre_vote() && resp->granted())
     return prelude::current; // a grant names the proposed term, not the voter's
   if (std::holds_alternative<pb::TimeoutNow>(m))
     return prelude::current; // only the leader of our own term sends it (the follower checks)
@@ -100,25 +100,25 @@ prelude run_prelude(raft_state& s, const raft_message& m, effects& fx, const env
     return prelude::current;
   // §5.1: an older term. A request is answered with our term, so that its sender steps down;
   // a response is dropped.
-  return std::visit(
-      overloaded{
-          [&](const pb::AppendEntries& req) {
-            if (CAFRAFT_CANARY("follower_accepts_stale_leader"))
-              return prelude::current;
-            answer(fx, req.leader_id(), rules::reject_stale_append(s, req));
-            return prelude::handled;
-          },
-          [&](const pb::InstallSnapshot& req) {
-            answer(fx, req.leader_id(), reject_stale_snapshot(s, req));
-            return prelude::handled;
-          },
-          [&](const pb::RequestVote& req) {
-            answer(fx, req.candidate_id(), rules::decide_vote(s, req)); // refused: our term
-            return prelude::handled;
-          },
-          [](const auto&) { return prelude::handled; },
-      },
-      m);
+  return std::visit(overloaded{
+                        [&](const pb::AppendEntries& req) {
+                          if (CAFRAFT_CANARY("follower_accepts_stale_leader"))
+                            return prelude::current;
+                          answer(fx, req.leader_id(), rules::reject_stale_append(s, req));
+                          return prelude::handled;
+                        },
+                        [&](const pb::InstallSnapshot& req) {
+                          answer(fx, req.leader_id(), reject_stale_snapshot(s, req));
+                          return prelude::handled;
+                        },
+                        [&](const pb::RequestVote& req) {
+                          answer(fx, req.candidate_id(),
+                                 rules::decide_vote(s, req)); // refused: our term
+                          return prelude::handled;
+                        },
+                        [](const auto&) { return prelude::handled; },
+                    },
+                    m);
 }
 
 // -- the follower -----------------------------------------------------------------------------
@@ -243,8 +243,8 @@ struct follower_step {
       fx.push_back(arm_election_timer{true}); // §5.2: granting a vote resets the timer
       e.log.info("{} [term {}] granted vote to {}", s.id, s.term, req.candidate_id());
     } else {
-      e.log.debug("{} [term {}] rejected vote for {} (term {})", s.id, s.term,
-                  req.candidate_id(), req.term());
+      e.log.debug("{} [term {}] rejected vote for {} (term {})", s.id, s.term, req.candidate_id(),
+                  req.term());
     }
     if (CAFRAFT_CANARY("vote_sent_before_persisted")) { // the vote overtakes its write
       tell(fx, req.candidate_id(), resp);
@@ -464,21 +464,11 @@ struct candidate_step {
 } // namespace
 
 effects step_follower(raft_state& s, follower_role& r, const env& e, const event& ev) {
-  return detail::checked(s, role_kind::follower, e, [&] {
-    follower_step st{s, r, e, {}};
-    st.fx.reserve(8);
-    std::visit([&st](const auto& x) { st.on(x); }, ev);
-    return std::move(st.fx);
-  });
+  return detail::run_step<follower_step>(s, r, e, ev, role_kind::follower);
 }
 
 effects step_candidate(raft_state& s, candidate_role& r, const env& e, const event& ev) {
-  return detail::checked(s, role_kind::candidate, e, [&] {
-    candidate_step st{s, r, e, {}};
-    st.fx.reserve(8);
-    std::visit([&st](const auto& x) { st.on(x); }, ev);
-    return std::move(st.fx);
-  });
+  return detail::run_step<candidate_step>(s, r, e, ev, role_kind::candidate);
 }
 
 } // namespace cafraft::core

@@ -33,16 +33,13 @@
 namespace cafraft::core {
 
 /// Visits a variant with one lambda per alternative.
-template <class... Fs> struct overloaded : Fs... {
-  using Fs::operator()...;
-};
+template <class... Fs> struct overloaded : Fs... { using Fs::operator()...; };
 template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
 
 /// The Raft messages a node sends to another.
-using raft_message =
-    std::variant<pb::AppendEntries, pb::AppendEntriesResponse, pb::RequestVote,
-                 pb::RequestVoteResponse, pb::InstallSnapshot, pb::InstallSnapshotResponse,
-                 pb::TimeoutNow>;
+using raft_message = std::variant<pb::AppendEntries, pb::AppendEntriesResponse, pb::RequestVote,
+                                  pb::RequestVoteResponse, pb::InstallSnapshot,
+                                  pb::InstallSnapshotResponse, pb::TimeoutNow>;
 
 /// Points in time as the core sees them (the actor clock's, in virtual time under test).
 using time_point = std::chrono::steady_clock::time_point;
@@ -122,10 +119,10 @@ struct chunk_read {
   std::string data;
 };
 
-using event = std::variant<started, election_timeout, persisted, chunk_stored, compacted,
-                           raft_message, write_request, read_request, change_request,
-                           transfer_request, step_down_request, heartbeat_tick, quorum_check,
-                           transfer_timeout, flush_now, applied, chunk_read>;
+using event =
+    std::variant<started, election_timeout, persisted, chunk_stored, compacted, raft_message,
+                 write_request, read_request, change_request, transfer_request, step_down_request,
+                 heartbeat_tick, quorum_check, transfer_timeout, flush_now, applied, chunk_read>;
 
 // -- effects ----------------------------------------------------------------------------------
 
@@ -209,9 +206,9 @@ struct flush_soon {};
 /// replaces the old).
 struct arm_transfer_timer {};
 
-using effect = std::variant<persist, send, apply, leader_known, store_chunk, restore,
-                            stop_removed, arm_election_timer, become, reply, read_state,
-                            read_chunk, flush_soon, arm_transfer_timer>;
+using effect = std::variant<persist, send, apply, leader_known, store_chunk, restore, stop_removed,
+                            arm_election_timer, become, reply, read_state, read_chunk, flush_soon,
+                            arm_transfer_timer>;
 using effects = std::vector<effect>;
 
 // -- what each step sees ----------------------------------------------------------------------
@@ -248,7 +245,7 @@ struct leader_role {
     std::string key;
     request_id id;
   };
-  struct change { // the one membership change it runs
+  struct change {                        // the one membership change it runs
     std::optional<pb::JoinRequest> join; // else a leave
     pb::LeaveRequest leave;
     request_id id;

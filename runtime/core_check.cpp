@@ -69,25 +69,22 @@ std::string step_violation(const before_step& before, const raft_state& after) {
   report out;
   if (after.term < before.term)
     out << "the term went down from " << before.term << " to " << after.term << "; ";
-  if (after.term == before.term && !before.voted_for.empty() &&
-      after.voted_for != before.voted_for)
+  if (after.term == before.term && !before.voted_for.empty() && after.voted_for != before.voted_for)
     out << "the vote of term " << after.term << " changed from " << before.voted_for << " to "
         << (after.voted_for.empty() ? "none" : after.voted_for) << "; ";
   if (after.commit_index < before.commit_index)
-    out << "the commit index went down from " << before.commit_index << " to "
-        << after.commit_index << "; ";
+    out << "the commit index went down from " << before.commit_index << " to " << after.commit_index
+        << "; ";
   auto i = before.commit_index;
   if (i > after.snapshot_index && i <= after.last_index() && after.term_at(i) != before.commit_term)
     out << "committed entry " << i << " changed from term " << before.commit_term << " to "
         << after.term_at(i) << "; ";
   if (i > after.last_index())
-    out << "committed entry " << i << " left the log (last index " << after.last_index()
-        << "); ";
+    out << "committed entry " << i << " left the log (last index " << after.last_index() << "); ";
   return out.text;
 }
 
-void check(const before_step& before, const raft_state& after, role_kind role,
-           bool handing_over) {
+void check(const before_step& before, const raft_state& after, role_kind role, bool handing_over) {
   auto what = violation(after, role, !handing_over) + step_violation(before, after);
   if (what.empty())
     return;

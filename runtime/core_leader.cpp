@@ -80,8 +80,8 @@ struct leader_step {
     if (r.flushed >= s.last_index())
       return;
     persist p;
-    p.batch.entries.assign(s.log.begin() + static_cast<std::ptrdiff_t>(r.flushed - s.snapshot_index),
-                           s.log.end());
+    p.batch.entries.assign(
+        s.log.begin() + static_cast<std::ptrdiff_t>(r.flushed - s.snapshot_index), s.log.end());
     r.flushed = s.last_index();
     if (CAFRAFT_CANARY("leader_counts_unpersisted_self")) { // counts itself before its write
       fx.push_back(std::move(p));
@@ -188,7 +188,8 @@ struct leader_step {
   void on(const read_request& q) {
     if (overloaded())
       return fail(fx, q.id, errc::overloaded);
-    r.pending_reads.push_back(leader_role::read{r.repl->new_read_round(), s.commit_index, q.key, q.id});
+    r.pending_reads.push_back(
+        leader_role::read{r.repl->new_read_round(), s.commit_index, q.key, q.id});
     r.broadcast_due = true;
     schedule_flush();
   }
@@ -391,9 +392,9 @@ struct leader_step {
       auto& req = *c.join;
       if (auto m = s.config.find(req.id())) {
         if (m->address != req.address())
-          return finish_change(failure{errc::duplicate_member, "node id " + req.id() +
-                                                                   " is already a member at " +
-                                                                   m->address});
+          return finish_change(
+              failure{errc::duplicate_member,
+                      "node id " + req.id() + " is already a member at " + m->address});
         if (m->incarnation == any_incarnation && req.incarnation() != 0) {
           // Added by an operator before the node started: the first node to join takes it.
           for (auto& n : next)
@@ -404,11 +405,11 @@ struct leader_step {
                                "gives " + req.id() + " the incarnation it joined with");
         }
         if (req.incarnation() != 0 && m->incarnation != req.incarnation())
-          return finish_change(failure{
-              errc::missing_data, "node " + req.id() +
-                                      " is a member but came back without its data; remove it "
-                                      "first (leave " +
-                                      req.id() + "), then let it join again"});
+          return finish_change(failure{errc::missing_data,
+                                       "node " + req.id() +
+                                           " is a member but came back without its data; remove it "
+                                           "first (leave " +
+                                           req.id() + "), then let it join again"});
         return finish_change(membership_response(s)); // a retry: already done
       }
       // An operator's add (incarnation 0) waits for the node to join and claim it.
@@ -561,12 +562,7 @@ struct leader_step {
 } // namespace
 
 effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev) {
-  return detail::checked(s, role_kind::leader, e, [&] {
-    leader_step st{s, r, e, {}};
-    st.fx.reserve(8);
-    std::visit([&st](const auto& x) { st.on(x); }, ev);
-    return std::move(st.fx);
-  });
+  return detail::run_step<leader_step>(s, r, e, ev, role_kind::leader);
 }
 
 } // namespace cafraft::core

@@ -273,8 +273,8 @@ void describe_candidate(const raft_state& s, pb::RequestVote& req) {
   }
 }
 
-raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log,
-                   const std::string& id, const std::vector<member>& initial_members) {
+raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log, const std::string& id,
+                   const std::vector<member>& initial_members) {
   raft_state rs;
   rs.term = rec.hard_state.term();
   if (!CAFRAFT_CANARY("vote_forgotten_at_restart")) // else: the term is back, its vote is not

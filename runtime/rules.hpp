@@ -101,7 +101,7 @@ void describe_candidate(const raft_state& s, pb::RequestVote& req);
 /// applied index at the snapshot (everything in it was committed and applied); the
 /// configuration from the log, else the snapshot's, else `initial_members`.
 /// `log` is moved from rec.log.
-raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log,
-                   const std::string& id, const std::vector<member>& initial_members);
+raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log, const std::string& id,
+                   const std::vector<member>& initial_members);
 
 } // namespace cafraft::rules

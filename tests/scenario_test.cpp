@@ -50,39 +50,39 @@ std::string entries_text(const google::protobuf::RepeatedPtrField<pb::LogEntry>&
 /// One line per message, as the scenarios show them.
 std::string describe(const raft_message& m) {
   std::ostringstream out;
-  std::visit(
-      overloaded{
-          [&](const pb::AppendEntries& x) {
-            out << "App term=" << x.term() << " prev=" << x.prev_log_index() << "/"
-                << x.prev_log_term() << " entries=" << entries_text(x.entries())
-                << " commit=" << x.leader_commit();
-          },
-          [&](const pb::AppendEntriesResponse& x) {
-            out << "AppResp term=" << x.term();
-            if (x.success())
-              out << " ok match=" << x.match_index();
-            else
-              out << " reject at=" << x.rejected_index() << " hint=" << x.reject_hint();
-          },
-          [&](const pb::RequestVote& x) {
-            out << (x.pre_vote() ? "PreVote" : "Vote") << " term=" << x.term()
-                << " last=" << x.last_log_index() << "/" << x.last_log_term();
-          },
-          [&](const pb::RequestVoteResponse& x) {
-            out << (x.pre_vote() ? "PreVoteResp" : "VoteResp") << " term=" << x.term()
-                << (x.granted() ? " granted" : " refused") << (x.removed() ? " removed" : "");
-          },
-          [&](const pb::InstallSnapshot& x) {
-            out << "Snap term=" << x.term() << " index=" << x.meta().index() << "/"
-                << x.meta().term() << " offset=" << x.offset() << (x.done() ? " done" : "");
-          },
-          [&](const pb::InstallSnapshotResponse& x) {
-            out << "SnapResp term=" << x.term() << " next=" << x.next_offset()
-                << (x.installed() ? " installed" : "");
-          },
-          [&](const pb::TimeoutNow& x) { out << "TimeoutNow term=" << x.term(); },
-      },
-      m);
+  std::visit(overloaded{
+                 [&](const pb::AppendEntries& x) {
+                   out << "App term=" << x.term() << " prev=" << x.prev_log_index() << "/"
+                       << x.prev_log_term() << " entries=" << entries_text(x.entries())
+                       << " commit=" << x.leader_commit();
+                 },
+                 [&](const pb::AppendEntriesResponse& x) {
+                   out << "AppResp term=" << x.term();
+                   if (x.success())
+                     out << " ok match=" << x.match_index();
+                   else
+                     out << " reject at=" << x.rejected_index() << " hint=" << x.reject_hint();
+                 },
+                 [&](const pb::RequestVote& x) {
+                   out << (x.pre_vote() ? "PreVote" : "Vote") << " term=" << x.term()
+                       << " last=" << x.last_log_index() << "/" << x.last_log_term();
+                 },
+                 [&](const pb::RequestVoteResponse& x) {
+                   out << (x.pre_vote() ? "PreVoteResp" : "VoteResp") << " term=" << x.term()
+                       << (x.granted() ? " granted" : " refused")
+                       << (x.removed() ? " removed" : "");
+                 },
+                 [&](const pb::InstallSnapshot& x) {
+                   out << "Snap term=" << x.term() << " index=" << x.meta().index() << "/"
+                       << x.meta().term() << " offset=" << x.offset() << (x.done() ? " done" : "");
+                 },
+                 [&](const pb::InstallSnapshotResponse& x) {
+                   out << "SnapResp term=" << x.term() << " next=" << x.next_offset()
+                       << (x.installed() ? " installed" : "");
+                 },
+                 [&](const pb::TimeoutNow& x) { out << "TimeoutNow term=" << x.term(); },
+             },
+             m);
   return out.str();
 }
 
@@ -210,7 +210,9 @@ public:
               if (p.notify != 0)
                 local.push_back(persisted{p.notify});
             },
-            [&](send& m) { net_.push_back(envelope{n.id, m.to, std::move(m.msg)}); },
+            [&](send& m) {
+              net_.push_back(envelope{n.id, m.to, std::move(m.msg)});
+            },
             [&](apply& a) {
               std::vector<std::string> results;
               for (auto& entry : a.entries)
@@ -240,7 +242,9 @@ public:
             },
             [&](arm_election_timer&) {},
             [&](become& b) { hand = b; },
-            [&](reply& r) { out_ << n.id << " answers #" << r.id << ": " << text(r.value) << "\n"; },
+            [&](reply& r) {
+              out_ << n.id << " answers #" << r.id << ": " << text(r.value) << "\n";
+            },
             [&](read_state& r) {
               pb::KvQuery q;
               q.set_key(r.key);
@@ -262,22 +266,21 @@ public:
   }
 
   static std::string text(const reply_value& v) {
-    return std::visit(overloaded{
-                          [](const pb::WriteResponse& w) {
-                            return "ok index=" + std::to_string(w.index());
-                          },
-                          [](const pb::MembershipResponse& m) {
-                            return "ok config=" + std::to_string(m.config_index()) + " members=" +
-                                   std::to_string(m.members_size());
-                          },
-                          [](const pb::LeaderInfo& l) { return "ok leader=" + l.id(); },
-                          [](uint64_t term) { return "ok term=" + std::to_string(term); },
-                          [](const failure& f) {
-                            return std::string{"error "} + to_string(f.code) +
-                                   (f.detail.empty() ? "" : ": " + f.detail);
-                          },
-                      },
-                      v);
+    return std::visit(
+        overloaded{
+            [](const pb::WriteResponse& w) { return "ok index=" + std::to_string(w.index()); },
+            [](const pb::MembershipResponse& m) {
+              return "ok config=" + std::to_string(m.config_index()) +
+                     " members=" + std::to_string(m.members_size());
+            },
+            [](const pb::LeaderInfo& l) { return "ok leader=" + l.id(); },
+            [](uint64_t term) { return "ok term=" + std::to_string(term); },
+            [](const failure& f) {
+              return std::string{"error "} + to_string(f.code) +
+                     (f.detail.empty() ? "" : ": " + f.detail);
+            },
+        },
+        v);
   }
 
   void become_role(sim_node& n, role_kind next, std::deque<event>* local = nullptr) {
@@ -293,9 +296,7 @@ public:
 
   // -- the network --------------------------------------------------------------------------
 
-  bool blocked(const std::string& a, const std::string& b) const {
-    return cut_.count({a, b}) > 0;
-  }
+  bool blocked(const std::string& a, const std::string& b) const { return cut_.count({a, b}) > 0; }
 
   /// Delivers the messages waiting now (those they cause wait for the next round), to `only`
   /// when given. Returns how many were delivered.
