@@ -1,6 +1,7 @@
-// What the follower, candidate and leader actors share: their base state, the hand-over
-// protocol, persist-then-send, answering clients they cannot serve, status, and applying
-// committed entries. Included by the three role files only.
+// What the follower, candidate and leader shells share: their base state (with the client
+// promises the core's requests stand for), the hand-over protocol, persist-then-send (the
+// executor's, actors/executor.hpp), answering clients they cannot serve, and status. Included
+// by the role files and the executor only.
 //
 // Hand-over: a role that is done moves its raft_state into a role_handover to the node and
 // becomes "retired": it delegates whatever still reaches it back to the node (which routes it

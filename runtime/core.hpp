@@ -1,8 +1,8 @@
 // The Raft core: every decision a role makes, as a pure function of the node's state and one
 // event, returning the effects to carry out, in order (rabbitmq's Ra is the model: a pure
 // server module and a thin process around it). No CAF, no I/O, no clock of its own: time comes
-// in with the event. The role actors in actors/ turn CAF messages into events, call the step
-// of their role and hand the effects to one executor (actors/executor.hpp).
+// in with each step (env::now). The role actors in actors/ turn CAF messages into events,
+// call the step of their role and hand the effects to one executor (actors/executor.hpp).
 //
 // Every role's rules are here: the term prelude that every Raft message passes once before any
 // role's rules, the follower, the candidate, and the leader (replication, commit, reads,
