@@ -29,6 +29,7 @@ void step(candidate_ptr self, core::event ev) {
   step_guard<inspected<candidate_state>> g{self, role_kind::candidate};
   auto& st = self->state;
   execute(self, core::step_candidate(*st.rs, st.role, core_env(self), ev), &step, &ev);
+  wake_at(self, core::deadline(st.role));
 }
 
 caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
@@ -37,10 +38,11 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
   auto& st = self->state;
   core::event start{core::started{}};
   execute(self, core::step_candidate(*st.rs, st.role, core_env(self), start), &step, &start);
+  wake_at(self, core::deadline(st.role));
   return caf::message_handler{
-      [self](election_timeout_atom, uint64_t gen) {
-        if (gen == self->state.timer_gen)
-          step(self, core::election_timeout{});
+      [self](tick_atom) {
+        woken(self);
+        step(self, core::tick{});
       },
       [self](compact_atom, const pb::SnapshotMeta& meta) { step(self, core::compacted{meta}); },
   }

@@ -17,7 +17,7 @@ namespace cafraft {
 template <class Self> core::env core_env(Self* self) {
   static_assert(std::is_same_v<caf::actor_clock::time_point, core::time_point>);
   auto& st = self->state;
-  return core::env{*st.ctx.cfg, *st.ctx.log, self->clock().now()};
+  return core::env{*st.ctx.cfg, *st.ctx.log, self->clock().now(), st.rng};
 }
 
 template <class Self>
@@ -158,10 +158,6 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
                       });
             },
             [&](core::flush_soon&) { self->send(self, flush_atom::value); },
-            [&](core::arm_transfer_timer&) {
-              self->delayed_send(self, st.ctx.cfg->election_timeout_max,
-                                 transfer_timeout_atom::value, ++st.transfer_gen);
-            },
             [&](core::leader_known& l) {
               self->send(st.ctx.node, leadership_atom::value, l.term, l.id, l.address);
             },
@@ -177,12 +173,6 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
             [&](core::restore& r) {
               self->send(st.ctx.state_machine, restore_atom::value, r.meta);
             },
-            [&](core::arm_election_timer& t) {
-              if (t.fresh)
-                arm_election_timer(self);
-              else
-                reset_election_timer(self);
-            },
             [&](core::become& b) {
               hand_over(self, b.next);
               // The handler may have moved the message out of the mailbox: it goes on from the
@@ -194,6 +184,25 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
         },
         fx[i]);
   }
+}
+
+/// Makes sure the role is woken (tick_atom) at `when` or earlier: one delayed message, and
+/// another only for an earlier deadline. An early or stale tick finds nothing due in the core.
+template <class Self> void wake_at(Self* self, core::time_point when) {
+  auto& st = self->state;
+  if (st.retired || when == core::time_point::max() || (st.wake_pending && st.wake_at <= when))
+    return;
+  auto now = self->clock().now();
+  st.wake_pending = true;
+  st.wake_at = when;
+  self->delayed_send(self, when > now ? when - now : caf::timespan{0}, tick_atom::value);
+}
+
+/// A wake-up came: the one asked for last, or an older one for a later deadline.
+template <class Self> void woken(Self* self) {
+  auto& st = self->state;
+  if (st.wake_pending && self->clock().now() >= st.wake_at)
+    st.wake_pending = false;
 }
 
 } // namespace cafraft

@@ -29,6 +29,7 @@ void step(follower_ptr self, core::event ev) {
   step_guard<inspected<follower_state>> g{self, role_kind::follower};
   auto& st = self->state;
   execute(self, core::step_follower(*st.rs, st.role, core_env(self), ev), &step, &ev);
+  wake_at(self, core::deadline(st.role));
 }
 
 caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr<raft_state> rs,
@@ -37,10 +38,11 @@ caf::behavior follower_impl(follower_ptr self, node_context ctx, std::shared_ptr
   auto& st = self->state;
   core::event start{core::started{}};
   execute(self, core::step_follower(*st.rs, st.role, core_env(self), start), &step, &start);
+  wake_at(self, core::deadline(st.role));
   return caf::message_handler{
-      [self](election_timeout_atom, uint64_t gen) {
-        if (election_timer_due(self, gen)) // else stale, or a leader was heard from since
-          step(self, core::election_timeout{});
+      [self](tick_atom) {
+        woken(self);
+        step(self, core::tick{});
       },
       [self](compact_atom, const pb::SnapshotMeta& meta) { step(self, core::compacted{meta}); },
   }

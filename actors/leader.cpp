@@ -27,7 +27,6 @@ namespace {
 
 struct leader_state : role_base {
   core::leader_role role;
-  uint64_t quorum_gen = 0; // generation of the check-quorum timer
   static inline const char* name = "cafraft.leader";
 };
 
@@ -38,17 +37,7 @@ void step(leader_ptr self, core::event ev) {
   step_guard<inspected<leader_state>> g{self, role_kind::leader};
   auto& st = self->state;
   execute(self, core::step_leader(*st.rs, st.role, core_env(self), ev), &step, &ev);
-}
-
-void arm_heartbeat(leader_ptr self) {
-  self->delayed_send(self, self->state.ctx.cfg->heartbeat_interval, heartbeat_atom::value,
-                     ++self->state.timer_gen);
-}
-
-void arm_check_quorum(leader_ptr self) {
-  if (self->state.ctx.cfg->check_quorum)
-    self->delayed_send(self, self->state.ctx.cfg->election_timeout_max, check_quorum_atom::value,
-                       ++self->state.quorum_gen);
+  wake_at(self, core::deadline(st.role));
 }
 
 /// A request the core answers later (reply or read_state): its promise waits under an id.
@@ -102,25 +91,11 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                           uint64_t seed) {
   init_role(self, std::move(ctx), std::move(rs), seed);
   step(self, core::started{});
-  arm_heartbeat(self);
-  arm_check_quorum(self);
   return caf::message_handler{
       [self](flush_atom) { step(self, core::flush_now{}); },
-      [self](heartbeat_atom, uint64_t gen) {
-        if (gen != self->state.timer_gen)
-          return;
-        step(self, core::heartbeat_tick{});
-        arm_heartbeat(self);
-      },
-      [self](check_quorum_atom, uint64_t gen) {
-        if (gen != self->state.quorum_gen)
-          return;
-        step(self, core::quorum_check{});
-        arm_check_quorum(self);
-      },
-      [self](transfer_timeout_atom, uint64_t gen) {
-        if (gen == self->state.transfer_gen)
-          step(self, core::transfer_timeout{});
+      [self](tick_atom) {
+        woken(self);
+        step(self, core::tick{});
       },
       [self](compact_atom, const pb::SnapshotMeta& meta) { step(self, core::compacted{meta}); },
       [self](pb::PutRequest& req) { return propose_kv(self, req, &pb::KvCommand::mutable_put); },

@@ -33,12 +33,11 @@ namespace cafraft {
 struct role_base {
   std::shared_ptr<raft_state> rs; // null once handed over
   node_context ctx;
-  std::mt19937_64 rng;
-  uint64_t timer_gen = 0; // stale timer messages carry an older generation (CAF 0.17 cannot
-                          // cancel a delayed_send)
-  // The election timer: its timeout as last drawn and when it runs out (reset_election_timer).
-  caf::timespan election_timeout{0};
-  caf::actor_clock::time_point election_deadline;
+  std::mt19937_64 rng; // election timeouts (core::env::rng)
+  // The wake-up under way (tick_atom): when it comes. The core knows its deadlines
+  // (core::deadline); the shell keeps one delayed message at or before the earliest.
+  caf::actor_clock::time_point wake_at;
+  bool wake_pending = false;
   bool retired = false;
   // The configuration last told to the node (which keeps a peer for every member).
   uint64_t announced_config = ~uint64_t{0};
@@ -47,7 +46,6 @@ struct role_base {
   /// and the client would wait for its timeout).
   std::map<uint64_t, caf::response_promise> promises;
   uint64_t next_request = 0;
-  uint64_t transfer_gen = 0; // generation of the leadership transfer timer
 
   /// Keeps `rp` until the core answers request `id` (a reply or read_state effect).
   uint64_t hold(caf::response_promise rp) {
@@ -83,48 +81,6 @@ void init_role(Self* self, node_context ctx, std::shared_ptr<raft_state> rs, uin
   st.rs = std::move(rs);
   st.rng.seed(seed);
   install_guards(self);
-}
-
-/// Arms the election timer with a fresh random timeout (§5.2), longer for a node of lower
-/// priority (node_config::priority).
-template <class Self> void arm_election_timer(Self* self) {
-  auto& st = self->state;
-  auto& cfg = *st.ctx.cfg;
-  auto lo = cfg.election_timeout_min.count();
-  auto hi = cfg.election_timeout_max.count();
-  std::uniform_int_distribution<int64_t> dist{lo, hi};
-  auto penalty = (hi - lo) * (100 - cfg.priority) / 100;
-  st.election_timeout = std::chrono::milliseconds{dist(st.rng) + penalty};
-  st.election_deadline = self->clock().now() + st.election_timeout;
-  self->delayed_send(self, st.election_timeout, election_timeout_atom::value, ++st.timer_gen);
-}
-
-/// Resets the election timer to its full timeout from now, without a new timer message: the
-/// pending one finds its deadline moved and waits for the rest (election_timer_due). A
-/// follower hears from its leader with every AppendEntries; one delayed_send each would cost a
-/// wake-up of CAF's clock thread per message.
-template <class Self> void reset_election_timer(Self* self) {
-  auto& st = self->state;
-  if (st.election_timeout.count() == 0) {
-    arm_election_timer(self);
-    return;
-  }
-  st.election_deadline = self->clock().now() + st.election_timeout;
-}
-
-/// The election timer of generation `gen` fired: true if its deadline has passed. A stale timer
-/// is ignored; one whose deadline was moved arms itself for the rest and returns false.
-template <class Self> bool election_timer_due(Self* self, uint64_t gen) {
-  auto& st = self->state;
-  if (gen != st.timer_gen)
-    return false;
-  auto now = self->clock().now();
-  if (now < st.election_deadline) {
-    self->delayed_send(self, st.election_deadline - now, election_timeout_atom::value,
-                       ++st.timer_gen);
-    return false;
-  }
-  return true;
 }
 
 /// Sends a Raft message to member `to` through its peer actor. A member the role has no peer

@@ -23,8 +23,8 @@ using connection_watch_atom = caf::atom_constant<caf::atom("rf_cwatch")>;
 using connection_lost_atom = caf::atom_constant<caf::atom("rf_clost")>;
 
 // Node internals.
-using election_timeout_atom = caf::atom_constant<caf::atom("rf_elecTO")>;
-using heartbeat_atom = caf::atom_constant<caf::atom("rf_hbeat")>;
+/// A role's wake-up: the core's earliest deadline is due (core::tick).
+using tick_atom = caf::atom_constant<caf::atom("rf_tick")>;
 using flush_atom = caf::atom_constant<caf::atom("rf_flush")>;
 using handover_atom = caf::atom_constant<caf::atom("rf_handov")>;
 using retire_atom = caf::atom_constant<caf::atom("rf_retire")>;
@@ -40,13 +40,11 @@ using snapshot_read_atom = caf::atom_constant<caf::atom("rf_snread")>;
 using snapshot_chunk_atom = caf::atom_constant<caf::atom("rf_snchunk")>;
 using compact_atom = caf::atom_constant<caf::atom("rf_compact")>;
 using restore_atom = caf::atom_constant<caf::atom("rf_restore")>;
-using check_quorum_atom = caf::atom_constant<caf::atom("rf_chkquor")>;
 using leadership_atom = caf::atom_constant<caf::atom("rf_ldship")>;
 using removed_atom = caf::atom_constant<caf::atom("rf_removed")>;
 using new_peer_atom = caf::atom_constant<caf::atom("rf_newpeer")>;
 using config_change_atom = caf::atom_constant<caf::atom("rf_cfgchg")>;
 using admitted_atom = caf::atom_constant<caf::atom("rf_admit")>;
 using retry_atom = caf::atom_constant<caf::atom("rf_retry")>;
-using transfer_timeout_atom = caf::atom_constant<caf::atom("rf_xferTO")>;
 
 } // namespace cafraft

@@ -38,6 +38,24 @@ void check_removal(raft_state& s, bool& reported, effects& fx) {
     report_removal(s, reported, fx);
 }
 
+/// §5.2: a fresh random election timeout from now, longer for a node of lower priority
+/// (node_config::priority).
+void arm(election_timer& t, const env& e) {
+  auto lo = e.cfg.election_timeout_min.count();
+  auto hi = e.cfg.election_timeout_max.count();
+  std::uniform_int_distribution<int64_t> dist{lo, hi};
+  auto penalty = (hi - lo) * (100 - e.cfg.priority) / 100;
+  t.timeout = std::chrono::milliseconds{dist(e.rng) + penalty};
+  t.deadline = e.now + t.timeout;
+}
+
+/// The running timeout starts again from now (a follower heard from its leader).
+void rearm(election_timer& t, const env& e) {
+  if (t.timeout.count() == 0)
+    return arm(t, e);
+  t.deadline = e.now + t.timeout;
+}
+
 /// A vote request for term `term` (term + 1 for a pre-vote), with what it says of our log.
 pb::RequestVote vote_request(const raft_state& s, uint64_t term, bool pre_vote) {
   pb::RequestVote req;
@@ -140,7 +158,7 @@ struct follower_step {
       e.log.info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
       fx.push_back(leader_known{s.term, leader, s.address_of(leader)});
     }
-    fx.push_back(arm_election_timer{false});
+    rearm(r.timer, e);
     r.lease_until = e.now + e.cfg.election_timeout_min;
   }
 
@@ -240,7 +258,7 @@ struct follower_step {
     persist p;
     p.batch.hard_state = rules::take_hard_state(s);
     if (resp.granted()) {
-      fx.push_back(arm_election_timer{true}); // §5.2: granting a vote resets the timer
+      arm(r.timer, e); // §5.2: granting a vote resets the timer
       e.log.info("{} [term {}] granted vote to {}", s.id, s.term, req.candidate_id());
     } else {
       e.log.debug("{} [term {}] rejected vote for {} (term {})", s.id, s.term, req.candidate_id(),
@@ -295,9 +313,14 @@ struct follower_step {
            (!e.cfg.may_campaign || e.cfg.may_campaign(s));
   }
 
+  void on(const tick&) {
+    if (e.now >= r.timer.deadline)
+      on(election_timeout{});
+  }
+
   void on(const election_timeout&) {
     if (!may_campaign()) {
-      fx.push_back(arm_election_timer{true});
+      arm(r.timer, e);
       return;
     }
     e.log.info("{} [term {}] election timeout, leader {} silent", s.id, s.term,
@@ -307,7 +330,7 @@ struct follower_step {
 
   void on(const started&) {
     persist_hard_state(s, fx); // a term learned by the role before us
-    fx.push_back(arm_election_timer{true});
+    arm(r.timer, e);
     check_removal(s, r.removal_reported, fx); // a leader that removed itself hands over to us
   }
 
@@ -372,7 +395,7 @@ struct candidate_step {
       persist_hard_state(s, fx);
     }
     e.log.info("{} [term {}] asks for pre-votes for term {}", s.id, s.term, s.term + 1);
-    fx.push_back(arm_election_timer{true});
+    arm(r.timer, e);
     ask_voters(vote_request(s, s.term + 1, true), false);
     count_vote(s.id);
   }
@@ -382,7 +405,7 @@ struct candidate_step {
     s.voted_for = s.id;
     s.leader_id.clear();
     e.log.info("{} [term {}] starts an election", s.id, s.term);
-    fx.push_back(arm_election_timer{true});
+    arm(r.timer, e);
     // §5.2 with thesis §3.8: the vote for ourselves is durable before anyone is asked.
     persist p;
     p.batch.hard_state = rules::take_hard_state(s);
@@ -409,6 +432,10 @@ struct candidate_step {
 
   // Split vote or lost messages: try again, in the next term.
   void on(const election_timeout&) { fx.push_back(become{role_kind::candidate}); }
+  void on(const tick&) {
+    if (e.now >= r.timer.deadline)
+      on(election_timeout{});
+  }
 
   void on(const compacted& c) { rules::compact(s, c.meta); }
   template <class Other> void on(const Other&) {} // chunks, the leader's events
@@ -469,6 +496,13 @@ effects step_follower(raft_state& s, follower_role& r, const env& e, const event
 
 effects step_candidate(raft_state& s, candidate_role& r, const env& e, const event& ev) {
   return detail::run_step<candidate_step>(s, r, e, ev, role_kind::candidate);
+}
+
+time_point deadline(const follower_role& r) {
+  return r.timer.deadline;
+}
+time_point deadline(const candidate_role& r) {
+  return r.timer.deadline;
 }
 
 } // namespace cafraft::core

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <variant>
@@ -48,7 +49,12 @@ using time_point = std::chrono::steady_clock::time_point;
 
 /// The role starts with the state its predecessor handed over.
 struct started {};
-/// The election timer ran out (its deadline passed with no word from a leader).
+/// Time passed: the role checks its deadlines (election, heartbeat, check-quorum, transfer)
+/// against env::now. The shell steps it when the earliest deadline (core::deadline) is due;
+/// an early or repeated tick does nothing.
+struct tick {};
+/// The election timeout, now, whatever the deadline (tests and scenarios; tick runs it when
+/// the deadline passed).
 struct election_timeout {};
 /// Every write asked for with persist::notify is durable.
 struct persisted {
@@ -96,11 +102,12 @@ struct transfer_request {
 struct step_down_request {
   request_id id;
 };
-/// The leader's periodic tick: heartbeats and retransmission.
+/// The leader's heartbeat, now (tick runs it every heartbeat interval): heartbeats and
+/// retransmission.
 struct heartbeat_tick {};
-/// An election timeout passed since the last check-quorum.
+/// Check-quorum, now (tick runs it every election_timeout_max).
 struct quorum_check {};
-/// The leadership transfer ran out of time.
+/// The leadership transfer ran out of time, now (tick runs it at its deadline).
 struct transfer_timeout {};
 /// The flush asked for with flush_soon: what arrived meanwhile goes out in one batch.
 struct flush_now {};
@@ -120,7 +127,7 @@ struct chunk_read {
 };
 
 using event =
-    std::variant<started, election_timeout, persisted, chunk_stored, compacted, raft_message,
+    std::variant<started, tick, election_timeout, persisted, chunk_stored, compacted, raft_message,
                  write_request, read_request, change_request, transfer_request, step_down_request,
                  heartbeat_tick, quorum_check, transfer_timeout, flush_now, applied, chunk_read>;
 
@@ -163,11 +170,6 @@ struct restore {
 };
 /// Once every write so far is durable, the node stops: a committed configuration removed it.
 struct stop_removed {};
-/// The election timer: `fresh` draws a new random timeout (§5.2); otherwise the running timeout
-/// starts again from now.
-struct arm_election_timer {
-  bool fresh = true;
-};
 /// The role is done: the node starts role `next` with the state. `redispatch`: the event
 /// being handled goes to the next role too.
 struct become {
@@ -202,26 +204,31 @@ struct read_chunk {
 };
 /// Step the core with flush_now once the messages that are waiting have been handled.
 struct flush_soon {};
-/// Step the core with transfer_timeout after an election timeout (one timer: a new one
-/// replaces the old).
-struct arm_transfer_timer {};
-
 using effect = std::variant<persist, send, apply, leader_known, store_chunk, restore, stop_removed,
-                            arm_election_timer, become, reply, read_state, read_chunk, flush_soon,
-                            arm_transfer_timer>;
+                            become, reply, read_state, read_chunk, flush_soon>;
 using effects = std::vector<effect>;
 
 // -- what each step sees ----------------------------------------------------------------------
 
-/// What a step reads besides the state: the configuration, the time, where to log.
+/// What a step reads besides the state: the configuration, the time, where to log, and the
+/// node's seeded random source (election timeouts).
 struct env {
   const node_config& cfg;
   spdlog::logger& log;
   time_point now;
+  std::mt19937_64& rng;
+};
+
+/// The election timer of a follower or candidate: its timeout as last drawn, and when it runs
+/// out (§5.2). A follower that hears from its leader moves the deadline without a new draw.
+struct election_timer {
+  std::chrono::nanoseconds timeout{0};
+  time_point deadline = time_point::max();
 };
 
 /// What the follower role holds besides raft_state.
 struct follower_role {
+  election_timer timer;
   bool chunk_pending = false; // a snapshot chunk is with storage: others wait for a resend
   /// Until then a leader was heard from recently: pre-votes are refused (thesis §9.6).
   time_point lease_until{};
@@ -230,6 +237,7 @@ struct follower_role {
 
 /// What the candidate role holds besides raft_state.
 struct candidate_role {
+  election_timer timer;
   std::set<std::string> votes;
   bool pre_voting = false;  // asking for pre-votes for term + 1; nothing changed yet
   bool campaigning = false; // true once our own vote is durable and requests went out
@@ -255,12 +263,15 @@ struct leader_role {
     std::string target;
     request_id id;
     bool timeout_now_sent = false;
+    time_point deadline; // gives up then
   };
   std::unique_ptr<replication> repl;
   uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
   uint64_t flushed = 0;    // highest index handed to storage
   /// When each follower's last answer of this term came (inspection: last contact).
   std::map<std::string, time_point> last_heard;
+  time_point next_heartbeat = time_point::max();
+  time_point quorum_deadline = time_point::max(); // the next check-quorum
   bool flush_scheduled = false;
   bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)
   std::map<uint64_t, request_id> pending_writes; // log index -> request
@@ -278,6 +289,11 @@ effects step_candidate(raft_state& s, candidate_role& r, const env& e, const eve
 
 /// The leader's rules (§5.3, §5.4, §7, thesis §3.10, §4.1, §6.4, §9.6).
 effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev);
+
+/// When the role next needs a tick (time_point::max(): never).
+time_point deadline(const follower_role& r);
+time_point deadline(const candidate_role& r);
+time_point deadline(const leader_role& r);
 
 // -- invariants --------------------------------------------------------------------------------
 

@@ -353,12 +353,33 @@ struct leader_step {
     }
     r.broadcast_due = true;
     schedule_flush();
+    r.next_heartbeat = e.now + e.cfg.heartbeat_interval;
+    if (e.cfg.check_quorum)
+      r.quorum_deadline = e.now + e.cfg.election_timeout_max;
     e.log.info("{} [term {}] became leader (last index {}, commit {})", s.id, s.term,
                s.last_index(), s.commit_index);
   }
 
   void on(const election_timeout&) {} // a leader has none
-  void on(const chunk_stored&) {}     // nor stores chunks
+
+  /// What is due now: check-quorum every election_timeout_max (first: a leader that steps down
+  /// sends no last heartbeat, which would hold the others back from campaigning), heartbeats
+  /// every heartbeat interval, the transfer's deadline.
+  void on(const tick&) {
+    if (e.now >= r.quorum_deadline) {
+      r.quorum_deadline = e.now + e.cfg.election_timeout_max;
+      on(quorum_check{});
+      if (left())
+        return;
+    }
+    if (e.now >= r.next_heartbeat) {
+      r.next_heartbeat = e.now + e.cfg.heartbeat_interval;
+      on(heartbeat_tick{});
+    }
+    if (r.pending_transfer && e.now >= r.pending_transfer->deadline)
+      on(transfer_timeout{});
+  }
+  void on(const chunk_stored&) {} // nor stores chunks
 
   // -- membership (thesis §4.1, docs/membership.md) ---------------------------------------------
 
@@ -538,8 +559,8 @@ struct leader_step {
            target.empty() ? "no other voter to hand the leadership to"
                           : target + " is not a voter");
     } else {
-      r.pending_transfer = leader_role::transfer{target, t.id, false};
-      fx.push_back(arm_transfer_timer{});
+      r.pending_transfer =
+          leader_role::transfer{target, t.id, false, e.now + e.cfg.election_timeout_max};
       check_transfer();
       if (r.pending_transfer && !r.pending_transfer->timeout_now_sent)
         send_appends(target, send_mode::heartbeat);
@@ -563,6 +584,11 @@ struct leader_step {
 
 effects step_leader(raft_state& s, leader_role& r, const env& e, const event& ev) {
   return detail::run_step<leader_step>(s, r, e, ev, role_kind::leader);
+}
+
+time_point deadline(const leader_role& r) {
+  auto t = std::min(r.next_heartbeat, r.quorum_deadline);
+  return r.pending_transfer ? std::min(t, r.pending_transfer->deadline) : t;
 }
 
 } // namespace cafraft::core

@@ -2,6 +2,7 @@
 // test per rule. Order is part of the answer: a promise (a vote, an acknowledgement) must come
 // after the write it depends on, and wait for it.
 #include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ struct CoreTest : ::testing::Test {
   node_config cfg;
   spdlog::logger log{"core-test"}; // no sinks: the core's log lines go nowhere
   time_point now{1s};
+  std::mt19937_64 rng{7};
   raft_state s;
 
   CoreTest() {
@@ -63,7 +65,7 @@ struct CoreTest : ::testing::Test {
     s.log = {entry(1, 1), entry(2, 2)};
   }
 
-  env e() { return env{cfg, log, now}; }
+  env e() { return env{cfg, log, now, rng}; }
 
   effects follower(follower_role& r, event ev) { return step_follower(s, r, e(), ev); }
   effects candidate(candidate_role& r, event ev) { return step_candidate(s, r, e(), ev); }
@@ -205,7 +207,8 @@ TEST_F(CoreTest, AVoteIsSentOnlyAfterItIsWritten) {
   EXPECT_LT(writes[0], sends[0]) << "persist before you promise (thesis §3.8)";
   EXPECT_TRUE(std::get<send>(fx[sends[0]]).after_writes);
   EXPECT_TRUE(sent<pb::RequestVoteResponse>(fx, sends[0]).granted());
-  EXPECT_TRUE(only<arm_election_timer>(fx).fresh) << "granting a vote resets the timer (§5.2)";
+  EXPECT_GE(r.timer.deadline, now + cfg.election_timeout_min)
+      << "granting a vote resets the timer (§5.2)";
 }
 
 TEST_F(CoreTest, OneVotePerTerm) {
@@ -244,7 +247,7 @@ TEST_F(CoreTest, AnAcknowledgementWaitsForTheEntriesItAcknowledges) {
   auto& a = only<apply>(fx);
   ASSERT_EQ(a.entries.size(), 3u) << "entries 1..3 are committed";
   EXPECT_EQ(a.entries.back().index(), 3u);
-  EXPECT_FALSE(only<arm_election_timer>(fx).fresh) << "the leader's word moves the deadline";
+  EXPECT_GE(r.timer.deadline, now + cfg.election_timeout_min) << "the leader's word moves it";
 }
 
 TEST_F(CoreTest, APreVoteIsRefusedWhileTheLeaderIsRecentAndChangesNothing) {
@@ -271,11 +274,35 @@ TEST_F(CoreTest, OnlyVotersThatMayCampaignBecomeCandidates) {
   s.config.members[0].learner = true;
   fx = follower(r, election_timeout{});
   EXPECT_TRUE(where<become>(fx).empty()) << "a learner never campaigns";
-  EXPECT_TRUE(only<arm_election_timer>(fx).fresh);
+  EXPECT_GT(r.timer.deadline, now) << "it waits another timeout";
   s.config.members[0].learner = false;
   cfg.electable = false;
   fx = follower(r, election_timeout{});
   EXPECT_TRUE(where<become>(fx).empty());
+}
+
+TEST_F(CoreTest, AFollowerCampaignsOnceItsDeadlinePassesAndItsLeaderMovesTheDeadline) {
+  follower_role r;
+  follower(r, started{});
+  auto first = r.timer.deadline;
+  EXPECT_GE(first, now + cfg.election_timeout_min);
+  EXPECT_LE(first, now + cfg.election_timeout_max);
+  now = first - 1ms;
+  EXPECT_TRUE(follower(r, tick{}).empty()) << "an early tick finds nothing due";
+  follower(r, raft_message{append(2, 2, 2, {})}); // the leader's word, 1 ms before
+  EXPECT_EQ(r.timer.deadline, now + r.timer.timeout) << "same timeout, from now";
+  now = first;
+  EXPECT_TRUE(where<become>(follower(r, tick{})).empty());
+  now = r.timer.deadline;
+  EXPECT_EQ(only<become>(follower(r, tick{})).next, role_kind::candidate);
+}
+
+TEST_F(CoreTest, ALowerPriorityWaitsLonger) {
+  follower_role r;
+  cfg.priority = 0;
+  follower(r, started{});
+  EXPECT_GE(r.timer.deadline, now + cfg.election_timeout_max)
+      << "priority 0 adds the whole spread (node_config::priority)";
 }
 
 TEST_F(CoreTest, TimeoutNowOfOurTermStartsAnElectionWithoutPreVote) {
@@ -608,10 +635,36 @@ TEST_F(LeaderTest, CheckQuorumStepsDownALeaderThatNoMajorityHeard) {
   EXPECT_EQ(s.term, 3u) << "the term stays: no vote was cast";
 }
 
+TEST_F(LeaderTest, TicksBringHeartbeatsAtTheIntervalAndCheckQuorumAtItsDeadline) {
+  take_office();
+  EXPECT_EQ(deadline(r), now + cfg.heartbeat_interval);
+  EXPECT_TRUE(lead(tick{}).empty()) << "nothing due yet";
+  now += cfg.heartbeat_interval;
+  auto fx = lead(tick{});
+  EXPECT_EQ(where<send>(fx).size(), 2u) << "a heartbeat to each follower";
+  lead(raft_message{ack("n2", 3)});
+  now += cfg.election_timeout_max;
+  EXPECT_TRUE(where<become>(lead(tick{})).empty()) << "n2 answered this period";
+  now += cfg.election_timeout_max;
+  EXPECT_EQ(only<become>(lead(tick{})).next, role_kind::follower) << "no one answered since";
+}
+
+TEST_F(LeaderTest, ALeaderThatStepsDownAtATickSendsNoLastHeartbeat) {
+  take_office();
+  lead(tick{});                    // nothing due
+  now += cfg.election_timeout_max; // heartbeat and check-quorum fall due together
+  lead(quorum_check{});            // the first period: the followers count as heard
+  auto fx = lead(tick{});
+  EXPECT_EQ(only<become>(fx).next, role_kind::follower);
+  EXPECT_TRUE(where<send>(fx).empty())
+      << "a heartbeat now would hold the others back while this node campaigns again";
+}
+
 TEST_F(LeaderTest, ATransferSendsTimeoutNowOnceTheTargetHasEveryEntry) {
   take_office();
   auto fx = lead(transfer_request{21, "n2"});
-  EXPECT_EQ(where<arm_transfer_timer>(fx).size(), 1u);
+  ASSERT_TRUE(r.pending_transfer);
+  EXPECT_EQ(r.pending_transfer->deadline, now + cfg.election_timeout_max);
   for (auto i : where<send>(fx))
     EXPECT_FALSE(std::holds_alternative<pb::TimeoutNow>(std::get<send>(fx[i]).msg));
   EXPECT_EQ(reply_to<failure>(lead(write_request{22, pb::ENTRY_COMMAND, "x"}), 22)->code,
@@ -679,6 +732,19 @@ TEST_F(CoreTest, AStepThatBreaksAnInvariantAborts) {
         follower(r, election_timeout{});
       },
       "broke an invariant");
+}
+
+TEST_F(LeaderTest, ATransferThatDoesNotCompleteInAnElectionTimeoutFailsAndWritesGoOn) {
+  cfg.check_quorum = false; // no one answers here: check-quorum would depose it first
+  take_office();
+  lead(transfer_request{21, "n2"});
+  now += cfg.election_timeout_max;
+  auto fx = lead(tick{});
+  auto* timeout = reply_to<failure>(fx, 21);
+  ASSERT_NE(timeout, nullptr);
+  EXPECT_EQ(timeout->code, errc::timeout);
+  EXPECT_TRUE(where<reply>(lead(write_request{22, pb::ENTRY_COMMAND, "x"})).empty())
+      << "taken: the leader takes writes again";
 }
 
 } // namespace

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -178,7 +179,7 @@ public:
       auto next = std::move(local.front());
       local.pop_front();
       effects fx;
-      env e{cfg_for(n.id), log_, now_};
+      env e{cfg_for(n.id), log_, now_, rng_};
       switch (n.role) {
       case role_kind::follower:
         fx = step_follower(n.s, n.follower, e, next);
@@ -240,7 +241,6 @@ public:
               n.stopped = true;
               out_ << n.id << " stops: it was removed\n";
             },
-            [&](arm_election_timer&) {},
             [&](become& b) { hand = b; },
             [&](reply& r) {
               out_ << n.id << " answers #" << r.id << ": " << text(r.value) << "\n";
@@ -260,7 +260,6 @@ public:
                 local.push_back(chunk_read{c.peer, c.offset, std::move(meta), std::move(data)});
             },
             [&](flush_soon&) { local.push_back(flush_now{}); },
-            [&](arm_transfer_timer&) {},
         },
         f);
   }
@@ -442,6 +441,7 @@ private:
   std::map<std::string, node_config> cfgs_;
   spdlog::logger log_{"scenario"};
   time_point now_{std::chrono::seconds{1000}};
+  std::mt19937_64 rng_{1};
   std::vector<member> members_;
   std::map<std::string, sim_node> nodes_;
   std::deque<envelope> net_;
@@ -484,6 +484,9 @@ void run_command(world& w, const std::vector<std::string>& args, std::ostream& o
   } else if (cmd == "timeout") { // the election timer of each named node fires
     for (size_t i = 1; i < args.size(); ++i)
       w.step(w.node(args[i]), election_timeout{});
+  } else if (cmd == "tick") { // each named node checks its deadlines (after elapse)
+    for (size_t i = 1; i < args.size(); ++i)
+      w.step(w.node(args[i]), tick{});
   } else if (cmd == "heartbeat") {
     w.step(w.node(arg(1)), heartbeat_tick{});
   } else if (cmd == "check-quorum") {
