@@ -164,7 +164,9 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
             [&](core::store_chunk& c) {
               self->request(st.ctx.storage, caf::infinite, snapshot_chunk_atom::value, c.req)
                   .then(
-                      [self, step, req = c.req, resp = c.resp](uint64_t next, bool complete) {
+                      // The request holds its own copy: the chunk's data moves, not copied again.
+                      [self, step, req = std::move(c.req),
+                       resp = std::move(c.resp)](uint64_t next, bool complete) {
                         if (step != nullptr && !self->state.retired) // else sent again
                           step(self, core::chunk_stored{req, resp, next, complete});
                       },

@@ -435,8 +435,8 @@ caf::expected<loaded_node> load_node(const node_config& cfg) {
                                                 " was removed from the cluster; its data "
                                                 "directory must not be used again");
   out.has_data = rec.hard_state.term() > 0 || !rec.log.empty() || rec.snapshot.has_value();
-  auto rs = std::make_shared<raft_state>(
-      rules::recover(rec, std::move(rec.log), cfg.id, cfg.members));
+  auto rs =
+      std::make_shared<raft_state>(rules::recover(rec, std::move(rec.log), cfg.id, cfg.members));
   out.rs = std::move(rs);
   return out;
 }

@@ -165,8 +165,8 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
     members.push_back({item.substr(0, eq), item.substr(eq + 1)});
   }
   if (!members.empty()) {
-    auto self = std::find_if(members.begin(), members.end(),
-                             [&](const member& m) { return m.id == f.id; });
+    auto self =
+        std::find_if(members.begin(), members.end(), [&](const member& m) { return m.id == f.id; });
     if (self == members.end())
       return "--initial-cluster does not name this node (" + f.id + ")";
     if (self->address != f.listen)

@@ -27,7 +27,7 @@ struct node_flags {
   int heartbeat_ms = 50;
   bool check_invariants = false; // node_config::check_invariants
   std::string log_level = "info";
-  std::string admin;               // HOST:PORT of the admin HTTP endpoints; empty: off
+  std::string admin;              // HOST:PORT of the admin HTTP endpoints; empty: off
   scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)
 };
 
@@ -52,8 +52,7 @@ struct node_checks {
   /// Binds HOST:PORT once; returns why that is impossible, or "".
   std::function<std::string(const std::string& listen)> check_listen;
   /// Loads the TLS files; returns why they are unusable, or "".
-  std::function<std::string(const std::string& cert, const std::string& key,
-                            const std::string& ca)>
+  std::function<std::string(const std::string& cert, const std::string& key, const std::string& ca)>
       check_tls;
 };
 

@@ -68,10 +68,10 @@ std::shared_ptr<crash_disk> directory() {
 // ours: load() passes them by.
 TEST(FuzzRegressions, NamesThatAreNotHexAreNotSegmentsOrSnapshots) {
   auto fs = directory();
-  for (auto name : {"wal-zzzzzzzzzzzzzzzz.log", "wal-0000000000000z00.log",
-                    "wal--000000000000001.log", "wal-0x00000000000002.log",
-                    "wal- 000000000000002.log", "wal-000000000000000A.log",
-                    "snap-zzzzzzzzzzzzzzzz.snap", "snap--000000000000001.snap"})
+  for (auto name :
+       {"wal-zzzzzzzzzzzzzzzz.log", "wal-0000000000000z00.log", "wal--000000000000001.log",
+        "wal-0x00000000000002.log", "wal- 000000000000002.log", "wal-000000000000000A.log",
+        "snap-zzzzzzzzzzzzzzzz.snap", "snap--000000000000001.snap"})
     fs->poke(std::string{"/data/n1/"} + name, "not ours");
   durable_storage st{options(fs)};
   recovered_state r;
@@ -162,10 +162,9 @@ TEST(FuzzRegressions, ThreadsOutOfRangeIsAnError) {
     return std::string{};
   };
   auto validate_args = [&](std::vector<const char*> extra) {
-    std::vector<const char*> argv{"cafraft-node",       "--id",       "n1",
-                                  "--data-dir",         "/d",         "--listen",
-                                  "127.0.0.1:7001",     "--insecure", "--initial-cluster",
-                                  "n1=127.0.0.1:7001"};
+    std::vector<const char*> argv{
+        "cafraft-node", "--id",           "n1",         "--data-dir",        "/d",
+        "--listen",     "127.0.0.1:7001", "--insecure", "--initial-cluster", "n1=127.0.0.1:7001"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     node_flags f;
     auto parsed = parse_node_flags(static_cast<int>(argv.size()), argv.data(), f);
@@ -193,8 +192,8 @@ TEST(FuzzRegressions, LeaderSendsNothingFromBeforeItsSnapshot) {
   s.term = 3;
   s.snapshot_index = 4;
   s.snapshot_term = 1;
-  s.base_config.members = {{"n1", "h1:1", false, 0}, {"n2", "h2:2", false, 0},
-                           {"n3", "h3:3", false, 0}};
+  s.base_config.members = {
+      {"n1", "h1:1", false, 0}, {"n2", "h2:2", false, 0}, {"n3", "h3:3", false, 0}};
   s.config = s.base_config;
   for (uint64_t i = 5; i <= 10; ++i)
     s.log.push_back(entry(i, i < 7 ? 2 : 3));

@@ -304,8 +304,7 @@ node_config cluster::config_for(const std::string& id) {
     opts.fs = crash_disks.at(id);
     opts.logger_name = "test";
     cfg.storage = std::make_shared<hooked_storage<durable_storage>>(
-        [this, id](disk_event ev) { on_disk_event(id, ev); },
-        std::move(opts));
+        [this, id](disk_event ev) { on_disk_event(id, ev); }, std::move(opts));
   } else {
     cfg.storage = disks.at(id);
   }
@@ -362,20 +361,20 @@ std::shared_ptr<memory_storage> cluster::memory_disk(const std::string& id) {
 
 const char* to_string(disk_event e) {
   switch (e) {
-    case disk_event::hard_state:
-      return "hard_state";
-    case disk_event::leader_append:
-      return "leader_append";
-    case disk_event::follower_append:
-      return "follower_append";
-    case disk_event::config_entry:
-      return "config_entry";
-    case disk_event::snapshot_install:
-      return "snapshot_install";
-    case disk_event::snapshot_chunk:
-      return "snapshot_chunk";
-    case disk_event::snapshot_save:
-      return "snapshot_save";
+  case disk_event::hard_state:
+    return "hard_state";
+  case disk_event::leader_append:
+    return "leader_append";
+  case disk_event::follower_append:
+    return "follower_append";
+  case disk_event::config_entry:
+    return "config_entry";
+  case disk_event::snapshot_install:
+    return "snapshot_install";
+  case disk_event::snapshot_chunk:
+    return "snapshot_chunk";
+  case disk_event::snapshot_save:
+    return "snapshot_save";
   }
   return "?";
 }
