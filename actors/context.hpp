@@ -11,6 +11,7 @@
 #include <caf/actor.hpp>
 #include <spdlog/logger.h>
 
+#include "actors/pass_on.hpp"
 #include "runtime/config.hpp"
 
 namespace cafraft {
@@ -26,6 +27,7 @@ struct persist_counts {
 
 struct node_context {
   caf::actor node;                           // the node actor: stable address, receives handovers
+  std::shared_ptr<pass_on> route;            // the node passes messages to the role through it
   caf::actor storage;                        // persist_batch -> () once durable
   std::shared_ptr<persist_counts> persisted; // shared with storage
   caf::actor state_machine;                  // apply and query

@@ -113,6 +113,7 @@ void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
   }
   st.joining = false;
   st.joined = *outcome;
+  self->route->set(caf::actor_cast<caf::strong_actor_ptr>(st.role));
   for (auto& m : outcome->members())
     st.addresses.emplace(m.id(), m.address());
   // Peers for every member now: across processes, the side with the smaller id dials, and
@@ -160,6 +161,9 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
   auto& st = self->state;
   install_guards(self);
   st.ctx.node = caf::actor_cast<caf::actor>(self);
+  st.ctx.route = self->route;
+  // The route holds the role: it is let go when the node ends (roles hold the node).
+  self->attach_functor([route = self->route] { route->set(nullptr); });
   st.ctx.cfg = cfg;
   st.ctx.log = get_logger(cfg->logger_name);
   st.seeds.seed(cfg->seed != 0 ? cfg->seed : std::random_device{}());
@@ -188,7 +192,11 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
   enlist(self, "follower", st.role, "follower");
   if (join)
     start_join(self, std::move(*join), incarnation);
-  // Everything else goes to the current role; a retired role sends it back here.
+  else
+    self->route->set(caf::actor_cast<caf::strong_actor_ptr>(st.role));
+  // Everything else goes to the current role; a retired role sends it back here. Raft messages
+  // and clients' requests come here only while the node joins or a role hands over: otherwise
+  // they pass straight to the role (node_actor::enqueue).
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
         auto msg = x.move_content_to_message();
@@ -229,6 +237,8 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                  h.next == role_kind::candidate) // a candidate no longer hears the leader
           leader_lost(self, h.state->term);
         ns.role = spawn_role(self, h.next, std::move(h.state));
+        if (!ns.joining)
+          self->route->set(caf::actor_cast<caf::strong_actor_ptr>(ns.role));
         ns.directory.erase(ns.ctx.cfg->id + "/" + to_string(was));
         enlist(self, to_string(h.next), ns.role, to_string(h.next));
         self->send(old, retire_atom::value);

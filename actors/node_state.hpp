@@ -16,6 +16,7 @@
 
 #include "actors/context.hpp"
 #include "actors/inspect.hpp"
+#include "actors/pass_on.hpp"
 #include "messages/raft.pb.h"
 #include "runtime/raft_state.hpp"
 
@@ -67,7 +68,33 @@ struct node_state {
   static inline const char* name = "cafraft.node";
 };
 
-using node_ptr = inspected<node_state>*;
+/// The node actor. Raft messages and clients' requests are passed to the current role as they
+/// are enqueued (actors/pass_on.hpp): `route` holds the role, or nothing while the node joins
+/// and while a role hands over, when they queue here and go the long way (the default handler
+/// delegates them to the role).
+class node_actor : public inspected<node_state> {
+public:
+  using super = inspected<node_state>;
+  using super::super;
+
+  /// Shared with the roles (node_context::route): a role that hands over clears it.
+  std::shared_ptr<pass_on> route = std::make_shared<pass_on>();
+
+  void enqueue(caf::mailbox_element_ptr x, caf::execution_unit* eu) override {
+    auto& content = x->content();
+    if ((is_raft_message(content) || is_client_request(content)) && route->pass(x, eu))
+      return;
+    // A node that is killed (a crash, in tests) kills its role first: nothing passed to it is
+    // handled after that, as nothing queued at the node would be. Other exits leave the role
+    // to answer what it holds (a failed storage's errors) until the node's exit reaches it.
+    if (content.match_elements<caf::exit_msg>() &&
+        content.get_as<caf::exit_msg>(0).reason == caf::exit_reason::kill)
+      route->stop(content.get_as<caf::exit_msg>(0), eu);
+    super::enqueue(std::move(x), eu);
+  }
+};
+
+using node_ptr = node_actor*;
 
 // Waiters for a leader change a node holds (a requester that gave up still counts until then).
 constexpr size_t max_leader_waiters = 4096;

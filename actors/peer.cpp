@@ -1,6 +1,7 @@
 #include "actors/peer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 #include <set>
 
@@ -10,6 +11,7 @@
 
 #include "actors/guards.hpp"
 #include "actors/inspect.hpp"
+#include "actors/pass_on.hpp"
 #include "messages/api.hpp"
 
 namespace cafraft {
@@ -32,7 +34,33 @@ struct peer_state {
   static inline const char* name = "cafraft.peer";
 };
 
-using peer_ptr = inspected<peer_state>*;
+/// The peer actor. While connected, the Raft messages a role sends through it go on to the
+/// member as they are enqueued (actors/pass_on.hpp), sent as by this peer, as if it had
+/// handled them; requests and everything while not connected are queued and handled.
+class peer_actor : public inspected<peer_state> {
+public:
+  using super = inspected<peer_state>;
+  using super::super;
+
+  pass_on direct;                  // the member's node while connected
+  std::atomic<uint64_t> passed{0}; // Raft messages passed on
+
+  void enqueue(caf::mailbox_element_ptr x, caf::execution_unit* eu) override {
+    if (!x->mid.is_request() && is_raft_message(x->content()) && direct.pass(x, eu, ctrl())) {
+      passed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    super::enqueue(std::move(x), eu);
+  }
+};
+
+using peer_ptr = peer_actor*;
+
+/// Where the member is reached now (null: not connected).
+void set_remote(peer_ptr self, caf::actor remote) {
+  self->state.remote = std::move(remote);
+  self->direct.set(caf::actor_cast<caf::strong_actor_ptr>(self->state.remote));
+}
 
 void dial(peer_ptr self);
 
@@ -69,7 +97,7 @@ void dial(peer_ptr self) {
               redial_later(self);
               return;
             }
-            s.remote = caf::actor_cast<caf::actor>(std::move(ptr));
+            set_remote(self, caf::actor_cast<caf::actor>(std::move(ptr)));
             s.backoff = std::chrono::milliseconds{0};
             self->monitor(s.remote);
             if (s.dial.announce)
@@ -94,11 +122,13 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
   st.log = std::move(log);
   st.dial = std::move(opts);
   install_guards(self);
+  // The member's node is let go when the peer ends (in-process, nodes hold their peers).
+  self->attach_functor([self] { self->direct.set(nullptr); });
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& s = self->state;
     if (s.remote && msg.source == s.remote.address()) {
       s.log->warn("{} lost the connection to {}: {}", s.local_id, s.peer_id, render(msg.reason));
-      s.remote = nullptr;
+      set_remote(self, nullptr);
       // The answers to requests delegated over that connection will never come: their
       // requesters hear it now instead of at their timeouts.
       for (auto& w : s.watchers)
@@ -139,7 +169,7 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
           return;
         if (s.remote)
           self->demonitor(s.remote.address());
-        s.remote = std::move(handle);
+        set_remote(self, std::move(handle));
         if (s.remote) {
           self->monitor(s.remote);
           s.log->info("{} reaches {} now", s.local_id, s.peer_id);
@@ -159,7 +189,8 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
       },
       [self](peer_stats_atom) {
         auto& s = self->state;
-        return caf::make_message(s.sent, s.dropped, static_cast<bool>(s.remote));
+        return caf::make_message(s.sent + self->passed.load(), s.dropped,
+                                 static_cast<bool>(s.remote));
       },
       [self](inspect_atom) {
         auto& s = self->state;
@@ -168,7 +199,7 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
                                 {"address", s.dial.address},
                                 {"connected", s.remote ? "true" : "false"},
                                 {"dials", s.dial.address.empty() ? "false" : "true"},
-                                {"sent", std::to_string(s.sent)},
+                                {"sent", std::to_string(s.sent + self->passed.load())},
                                 {"watchers", std::to_string(s.watchers.size())},
                                 {"dropped", std::to_string(s.dropped)},
                                 {"backoff_ms", std::to_string(s.backoff.count())}});

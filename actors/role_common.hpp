@@ -101,12 +101,20 @@ template <class Self, class Msg> void send_to(Self* self, const std::string& to,
 template <class Self> void hand_over(Self* self, role_kind next, bool redispatch = false) {
   auto& st = self->state;
   st.retired = true;
+  // From now on the node queues what it would pass to this role, until the next one starts.
+  if (st.ctx.route)
+    st.ctx.route->clear_if(self->ctrl());
   self->send(st.ctx.node, handover_atom::value, role_handover{next, std::move(st.rs)});
   if (redispatch)
     self->send(st.ctx.node, self->current_mailbox_element()->copy_content_to_message());
   auto node = st.ctx.node;
   self->set_default_handler(
-      [node](caf::scheduled_actor* s, caf::message_view& x) -> caf::result<caf::message> {
+      [node, route = st.ctx.route](caf::scheduled_actor* s,
+                                   caf::message_view& x) -> caf::result<caf::message> {
+        // A node that learned of this role while it handed over (it finished joining) may pass
+        // messages here again: cleared once more, so that they do not bounce between the two.
+        if (route)
+          route->clear_if(s->ctrl());
         return s->delegate(node, x.move_content_to_message());
       });
   self->become([self](retire_atom) { self->quit(); });

@@ -99,8 +99,8 @@ bool prefill(caf::actor_system& sys, const caf::actor& leader, const options& o)
 }
 
 // What cafraft-console's `top` asks: the directory and an inspection of every actor of every
-// node. Returns the number of inspections answered.
-uint64_t inspect_all(caf::scoped_actor& self, const node_map& nodes) {
+// node; `seen` gets each inspection. Returns the number of inspections answered.
+template <class F> uint64_t inspect_all(caf::scoped_actor& self, const node_map& nodes, F seen) {
   uint64_t answered = 0;
   for (auto& [address, node] : nodes) {
     pb::ActorDirectory dir;
@@ -118,10 +118,24 @@ uint64_t inspect_all(caf::scoped_actor& self, const node_map& nodes) {
       pb::InspectRequest req;
       req.set_name(a.name());
       self->request(node, 1s, req)
-          .receive([&](const pb::Inspection&) { ++answered; }, [](caf::error&) {});
+          .receive(
+              [&](const pb::Inspection& i) {
+                ++answered;
+                seen(i);
+              },
+              [](caf::error&) {});
     }
   }
   return answered;
+}
+
+// Messages handled so far by the actors of every node, by kind (node, leader, peer, storage,
+// ...), as each node's /metrics counts them (cafraft_actor_messages_handled_total).
+std::map<std::string, uint64_t> messages_handled(caf::actor_system& sys, const node_map& nodes) {
+  caf::scoped_actor self{sys};
+  std::map<std::string, uint64_t> out;
+  inspect_all(self, nodes, [&](const pb::Inspection& i) { out[i.kind()] += i.handled(); });
+  return out;
 }
 
 // After the leader was killed: a write to every other node every 5 ms, each with its own
@@ -380,7 +394,7 @@ int main(int argc, char** argv) {
       caf::scoped_actor self{*sys[0]};
       while (inspecting) {
         auto next = steady::now() + std::chrono::milliseconds{o.inspect_every_ms};
-        inspections += inspect_all(self, nodes[0]);
+        inspections += inspect_all(self, nodes[0], [](const pb::Inspection&) {});
         std::this_thread::sleep_until(next);
       }
     }};
@@ -398,6 +412,11 @@ int main(int argc, char** argv) {
     ops_before = ops_now;
   };
   std::this_thread::sleep_until(steady::time_point{std::chrono::nanoseconds{measure_from}});
+  // Messages the nodes' actors handle per operation: counted over the measured time (not with
+  // failover trials, whose roles come and go).
+  std::map<std::string, uint64_t> handled_before;
+  if (o.failover_trials == 0)
+    handled_before = messages_handled(*sys[0], nodes[0]);
   uint64_t seen = 0;
   if (o.failover_trials > 0) {
     for (int t = 0; t < o.failover_trials; ++t) {
@@ -435,6 +454,8 @@ int main(int argc, char** argv) {
       at += 1;
       progress_line(at, total(), seen);
     }
+    for (auto& [kind, n] : messages_handled(*sys[0], nodes[0]))
+      r.messages_handled[kind] = n - std::min(n, handled_before[kind]);
   }
   auto t_end = std::min(now_ns(), shared[0]->stop_at_ns.load());
   // Every client finishes its requests in flight (those are not counted).

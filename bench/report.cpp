@@ -30,6 +30,12 @@ void print(const options& o, const report& r, const std::string& target) {
   auto mb_s = r.seconds > 0 ? static_cast<double>(r.bytes) / 1e6 / r.seconds : 0;
   auto per_k = [&](double cpu) { return r.ops ? cpu * 1000.0 / static_cast<double>(r.ops) : 0; };
   auto& h = r.latency;
+  auto per_op = [&](uint64_t n) {
+    return r.ops ? static_cast<double>(n) / static_cast<double>(r.ops) : 0.0;
+  };
+  uint64_t total_handled = 0;
+  for (auto& [kind, n] : r.messages_handled)
+    total_handled += n;
   if (o.format == "json") {
     json j{{"tool", "cafraft-bench"},
            {"target", target},
@@ -54,6 +60,12 @@ void print(const options& o, const report& r, const std::string& target) {
       j["node_peak_rss_mb"] = r.node_rss_mb;
     if (o.inspect_every_ms > 0)
       j["inspections"] = r.inspections;
+    if (!r.messages_handled.empty() && r.ops > 0) {
+      json by_kind = json::object();
+      for (auto& [kind, n] : r.messages_handled)
+        by_kind[kind] = per_op(n);
+      j["actor_messages_per_op"] = {{"total", per_op(total_handled)}, {"by_kind", by_kind}};
+    }
     if (!r.failover_ms.empty())
       j["failover_ms"] = {{"trials", r.failover_ms.size()},
                           {"p50", percentile(r.failover_ms, 0.5)},
@@ -94,6 +106,15 @@ void print(const options& o, const report& r, const std::string& target) {
   if (r.node_rss_mb >= 0)
     std::printf(", %.0f MB in the largest node", r.node_rss_mb);
   std::printf("\n");
+  if (!r.messages_handled.empty() && r.ops > 0) {
+    std::printf("messages    %.1f per op handled by the nodes' actors (", per_op(total_handled));
+    const char* sep = "";
+    for (auto& [kind, n] : r.messages_handled) {
+      std::printf("%s%s %.1f", sep, kind.c_str(), per_op(n));
+      sep = ", ";
+    }
+    std::printf(")\n");
+  }
   if (o.inspect_every_ms > 0)
     std::printf("inspection  every %d ms: %llu actor inspections\n", o.inspect_every_ms,
                 static_cast<unsigned long long>(r.inspections));

@@ -22,6 +22,8 @@ struct report {
   double node_rss_mb = -1; // the largest of the node processes' (-1: unknown)
   std::vector<double> failover_ms;
   uint64_t inspections = 0;
+  // Messages the nodes' actors handled during the measured time, by kind (empty: not counted).
+  std::map<std::string, uint64_t> messages_handled;
 };
 
 /// Prints `r` as `o.format` asks; `target` says what was measured.

@@ -274,6 +274,8 @@ cluster::~cluster() {
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
   for (auto& [key, l] : links_)
     caf::anon_send_exit(l, caf::exit_reason::user_shutdown);
+  for (auto& [id, a] : contacts_)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   auto& sched = dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler());
   sched.run();
   sys_.clock().cancel_all();
@@ -450,7 +452,19 @@ void cluster::watch(const std::string& id, const caf::actor& node) {
 change_client_options cluster::change_options(caf::timespan timeout) {
   change_client_options o;
   for (auto& [id, n] : nodes) {
-    o.contacts.push_back(n);
+    auto& contact = contacts_[id];
+    if (!contact)
+      contact = sys_.spawn([this, id = id](caf::event_based_actor* self) -> caf::behavior {
+        self->set_default_handler(
+            [this, id](caf::scheduled_actor* s, caf::message_view& x) -> caf::result<caf::message> {
+              auto i = nodes.find(id);
+              if (i == nodes.end())
+                return make_error(errc::unreachable, id + " is not running");
+              return s->delegate(i->second, x.move_content_to_message());
+            });
+        return {[](int) {}};
+      });
+    o.contacts.push_back(contact);
     o.contact_addresses.push_back("sim/" + id);
   }
   o.resolve = [this](const std::string& id, const std::string&) {

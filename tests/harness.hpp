@@ -131,7 +131,7 @@ struct crash_plan {
 struct crash_stats {
   uint64_t restarts = 0;    // restarts after a crash
   uint64_t lost_writes = 0; // ... whose disk lost writes: unsynced or refused by the power failure
-  std::map<disk_event, uint64_t> timed;      // power failures timed to each disk event
+  std::map<disk_event, uint64_t> timed;       // power failures timed to each disk event
   std::map<disk_event, uint64_t> disk_events; // disk events seen (durable writes of running nodes)
 };
 
@@ -232,11 +232,14 @@ private:
   uint64_t seed_;
   bool durable_;
   std::mt19937_64 crash_rng_;
-  std::set<std::string> failing_; // power_fail() armed, stop() not yet called
+  std::set<std::string> failing_;        // power_fail() armed, stop() not yet called
   std::set<std::string> lost_in_memory_; // in-memory storage that threw away a write at a crash
   std::function<void(node_config&)> tweak_;
   std::vector<member> members_;
   std::map<std::pair<std::string, std::string>, caf::actor> links_;
+  // A stable handle per node id that reaches whichever incarnation runs now, as an address
+  // would: what joiners and change clients are given as contacts.
+  std::map<std::string, caf::actor> contacts_;
 };
 
 class driver {

@@ -30,7 +30,7 @@ struct sim_result {
   uint64_t committed_writes = 0;
   uint64_t restores = 0;
   uint64_t chunks = 0;
-  uint64_t leaves = 0; // membership churn: leaves that were confirmed
+  uint64_t leaves = 0;                  // membership churn: leaves that were confirmed
   uint64_t operations = 0, unknown = 0; // client operations checked, of which unknown
   crash_stats crashes;
 
@@ -155,7 +155,15 @@ void check_same_data(cluster& c, driver& d, const std::string& leader,
     for (auto& [id, r] : reads)
       if (!r->done || !r->value || !want->value || r->value->found() != want->value->found() ||
           r->value->value() != want->value->value())
-        res.failures.push_back(id + " disagrees with leader " + leader + " on " + name);
+        res.failures.push_back(id + " disagrees with leader " + leader + " on " + name + ": " +
+                               (!r->done            ? std::string{"no answer"}
+                                : !r->value         ? render(r->value.error())
+                                : r->value->found() ? r->value->value()
+                                                    : std::string{"(none)"}) +
+                               " against " +
+                               (want->done && want->value
+                                    ? (want->value->found() ? want->value->value() : "(none)")
+                                    : std::string{"no answer"}));
   }
 }
 
@@ -544,8 +552,8 @@ void run_churn_seeds(bool durable) {
         break;
     }
   }
-  report(std::string("membership churn") + (durable ? " on crashable disks" : ""),
-         last - first + 1, total, only != 0);
+  report(std::string("membership churn") + (durable ? " on crashable disks" : ""), last - first + 1,
+         total, only != 0);
   if (!only) {
     EXPECT_GT(total.leaves, 0u) << "no leave was ever confirmed: removals went untested";
   }
