@@ -44,12 +44,11 @@ caf::message_handler raft_message_handlers(Self* self, typename role_step<Self>:
   };
 }
 
-/// A send or a stop that waited for a write: the write is durable.
-template <class Self> void run_after_write(Self* self, core::effect& fx) {
-  if (auto* s = std::get_if<core::send>(&fx))
-    send_raft_message(self, s->to, std::move(s->msg));
-  else if (std::holds_alternative<core::stop_removed>(fx))
-    self->send(self->state.ctx.node, removed_atom::value);
+/// Where a Raft message goes (outgoing()), for storage to send after a write.
+template <class Self>
+std::pair<caf::actor, caf::message> outgoing_raft_message(Self* self, const std::string& to,
+                                                          core::raft_message msg) {
+  return std::visit([&](auto& m) { return outgoing(self, to, std::move(m)); }, msg);
 }
 
 /// Carries out `fx` in order. `step` is the role's entry point, called with the events that
@@ -59,6 +58,7 @@ template <class Self>
 void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
              const core::event* cause = nullptr) {
   auto& st = self->state;
+  bool flush_here = false;
   // Sends and stops that a write carries (marked only when the effects hold a write).
   std::vector<bool> waiting;
   if (std::any_of(fx.begin(), fx.end(),
@@ -75,20 +75,33 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
         core::overloaded{
             [&](core::persist& p) {
               // What waits for this write: the sends and stops after it, up to the next write.
-              std::vector<core::effect> after;
+              // Storage sends the messages itself; the role hears back only when it must (the
+              // core wants persisted{}, a stop, or client promises that a storage failure
+              // fails at once).
+              after_write after;
+              bool stops = false;
               for (size_t j = i + 1; j < fx.size() && !std::holds_alternative<core::persist>(fx[j]);
                    ++j)
                 if (waits(fx[j])) {
                   waiting[j] = true;
-                  after.push_back(std::move(fx[j]));
+                  if (auto* s = std::get_if<core::send>(&fx[j])) {
+                    if (auto out = outgoing_raft_message(self, s->to, std::move(s->msg)); out.first)
+                      after.sends.push_back(std::move(out));
+                  } else {
+                    stops = true;
+                  }
                 }
-              persist_then(self, std::move(p.batch),
-                           [self, after = std::move(after), notify = p.notify, step]() mutable {
-                             for (auto& a : after)
-                               run_after_write(self, a);
-                             if (notify != 0 && step != nullptr && !self->state.retired)
-                               step(self, core::persisted{notify});
-                           });
+              auto notify = step != nullptr ? p.notify : 0;
+              if (notify == 0 && !stops && st.promises.empty()) {
+                persist_then(self, std::move(p.batch), std::move(after));
+                return;
+              }
+              persist_then(self, std::move(p.batch), std::move(after), [self, notify, stops, step] {
+                if (stops)
+                  self->send(self->state.ctx.node, removed_atom::value);
+                if (notify != 0 && !self->state.retired)
+                  step(self, core::persisted{notify});
+              });
             },
             [&](core::send& s) {
               if (!s.after_writes) {
@@ -96,28 +109,30 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
                 return;
               }
               // No write of this step: it waits for those of earlier steps, if any.
-              persist_then(self, persist_batch{}, [self, f = core::effect{std::move(s)}]() mutable {
-                run_after_write(self, f);
-              });
+              after_write after;
+              if (auto out = outgoing_raft_message(self, s.to, std::move(s.msg)); out.first)
+                after.sends.push_back(std::move(out));
+              persist_then(self, persist_batch{}, std::move(after));
             },
             [&](core::stop_removed&) {
-              persist_then(self, persist_batch{}, [self] {
-                core::effect f{core::stop_removed{}};
-                run_after_write(self, f);
-              });
+              persist_then(self, persist_batch{}, after_write{},
+                           [self] { self->send(self->state.ctx.node, removed_atom::value); });
             },
             [&](core::apply& a) {
-              auto first = a.entries.empty() ? 0 : a.entries.front().index();
-              auto rh = self->request(st.ctx.state_machine, caf::infinite, apply_atom::value,
-                                      std::move(a.entries));
               if (!a.report || step == nullptr) {
-                rh.then([](const std::vector<std::string>&) {});
+                // Nobody waits for the results: sent anonymously, since CAF 0.17 sends a
+                // handler's result back to the sender of a plain message too.
+                caf::anon_send(st.ctx.state_machine, apply_atom::value, std::move(a.entries));
                 return;
               }
-              rh.then([self, step, first, barrier = a.barrier](std::vector<std::string>& results) {
-                if (!self->state.retired)
-                  step(self, core::applied{first, std::move(results), barrier});
-              });
+              auto first = a.entries.empty() ? 0 : a.entries.front().index();
+              self->request(st.ctx.state_machine, caf::infinite, apply_atom::value,
+                            std::move(a.entries))
+                  .then(
+                      [self, step, first, barrier = a.barrier](std::vector<std::string>& results) {
+                        if (!self->state.retired)
+                          step(self, core::applied{first, std::move(results), barrier});
+                      });
             },
             [&](core::reply& r) {
               auto held = st.promises.find(r.id);
@@ -157,7 +172,15 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
                                                    self->state.ctx.cfg->id, render(e));
                       });
             },
-            [&](core::flush_soon&) { self->send(self, flush_atom::value); },
+            [&](core::flush_soon&) {
+              // Nothing else waits in the mailbox: nothing would share the flush, so it runs
+              // right after these effects. Otherwise it queues behind what waits (flush_atom),
+              // and writes of many clients share one write and one AppendEntries.
+              if (self->mailbox().empty() && step != nullptr)
+                flush_here = true;
+              else
+                self->send(self, flush_atom::value);
+            },
             [&](core::leader_known& l) {
               self->send(st.ctx.node, leadership_atom::value, l.term, l.id, l.address);
             },
@@ -186,6 +209,8 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
         },
         fx[i]);
   }
+  if (flush_here && !st.retired)
+    step(self, core::flush_now{});
 }
 
 /// Makes sure the role is woken (tick_atom) at `when` or earlier: one delayed message, and

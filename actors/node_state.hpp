@@ -18,6 +18,7 @@
 #include "actors/inspect.hpp"
 #include "actors/pass_on.hpp"
 #include "messages/raft.pb.h"
+#include "runtime/canary.hpp"
 #include "runtime/raft_state.hpp"
 
 namespace cafraft::node_detail {
@@ -88,7 +89,8 @@ public:
     // handled after that, as nothing queued at the node would be. Other exits leave the role
     // to answer what it holds (a failed storage's errors) until the node's exit reaches it.
     if (content.match_elements<caf::exit_msg>() &&
-        content.get_as<caf::exit_msg>(0).reason == caf::exit_reason::kill)
+        content.get_as<caf::exit_msg>(0).reason == caf::exit_reason::kill &&
+        !CAFRAFT_CANARY("killed_node_role_runs_on")) // its role handles what was passed to it
       route->stop(content.get_as<caf::exit_msg>(0), eu);
     super::enqueue(std::move(x), eu);
   }

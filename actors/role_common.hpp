@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include <caf/all.hpp>
@@ -83,17 +84,26 @@ void init_role(Self* self, node_context ctx, std::shared_ptr<raft_state> rs, uin
   install_guards(self);
 }
 
-/// Sends a Raft message to member `to` through its peer actor. A member the role has no peer
-/// actor for (it joined since) is reached through the node, which makes one.
+/// Where a Raft message to member `to` goes: its peer actor, or, for a member the role has no
+/// peer actor for (it joined since), the node, which makes one. Nothing for this node itself.
+template <class Self, class Msg>
+std::pair<caf::actor, caf::message> outgoing(Self* self, const std::string& to, Msg msg) {
+  auto& st = self->state;
+  auto i = st.ctx.peers.find(to);
+  if (i != st.ctx.peers.end())
+    return {i->second, caf::make_message(std::move(msg))};
+  if (to == st.ctx.cfg->id)
+    return {};
+  return {st.ctx.node, caf::make_message(send_to_peer_atom::value, to,
+                                         st.rs ? st.rs->address_of(to) : std::string{},
+                                         caf::make_message(std::move(msg)))};
+}
+
+/// Sends a Raft message to member `to` (outgoing()).
 template <class Self, class Msg> void send_to(Self* self, const std::string& to, Msg msg) {
-  auto& peers = self->state.ctx.peers;
-  auto i = peers.find(to);
-  if (i != peers.end())
-    self->send(i->second, std::move(msg));
-  else if (to != self->state.ctx.cfg->id)
-    self->send(self->state.ctx.node, send_to_peer_atom::value, to,
-               self->state.rs ? self->state.rs->address_of(to) : std::string{},
-               caf::make_message(std::move(msg)));
+  auto [dest, m] = outgoing(self, to, std::move(msg));
+  if (dest)
+    self->send(dest, std::move(m));
 }
 
 /// Gives the Raft state to the node for role `next` and retires. `redispatch`: the message
@@ -134,21 +144,31 @@ template <class Self> void storage_failed(Self* self, const caf::error& e) {
   self->quit(e);
 }
 
-/// Writes `batch`, then calls `f` (which sends what depended on it). Batches are written in
-/// the order they were asked for, so answers leave in that order too (thesis §3.8: persist
-/// before you promise). A storage failure stops the node.
-template <class Self, class F> void persist_then(Self* self, persist_batch batch, F f) {
-  // An empty batch runs `f` at once when nothing waits at storage; otherwise it goes through
-  // storage too, so that an answer never overtakes one that waits for an earlier write.
+/// Writes `batch`; once it is durable, storage sends `after` and then, when `f` is given, the
+/// role hears of it and calls `f`. Batches are written, and what waits for them sent, in the
+/// order they were asked for (thesis §3.8: persist before you promise). A storage failure
+/// stops the node; a role that gave `f` hears of it first (storage_failed).
+template <class Self, class F = std::nullptr_t>
+void persist_then(Self* self, persist_batch batch, after_write after, F f = nullptr) {
+  constexpr bool hear = !std::is_same_v<F, std::nullptr_t>;
+  // An empty batch goes out at once when nothing waits at storage; otherwise it goes through
+  // storage too, so that what it sends never overtakes what waits for an earlier write.
   auto& counts = *self->state.ctx.persisted;
   if (batch.empty() && counts.requested.load(std::memory_order_relaxed) ==
                            counts.completed.load(std::memory_order_acquire)) {
-    f();
+    for (auto& [to, msg] : after.sends)
+      self->send(to, std::move(msg));
+    if constexpr (hear)
+      f();
     return;
   }
   counts.requested.fetch_add(1, std::memory_order_relaxed);
-  self->request(self->state.ctx.storage, caf::infinite, persist_atom::value, std::move(batch))
-      .then([f]() mutable { f(); }, [self](caf::error& e) { storage_failed(self, e); });
+  auto& storage = self->state.ctx.storage;
+  if constexpr (hear)
+    self->request(storage, caf::infinite, persist_atom::value, std::move(batch), std::move(after))
+        .then([f]() mutable { f(); }, [self](caf::error& e) { storage_failed(self, e); });
+  else
+    self->send(storage, persist_atom::value, std::move(batch), std::move(after));
 }
 
 /// Reads `key` from the state machine once it has applied `min_index`; answers `rp`.

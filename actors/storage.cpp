@@ -1,6 +1,8 @@
 #include "actors/storage.hpp"
 
 #include <exception>
+#include <optional>
+#include <utility>
 
 #include <caf/all.hpp>
 
@@ -10,6 +12,7 @@
 #include "actors/inspect.hpp"
 #include "messages/api.hpp"
 #include "messages/local.hpp"
+#include "runtime/canary.hpp"
 #include "runtime/durable_storage.hpp"
 
 namespace cafraft {
@@ -22,9 +25,11 @@ constexpr std::array<int64_t, 10> write_buckets{100,  250,   500,   1000,  2500,
 
 struct storage_state {
   std::shared_ptr<log_storage> store;
-  // Batches waiting for the next group commit, with the promises to keep once it is durable.
+  // Batches waiting for the next group commit, with what to send and the promises to keep
+  // (those of requests) once it is durable.
   std::vector<persist_batch> waiting;
-  std::vector<caf::response_promise> promises;
+  std::vector<after_write> after;
+  std::vector<std::optional<caf::response_promise>> promises;
   std::shared_ptr<persist_counts> counts;
   bool flush_scheduled = false;
   // Inspection: counted per message and per group commit, timed per write (fsync included).
@@ -53,13 +58,19 @@ bool commit_group(storage_ptr self) {
   if (st.waiting.empty())
     return true;
   std::vector<persist_batch> batches;
-  std::vector<caf::response_promise> promises;
+  std::vector<after_write> after;
+  std::vector<std::optional<caf::response_promise>> promises;
   batches.swap(st.waiting);
+  after.swap(st.after);
   promises.swap(st.promises);
   for (auto& b : batches)
     if (!b.entries.empty())
       st.last_index_written = b.entries.back().index();
   auto n = batches.size();
+  if (CAFRAFT_CANARY("storage_sends_before_write")) // what waits for the write overtakes it
+    for (auto& a : after)
+      for (auto& [to, msg] : std::exchange(a.sends, {}))
+        self->send(to, std::move(msg));
   auto t0 = std::chrono::steady_clock::now();
   try {
     st.store->write(std::move(batches));
@@ -77,13 +88,20 @@ bool commit_group(storage_ptr self) {
   } catch (const std::exception& ex) {
     auto err = failure(ex);
     for (auto& rp : promises)
-      rp.deliver(err);
+      if (rp)
+        rp->deliver(err);
     self->quit(err);
     return false;
   }
-  st.counts->completed.fetch_add(promises.size(), std::memory_order_release);
-  for (auto& rp : promises)
-    rp.deliver(caf::message{}); // durable: the continuation may send what depended on it
+  // Durable: what waited for each batch goes out, in order, and its requester hears of it.
+  for (size_t i = 0; i < n; ++i) {
+    for (auto& [to, msg] : after[i].sends)
+      self->send(to, std::move(msg));
+    if (promises[i])
+      promises[i]->deliver(caf::message{});
+  }
+  // Counted once sent: a role that sees nothing waiting may send at once without overtaking.
+  st.counts->completed.fetch_add(n, std::memory_order_release);
   return true;
 }
 
@@ -107,16 +125,24 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store,
   self->state.store = std::move(store);
   self->state.counts = std::move(counts);
   return {
-      [self](persist_atom, persist_batch& batch) {
+      [self](persist_atom, persist_batch& batch, after_write& after) {
         auto& st = self->state;
         st.waiting.push_back(std::move(batch));
-        st.promises.push_back(self->make_response_promise());
-        // The flush message queues behind every batch already in the mailbox, so they all
-        // share one write.
-        if (!st.flush_scheduled) {
-          st.flush_scheduled = true;
-          self->send(self, flush_atom::value);
+        st.after.push_back(std::move(after));
+        if (self->current_mailbox_element()->mid.is_request())
+          st.promises.emplace_back(self->make_response_promise());
+        else
+          st.promises.emplace_back();
+        // Nothing else waits: written now. Otherwise the flush message queues behind every
+        // batch already in the mailbox, so that they all share one write.
+        if (st.flush_scheduled)
+          return;
+        if (self->mailbox().empty()) {
+          commit_group(self);
+          return;
         }
+        st.flush_scheduled = true;
+        self->send(self, flush_atom::value);
       },
       [self](flush_atom) { commit_group(self); },
       [self](inspect_atom) {

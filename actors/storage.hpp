@@ -1,7 +1,10 @@
 // The storage actor: the only caller of a node's log_storage.
 //
-//   receives  persist_atom, persist_batch -> () once the batch is durable. Batches are written
-//             in arrival order. Every batch that arrived while a write was under way shares the
+//   receives  persist_atom, persist_batch, after_write -> () once the batch is durable, and
+//             the after_write's messages sent before that (a request is answered; a batch sent
+//             without one is just written). Batches are written in arrival order, and what
+//             waits for them sent in that order. A batch that finds nothing else waiting is
+//             written at once; every batch that arrived while a write was under way shares the
 //             next write: one group commit, one fdatasync.
 //             snapshot_atom, pb::SnapshotMeta, std::string data -> pb::SnapshotMeta once the
 //             state machine's snapshot is durable (and the log it covers dropped)
@@ -26,7 +29,7 @@
 namespace cafraft {
 
 /// Spawns the storage actor linked to `node`, on its own thread when `detached`. It adds every
-/// batch it made durable to `counts->completed` before it answers.
+/// batch it made durable to `counts->completed` once it sent what waited for the batch.
 caf::actor spawn_storage(caf::local_actor* node, std::shared_ptr<log_storage> store, bool detached,
                          std::shared_ptr<persist_counts> counts);
 

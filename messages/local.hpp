@@ -3,6 +3,11 @@
 #pragma once
 
 #include <memory>
+#include <utility>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/message.hpp>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
@@ -18,7 +23,15 @@ struct role_handover {
   std::shared_ptr<raft_state> state;
 };
 
+/// What a role sends once a write is durable (persist before you promise, thesis §3.8): the
+/// storage actor sends it right after the write, in order, so that it needs no round trip
+/// through the role (actors/storage.hpp).
+struct after_write {
+  std::vector<std::pair<caf::actor, caf::message>> sends;
+};
+
 } // namespace cafraft
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::role_handover)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::persist_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::after_write)

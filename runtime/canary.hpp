@@ -21,12 +21,13 @@ namespace cafraft::canary {
 // Every canary in the code, one per planted bug. tests/canary/check_table.sh keeps this list,
 // the CAFRAFT_CANARY("...") sites in actors/ and runtime/, and tests/canary/canaries.tsv equal.
 // canary-names-begin
-inline constexpr std::array<std::string_view, 23> names{
+inline constexpr std::array<std::string_view, 25> names{
     // persist before you promise
     "vote_sent_before_persisted",
     "vote_forgotten_at_restart",
     "append_ack_before_persisted",
     "leader_counts_unpersisted_self",
+    "storage_sends_before_write",
     // the rules of Figure 2
     "vote_ignores_last_term",
     "append_ignores_prev_term",
@@ -52,6 +53,8 @@ inline constexpr std::array<std::string_view, 23> names{
     "wal_skips_payload_checksum",
     "wal_corrupt_tail_cut_as_torn",
     "wal_append_not_synced",
+    // the node's actors
+    "killed_node_role_runs_on",
 };
 // canary-names-end
 

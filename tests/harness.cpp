@@ -47,9 +47,27 @@ void network::heal() {
 
 namespace {
 
+// A link actor shows every message to network::on_send as it is enqueued: in the handler of
+// the actor that sends it.
+class link_type : public caf::event_based_actor {
+public:
+  using caf::event_based_actor::event_based_actor;
+  std::string from, to;
+  std::shared_ptr<network> net;
+
+  void enqueue(caf::mailbox_element_ptr x, caf::execution_unit* eu) override {
+    if (net && net->on_send)
+      net->on_send(from, to, x->copy_content_to_message());
+    caf::event_based_actor::enqueue(std::move(x), eu);
+  }
+};
+
 // One direction of one connection: consults the fault plan for every message it carries.
-caf::behavior link_actor(caf::event_based_actor* self, std::string from, std::string to,
-                         caf::actor dest, std::shared_ptr<network> net) {
+caf::behavior link_actor(link_type* self, std::string from, std::string to, caf::actor dest,
+                         std::shared_ptr<network> net) {
+  self->from = from;
+  self->to = to;
+  self->net = net;
   install_guards(self);
   self->set_default_handler(
       [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {

@@ -46,6 +46,9 @@ public:
   /// Scripted faults for hand-built scenarios: may edit a message in flight (as long as the
   /// result is a message the sender could have sent), and returns true to lose it.
   std::function<bool(const std::string& from, const std::string& to, caf::message&)> script;
+  /// Sees every message at the moment its node sends it (as it is enqueued at the link, in the
+  /// sender's handler), before any fault: what it depends on must be durable by then.
+  std::function<void(const std::string& from, const std::string& to, const caf::message&)> on_send;
 
   bool blocked(const std::string& from, const std::string& to) const {
     return cut.count({from, to}) > 0;

@@ -158,6 +158,46 @@ TEST_F(InspectionTest, InspectionsGiveMessageRatesOverTheLastSeconds) {
   d.run();
 }
 
+// The hand-offs of one replicated write (docs/architecture.md, "Hand-offs"): the client's
+// request, the leader's write and its AppendEntries, each follower's write and answer, and the
+// three state machines, counted as the nodes' actors handle them. Raft messages and clients'
+// requests pass through the node and peer actors without being handled there.
+TEST_F(InspectionTest, AReplicatedWriteCostsAtMostFourteenHandledMessagesOverThreeNodes) {
+  cluster c{sys, 3, 1, nullptr};
+  std::string leader;
+  d.run_until([&] { return !(leader = agreed_leader(c, d)).empty(); }, 3000ms);
+  ASSERT_FALSE(leader.empty());
+  auto handled = [&] {
+    std::map<std::string, uint64_t> by_kind;
+    for (auto& [id, node] : c.nodes)
+      for (auto& [name, info] : directory(node))
+        by_kind[info.kind()] += inspect(node, name).handled();
+    return by_kind;
+  };
+  auto write = [&](int i) {
+    ASSERT_TRUE(call<pb::WriteResponse>(c.nodes[leader], put("k" + std::to_string(i), "v")));
+  };
+  for (int i = 0; i < 5; ++i) // the followers learn of the leader's no-op and first entries
+    write(i);
+  auto before = handled();
+  constexpr int writes = 100;
+  for (int i = 0; i < writes; ++i)
+    write(i);
+  auto after = handled();
+  double total = 0;
+  std::string counts;
+  for (auto& [kind, n] : after) {
+    auto per_write = static_cast<double>(n - before[kind]) / writes;
+    total += per_write;
+    counts += " " + kind + " " + std::to_string(per_write);
+  }
+  EXPECT_LE(total, 14.0) << "handled per write:" << counts;
+  // Besides the inspections above: neither a node nor a peer actor handles the write's
+  // messages.
+  EXPECT_LT(after["node"] - before["node"], writes / 2u) << counts;
+  EXPECT_LT(after["peer"] - before["peer"], writes / 2u) << counts;
+}
+
 TEST(MessageCounter, CountsPerSecondAndForgetsWhatLeftTheWindow) {
   using tp = message_counter::time_point;
   message_counter m;

@@ -1,7 +1,8 @@
 // Persist before you promise (Raft §5.1, thesis §3.8), under CAF's test scheduler in virtual
 // time with disks slower than the network: a storage actor runs only when no other actor can,
 // so every message that does not wait for its write overtakes it. Whatever leaves a node is then
-// checked against that node's disk at the moment it leaves:
+// checked against that node's disk at the moment it leaves (network::on_send: as the sender
+// hands it on, be it a role or the storage actor that sends what waited for a write):
 //   - a granted vote (and a candidate's request for votes) only once the vote is on disk;
 //   - a follower's AppendEntries success only once the entries it acknowledges are on disk;
 //   - a client's write acknowledgement only once a majority of disks hold the entry;
@@ -42,10 +43,8 @@ protected:
 
   void make(size_t n, std::function<void(node_config&)> tweak = nullptr) {
     c = std::make_unique<cluster>(sys, n, 1, nullptr, std::move(tweak));
-    c->net->script = [this](const std::string& from, const std::string& to, caf::message& m) {
-      check_leaving(from, to, m);
-      return false;
-    };
+    c->net->on_send = [this](const std::string& from, const std::string& to,
+                             const caf::message& m) { check_leaving(from, to, m); };
   }
 
   // What node `from` sends must not depend on anything that is not on its disk yet.
