@@ -1,6 +1,8 @@
 // The node actor: a Raft node's stable address. Peers, clients and tools hold this handle; it
 // routes every message to the node's current role actor (follower, candidate or leader) and
-// starts the next role when the current one hands over. Its children, all linked to it:
+// starts the next role when the current one hands over. Raft messages and clients' requests
+// pass straight to the role as they are enqueued (node_actor, actors/node_state.hpp). Its
+// children, all linked to it:
 //
 //   node n1
 //   +-- role        follower | candidate | leader (one at a time, a new actor per role/term)

@@ -2,8 +2,10 @@
 // node actor (a local handle or a remote proxy) and carries Raft messages to it.
 //
 //   receives  peer_handle_atom, caf::actor -> where the member is reached now (monitored)
-//             any Raft message -> forwarded to the member, or dropped (and counted) while no
-//             handle is known; Raft retries cover the loss
+//             any Raft message -> passed on to the member as it is enqueued, in the
+//             sender's thread and as sent by this peer, without being handled here
+//             (actors/pass_on.hpp); dropped (and counted) while no handle is known: Raft
+//             retries cover the loss
 //             any request -> delegated to the member (its answer goes straight to the
 //             requester), or answered `unreachable` while not connected
 //             peer_stats_atom -> (uint64_t sent, uint64_t dropped, bool connected)
