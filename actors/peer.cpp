@@ -30,7 +30,7 @@ struct peer_state {
   uint64_t dial_gen = 0;
   bool dialing = false;
   std::vector<caf::actor> watchers; // told when the connection breaks (connection_watch_atom)
-  std::minstd_rand rng{std::random_device{}()};
+  std::minstd_rand rng;             // jitter of redials: seeded only by a peer that dials
   static inline const char* name = "cafraft.peer";
 };
 
@@ -121,6 +121,8 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
   st.peer_id = std::move(peer_id);
   st.log = std::move(log);
   st.dial = std::move(opts);
+  if (!st.dial.address.empty()) // std::random_device is slow to open, and peers start often
+    st.rng.seed(std::random_device{}());
   install_guards(self);
   // The member's node is let go when the peer ends (in-process, nodes hold their peers).
   self->attach_functor([self] { self->direct.set(nullptr); });

@@ -181,20 +181,22 @@ void invariant_checker::on_step(role_kind role, const raft_state& s) {
   ++steps;
   roles[s.id] = role;
   auto& v = nodes_[s.id];
-  std::ostringstream where;
-  where << s.id << " (" << to_string(role) << ", term " << s.term << ") at step " << steps << ": ";
+  auto where = [&] {
+    return s.id + " (" + to_string(role) + ", term " + std::to_string(s.term) + ") at step " +
+           std::to_string(steps) + ": ";
+  };
   // Terms and commit indexes never decrease.
   if (s.term < v.term)
-    fail(where.str() + "term went down from " + std::to_string(v.term));
+    fail(where() + "term went down from " + std::to_string(v.term));
   if (s.commit_index < v.commit)
-    fail(where.str() + "commit index went down from " + std::to_string(v.commit));
+    fail(where() + "commit index went down from " + std::to_string(v.commit));
   if (s.commit_index > s.last_index())
-    fail(where.str() + "commit index beyond the log");
+    fail(where() + "commit index beyond the log");
   // Election safety: at most one leader per term (§5.2).
   if (role == role_kind::leader) {
     auto [i, added] = leaders.emplace(s.term, s.id);
     if (!added && i->second != s.id)
-      fail(where.str() + "second leader in term, first was " + i->second);
+      fail(where() + "second leader in term, first was " + i->second);
   }
   v.term = s.term;
   v.commit = s.commit_index;
@@ -218,27 +220,32 @@ void invariant_checker::on_step(role_kind role, const raft_state& s) {
       }
     for (auto i = lo + 1; i <= last_same; ++i)
       if (v.at(i) != o.at(i)) {
-        fail(where.str() + "log matching violated with " + other_id + " at index " +
-             std::to_string(i));
+        fail(where() + "log matching violated with " + other_id + " at index " + std::to_string(i));
         break;
       }
   }
   // Committed entries never change (state machine safety, §5.4.3).
-  for (uint64_t i = v.base + 1; i <= std::min(s.commit_index, v.last()); ++i) {
+  auto committed_last = std::min(s.commit_index, v.last());
+  if (committed_.size() <= committed_last)
+    committed_.resize(committed_last + 1);
+  for (uint64_t i = v.base + 1; i <= committed_last; ++i) {
     auto& e = v.at(i);
-    auto [it, added] = committed_.emplace(i, committed_entry{e.first, e.second, s.term});
-    if (!added) {
-      if (it->second.term != e.first || it->second.hash != e.second)
-        fail(where.str() + "committed entry " + std::to_string(i) + " differs");
-      it->second.seen_in_term = std::min(it->second.seen_in_term, s.term);
+    auto& c = committed_[i];
+    if (!c.seen) {
+      c = committed_entry{true, e.first, e.second, s.term};
+      continue;
     }
+    if (c.term != e.first || c.hash != e.second)
+      fail(where() + "committed entry " + std::to_string(i) + " differs");
+    c.seen_in_term = std::min(c.seen_in_term, s.term);
   }
   // Leader completeness (§5.4): a leader holds every entry committed before its term (in its
   // log, or in its snapshot).
   if (role == role_kind::leader)
-    for (auto& [i, c] : committed_)
-      if (c.seen_in_term < s.term && i > v.base && (i > v.last() || v.at(i).first != c.term)) {
-        fail(where.str() + "leader lacks committed entry " + std::to_string(i));
+    for (auto i = v.base + 1; i < committed_.size(); ++i)
+      if (auto& c = committed_[i];
+          c.seen && c.seen_in_term < s.term && (i > v.last() || v.at(i).first != c.term)) {
+        fail(where() + "leader lacks committed entry " + std::to_string(i));
         break;
       }
 }

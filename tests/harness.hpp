@@ -97,14 +97,15 @@ private:
     const std::pair<uint64_t, size_t>& at(uint64_t i) const { return log[i - base - 1]; }
   };
   struct committed_entry {
-    uint64_t term;
-    size_t hash;
-    uint64_t seen_in_term; // smallest term of a node that saw it committed
+    bool seen = false; // seen committed by some node
+    uint64_t term = 0;
+    size_t hash = 0;
+    uint64_t seen_in_term = 0; // smallest term of a node that saw it committed
   };
   void fail(std::string what);
 
   std::map<std::string, node_view> nodes_;
-  std::map<uint64_t, committed_entry> committed_;
+  std::vector<committed_entry> committed_;                  // by index (0 unused)
   std::map<uint64_t, std::pair<uint64_t, size_t>> applied_; // index -> (term, hash)
 };
 

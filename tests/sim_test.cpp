@@ -8,7 +8,7 @@
 // the faults heal, a leader must exist and every node must apply the same log; and every seed's
 // client history must be linearizable (tests/lin).
 //
-// CAFRAFT_SEEDS=N runs N seeds per size (default 200). A failing seed prints itself;
+// CAFRAFT_SEEDS=N runs N seeds per size (default 300). A failing seed prints itself;
 // CAFRAFT_SEED=S replays exactly that seed (CAFRAFT_TEST_LOG=info shows the nodes' logs).
 #include <cstdlib>
 #include <filesystem>
@@ -310,7 +310,7 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
 
 void run_seeds(size_t n, bool durable = false) {
   auto only = env_or("CAFRAFT_SEED", 0);
-  auto count = env_or("CAFRAFT_SEEDS", 200);
+  auto count = env_or("CAFRAFT_SEEDS", 300);
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : count;
   sim_result total;
@@ -531,7 +531,7 @@ sim_result run_churn_seed(uint64_t seed, bool durable = false) {
 
 void run_churn_seeds(bool durable) {
   auto only = env_or("CAFRAFT_SEED", 0);
-  auto count = env_or("CAFRAFT_SEEDS", 200) / 2;
+  auto count = env_or("CAFRAFT_SEEDS", 300) / 2;
   uint64_t first = only ? only : 1;
   uint64_t last = only ? only : std::max<uint64_t>(count, 1);
   sim_result total;
