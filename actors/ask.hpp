@@ -11,7 +11,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "messages/api.hpp"
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

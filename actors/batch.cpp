@@ -1,11 +1,11 @@
-#include "actors/batch.hpp"
+#include <cafraft/actors/batch.hpp>
 
 #include <memory>
 #include <string>
 
 #include <caf/all.hpp>
 
-#include "messages/api.hpp"
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

@@ -6,7 +6,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/result.hpp>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

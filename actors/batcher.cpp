@@ -1,4 +1,4 @@
-#include "actors/batcher.hpp"
+#include <cafraft/actors/batcher.hpp>
 
 #include <algorithm>
 #include <map>
@@ -8,9 +8,9 @@
 
 #include <caf/all.hpp>
 
-#include "actors/batch.hpp"
-#include "actors/guards.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/batch.hpp>
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

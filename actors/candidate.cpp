@@ -10,8 +10,8 @@
 //     follower --timeout--> candidate --majority--> leader
 //                            |   ^  \--AppendEntries / higher term--> follower
 //                            +---+ timeout: a new candidate, next term
-#include "actors/executor.hpp"
-#include "actors/roles.hpp"
+#include <cafraft/actors/executor.hpp>
+#include <cafraft/actors/roles.hpp>
 
 namespace cafraft {
 

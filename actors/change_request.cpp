@@ -1,13 +1,13 @@
-#include "actors/change_request.hpp"
+#include <cafraft/actors/change_request.hpp>
 
 #include <deque>
 #include <map>
 
 #include <caf/all.hpp>
 
-#include "actors/guards.hpp"
-#include "actors/inspect.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/actors/inspect.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

@@ -1,11 +1,11 @@
-#include "actors/client.hpp"
+#include <cafraft/actors/client.hpp>
 
 #include <thread>
 
 #include <caf/all.hpp>
 
-#include "actors/ask.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/ask.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

@@ -15,7 +15,7 @@
 #include <caf/expected.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

@@ -11,8 +11,8 @@
 #include <caf/actor.hpp>
 #include <spdlog/logger.h>
 
-#include "actors/pass_on.hpp"
-#include "runtime/config.hpp"
+#include <cafraft/actors/pass_on.hpp>
+#include <cafraft/runtime/config.hpp>
 
 namespace cafraft {
 

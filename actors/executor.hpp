@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "actors/role_common.hpp"
-#include "runtime/core.hpp"
+#include <cafraft/actors/role_common.hpp>
+#include <cafraft/runtime/core.hpp>
 
 namespace cafraft {
 

@@ -10,8 +10,8 @@
 //     start --> follower --(election timeout, voter)--> candidate
 //                  ^  |
 //                  +--+ AppendEntries of the current leader re-arms the timer
-#include "actors/executor.hpp"
-#include "actors/roles.hpp"
+#include <cafraft/actors/executor.hpp>
+#include <cafraft/actors/roles.hpp>
 
 namespace cafraft {
 

@@ -8,7 +8,7 @@
 #include <caf/result.hpp>
 #include <caf/scheduled_actor.hpp>
 
-#include "messages/errors.hpp"
+#include <cafraft/messages/errors.hpp>
 
 namespace cafraft {
 

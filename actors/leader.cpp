@@ -18,8 +18,8 @@
 #include <chrono>
 #include <string>
 
-#include "actors/executor.hpp"
-#include "actors/roles.hpp"
+#include <cafraft/actors/executor.hpp>
+#include <cafraft/actors/roles.hpp>
 
 namespace cafraft {
 

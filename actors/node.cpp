@@ -1,4 +1,4 @@
-#include "actors/node.hpp"
+#include <cafraft/actors/node.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -7,21 +7,21 @@
 
 #include <caf/all.hpp>
 
-#include "actors/batch.hpp"
-#include "actors/change_request.hpp"
-#include "actors/guards.hpp"
-#include "actors/node_state.hpp"
-#include "actors/peer.hpp"
-#include "actors/roles.hpp"
-#include "actors/state_machine.hpp"
-#include "actors/storage.hpp"
-#include "messages/api.hpp"
-#include "messages/local.hpp"
-#include "runtime/canary.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/rules.hpp"
-#include "runtime/state_machine.hpp"
+#include <cafraft/actors/batch.hpp>
+#include <cafraft/actors/change_request.hpp>
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/actors/node_state.hpp>
+#include <cafraft/actors/peer.hpp>
+#include <cafraft/actors/roles.hpp>
+#include <cafraft/actors/state_machine.hpp>
+#include <cafraft/actors/storage.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/local.hpp>
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/rules.hpp>
+#include <cafraft/runtime/state_machine.hpp>
 
 namespace cafraft {
 

@@ -22,8 +22,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
-#include "actors/change_request.hpp"
-#include "runtime/config.hpp"
+#include <cafraft/actors/change_request.hpp>
+#include <cafraft/runtime/config.hpp>
 
 namespace cafraft {
 

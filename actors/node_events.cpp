@@ -2,8 +2,8 @@
 // get: at most one event in flight to each, the rest queued (docs/membership.md).
 #include <caf/all.hpp>
 
-#include "actors/node_state.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/node_state.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft::node_detail {
 

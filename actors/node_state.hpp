@@ -14,12 +14,12 @@
 #include <caf/actor.hpp>
 #include <caf/response_promise.hpp>
 
-#include "actors/context.hpp"
-#include "actors/inspect.hpp"
-#include "actors/pass_on.hpp"
-#include "messages/raft.pb.h"
-#include "runtime/canary.hpp"
-#include "runtime/raft_state.hpp"
+#include <cafraft/actors/context.hpp>
+#include <cafraft/actors/inspect.hpp>
+#include <cafraft/actors/pass_on.hpp>
+#include <cafraft/messages/raft.pb.h>
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/raft_state.hpp>
 
 namespace cafraft::node_detail {
 

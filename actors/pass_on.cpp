@@ -1,6 +1,6 @@
-#include "actors/pass_on.hpp"
+#include <cafraft/actors/pass_on.hpp>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

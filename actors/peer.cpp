@@ -1,4 +1,4 @@
-#include "actors/peer.hpp"
+#include <cafraft/actors/peer.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -9,10 +9,10 @@
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 
-#include "actors/guards.hpp"
-#include "actors/inspect.hpp"
-#include "actors/pass_on.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/actors/inspect.hpp>
+#include <cafraft/actors/pass_on.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

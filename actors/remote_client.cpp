@@ -1,7 +1,7 @@
-#include "actors/remote_client.hpp"
+#include <cafraft/actors/remote_client.hpp>
 
-#include "actors/change_request.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/actors/change_request.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft {
 

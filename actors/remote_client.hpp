@@ -14,9 +14,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/all.hpp>
 
-#include "actors/ask.hpp"
-#include "actors/peer.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/ask.hpp>
+#include <cafraft/actors/peer.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft {
 

@@ -1,4 +1,4 @@
-#include "actors/role_common.hpp"
+#include <cafraft/actors/role_common.hpp>
 
 namespace cafraft {
 

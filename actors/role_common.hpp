@@ -20,14 +20,14 @@
 #include <caf/all.hpp>
 #include <spdlog/logger.h>
 
-#include "actors/context.hpp"
-#include "actors/guards.hpp"
-#include "actors/inspect.hpp"
-#include "messages/api.hpp"
-#include "messages/local.hpp"
-#include "runtime/observer.hpp"
-#include "runtime/raft_state.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/actors/context.hpp>
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/actors/inspect.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/local.hpp>
+#include <cafraft/runtime/observer.hpp>
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft {
 

@@ -9,8 +9,8 @@
 #include <caf/actor.hpp>
 #include <caf/local_actor.hpp>
 
-#include "actors/context.hpp"
-#include "runtime/raft_state.hpp"
+#include <cafraft/actors/context.hpp>
+#include <cafraft/runtime/raft_state.hpp>
 
 namespace cafraft {
 

@@ -1,16 +1,16 @@
-#include "actors/state_machine.hpp"
+#include <cafraft/actors/state_machine.hpp>
 
 #include <limits>
 #include <map>
 
 #include <caf/all.hpp>
 
-#include "actors/guards.hpp"
-#include "actors/inspect.hpp"
-#include "messages/api.hpp"
-#include "runtime/canary.hpp"
-#include "runtime/crc32c.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/actors/inspect.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft {
 

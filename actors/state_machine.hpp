@@ -19,10 +19,10 @@
 #include <caf/actor.hpp>
 #include <caf/local_actor.hpp>
 
-#include "runtime/config.hpp"
-#include "runtime/observer.hpp"
-#include "runtime/state_machine.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/runtime/config.hpp>
+#include <cafraft/runtime/observer.hpp>
+#include <cafraft/runtime/state_machine.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft {
 

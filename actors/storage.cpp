@@ -1,4 +1,4 @@
-#include "actors/storage.hpp"
+#include <cafraft/actors/storage.hpp>
 
 #include <exception>
 #include <optional>
@@ -8,12 +8,12 @@
 
 #include <array>
 
-#include "actors/guards.hpp"
-#include "actors/inspect.hpp"
-#include "messages/api.hpp"
-#include "messages/local.hpp"
-#include "runtime/canary.hpp"
-#include "runtime/durable_storage.hpp"
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/actors/inspect.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/local.hpp>
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
 
 namespace cafraft {
 

@@ -23,8 +23,8 @@
 #include <caf/actor.hpp>
 #include <caf/local_actor.hpp>
 
-#include "actors/context.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/actors/context.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/logging.hpp"
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::cli {
 

@@ -12,9 +12,9 @@
 #include <caf/actor_system.hpp>
 #include <nlohmann/json.hpp>
 
-#include "actors/remote_client.hpp"
 #include "apps/network.hpp"
-#include "messages/api.hpp"
+#include <cafraft/actors/remote_client.hpp>
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft::cli {
 

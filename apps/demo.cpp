@@ -13,11 +13,11 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/client.hpp"
-#include "actors/node.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/actors/client.hpp>
+#include <cafraft/actors/node.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;

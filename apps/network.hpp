@@ -14,8 +14,8 @@
 #include <caf/openssl/manager.hpp>
 #include <openssl/ssl.h>
 
-#include "actors/peer.hpp"
-#include "messages/register.hpp"
+#include <cafraft/actors/peer.hpp>
+#include <cafraft/messages/register.hpp>
 
 namespace cafraft {
 

@@ -34,14 +34,14 @@
 #include <thread>
 #include <unistd.h>
 
-#include "actors/node.hpp"
-#include "actors/peer.hpp"
 #include "apps/admin.hpp"
 #include "apps/network.hpp"
 #include "apps/node_options.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/actors/node.hpp>
+#include <cafraft/actors/peer.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 using namespace std::chrono_literals;
 

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "actors/peer.hpp"
+#include <cafraft/actors/peer.hpp>
 
 namespace cafraft {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "apps/network.hpp"
-#include "runtime/config.hpp"
+#include <cafraft/runtime/config.hpp>
 
 namespace cafraft {
 

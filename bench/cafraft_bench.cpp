@@ -35,19 +35,19 @@
 #include <caf/io/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/batcher.hpp"
-#include "actors/node.hpp"
-#include "actors/remote_client.hpp"
 #include "apps/network.hpp"
 #include "apps/subprocess.hpp"
 #include "bench/client.hpp"
 #include "bench/options.hpp"
 #include "bench/process_cluster.hpp"
 #include "bench/report.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/actors/batcher.hpp>
+#include <cafraft/actors/node.hpp>
+#include <cafraft/actors/remote_client.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;

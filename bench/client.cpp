@@ -5,7 +5,7 @@
 
 #include <caf/all.hpp>
 
-#include "messages/api.hpp"
+#include <cafraft/messages/api.hpp>
 
 namespace cafraft::bench {
 

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace {
 

@@ -4,10 +4,10 @@
 
 #include <caf/all.hpp>
 
-#include "actors/client.hpp"
-#include "actors/node.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
+#include <cafraft/actors/client.hpp>
+#include <cafraft/actors/node.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
 
 int main() {
   caf::actor_system_config cfg;

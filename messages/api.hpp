@@ -44,6 +44,6 @@
 //                           will get no answer; fail them now with errc::connection_lost
 #pragma once
 
-#include "messages/atoms.hpp"
-#include "messages/errors.hpp"
-#include "messages/pb_inspect.hpp"
+#include <cafraft/messages/atoms.hpp>
+#include <cafraft/messages/errors.hpp>
+#include <cafraft/messages/pb_inspect.hpp>

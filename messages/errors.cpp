@@ -1,9 +1,9 @@
-#include "messages/errors.hpp"
+#include <cafraft/messages/errors.hpp>
 
 #include <caf/message.hpp>
 #include <caf/sec.hpp>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

@@ -10,7 +10,7 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 
-#include "messages/errc.hpp"
+#include <cafraft/messages/errc.hpp>
 
 namespace cafraft {
 

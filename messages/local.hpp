@@ -11,8 +11,8 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
-#include "runtime/raft_state.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft {
 

@@ -13,7 +13,7 @@
 #include <caf/serializer.hpp>
 #include <google/protobuf/message.h>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft::pb {
 

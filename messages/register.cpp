@@ -1,9 +1,9 @@
-#include "messages/register.hpp"
+#include <cafraft/messages/register.hpp>
 
 #include <caf/actor_system_config.hpp>
 
-#include "messages/errors.hpp"
-#include "messages/pb_inspect.hpp"
+#include <cafraft/messages/errors.hpp>
+#include <cafraft/messages/pb_inspect.hpp>
 
 namespace cafraft {
 

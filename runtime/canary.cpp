@@ -1,4 +1,4 @@
-#include "runtime/canary.hpp"
+#include <cafraft/runtime/canary.hpp>
 
 #include <cstdio>
 #include <cstdlib>

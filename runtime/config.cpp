@@ -1,4 +1,4 @@
-#include "runtime/config.hpp"
+#include <cafraft/runtime/config.hpp>
 
 #include <set>
 

@@ -1,8 +1,8 @@
-#include "runtime/core.hpp"
+#include <cafraft/runtime/core.hpp>
 
-#include "runtime/canary.hpp"
-#include "runtime/core_detail.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/core_detail.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft::core {
 

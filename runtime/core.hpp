@@ -24,12 +24,12 @@
 
 #include <spdlog/logger.h>
 
-#include "messages/errc.hpp"
-#include "messages/raft.pb.h"
-#include "runtime/config.hpp"
-#include "runtime/raft_state.hpp"
-#include "runtime/replication.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/messages/errc.hpp>
+#include <cafraft/messages/raft.pb.h>
+#include <cafraft/runtime/config.hpp>
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/replication.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft::core {
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "runtime/core.hpp"
+#include <cafraft/runtime/core.hpp>
 
 namespace cafraft::core {
 

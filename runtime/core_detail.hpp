@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "runtime/core.hpp"
+#include <cafraft/runtime/core.hpp>
 
 namespace cafraft::core::detail {
 

@@ -1,4 +1,4 @@
-#include "runtime/crc32c.hpp"
+#include <cafraft/runtime/crc32c.hpp>
 
 #include <array>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "runtime/disk.hpp"
+#include <cafraft/runtime/disk.hpp>
 
 #include <algorithm>
 #include <cerrno>

@@ -1,15 +1,15 @@
-#include "runtime/durable_storage.hpp"
+#include <cafraft/runtime/durable_storage.hpp>
 
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 
-#include "messages/storage.pb.h"
-#include "runtime/canary.hpp"
-#include "runtime/crc32c.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/wal.hpp"
+#include <cafraft/messages/storage.pb.h>
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/wal.hpp>
 
 namespace cafraft {
 

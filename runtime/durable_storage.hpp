@@ -13,8 +13,8 @@
 
 #include <spdlog/logger.h>
 
-#include "runtime/disk.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/runtime/disk.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft {
 

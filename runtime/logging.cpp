@@ -1,4 +1,4 @@
-#include "runtime/logging.hpp"
+#include <cafraft/runtime/logging.hpp>
 
 #include <map>
 #include <mutex>

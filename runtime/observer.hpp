@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/raft_state.hpp"
+#include <cafraft/runtime/raft_state.hpp>
 
 namespace cafraft {
 

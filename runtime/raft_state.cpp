@@ -1,4 +1,4 @@
-#include "runtime/raft_state.hpp"
+#include <cafraft/runtime/raft_state.hpp>
 
 namespace cafraft {
 

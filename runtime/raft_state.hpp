@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "messages/raft.pb.h"
-#include "runtime/config.hpp"
+#include <cafraft/messages/raft.pb.h>
+#include <cafraft/runtime/config.hpp>
 
 namespace cafraft {
 

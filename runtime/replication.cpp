@@ -1,8 +1,8 @@
-#include "runtime/replication.hpp"
+#include <cafraft/runtime/replication.hpp>
 
 #include <algorithm>
 
-#include "runtime/canary.hpp"
+#include <cafraft/runtime/canary.hpp>
 
 namespace cafraft {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/raft_state.hpp"
+#include <cafraft/runtime/raft_state.hpp>
 
 namespace cafraft {
 

@@ -1,8 +1,8 @@
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/rules.hpp>
 
 #include <algorithm>
 
-#include "runtime/canary.hpp"
+#include <cafraft/runtime/canary.hpp>
 
 namespace cafraft::rules {
 

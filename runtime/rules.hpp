@@ -6,8 +6,8 @@
 #include <optional>
 #include <vector>
 
-#include "runtime/raft_state.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft::rules {
 

@@ -1,6 +1,6 @@
-#include "runtime/state_machine.hpp"
+#include <cafraft/runtime/state_machine.hpp>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

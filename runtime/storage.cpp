@@ -1,8 +1,8 @@
-#include "runtime/storage.hpp"
+#include <cafraft/runtime/storage.hpp>
 
 #include <stdexcept>
 
-#include "runtime/crc32c.hpp"
+#include <cafraft/runtime/crc32c.hpp>
 
 namespace cafraft {
 
@@ -26,7 +26,7 @@ uint64_t log_storage::receive_chunk(const pb::InstallSnapshot& chunk, bool& comp
   auto& meta = chunk.meta();
   complete = false;
   if (meta.index() > max_snapshot_index)
-    return 0; // never installed
+    return 0;                                         // never installed
   if (received_ && same_snapshot(*received_, meta)) { // a duplicate after the last chunk
     complete = true;
     return meta.size();

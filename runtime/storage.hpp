@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "messages/raft.pb.h"
+#include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
 

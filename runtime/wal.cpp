@@ -1,9 +1,9 @@
-#include "runtime/wal.hpp"
+#include <cafraft/runtime/wal.hpp>
 
 #include <algorithm>
 
-#include "runtime/canary.hpp"
-#include "runtime/crc32c.hpp"
+#include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/crc32c.hpp>
 
 namespace cafraft::wal {
 

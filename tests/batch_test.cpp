@@ -3,11 +3,11 @@
 // CAF's test scheduler, in virtual time.
 #include <gtest/gtest.h>
 
-#include "actors/batch.hpp"
-#include "actors/batcher.hpp"
-#include "actors/peer.hpp"
 #include "harness.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/actors/batch.hpp>
+#include <cafraft/actors/batcher.hpp>
+#include <cafraft/actors/peer.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::test {
 namespace {

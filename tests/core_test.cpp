@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 #include <spdlog/logger.h>
 
-#include "runtime/core.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/core.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft::core {
 namespace {

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/disk.hpp"
+#include <cafraft/runtime/disk.hpp>
 
 namespace cafraft::test {
 

@@ -26,8 +26,8 @@
 #include <fiu.h>
 
 #include "harness.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::test {
 namespace {

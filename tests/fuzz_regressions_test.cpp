@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "crash_disk.hpp"
-#include "messages/storage.pb.h"
-#include "runtime/crc32c.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/replication.hpp"
-#include "runtime/wal.hpp"
+#include <cafraft/messages/storage.pb.h>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/replication.hpp>
+#include <cafraft/runtime/wal.hpp>
 
 // cafraft-node's option parsing is compiled into cafraft-node only; the regression of
 // --threads needs it here. (When a library of the programs' code links into cafraft-tests,

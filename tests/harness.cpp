@@ -6,9 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/guards.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/actors/guards.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::test {
 

@@ -18,12 +18,12 @@
 
 #include <caf/all.hpp>
 
-#include "actors/node.hpp"
 #include "crash_disk.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
-#include "runtime/observer.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/actors/node.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/observer.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace cafraft::test {
 

@@ -4,8 +4,8 @@
 // ends.
 #include <gtest/gtest.h>
 
-#include "actors/inspect.hpp"
 #include "harness.hpp"
+#include <cafraft/actors/inspect.hpp>
 
 namespace cafraft::test {
 namespace {

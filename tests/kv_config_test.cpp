@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include "messages/raft.pb.h"
-#include "runtime/config.hpp"
-#include "runtime/state_machine.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/messages/raft.pb.h>
+#include <cafraft/runtime/config.hpp>
+#include <cafraft/runtime/state_machine.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 namespace {
 

@@ -3,8 +3,8 @@
 // tests/actor_test.cpp.
 #include <gtest/gtest.h>
 
-#include "runtime/replication.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/replication.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft {
 namespace {

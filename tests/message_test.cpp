@@ -20,9 +20,9 @@
 #include <caf/sec.hpp>
 #include <gtest/gtest.h>
 
-#include "messages/errors.hpp"
-#include "messages/pb_inspect.hpp"
-#include "messages/register.hpp"
+#include <cafraft/messages/errors.hpp>
+#include <cafraft/messages/pb_inspect.hpp>
+#include <cafraft/messages/register.hpp>
 
 namespace {
 

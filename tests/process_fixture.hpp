@@ -33,13 +33,13 @@
 
 #include <httplib.h>
 
-#include "actors/remote_client.hpp"
 #include "apps/admin.hpp"
 #include "apps/subprocess.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
 #include "realtime.hpp"
-#include "runtime/logging.hpp"
+#include <cafraft/actors/remote_client.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::test {
 

@@ -5,9 +5,9 @@
 // includes the read index.
 #include <gtest/gtest.h>
 
-#include "actors/state_machine.hpp"
 #include "harness.hpp"
-#include "runtime/state_machine.hpp"
+#include <cafraft/actors/state_machine.hpp>
+#include <cafraft/runtime/state_machine.hpp>
 
 namespace cafraft::test {
 namespace {

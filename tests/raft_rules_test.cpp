@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/raft_state.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft {
 namespace {

@@ -8,7 +8,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 
-#include "messages/register.hpp"
+#include <cafraft/messages/register.hpp>
 
 namespace cafraft::test {
 

@@ -29,15 +29,15 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/client.hpp"
-#include "actors/node.hpp"
-#include "actors/remote_client.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
 #include "realtime.hpp"
-#include "runtime/config.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/actors/client.hpp>
+#include <cafraft/actors/node.hpp>
+#include <cafraft/actors/remote_client.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/config.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;

@@ -3,8 +3,8 @@
 // holds the log the leader had when they first spoke again.
 #include <gtest/gtest.h>
 
-#include "runtime/raft_state.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft {
 namespace {

@@ -8,11 +8,11 @@
 
 #include <gtest/gtest.h>
 
-#include "messages/raft.pb.h"
-#include "runtime/config.hpp"
-#include "runtime/raft_state.hpp"
-#include "runtime/replication.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/messages/raft.pb.h>
+#include <cafraft/runtime/config.hpp>
+#include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/replication.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace {
 

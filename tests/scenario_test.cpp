@@ -27,12 +27,12 @@
 #include <gtest/gtest.h>
 #include <spdlog/logger.h>
 
-#include "messages/errors.hpp"
-#include "runtime/core.hpp"
-#include "runtime/crc32c.hpp"
-#include "runtime/rules.hpp"
-#include "runtime/state_machine.hpp"
-#include "runtime/storage.hpp"
+#include <cafraft/messages/errors.hpp>
+#include <cafraft/runtime/core.hpp>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/rules.hpp>
+#include <cafraft/runtime/state_machine.hpp>
+#include <cafraft/runtime/storage.hpp>
 
 #ifndef CAFRAFT_SCENARIO_DIR
 #error "CAFRAFT_SCENARIO_DIR must name tests/scenarios"

@@ -3,7 +3,7 @@
 #include <optional>
 #include <sstream>
 
-#include "messages/errors.hpp"
+#include <cafraft/messages/errors.hpp>
 
 namespace cafraft::test {
 
@@ -16,8 +16,8 @@ constexpr auto request_timeout = std::chrono::milliseconds{1000};
 struct sim_clients::shared {
   struct client_state {
     bool busy = false;
-    std::string preferred;                  // the leader it was last told of
-    std::optional<lin::operation> retry;    // the next operation, when already chosen
+    std::string preferred;                   // the leader it was last told of
+    std::optional<lin::operation> retry;     // the next operation, when already chosen
     std::map<std::string, std::string> seen; // key -> the last value it read or wrote
     uint64_t next_value = 0;
   };
@@ -117,54 +117,54 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     done(lin::outcome::rejected, std::nullopt, &e); // a read changes nothing
   };
   switch (op.kind) {
-    case lin::op_kind::read: {
-      pb::GetRequest req;
-      req.set_key(op.key);
-      sys_.spawn([=](caf::event_based_actor* self) {
-        self->request(node, request_timeout, req)
-            .then(
-                [=](const pb::GetResponse& r) {
-                  done(lin::outcome::ok,
-                       r.found() ? std::optional<std::string>{r.value()} : std::nullopt, nullptr);
-                },
-                [=](caf::error& e) { read_failed(e); });
-      });
-      break;
-    }
-    case lin::op_kind::write: {
-      pb::PutRequest req;
-      req.set_key(op.key);
-      req.set_value(op.value);
-      sys_.spawn([=](caf::event_based_actor* self) {
-        self->request(node, request_timeout, req)
-            .then([=](const pb::WriteResponse&) { done(lin::outcome::ok, std::nullopt, nullptr); },
-                  [=](caf::error& e) { failed(e); });
-      });
-      break;
-    }
-    case lin::op_kind::cas: {
-      pb::CasRequest req;
-      req.set_key(op.key);
-      req.set_value(op.value);
-      if (op.expected)
-        req.set_expected(*op.expected);
-      else
-        req.set_expect_absent(true);
-      sys_.spawn([=](caf::event_based_actor* self) {
-        self->request(node, request_timeout, req)
-            .then(
-                [=](const pb::WriteResponse& w) {
-                  pb::KvResult res;
-                  res.ParseFromString(w.result());
-                  done(res.compare_failed() ? lin::outcome::fail : lin::outcome::ok,
-                       std::nullopt, nullptr);
-                },
+  case lin::op_kind::read: {
+    pb::GetRequest req;
+    req.set_key(op.key);
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(node, request_timeout, req)
+          .then(
+              [=](const pb::GetResponse& r) {
+                done(lin::outcome::ok,
+                     r.found() ? std::optional<std::string>{r.value()} : std::nullopt, nullptr);
+              },
+              [=](caf::error& e) { read_failed(e); });
+    });
+    break;
+  }
+  case lin::op_kind::write: {
+    pb::PutRequest req;
+    req.set_key(op.key);
+    req.set_value(op.value);
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(node, request_timeout, req)
+          .then([=](const pb::WriteResponse&) { done(lin::outcome::ok, std::nullopt, nullptr); },
                 [=](caf::error& e) { failed(e); });
-      });
-      break;
-    }
-    case lin::op_kind::append:
-      break; // the KV store has no append
+    });
+    break;
+  }
+  case lin::op_kind::cas: {
+    pb::CasRequest req;
+    req.set_key(op.key);
+    req.set_value(op.value);
+    if (op.expected)
+      req.set_expected(*op.expected);
+    else
+      req.set_expect_absent(true);
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(node, request_timeout, req)
+          .then(
+              [=](const pb::WriteResponse& w) {
+                pb::KvResult res;
+                res.ParseFromString(w.result());
+                done(res.compare_failed() ? lin::outcome::fail : lin::outcome::ok, std::nullopt,
+                     nullptr);
+              },
+              [=](caf::error& e) { failed(e); });
+    });
+    break;
+  }
+  case lin::op_kind::append:
+    break; // the KV store has no append
   }
 }
 
@@ -224,7 +224,7 @@ std::string sim_clients::check() const {
     return {};
   std::ostringstream out;
   out << (res.answer == lin::verdict::timed_out ? "the linearizability check timed out"
-                                                 : "the client history is not linearizable")
+                                                : "the client history is not linearizable")
       << " (key " << res.key << ", " << res.operations << " operations):\n"
       << res.explanation;
   return out.str();

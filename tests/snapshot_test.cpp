@@ -9,11 +9,11 @@
 #include <random>
 
 #include "crash_disk.hpp"
-#include "runtime/crc32c.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/replication.hpp"
-#include "runtime/rules.hpp"
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/replication.hpp>
+#include <cafraft/runtime/rules.hpp>
 
 namespace cafraft::test {
 namespace {

@@ -7,11 +7,11 @@
 #include <random>
 
 #include "crash_disk.hpp"
-#include "messages/storage.pb.h"
-#include "runtime/crc32c.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/wal.hpp"
+#include <cafraft/messages/storage.pb.h>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/wal.hpp>
 
 namespace cafraft::test {
 namespace {

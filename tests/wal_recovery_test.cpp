@@ -6,9 +6,9 @@
 #include <gtest/gtest.h>
 
 #include "crash_disk.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/wal.hpp"
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/wal.hpp>
 
 namespace cafraft::test {
 namespace {

@@ -21,12 +21,12 @@
 #include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 
-#include "messages/storage.pb.h"
-#include "runtime/crc32c.hpp"
-#include "runtime/durable_storage.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/wal.hpp"
 #include "tests/crash_disk.hpp"
+#include <cafraft/messages/storage.pb.h>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/durable_storage.hpp>
+#include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/wal.hpp>
 
 namespace cafraft::fuzz {
 
@@ -35,20 +35,19 @@ namespace cafraft::fuzz {
 inline const bool protobuf_quiet = (google::protobuf::SetLogHandler(nullptr), true);
 
 /// A failed check: a bug, reported as a crash so that libFuzzer keeps the input.
-#define FUZZ_CHECK(cond, ...)                                                                     \
-  do {                                                                                            \
-    if (!(cond)) {                                                                                \
-      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);        \
-      std::fprintf(stderr, "  " __VA_ARGS__);                                                     \
-      std::fprintf(stderr, "\n");                                                                 \
-      std::abort();                                                                               \
-    }                                                                                             \
+#define FUZZ_CHECK(cond, ...)                                                                      \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
+      std::fprintf(stderr, "  " __VA_ARGS__);                                                      \
+      std::fprintf(stderr, "\n");                                                                  \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (false)
 
 class input {
 public:
-  input(const uint8_t* data, size_t size)
-      : data_(reinterpret_cast<const char*>(data), size) {}
+  input(const uint8_t* data, size_t size) : data_(reinterpret_cast<const char*>(data), size) {}
   explicit input(std::string_view data) : data_(data) {}
 
   bool empty() const { return pos_ >= data_.size(); }

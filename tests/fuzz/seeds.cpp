@@ -14,10 +14,10 @@
 #include <caf/message.hpp>
 
 #include "fuzz_common.hpp"
-#include "messages/pb_inspect.hpp"
-#include "messages/register.hpp"
-#include "runtime/crc32c.hpp"
-#include "runtime/state_machine.hpp"
+#include <cafraft/messages/pb_inspect.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/state_machine.hpp>
 
 using namespace cafraft;
 namespace fz = cafraft::fuzz;
@@ -234,17 +234,22 @@ void wal_reader_seeds() {
   auto seg = fz::segment_file(1, 1, {entries(1, 2, 1), entries(3, 3, 1)});
   seed("wal_reader", "segment", fz::output{}.u8(0).u16(4095).raw(seg).str());
   seed("wal_reader", "segment-chunks", fz::output{}.u8(0).u16(15).raw(seg).str());
-  seed("wal_reader", "reserved", fz::output{}.u8(1).u16(31).raw(seg + std::string(100, '\0')).str());
+  seed("wal_reader", "reserved",
+       fz::output{}.u8(1).u16(31).raw(seg + std::string(100, '\0')).str());
   seed("wal_reader", "torn", fz::output{}.u8(0).u16(63).raw(seg.substr(0, seg.size() - 5)).str());
   auto torn_zeros = seg.substr(0, seg.size() - 6) + std::string(6, '\0');
-  seed("wal_reader", "torn-zeros", fz::output{}.u8(1).u16(11).raw(torn_zeros + std::string(40, '\0')).str());
+  seed("wal_reader", "torn-zeros",
+       fz::output{}.u8(1).u16(11).raw(torn_zeros + std::string(40, '\0')).str());
   auto bad = seg;
   bad[20] = static_cast<char>(bad[20] ^ 0x40);
   seed("wal_reader", "corrupt", fz::output{}.u8(0).u16(100).raw(bad).str());
-  seed("wal_reader", "empty-records", fz::output{}.u8(0).u16(12).raw(wal::frame("") + wal::frame("a")).str());
+  seed("wal_reader", "empty-records",
+       fz::output{}.u8(0).u16(12).raw(wal::frame("") + wal::frame("a")).str());
 }
 
-std::string opts(uint8_t b) { return fz::output{}.u8(b).str(); }
+std::string opts(uint8_t b) {
+  return fz::output{}.u8(b).str();
+}
 
 void hard_state_seeds() {
   seed("hard_state", "slot0", opts(0) + fz::hard_state_file(3, "n2", 1));
@@ -284,13 +289,19 @@ pb::SnapshotMeta meta_of(uint64_t index, uint64_t term, const std::string& data)
 void snapshot_file_seeds() {
   std::string data = "snapshot data";
   auto in = [&](uint8_t o, uint8_t index, uint8_t wal, uint64_t term) {
-    return fz::output{}.u8(o).u8(index).u8(wal).raw(fz::snapshot_file(meta_of(index, term, data), data)).str();
+    return fz::output{}
+        .u8(o)
+        .u8(index)
+        .u8(wal)
+        .raw(fz::snapshot_file(meta_of(index, term, data), data))
+        .str();
   };
   seed("snapshot_file", "at-4", in(0, 4, 0, 2));
   seed("snapshot_file", "at-3-term-mismatch", in(1, 3, 0, 2));
   seed("snapshot_file", "restart-at-8", in(2, 8, 1, 3));
   seed("snapshot_file", "past-the-wal", in(3, 20, 2, 3));
-  seed("snapshot_file", "empty-data", fz::output{}.u8(8).u8(5).u8(2).raw(fz::snapshot_file(meta_of(5, 2, ""), "")).str());
+  seed("snapshot_file", "empty-data",
+       fz::output{}.u8(8).u8(5).u8(2).raw(fz::snapshot_file(meta_of(5, 2, ""), "")).str());
 }
 
 void wal_segments_seeds() {
@@ -304,13 +315,31 @@ void wal_segments_seeds() {
   tr.set_truncate_from(3);
   *tr.add_entries() = fz::entry(3, 2);
   tr.set_seal(fz::seal);
-  seed("wal_segments", "truncate", fz::output{}.u8(2).u8(0).u8(1).blob(fz::segment_file(1, 1, {entries(1, 5, 1)}) + fz::framed(tr)).str());
+  seed("wal_segments", "truncate",
+       fz::output{}
+           .u8(2)
+           .u8(0)
+           .u8(1)
+           .blob(fz::segment_file(1, 1, {entries(1, 5, 1)}) + fz::framed(tr))
+           .str());
   auto restart = fz::segment_file(3, 11, {entries(11, 12, 3)}, true);
-  seed("wal_segments", "restart", fz::output{}.u8(4).u8(10).u8(1).blob(one).u8(3).blob(restart).str());
-  seed("wal_segments", "snapshot-inside", fz::output{}.u8(5).u8(4).u8(1).blob(one).u8(2).blob(two).str());
-  seed("wal_segments", "reserved-tail", fz::output{}.u8(16 | 1).u8(0).u8(1).blob(one + std::string(200, '\0')).str());
-  seed("wal_segments", "torn-tail", fz::output{}.u8(8).u8(0).u8(1).blob(one).u8(2).blob(two.substr(0, two.size() - 7)).str());
-  seed("wal_segments", "gap", fz::output{}.u8(8).u8(0).u8(1).blob(one).u8(3).blob(fz::segment_file(3, 9, {entries(9, 9, 3)})).str());
+  seed("wal_segments", "restart",
+       fz::output{}.u8(4).u8(10).u8(1).blob(one).u8(3).blob(restart).str());
+  seed("wal_segments", "snapshot-inside",
+       fz::output{}.u8(5).u8(4).u8(1).blob(one).u8(2).blob(two).str());
+  seed("wal_segments", "reserved-tail",
+       fz::output{}.u8(16 | 1).u8(0).u8(1).blob(one + std::string(200, '\0')).str());
+  seed("wal_segments", "torn-tail",
+       fz::output{}.u8(8).u8(0).u8(1).blob(one).u8(2).blob(two.substr(0, two.size() - 7)).str());
+  seed("wal_segments", "gap",
+       fz::output{}
+           .u8(8)
+           .u8(0)
+           .u8(1)
+           .blob(one)
+           .u8(3)
+           .blob(fz::segment_file(3, 9, {entries(9, 9, 3)}))
+           .str());
 }
 
 void snapshot_chunks_seeds() {
@@ -403,8 +432,9 @@ void node_options_seeds() {
                  "--tls-key=k", "--tls-ca=a", "--election-min-ms=300", "--election-max-ms=600",
                  "--heartbeat-ms=100", "--admin=h:9", "--scheduler=stealing", "--threads=4",
                  "--log-level=debug"}));
-  seed("node_options", "restart", plain(1, {"--id", "n1", "--data-dir", "/d", "--listen", "h:1",
-                                            "--insecure", "--cluster-id", "c1"}));
+  seed("node_options", "restart",
+       plain(1, {"--id", "n1", "--data-dir", "/d", "--listen", "h:1", "--insecure", "--cluster-id",
+                 "c1"}));
   seed("node_options", "help", plain(0, {"--help"}));
   seed("node_options", "version", plain(0, {"--version"}));
   seed("node_options", "bad-number", plain(0, {"--id", "n1", "--heartbeat-ms", "fast"}));

@@ -42,14 +42,14 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
-#include "actors/remote_client.hpp"
 #include "history.hpp"
-#include "messages/api.hpp"
-#include "messages/register.hpp"
 #include "netlab.hpp"
-#include "runtime/logging.hpp"
 #include "tests/lin/linearizability.hpp"
 #include "tests/realtime.hpp"
+#include <cafraft/actors/remote_client.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::nemesis {
 namespace {

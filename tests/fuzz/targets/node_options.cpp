@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/peer.hpp"
 #include "apps/node_options.hpp"
 #include "fuzz_common.hpp"
+#include <cafraft/actors/peer.hpp>
 
 using namespace cafraft;
 namespace fz = cafraft::fuzz;
@@ -26,11 +26,23 @@ namespace fz = cafraft::fuzz;
 namespace {
 
 const char* const env_names[] = {
-  "CAFRAFT_ID",          "CAFRAFT_DATA_DIR",        "CAFRAFT_LISTEN",  "CAFRAFT_INITIAL_CLUSTER",
-  "CAFRAFT_JOIN",        "CAFRAFT_CLUSTER_ID",      "CAFRAFT_TLS_CERT", "CAFRAFT_TLS_KEY",
-  "CAFRAFT_TLS_CA",      "CAFRAFT_INSECURE",        "CAFRAFT_ELECTION_MIN_MS",
-  "CAFRAFT_ELECTION_MAX_MS", "CAFRAFT_HEARTBEAT_MS", "CAFRAFT_ADMIN",   "CAFRAFT_SCHEDULER",
-  "CAFRAFT_THREADS",     "CAFRAFT_LOG_LEVEL",
+    "CAFRAFT_ID",
+    "CAFRAFT_DATA_DIR",
+    "CAFRAFT_LISTEN",
+    "CAFRAFT_INITIAL_CLUSTER",
+    "CAFRAFT_JOIN",
+    "CAFRAFT_CLUSTER_ID",
+    "CAFRAFT_TLS_CERT",
+    "CAFRAFT_TLS_KEY",
+    "CAFRAFT_TLS_CA",
+    "CAFRAFT_INSECURE",
+    "CAFRAFT_ELECTION_MIN_MS",
+    "CAFRAFT_ELECTION_MAX_MS",
+    "CAFRAFT_HEARTBEAT_MS",
+    "CAFRAFT_ADMIN",
+    "CAFRAFT_SCHEDULER",
+    "CAFRAFT_THREADS",
+    "CAFRAFT_LOG_LEVEL",
 };
 constexpr size_t env_count = sizeof(env_names) / sizeof(env_names[0]);
 

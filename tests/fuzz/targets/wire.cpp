@@ -27,11 +27,11 @@
 #include <caf/message.hpp>
 
 #include "fuzz_common.hpp"
-#include "messages/pb_inspect.hpp"
-#include "messages/register.hpp"
-#include "runtime/replication.hpp"
-#include "runtime/rules.hpp"
-#include "runtime/state_machine.hpp"
+#include <cafraft/messages/pb_inspect.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/replication.hpp>
+#include <cafraft/runtime/rules.hpp>
+#include <cafraft/runtime/state_machine.hpp>
 
 using namespace cafraft;
 namespace fz = cafraft::fuzz;
@@ -55,8 +55,8 @@ caf::actor_system& actor_system() {
 
 void check_state(const raft_state& s, const char* who) {
   for (size_t i = 0; i < s.log.size(); ++i)
-    FUZZ_CHECK(s.log[i].index() == s.snapshot_index + i + 1, "%s: log[%zu] has index %llu", who,
-               i, static_cast<unsigned long long>(s.log[i].index()));
+    FUZZ_CHECK(s.log[i].index() == s.snapshot_index + i + 1, "%s: log[%zu] has index %llu", who, i,
+               static_cast<unsigned long long>(s.log[i].index()));
   FUZZ_CHECK(s.apply_sent <= s.commit_index, "%s: applied %llu > commit %llu", who,
              static_cast<unsigned long long>(s.apply_sent),
              static_cast<unsigned long long>(s.commit_index));
@@ -533,33 +533,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t steps = 0; !in.empty() && steps < 256; ++steps) {
     auto action = in.u8();
     switch (action % 4) {
-      case 0: {
-        auto bytes = in.blob();
-        caf::message msg;
-        caf::binary_deserializer source{sys, bytes.data(), bytes.size()};
-        if (source(msg))
-          break; // BASP drops a message that does not load
-        auto text = caf::deep_to_string(msg); // what a log line of the message costs
-        (void)text;
-        f.receive(msg);
-        l.receive(msg);
-        break;
+    case 0: {
+      auto bytes = in.blob();
+      caf::message msg;
+      caf::binary_deserializer source{sys, bytes.data(), bytes.size()};
+      if (source(msg))
+        break;                              // BASP drops a message that does not load
+      auto text = caf::deep_to_string(msg); // what a log line of the message costs
+      (void)text;
+      f.receive(msg);
+      l.receive(msg);
+      break;
+    }
+    case 1:
+      if (!to_f.empty()) {
+        std::visit([&](auto& m) { f.receive(caf::make_message(m)); }, to_f.front());
+        to_f.pop_front();
       }
-      case 1:
-        if (!to_f.empty()) {
-          std::visit([&](auto& m) { f.receive(caf::make_message(m)); }, to_f.front());
-          to_f.pop_front();
-        }
-        break;
-      case 2:
-        if (!to_l.empty()) {
-          std::visit([&](auto& m) { l.receive(caf::make_message(m)); }, to_l.front());
-          to_l.pop_front();
-        }
-        break;
-      default:
-        l.tick((action & 4) != 0);
-        break;
+      break;
+    case 2:
+      if (!to_l.empty()) {
+        std::visit([&](auto& m) { l.receive(caf::make_message(m)); }, to_l.front());
+        to_l.pop_front();
+      }
+      break;
+    default:
+      l.tick((action & 4) != 0);
+      break;
     }
     while (to_f.size() > 64)
       to_f.pop_front();

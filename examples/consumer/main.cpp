@@ -1,0 +1,35 @@
+// The smallest program on an installed cafraft: one node whose log lives in memory, a write
+// and a linearizable read through cafraft::client. Exits 0 when the read returns the write.
+#include <cstdio>
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include <cafraft/actors/client.hpp>
+#include <cafraft/actors/node.hpp>
+#include <cafraft/messages/errors.hpp>
+#include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/storage.hpp>
+
+int main() {
+  caf::actor_system_config cfg;
+  cafraft::register_types(cfg);
+  caf::actor_system sys{cfg};
+
+  cafraft::node_config nc;
+  nc.id = "solo";
+  nc.members = {{"solo", "localhost:4000"}};
+  nc.storage = std::make_shared<cafraft::memory_storage>(); // no files: nothing to clean up
+  auto node = cafraft::spawn_node(sys, nc);
+  if (!node) {
+    std::fprintf(stderr, "consumer: %s\n", cafraft::render(node.error()).c_str());
+    return 1;
+  }
+  cafraft::client c{sys, {{"solo", *node}}};
+  auto w = c.put("installed", "yes");
+  auto r = c.get("installed");
+  bool ok = w && r && r->found() && r->value() == "yes";
+  std::printf("consumer: installed = %s\n", ok ? r->value().c_str() : "(failed)");
+  caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+  return ok ? 0 : 1;
+}
