@@ -93,11 +93,17 @@ bool raft_rpc(const caf::message& m) {
 // The node stops: everyone waiting on it hears why (CAF 0.17 drops unanswered promises).
 void stop_node(node_ptr self, const caf::error& why) {
   auto& st = self->state;
+  // Stopped from outside: shutting_down. Stopped by what went wrong (storage, a removal):
+  // that reason.
+  static const auto exit_reasons = caf::make_error(caf::exit_reason::user_shutdown).category();
+  auto told = why.category() == exit_reasons
+                  ? make_error(errc::shutting_down, st.ctx.cfg->id + " stops")
+                  : why;
   for (auto& [term, rp] : st.leader_waiters)
-    rp.deliver(why);
+    rp.deliver(told);
   st.leader_waiters.clear();
   for (auto& rp : st.join_waiters)
-    rp.deliver(why);
+    rp.deliver(told);
   st.join_waiters.clear();
   self->quit(why);
 }

@@ -82,6 +82,16 @@ void init_role(Self* self, node_context ctx, std::shared_ptr<raft_state> rs, uin
   st.rs = std::move(rs);
   st.rng.seed(seed);
   install_guards(self);
+  // The node stops (the role is linked to it): the clients whose requests the role holds hear
+  // it now, not at their timeouts (CAF 0.17 drops an unanswered promise). A write may still be
+  // committed by the others: leadership_lost, indefinite, as at a step-down.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& held = self->state.promises;
+    for (auto& [id, rp] : held)
+      rp.deliver(make_error(errc::leadership_lost, "the node stops"));
+    held.clear();
+    self->quit(msg.reason);
+  });
 }
 
 /// Where a Raft message to member `to` goes: its peer actor, or, for a member the role has no

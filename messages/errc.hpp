@@ -39,7 +39,9 @@ enum class errc : uint8_t {
   storage_failed,
   /// Definite. The request is malformed or not supported by the state machine.
   invalid_request,
-  /// Definite. The node is stopping.
+  /// Definite. The node was stopped while the request waited for something that changes
+  /// nothing (a leader change, the outcome of its own join). A write or read it held gets
+  /// leadership_lost instead.
   shutting_down,
   /// Indefinite. The node's disk is full and it stopped; a write it was handling may still be
   /// committed by the others. Nothing it acknowledged is lost.

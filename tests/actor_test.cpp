@@ -201,6 +201,34 @@ TEST_F(ClusterTest, CutOffLeaderAnswersNoReadStepsDownAndFailsPendingWrites) {
   expect_safe(*c);
 }
 
+// A node that is stopped fails what waits at it at once, not at the callers' timeouts: a write
+// and a read the leader holds get leadership_lost (the write may still be committed by the
+// others), a wait for a leader change gets shutting_down.
+TEST_F(ClusterTest, ANodeThatIsStoppedFailsWhatWaitsAtItAtOnce) {
+  auto c = make(3);
+  auto leader = wait_leader(*c);
+  ASSERT_FALSE(leader.empty());
+  auto term = statuses(*c, d)[leader].term();
+  c->net->isolate(leader, c->ids); // nothing it takes can commit
+  auto write = c->ask<pb::WriteResponse>(leader, put("k", "v"), 10s);
+  auto read = c->ask<pb::GetResponse>(leader, get("k"), 10s);
+  auto waiter = ask_actor<pb::LeaderInfo>(sys, c->nodes[leader],
+                                          caf::make_message(wait_leader_atom::value, term), 10s);
+  d.advance(20ms); // less than an election timeout: it still leads
+  ASSERT_FALSE(write->done || read->done || waiter->done);
+  caf::anon_send_exit(c->nodes[leader], caf::exit_reason::user_shutdown);
+  d.run_until([&] { return write->done && read->done && waiter->done; }, 50ms);
+  ASSERT_TRUE(write->done && read->done && waiter->done);
+  ASSERT_FALSE(write->value);
+  EXPECT_EQ(write->value.error(), make_error(errc::leadership_lost));
+  EXPECT_TRUE(is_indefinite(write->value.error()));
+  ASSERT_FALSE(read->value);
+  EXPECT_EQ(read->value.error(), make_error(errc::leadership_lost));
+  ASSERT_FALSE(waiter->value);
+  EXPECT_EQ(waiter->value.error(), make_error(errc::shutting_down));
+  EXPECT_FALSE(is_indefinite(waiter->value.error()));
+}
+
 TEST_F(ClusterTest, CandidateWithStaleLogCannotWin) {
   // §5.4.1: n3 misses committed writes; once the leader is gone only the up-to-date node can
   // be elected, however often n3 times out first.
