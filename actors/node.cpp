@@ -64,8 +64,8 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
   if (cfg.dial_peers && cfg.id < id) { // the other side learns of us when we connect
     dial.address = st.addresses[id];
     dial.tls = cfg.tls;
+    dial.cluster_id = cfg.cluster_id;
     dial.connect_timeout = cfg.connect_timeout;
-    dial.announce = st.ctx.node;
   }
   auto peer = spawn_peer(self, cfg.id, id, st.ctx.log, std::move(dial));
   st.ctx.peers.emplace(id, peer);
@@ -276,10 +276,9 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
       },
       [self](peer_handle_atom, const std::string& peer_id, const caf::actor& handle) {
         auto& ns = self->state;
-        // From another process only as the member's own announcement: its node, over the
-        // connection it came in on.
-        if (!from_here(self) && (!self->current_sender() || !handle ||
-                                 handle->node() != self->current_sender()->node()))
+        // Only from this process: the wiring of in-process clusters, and a listener's
+        // connection announcing the member at its other end (actors/connection.hpp).
+        if (!from_here(self))
           return;
         ns.handles[peer_id] = handle;
         auto i = ns.ctx.peers.find(peer_id);

@@ -6,9 +6,8 @@
 #include <set>
 
 #include <caf/all.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
 
+#include <cafraft/actors/connection.hpp>
 #include <cafraft/actors/guards.hpp>
 #include <cafraft/actors/inspect.hpp>
 #include <cafraft/actors/pass_on.hpp>
@@ -23,7 +22,9 @@ struct peer_state {
   std::string peer_id;
   std::shared_ptr<spdlog::logger> log;
   dial_options dial;
-  caf::actor remote;
+  caf::actor node;       // the local node (null for a dialer): the member's messages go there
+  caf::actor remote;     // the connection (or, in-process, the member's node)
+  caf::actor connecting; // the connection whose handshake is under way
   uint64_t sent = 0;
   uint64_t dropped = 0;
   std::chrono::milliseconds backoff{0};
@@ -84,43 +85,46 @@ void dial(peer_ptr self) {
     st.log->error("{} cannot reach {}: bad address {}", st.local_id, st.peer_id, st.dial.address);
     return;
   }
-  auto& sys = self->home_system();
-  auto mm = st.dial.tls ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
-                        : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  connection_options opts;
+  opts.self.cluster_id = st.dial.cluster_id;
+  if (st.node) { // a node's peer: it says who it is, and expects the member at the address
+    opts.self.node_id = st.local_id;
+    opts.self.expect_node_id = st.peer_id;
+  }
+  opts.limits = st.dial.limits;
+  opts.limits.handshake_timeout = st.dial.connect_timeout;
+  opts.node = st.node;
+  opts.log = st.log;
+  if (st.dial.tls.enabled()) {
+    std::string why;
+    opts.tls = tls_context::shared(st.dial.tls, why);
+    if (!opts.tls) {
+      st.log->error("{} cannot reach {}: {}", st.local_id, st.peer_id, why);
+      return;
+    }
+  }
+  auto conn = dial_connection(self->home_system(), host, port, std::move(opts),
+                              caf::actor_cast<caf::actor>(self));
+  if (!conn) {
+    if (st.backoff.count() == 0 || st.backoff >= st.dial.backoff_max)
+      st.log->debug("{} cannot reach {} at {}: {}", st.local_id, st.peer_id, st.dial.address,
+                    render(conn.error()));
+    redial_later(self);
+    return;
+  }
   st.dialing = true;
-  self->request(mm, st.dial.connect_timeout, caf::connect_atom::value, host, port)
-      .then(
-          [self](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-            auto& s = self->state;
-            s.dialing = false;
-            if (!ptr) {
-              redial_later(self);
-              return;
-            }
-            set_remote(self, caf::actor_cast<caf::actor>(std::move(ptr)));
-            s.backoff = std::chrono::milliseconds{0};
-            self->monitor(s.remote);
-            if (s.dial.announce)
-              self->send(s.remote, peer_handle_atom::value, s.local_id, s.dial.announce);
-            s.log->info("{} reaches {} at {}", s.local_id, s.peer_id, s.dial.address);
-          },
-          [self](caf::error& e) {
-            auto& s = self->state;
-            s.dialing = false;
-            if (s.backoff.count() == 0 || s.backoff >= s.dial.backoff_max)
-              s.log->debug("{} cannot reach {} at {}: {}", s.local_id, s.peer_id, s.dial.address,
-                           render(e));
-            redial_later(self);
-          });
+  st.connecting = *conn;
+  self->monitor(st.connecting);
 }
 
-caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id,
+caf::behavior peer_impl(peer_ptr self, caf::actor node, std::string local_id, std::string peer_id,
                         std::shared_ptr<spdlog::logger> log, dial_options opts) {
   auto& st = self->state;
   st.local_id = std::move(local_id);
   st.peer_id = std::move(peer_id);
   st.log = std::move(log);
   st.dial = std::move(opts);
+  st.node = std::move(node);
   if (!st.dial.address.empty()) // std::random_device is slow to open, and peers start often
     st.rng.seed(std::random_device{}());
   install_guards(self);
@@ -128,6 +132,15 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
   self->attach_functor([self] { self->direct.set(nullptr); });
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& s = self->state;
+    if (s.connecting && msg.source == s.connecting.address()) {
+      s.connecting = nullptr;
+      s.dialing = false;
+      if (s.backoff.count() == 0 || s.backoff >= s.dial.backoff_max)
+        s.log->debug("{} cannot reach {} at {}: {}", s.local_id, s.peer_id, s.dial.address,
+                     render(msg.reason));
+      redial_later(self);
+      return;
+    }
     if (s.remote && msg.source == s.remote.address()) {
       s.log->warn("{} lost the connection to {}: {}", s.local_id, s.peer_id, render(msg.reason));
       set_remote(self, nullptr);
@@ -176,6 +189,17 @@ caf::behavior peer_impl(peer_ptr self, std::string local_id, std::string peer_id
           self->monitor(s.remote);
           s.log->info("{} reaches {} now", s.local_id, s.peer_id);
         }
+      },
+      [self](wire_up_atom, const std::string&) {
+        auto& s = self->state;
+        if (!s.connecting ||
+            caf::actor_cast<caf::actor_addr>(self->current_sender()) != s.connecting.address())
+          return;
+        set_remote(self, std::move(s.connecting));
+        s.connecting = nullptr;
+        s.dialing = false;
+        s.backoff = std::chrono::milliseconds{0};
+        s.log->info("{} reaches {} at {}", s.local_id, s.peer_id, s.dial.address);
       },
       [self](connection_watch_atom) {
         auto& ws = self->state.watchers;
@@ -228,14 +252,15 @@ bool split_address(const std::string& address, std::string& host, uint16_t& port
 
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,
                       std::shared_ptr<spdlog::logger> log, dial_options dial) {
-  return node->spawn<caf::linked>(peer_impl, std::move(local_id), std::move(peer_id),
+  return node->spawn<caf::linked>(peer_impl, caf::actor_cast<caf::actor>(node->ctrl()),
+                                  std::move(local_id), std::move(peer_id),
                                   std::move(log), std::move(dial));
 }
 
 caf::actor spawn_dialer(caf::actor_system& sys, dial_options opts,
                         std::shared_ptr<spdlog::logger> log) {
   auto address = opts.address;
-  return sys.spawn(peer_impl, std::string{"client"}, address, std::move(log), std::move(opts));
+  return sys.spawn(peer_impl, caf::actor{}, std::string{"client"}, address, std::move(log), std::move(opts));
 }
 
 } // namespace cafraft

@@ -14,11 +14,12 @@
 //             the requests it had delegated through this peer will get no answer (the
 //             batcher and cafraft-bench fail theirs at once with errc::connection_lost)
 //
-// Dialing (processes over CAF's middleman): the peer connects to the member's address itself,
-// with the middleman's asynchronous connect and a timeout (never the blocking remote_actor,
-// which hangs on a stopped peer), through the TLS manager when TLS is on. It monitors the
-// proxy and reconnects with exponential backoff when the connection drops. The same actor,
-// spawned with spawn_dialer(), is how tools reach a node by address.
+// Dialing (processes): the peer connects to the member's address itself, with cafraft's own
+// protocol (actors/connection.hpp, docs/protocol.md): a non-blocking connect, a handshake that
+// checks the cluster and that the node there is the member, mutual TLS when files are given,
+// and exponential backoff with jitter when it fails or drops. Between two nodes only the one
+// with the smaller id dials; the other learns of the connection from its listener. The same
+// actor, spawned with spawn_dialer(), is how tools and clients reach a node by address.
 #pragma once
 
 #include <chrono>
@@ -30,19 +31,20 @@
 #include <caf/local_actor.hpp>
 #include <spdlog/logger.h>
 
+#include <cafraft/runtime/tls.hpp>
+#include <cafraft/runtime/wire.hpp>
+
 namespace cafraft {
 
 struct dial_options {
   std::string address; // host:port; empty: wait for peer_handle_atom (in-process wiring)
-  bool tls = false;    // connect through caf::openssl (the manager must be loaded)
+  tls_files tls;       // mutual TLS with these files (empty: plaintext)
+  std::string cluster_id; // the cluster expected there (empty: any)
+  /// Connecting and the handshake give up after this; retries back off up to backoff_max.
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
-  /// Once connected, tell the member where to reach us: (peer_handle_atom, our id, `self`).
-  /// Between two nodes only one dials (the one with the smaller id), so that two connections
-  /// between one pair never race (over TLS that made CAF drop them again and again); the other
-  /// learns our node from this message.
-  caf::actor announce;
+  wire::limits limits;
 };
 
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,

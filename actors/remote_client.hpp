@@ -1,4 +1,4 @@
-// A blocking client of a cluster reached by address over CAF's middleman (cafraftctl, process
+// A blocking client of a cluster reached by address with cafraft's protocol (cafraftctl, process
 // tests, programs outside the cluster): it dials each address it needs (actors/peer.hpp),
 // tries the endpoints in turn, follows not_leader redirects to the leader's address, and
 // retries while no leader is known, until its deadline. Not for use inside an actor.
@@ -22,8 +22,8 @@ namespace cafraft {
 
 class remote_client {
 public:
-  /// The actor system must load the middleman (and caf::openssl::manager when `tls`).
-  remote_client(caf::actor_system& sys, std::vector<std::string> endpoints, bool tls,
+  /// The actor system must load the middleman. `tls`: mutual TLS with these files.
+  remote_client(caf::actor_system& sys, std::vector<std::string> endpoints, tls_files tls = {},
                 std::chrono::milliseconds deadline = std::chrono::seconds{5});
   ~remote_client();
 
@@ -110,7 +110,7 @@ public:
 private:
   caf::actor_system& sys_;
   std::vector<std::string> endpoints_;
-  bool tls_;
+  tls_files tls_;
   std::chrono::milliseconds deadline_;
   caf::scoped_actor self_;
   std::map<std::string, caf::actor> dialers_;

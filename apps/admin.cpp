@@ -98,6 +98,35 @@ std::string render_metrics(const pb::NodeStatus& st, const std::vector<pb::Inspe
   return out.str();
 }
 
+std::string render_wire_metrics(const std::string& id) {
+  auto& c = wire::stats();
+  std::ostringstream out;
+  auto node = "node=\"" + escape(id) + "\"";
+  auto one = [&](const char* name, const char* type, const char* help, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << '{' << node << "} " << value << '\n';
+  };
+  one("cafraft_wire_connections_open", "gauge", "Connections open now.", c.open.load());
+  one("cafraft_wire_connections_accepted_total", "counter", "Connections the listener took.",
+      c.accepted.load());
+  one("cafraft_wire_connections_dialed_total", "counter", "Connections this node opened.",
+      c.dialed.load());
+  one("cafraft_wire_handshakes_total", "counter", "Connections whose handshake was done.",
+      c.established.load());
+  one("cafraft_wire_frames_received_total", "counter", "Frames received.", c.frames_in.load());
+  one("cafraft_wire_frames_sent_total", "counter", "Frames sent.", c.frames_out.load());
+  one("cafraft_wire_bytes_received_total", "counter", "Bytes received (TLS included).",
+      c.bytes_in.load());
+  one("cafraft_wire_bytes_sent_total", "counter", "Bytes sent (TLS included).",
+      c.bytes_out.load());
+  out << "# HELP cafraft_wire_connections_closed_total Connections closed, by why (none: an "
+         "orderly close).\n# TYPE cafraft_wire_connections_closed_total counter\n";
+  for (size_t i = 0; i < wire::fault_count; ++i)
+    out << "cafraft_wire_connections_closed_total{" << node << ",reason=\""
+        << wire::to_string(static_cast<wire::fault>(i)) << "\"} " << c.closed[i].load() << '\n';
+  return out.str();
+}
+
 std::string check_prometheus_text(const std::string& text) {
   static const std::regex sample{
       R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*")(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*")*\})? (-?[0-9.eE+-]+|\+Inf|-Inf|NaN)$)"};

@@ -93,8 +93,9 @@ std::string check(session_options& o, const std::string& endpoint_list) {
 }
 
 session::session(const session_options& o)
-    : opts_(o), cfg_(o.tls_cert, o.tls_key, o.tls_ca), sys_(cfg_),
-      client_(sys_, o.endpoints, !o.tls_cert.empty(), std::chrono::milliseconds{o.timeout_ms}) {
+    : opts_(o), cfg_(), sys_(cfg_),
+      client_(sys_, o.endpoints, tls_files{o.tls_cert, o.tls_key, o.tls_ca},
+              std::chrono::milliseconds{o.timeout_ms}) {
   get_logger("cafraft-client")->set_level(spdlog::level::off);
 }
 

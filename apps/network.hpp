@@ -1,7 +1,6 @@
-// What cafraft-node, cafraftctl and cafraft-console share to talk over CAF networking: the
-// actor system configuration, the endpoint list, and a check of the TLS files before CAF sees
-// them (CAF 0.17 only notices a bad file at the first connection, and then terminates or
-// hangs; notes §5).
+// What cafraft-node, cafraftctl and cafraft-console share to talk over the network: the actor
+// system configuration, the endpoint list, and a check of the TLS files at start, so that a bad
+// file is named before anything runs.
 #pragma once
 
 #include <chrono>
@@ -11,10 +10,9 @@
 
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
-#include <openssl/ssl.h>
 
 #include <cafraft/actors/peer.hpp>
+#include <cafraft/runtime/tls.hpp>
 #include <cafraft/messages/register.hpp>
 
 namespace cafraft {
@@ -29,25 +27,17 @@ struct scheduling {
   size_t middleman_workers = 0;   // threads that deserialize incoming messages; 0: the I/O thread
 };
 
-/// An actor system with cafraft's types and the middleman (and caf::openssl when `cert` is
-/// set), with the heartbeat and connection timeout that notice a hung peer (notes §4).
+/// An actor system with cafraft's types and the middleman, whose multiplexer carries cafraft's
+/// connections (actors/connection.hpp). Nothing is published through the middleman: CAF's own
+/// protocol (BASP) is never reachable from the network.
 struct network_config : caf::actor_system_config {
-  network_config(const std::string& cert, const std::string& key, const std::string& ca,
-                 const scheduling& sched = {}) {
+  explicit network_config(const scheduling& sched = {}) {
     set("scheduler.policy", caf::atom_from_string(sched.policy));
     if (sched.threads > 0)
       set("scheduler.max-threads", sched.threads);
     set("middleman.workers", sched.middleman_workers);
     register_types(*this);
     load<caf::io::middleman>();
-    if (!cert.empty()) {
-      load<caf::openssl::manager>();
-      openssl_certificate = cert;
-      openssl_key = key;
-      openssl_cafile = ca;
-    }
-    set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds{200}});
-    set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{2}});
   }
 };
 
@@ -72,20 +62,8 @@ inline std::string parse_endpoints(const std::string& list, std::vector<std::str
 /// Loads certificate, key and CA into a scratch context. Returns why they are unusable, or "".
 inline std::string check_tls_files(const std::string& cert, const std::string& key,
                                    const std::string& ca) {
-  for (auto* path : {&cert, &key, &ca})
-    if (std::error_code ec; !std::filesystem::is_regular_file(*path, ec))
-      return "cannot read " + *path;
-  auto* ctx = SSL_CTX_new(TLS_method());
   std::string why;
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
-    why = "--tls-cert " + cert + " is not a PEM certificate";
-  else if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
-    why = "--tls-key " + key + " is not a PEM private key";
-  else if (SSL_CTX_check_private_key(ctx) != 1)
-    why = "--tls-key does not belong to --tls-cert";
-  else if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1)
-    why = "--tls-ca " + ca + " is not a PEM CA certificate";
-  SSL_CTX_free(ctx);
+  tls_context::load(tls_files{cert, key, ca}, why);
   return why;
 }
 

@@ -1,4 +1,4 @@
-// cafraft-node: one Raft node per process, reached over CAF's middleman (README: "Run a
+// cafraft-node: one Raft node per process, reached with cafraft's protocol (README: "Run a
 // cluster").
 //
 //   cafraft-node --id ID --data-dir DIR --listen HOST:PORT
@@ -22,7 +22,6 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
-#include <caf/openssl/all.hpp>
 #include <cerrno>
 #include <cstring>
 #include <httplib.h>
@@ -37,6 +36,7 @@
 #include "apps/admin.hpp"
 #include "apps/network.hpp"
 #include "apps/node_options.hpp"
+#include <cafraft/actors/connection.hpp>
 #include <cafraft/actors/node.hpp>
 #include <cafraft/actors/peer.hpp>
 #include <cafraft/messages/api.hpp>
@@ -114,7 +114,8 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
           .receive([&](cafraft::pb::Inspection& i) { actors.push_back(std::move(i)); },
                    [](caf::error&) {});
     }
-    res.set_content(cafraft::render_metrics(*st, actors), "text/plain; version=0.0.4");
+    res.set_content(cafraft::render_metrics(*st, actors) + cafraft::render_wire_metrics(st->id()),
+                    "text/plain; version=0.0.4");
   });
 }
 
@@ -156,7 +157,7 @@ int main(int argc, char** argv) {
   caf::error why_down;
   auto dialers = std::make_shared<std::map<std::string, caf::actor>>();
   auto dialers_mtx = std::make_shared<std::mutex>();
-  cafraft::network_config cfg{f.tls_cert, f.tls_key, f.tls_ca, f.sched};
+  cafraft::network_config cfg{f.sched};
   caf::actor_system sys{cfg};
   cafraft::node_config nc;
   nc.id = f.id;
@@ -169,7 +170,7 @@ int main(int argc, char** argv) {
   nc.heartbeat_interval = std::chrono::milliseconds{f.heartbeat_ms};
   nc.check_invariants = f.check_invariants;
   nc.dial_peers = true;
-  nc.tls = !f.tls_cert.empty();
+  nc.tls = {f.tls_cert, f.tls_key, f.tls_ca};
   nc.logger_name = "cafraft";
   caf::expected<caf::actor> node{caf::error{}};
   // The join's own connections to its contacts; gone once the node is admitted (its peers
@@ -184,13 +185,15 @@ int main(int argc, char** argv) {
     cafraft::join_options opts;
     opts.contact_addresses = join;
     auto tls = nc.tls;
-    auto dialer = [&sys, dialers, dialers_mtx, tls, log](const std::string& address) {
+    auto cluster = nc.cluster_id;
+    auto dialer = [&sys, dialers, dialers_mtx, tls, cluster, log](const std::string& address) {
       std::lock_guard<std::mutex> guard{*dialers_mtx};
       auto& d = (*dialers)[address];
       if (!d) {
         cafraft::dial_options o;
         o.address = address;
         o.tls = tls;
+        o.cluster_id = cluster;
         d = cafraft::spawn_dialer(sys, o, log);
       }
       return d;
@@ -210,19 +213,15 @@ int main(int argc, char** argv) {
     stop_dialers();
     return 2;
   }
-  std::string host;
-  uint16_t port = 0;
-  cafraft::split_address(f.listen, host, port);
-  auto published = nc.tls ? caf::openssl::publish(*node, port, host.c_str(), true)
-                          : sys.middleman().publish(*node, port, host.c_str(), true);
-  if (!published) {
+  auto served = cafraft::serve_node(sys, *node, nc, f.listen);
+  if (!served) {
     std::fprintf(stderr, "cafraft-node: error: cannot listen on %s: %s\n", f.listen.c_str(),
-                 sys.render(published.error()).c_str());
+                 cafraft::render(served.error()).c_str());
     caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
     stop_dialers();
     return 2;
   }
-  log->info("{} listens on {}{}", f.id, f.listen, nc.tls ? " (mutual TLS)" : " (plaintext)");
+  log->info("{} listens on {}{}", f.id, f.listen, nc.tls.enabled() ? " (mutual TLS)" : " (plaintext)");
 
   // The admin HTTP endpoints, on a thread of their own; each request asks the node.
   std::unique_ptr<httplib::Server> admin;

@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
   sched.policy = o.scheduler;
   sched.threads = static_cast<size_t>(o.threads);
   for (int i = 0; i < systems; ++i) {
-    cfgs.push_back(std::make_unique<cafraft::network_config>("", "", "", sched));
+    cfgs.push_back(std::make_unique<cafraft::network_config>(sched));
     sys.push_back(std::make_unique<caf::actor_system>(*cfgs.back()));
   }
 
@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
   if (remote) {
     for (int i = 0; i < systems; ++i) {
       dialers.push_back(
-          std::make_unique<cafraft::remote_client>(*sys[static_cast<size_t>(i)], endpoints, false));
+          std::make_unique<cafraft::remote_client>(*sys[static_cast<size_t>(i)], endpoints));
       auto until = steady::now() + 20s;
       for (auto& e : endpoints) {
         caf::actor d;

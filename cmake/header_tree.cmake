@@ -14,7 +14,7 @@ function(cafraft_header_tree root)
   endforeach()
   set(sources)
   set(headers)
-  foreach(name raft storage)
+  foreach(name raft storage wire)
     add_custom_command(
       OUTPUT ${out}/${name}.pb.cc ${out}/${name}.pb.h
       COMMAND protobuf::protoc --cpp_out=${gen_dir} -I${include_dir}

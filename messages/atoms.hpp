@@ -21,6 +21,8 @@ using recent_log_atom = caf::atom_constant<caf::atom("rf_log")>;
 using batch_atom = caf::atom_constant<caf::atom("rf_batch")>;
 using connection_watch_atom = caf::atom_constant<caf::atom("rf_cwatch")>;
 using connection_lost_atom = caf::atom_constant<caf::atom("rf_clost")>;
+/// A connection actor to its owner: the handshake is done (actors/connection.hpp).
+using wire_up_atom = caf::atom_constant<caf::atom("rf_wireup")>;
 
 // Node internals.
 /// A role's wake-up: the core's earliest deadline is due (core::tick).

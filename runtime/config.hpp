@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <cafraft/runtime/tls.hpp>
+
 namespace cafraft {
 
 class log_storage;
@@ -132,11 +134,13 @@ struct node_config {
   /// few comparisons a step. cafraft-node: --check-invariants.
   bool check_invariants = false;
 
-  /// Peers connect to the members' addresses themselves, through CAF's middleman (a node per
-  /// process). Off: peers are wired with connect_peer() (in-process clusters, tests).
+  /// Peers connect to the members' addresses themselves, with cafraft's protocol (a node per
+  /// process, served with serve_node(); docs/protocol.md). Off: peers are wired with
+  /// connect_peer() (in-process clusters, tests).
   bool dial_peers = false;
-  /// Dial through CAF's openssl module (mutual TLS; the actor system must load it).
-  bool tls = false;
+  /// Mutual TLS for the peers' connections and the node's listener (empty: plaintext). With
+  /// TLS a node's certificate names its id (CN or a DNS SAN).
+  tls_files tls;
   /// A connection attempt to a peer gives up after this; retries back off up to 2 s.
   std::chrono::milliseconds connect_timeout{1000};
 

@@ -40,7 +40,7 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
     eps.push_back(address(id));
   std::map<std::string, std::string> acknowledged;
   {
-    cafraft::remote_client client{sys, eps, false, 10s};
+    cafraft::remote_client client{sys, eps, cafraft::tls_files{}, 10s};
     for (int i = 0; i < 500; ++i) {
       pb::PutRequest req;
       req.set_key("k" + std::to_string(i));
@@ -150,7 +150,7 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
   members.push_back("n5");
   phase("an operator added n5, which joined and was promoted");
   // Every acknowledged write is readable from every remaining node.
-  cafraft::remote_client reader{sys, {}, false};
+  cafraft::remote_client reader{sys, {}};
   for (auto& id : members) {
     bool caught_up = false;
     for (int attempt = 0; attempt < 100 && !caught_up; ++attempt) {

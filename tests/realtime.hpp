@@ -24,14 +24,12 @@ template <class Pred> bool eventually(std::chrono::milliseconds budget, Pred pre
   }
 }
 
-/// cafraft's types and the middleman, with a heartbeat and a connection timeout: without them
-/// a hung peer is never noticed and a blocking remote_actor can hang (notes §4).
+/// cafraft's types and the middleman, whose multiplexer carries cafraft's connections
+/// (actors/connection.hpp).
 struct network_test_config : caf::actor_system_config {
   network_test_config() {
     register_types(*this);
     load<caf::io::middleman>();
-    set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds{200}});
-    set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{2}});
   }
 };
 

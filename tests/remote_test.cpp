@@ -1,12 +1,13 @@
-// A cafraft cluster spread over two actor systems in one process, talking BASP over real
-// sockets on 127.0.0.1 (CAF's io::middleman). Real time, so every wait here is bounded.
+// A cafraft cluster spread over two actor systems in one process, talking cafraft's protocol
+// over real sockets on 127.0.0.1 (actors/connection.hpp). Real time, so every wait here is
+// bounded.
 //
-// Addresses: a member's address is the "127.0.0.1:<port>" its node is published on, so a
+// Addresses: a member's address is the "127.0.0.1:<port>" its node is served on, so a
 // not_leader redirect names a port that really reaches the leader. The port must be in the
-// node_config before spawn_node, but publish() only runs after it, so each port is reserved
+// node_config before spawn_node, but serve_node() only runs after it, so each port is reserved
 // first: a socket with SO_REUSEADDR is bound to 127.0.0.1:0 (the kernel picks a free port)
-// and is held, never listening, until the node is published on that port with reuse_addr set;
-// then it is closed. No other process can take the port in between.
+// and is held, never listening, until the node is served on that port (its listener sets
+// reuse_addr); then it is closed. No other process can take the port in between.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -31,7 +32,9 @@
 
 #include "realtime.hpp"
 #include <cafraft/actors/client.hpp>
+#include <cafraft/actors/connection.hpp>
 #include <cafraft/actors/node.hpp>
+#include <cafraft/actors/peer.hpp>
 #include <cafraft/actors/remote_client.hpp>
 #include <cafraft/messages/api.hpp>
 #include <cafraft/messages/register.hpp>
@@ -100,6 +103,25 @@ long ms_since(steady::time_point t0) {
 
 using cafraft::test::eventually;
 
+// A dialer of `address` on `sys` (actors/peer.hpp), once it is connected; null after 5 s.
+caf::actor dial(caf::actor_system& sys, const std::string& address) {
+  cafraft::dial_options o;
+  o.address = address;
+  auto d = cafraft::spawn_dialer(sys, o, cafraft::get_logger(logger_name));
+  caf::scoped_actor self{sys};
+  bool connected = false;
+  eventually(5s, [&] {
+    self->request(d, 1s, cafraft::peer_stats_atom::value)
+        .receive([&](uint64_t, uint64_t, bool c) { connected = c; }, [](caf::error&) {});
+    return connected;
+  });
+  if (!connected) {
+    caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+    return {};
+  }
+  return d;
+}
+
 class RemoteCluster : public ::testing::Test {
 protected:
   struct placed {
@@ -118,9 +140,10 @@ protected:
   std::map<std::string, caf::actor_system*> home; // id -> the system the node lives on
   std::map<std::string, caf::actor> nodes;        // id -> node handle on its own system
   std::map<std::string, std::string> addresses;   // id -> "127.0.0.1:<port>"
-  std::map<std::string, uint16_t> ports;          // id -> published port
-  // For each system: id -> a handle usable there (the node itself, or a remote proxy).
+  std::map<std::string, uint16_t> ports;          // id -> served port
+  // For each system: id -> a handle usable there (the node itself, or a dialer of it).
   std::map<const caf::actor_system*, std::map<std::string, caf::actor>> views;
+  std::vector<caf::actor> dialers;
   // The nodes find_leader() asks (set by each test; a stopped node is removed).
   std::map<std::string, caf::actor> candidates;
 
@@ -128,8 +151,9 @@ protected:
 
   const char* name_of(const caf::actor_system* sys) const { return sys == &sys_a ? "A" : "B"; }
 
-  // Spawns one node per entry of `where` on the given system, publishes each on its own port,
-  // connects every system to every node living elsewhere and wires all peers.
+  // Spawns one node per entry of `where` on the given system, serves each on its own port
+  // (its peers dial each other's addresses) and dials, from every system, every node living
+  // elsewhere.
   void start(const placement& where) {
     std::map<std::string, std::unique_ptr<port_reservation>> reserved;
     for (auto& [id, sys, seed] : where) {
@@ -146,6 +170,7 @@ protected:
       nc.members = members;
       nc.seed = seed;
       nc.logger_name = logger_name;
+      nc.dial_peers = true;
       nc.storage = std::make_shared<cafraft::memory_storage>(); // this test is about the network
       auto n = cafraft::spawn_node(*sys, nc);
       ASSERT_TRUE(n) << "spawn_node(" << id << "): " << cafraft::render(n.error());
@@ -153,13 +178,15 @@ protected:
     }
     for (auto& [id, sys, seed] : where) {
       auto want = reserved[id]->port();
-      auto p = sys->middleman().publish(nodes[id], want, "127.0.0.1", true);
+      cafraft::node_config nc;
+      nc.id = id;
+      auto p = cafraft::serve_node(*sys, nodes[id], nc, addresses[id]);
       reserved[id]->release();
-      ASSERT_TRUE(p) << "publish(" << id << ", " << want << "): " << sys->render(p.error());
-      ASSERT_EQ(*p, want);
-      ports[id] = *p;
+      ASSERT_TRUE(p) << "serve_node(" << id << ", " << want << "): " << cafraft::render(p.error());
+      ASSERT_EQ(p->second, want);
+      ports[id] = p->second;
     }
-    // Handles: local where the node lives on the same system, a proxy from the network else.
+    // Handles: local where the node lives on the same system, a dialer over the network else.
     for (caf::actor_system* sys : {&sys_a, &sys_b}) {
       auto& view = views[sys];
       for (auto& [id, node_sys, seed] : where) {
@@ -167,21 +194,11 @@ protected:
           view[id] = nodes[id];
           continue;
         }
-        auto proxy = sys->middleman().remote_actor("127.0.0.1", ports[id]);
-        ASSERT_TRUE(proxy) << "remote_actor to " << id << " from system " << name_of(sys) << ": "
-                           << sys->render(proxy.error());
-        ASSERT_TRUE(*proxy);
-        // A proxy belongs to the node (actor system) the actor lives on, not to `sys`.
-        ASSERT_NE(proxy->node(), sys->node());
-        ASSERT_EQ(proxy->node(), node_sys->node());
-        view[id] = *proxy;
+        auto d = dial(*sys, addresses[id]);
+        ASSERT_TRUE(d) << "cannot dial " << id << " from system " << name_of(sys);
+        view[id] = d;
+        dialers.push_back(d);
       }
-    }
-    for (auto& [id, sys, seed] : where) {
-      auto& view = views[sys];
-      for (auto& [peer_id, peer_sys, peer_seed] : where)
-        if (peer_id != id)
-          cafraft::connect_peer(nodes[id], peer_id, view[peer_id]);
     }
   }
 
@@ -233,7 +250,10 @@ protected:
 
   void TearDown() override {
     stop_all();
-    // Drop every handle and proxy before the systems go away.
+    // Drop every handle and dialer before the systems go away.
+    for (auto& d : dialers)
+      caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+    dialers.clear();
     candidates.clear();
     views.clear();
     nodes.clear();
@@ -304,7 +324,7 @@ TEST_F(RemoteCluster, FollowerRedirectsOverTheNetworkWithLeaderAddress) {
       continue;
     auto* other = sys == &sys_a ? &sys_b : &sys_a;
     auto handle = views[other][id];
-    ASSERT_NE(handle.node(), other->node()) << "expected a proxy for " << id;
+    ASSERT_NE(handle, nodes[id]) << "expected a dialer for " << id;
     caf::scoped_actor self{*other};
     {
       cafraft::pb::PutRequest put;
@@ -345,13 +365,12 @@ TEST_F(RemoteCluster, FollowerRedirectsOverTheNetworkWithLeaderAddress) {
   EXPECT_EQ(asked, 2);
   // The address in the redirect really reaches the leader: connect to it from the other system.
   auto& other = home[leader] == &sys_a ? sys_b : sys_a;
-  auto colon = addresses[leader].rfind(':');
-  auto port = static_cast<uint16_t>(std::stoi(addresses[leader].substr(colon + 1)));
-  auto via_address = other.middleman().remote_actor(addresses[leader].substr(0, colon), port);
-  ASSERT_TRUE(via_address) << other.render(via_address.error());
+  auto via_address = dial(other, addresses[leader]);
+  ASSERT_TRUE(via_address) << "cannot dial " << addresses[leader];
+  dialers.push_back(via_address);
   caf::scoped_actor self{other};
   bool is_leader = false;
-  self->request(*via_address, 2s, cafraft::status_atom::value)
+  self->request(via_address, 2s, cafraft::status_atom::value)
       .receive(
           [&](const cafraft::pb::NodeStatus& st) {
             is_leader = st.id() == leader && st.role() == "leader";
@@ -443,11 +462,14 @@ TEST(RemoteDialer, ARequestOverABrokenConnectionFailsAtOnce) {
   caf::actor_system sys_a{cfg_a}, sys_b{cfg_b};
   auto taken = std::make_shared<std::atomic<int>>(0);
   auto hole = sys_b.spawn(black_hole, taken);
-  auto port = sys_b.middleman().publish(hole, 0, "127.0.0.1", true);
-  ASSERT_TRUE(port) << sys_b.render(port.error());
-  auto address = "127.0.0.1:" + std::to_string(*port);
+  cafraft::connection_options opts;
+  opts.self.node_id = "hole";
+  opts.node = hole;
+  auto served = cafraft::listen(sys_b, "127.0.0.1", 0, opts);
+  ASSERT_TRUE(served) << cafraft::render(served.error());
+  auto address = "127.0.0.1:" + std::to_string(served->second);
   {
-    cafraft::remote_client rc{sys_a, {address}, false};
+    cafraft::remote_client rc{sys_a, {address}};
     cafraft::pb::PutRequest req;
     req.set_key("k");
     req.set_value("v");

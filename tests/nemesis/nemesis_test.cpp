@@ -206,7 +206,7 @@ void client_main(client_options o) {
   std::mt19937_64 rng{o.seed * 7919 + static_cast<uint64_t>(o.index)};
   const auto& eps = o.endpoints;
   auto home = static_cast<size_t>(o.index) % eps.size();
-  remote_client rc{*o.sys, eps, false, 3s};
+  remote_client rc{*o.sys, eps, tls_files{}, 3s};
   int id = o.index;
   std::map<std::string, std::optional<std::string>> seen; // the value last seen per key
   constexpr int max_ops = 100000;
@@ -860,7 +860,7 @@ seed_result nemesis_run::run() {
     lab_->enter_client_ns();
     cfg_ = std::make_unique<test::network_test_config>();
     sys_ = std::make_unique<caf::actor_system>(*cfg_);
-    admin_ = std::make_unique<remote_client>(*sys_, addresses(), false, 3s);
+    admin_ = std::make_unique<remote_client>(*sys_, addresses(), tls_files{}, 3s);
     if (!wait_healthy(20s))
       throw std::runtime_error("no leader within 20 s of the start");
     for (int k = 0; k < 8; ++k)
@@ -960,7 +960,7 @@ std::string nemesis_run::final_checks(std::vector<lin::operation>& history) {
   std::string problems;
   const std::string final_key = "final";
   const std::string final_value = "final-" + std::to_string(seed_);
-  remote_client writer{*sys_, addresses(), false, 5s};
+  remote_client writer{*sys_, addresses(), tls_files{}, 5s};
   bool written = false;
   auto until = steady::now() + 30s;
   for (int attempt = 0; !written && steady::now() < until && attempt < 50; ++attempt) {
@@ -999,7 +999,7 @@ std::string nemesis_run::final_checks(std::vector<lin::operation>& history) {
   // whole, in batches of stale reads.
   std::map<std::string, std::map<std::string, std::optional<std::string>>> finals; // node, key
   for (auto& n : nodes_) {
-    remote_client reader{*sys_, {}, false};
+    remote_client reader{*sys_, {}};
     bool caught_up = false;
     auto deadline = steady::now() + 30s;
     while (!caught_up && steady::now() < deadline) {

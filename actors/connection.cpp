@@ -1,0 +1,622 @@
+#include <cafraft/actors/connection.hpp>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <cafraft/actors/wire_codec.hpp>
+#include <cafraft/messages/api.hpp>
+#include <cafraft/runtime/logging.hpp>
+
+namespace cafraft {
+
+namespace {
+
+wire::counters& wire_stats() {
+  return wire::stats();
+}
+
+using steady = std::chrono::steady_clock;
+using wire::fault;
+
+struct connection_state {
+  caf::io::connection_handle hdl;
+  connection_options opts;
+  caf::actor owner; // the dialer told of the handshake, or the listener
+  std::string remote;
+  std::unique_ptr<wire::session> session;
+  std::unique_ptr<tls_session> tls;
+  std::vector<pb::Frame> frames;
+  std::vector<char> plain;
+  std::vector<char> out;
+  std::unordered_map<uint64_t, caf::response_promise> waiting; // our requests, by frame id
+  uint64_t next_id = 1;
+  size_t serving = 0; // the other side's requests under way here
+  std::vector<caf::actor> subscribers;
+  bool subscribed = false;
+  bool closed = false;
+  steady::time_point started;
+  steady::time_point heard;
+  steady::time_point sent;
+  steady::time_point partial_since;
+  bool partial = false;
+  static inline const char* name = "cafraft.connection";
+};
+
+using connection_actor = caf::stateful_actor<connection_state, caf::io::broker>;
+using conn_ptr = connection_actor*;
+
+const std::string& who(conn_ptr self) {
+  auto& st = self->state;
+  return st.opts.self.node_id.empty() ? st.remote : st.opts.self.node_id;
+}
+
+std::string other(conn_ptr self) {
+  auto& st = self->state;
+  if (st.session && !st.session->peer_node_id().empty())
+    return st.session->peer_node_id() + " at " + st.remote;
+  return st.remote;
+}
+
+/// Closes the connection and ends the actor: what waited for an answer over it fails now.
+void close(conn_ptr self, fault why, const std::string& detail) {
+  auto& st = self->state;
+  if (st.closed)
+    return;
+  st.closed = true;
+  wire_stats().closed[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+  if (why != fault::none && st.opts.log)
+    st.opts.log->warn("{}: closed the connection with {} ({}): {}", who(self), other(self),
+                      wire::to_string(why), detail);
+  else if (st.opts.log)
+    st.opts.log->debug("{}: the connection with {} closed: {}", who(self), other(self), detail);
+  for (auto& [id, rp] : st.waiting)
+    rp.deliver(make_error(errc::connection_lost, other(self) + ": " + detail));
+  st.waiting.clear();
+  self->close(st.hdl);
+  wire_stats().open.fetch_sub(1, std::memory_order_relaxed);
+  self->quit(why == fault::none ? caf::error{make_error(errc::connection_lost, detail)}
+                                : make_error(errc::connection_lost,
+                                             std::string{wire::to_string(why)} + ": " + detail));
+}
+
+/// Puts plaintext on the connection (through TLS when it is on).
+void emit(conn_ptr self, const char* data, size_t n) {
+  auto& st = self->state;
+  auto& buf = self->wr_buf(st.hdl);
+  auto before = buf.size();
+  if (st.tls) {
+    if (!st.tls->send(data, n))
+      return close(self, fault::tls, st.tls->why());
+    st.tls->take_output(buf);
+  } else {
+    buf.insert(buf.end(), data, data + n);
+  }
+  wire_stats().bytes_out.fetch_add(buf.size() - before, std::memory_order_relaxed);
+  self->flush(st.hdl);
+  st.sent = steady::now();
+  // What flush() could not hand to the socket yet stays in the write buffer.
+  if (self->wr_buf(st.hdl).size() > st.opts.limits.max_unsent_bytes)
+    close(self, fault::slow_reader,
+          "more than " + std::to_string(st.opts.limits.max_unsent_bytes) + " bytes unsent");
+}
+
+void send_frame(conn_ptr self, const pb::Frame& f) {
+  auto& st = self->state;
+  if (st.closed)
+    return;
+  st.out.clear();
+  wire::append_frame(f, st.out);
+  wire_stats().frames_out.fetch_add(1, std::memory_order_relaxed);
+  emit(self, st.out.data(), st.out.size());
+}
+
+void answer(conn_ptr self, uint64_t id, const caf::message& m) {
+  pb::Frame f;
+  f.set_id(id);
+  f.set_answer(true);
+  if (!to_frame(m, f))
+    to_frame(make_error(errc::invalid_request, "an answer the wire does not carry"), f);
+  send_frame(self, f);
+}
+
+void answer_error(conn_ptr self, uint64_t id, const caf::error& e) {
+  pb::Frame f;
+  f.set_id(id);
+  f.set_answer(true);
+  to_frame(e, f);
+  send_frame(self, f);
+}
+
+/// Asks the node the other side's request and sends the answer back as a frame.
+template <class Answer>
+void serve(conn_ptr self, uint64_t id, caf::message msg) {
+  auto& st = self->state;
+  ++st.serving;
+  self->request(st.opts.node, caf::infinite, std::move(msg))
+      .then(
+          [self, id](Answer& x) {
+            --self->state.serving;
+            answer(self, id, caf::make_message(std::move(x)));
+          },
+          [self, id](caf::error& e) {
+            --self->state.serving;
+            answer_error(self, id, e);
+          });
+}
+
+/// Passes a LeadershipEvent the node sent as a request to the subscribers on this side, and
+/// answers once all have taken it (the node sends the next one then).
+void pass_event(conn_ptr self, uint64_t id, caf::message ev) {
+  auto& st = self->state;
+  if (st.subscribers.empty()) {
+    if (id != 0)
+      answer(self, id, caf::message{});
+    return;
+  }
+  auto left = std::make_shared<size_t>(st.subscribers.size());
+  for (auto& s : st.subscribers)
+    self->request(s, caf::infinite, ev).then(
+        [self, id, left] {
+          if (--*left == 0 && id != 0)
+            answer(self, id, caf::message{});
+        },
+        [self, id, left](caf::error&) {
+          if (--*left == 0 && id != 0)
+            answer(self, id, caf::message{});
+        });
+}
+
+void take_request(conn_ptr self, pb::Frame& f) {
+  auto& st = self->state;
+  auto id = f.id();
+  auto body = f.body_case();
+  if (body == pb::Frame::kLeadershipEvent)
+    return pass_event(self, id, from_frame(f));
+  if (!st.opts.node)
+    return answer_error(self, id, make_error(errc::invalid_request, "this side serves nothing"));
+  if (st.serving >= st.opts.limits.max_requests_in_flight)
+    return answer_error(self, id,
+                        make_error(errc::overloaded,
+                                   std::to_string(st.serving) +
+                                       " requests of this connection are under way"));
+  auto msg = from_frame(f);
+  switch (body) {
+    case pb::Frame::kPut:
+    case pb::Frame::kDel:
+    case pb::Frame::kCas:
+    case pb::Frame::kPropose:
+      return serve<pb::WriteResponse>(self, id, std::move(msg));
+    case pb::Frame::kGet:
+      return serve<pb::GetResponse>(self, id, std::move(msg));
+    case pb::Frame::kBatch:
+      return serve<pb::BatchResponse>(self, id, std::move(msg));
+    case pb::Frame::kStatus:
+      return serve<pb::NodeStatus>(self, id, std::move(msg));
+    case pb::Frame::kJoin:
+    case pb::Frame::kLeave:
+    case pb::Frame::kJoined:
+      return serve<pb::MembershipResponse>(self, id, std::move(msg));
+    case pb::Frame::kLeader:
+    case pb::Frame::kWaitLeader:
+    case pb::Frame::kTransferLeadership:
+      return serve<pb::LeaderInfo>(self, id, std::move(msg));
+    case pb::Frame::kStepDown:
+      return serve<uint64_t>(self, id, std::move(msg));
+    case pb::Frame::kDirectory:
+      return serve<pb::ActorDirectory>(self, id, std::move(msg));
+    case pb::Frame::kInspect:
+      return serve<pb::Inspection>(self, id, std::move(msg));
+    case pb::Frame::kRecentLog:
+      return serve<pb::LogLines>(self, id, std::move(msg));
+    default:
+      return answer_error(self, id, make_error(errc::invalid_request, "not a request"));
+  }
+}
+
+void take_answer(conn_ptr self, pb::Frame& f) {
+  auto& st = self->state;
+  auto i = st.waiting.find(f.id());
+  if (i == st.waiting.end())
+    return; // an answer nobody waits for any more
+  auto rp = std::move(i->second);
+  st.waiting.erase(i);
+  if (f.body_case() == pb::Frame::kError)
+    rp.deliver(error_of(f));
+  else
+    rp.deliver(from_frame(f));
+}
+
+/// One frame of the other side, after the handshake.
+void take_frame(conn_ptr self, pb::Frame& f) {
+  auto& st = self->state;
+  auto body = f.body_case();
+  if (body == pb::Frame::kPing) {
+    pb::Frame pong;
+    pong.mutable_pong();
+    return send_frame(self, pong);
+  }
+  if (body == pb::Frame::kPong)
+    return;
+  if (f.answer())
+    return take_answer(self, f);
+  if (f.id() != 0)
+    return take_request(self, f);
+  if (is_raft_body(body)) {
+    // Raft messages only from a node, and only to a node.
+    if (st.session->peer_node_id().empty() || !st.opts.node)
+      return close(self, fault::not_allowed, "a Raft message from a client");
+    self->send(st.opts.node, from_frame(f));
+    return;
+  }
+  if (body == pb::Frame::kSubscribe && st.opts.node && !st.subscribed) {
+    st.subscribed = true;
+    self->send(st.opts.node, subscribe_atom::value, caf::actor_cast<caf::actor>(self),
+               f.subscribe().membership());
+    return;
+  }
+  if (body == pb::Frame::kLeadershipEvent)
+    return pass_event(self, 0, from_frame(f));
+  close(self, fault::not_allowed,
+        "a one-way " + pb::Frame::descriptor()->FindFieldByNumber(body)->name() + " frame");
+}
+
+void established(conn_ptr self) {
+  auto& st = self->state;
+  wire_stats().established.fetch_add(1, std::memory_order_relaxed);
+  self->configure_read(st.hdl, caf::io::receive_policy::at_most(64 * 1024));
+  auto& peer = st.session->peer_node_id();
+  if (st.opts.log)
+    st.opts.log->debug("{}: connected with {}{}", who(self), other(self),
+                       st.tls ? " (mutual TLS)" : "");
+  if (!st.session->accepting()) {
+    self->send(st.owner, wire_up_atom::value, peer);
+  } else if (!peer.empty() && st.opts.node) {
+    // The node reaches that member through this connection from now on.
+    self->send(st.opts.node, peer_handle_atom::value, peer, caf::actor_cast<caf::actor>(self));
+  }
+}
+
+void receive(conn_ptr self, std::vector<char>& bytes) {
+  auto& st = self->state;
+  wire_stats().bytes_in.fetch_add(bytes.size(), std::memory_order_relaxed);
+  st.heard = steady::now();
+  const std::vector<char>* plain = &bytes;
+  if (st.tls) {
+    bool was_done = st.tls->handshake_done();
+    st.plain.clear();
+    bool ok = st.tls->receive(bytes.data(), bytes.size(), st.plain);
+    auto& buf = self->wr_buf(st.hdl);
+    auto before = buf.size();
+    st.tls->take_output(buf); // handshake records, alerts
+    if (buf.size() > before)
+      self->flush(st.hdl);
+    if (!ok)
+      return close(self, fault::tls, st.tls->why());
+    if (!was_done && st.tls->handshake_done())
+      st.session->set_certificate_names(st.tls->peer_names());
+    plain = &st.plain;
+  }
+  if (plain->empty())
+    return;
+  bool was_up = st.session->established();
+  st.frames.clear();
+  st.out.clear();
+  auto x = st.session->feed(plain->data(), plain->size(), st.frames, st.out);
+  if (!st.out.empty()) { // the handshake's answer (a Welcome, or why it was refused)
+    auto reply = std::move(st.out);
+    emit(self, reply.data(), reply.size());
+  }
+  if (x != fault::none)
+    return close(self, x, st.session->why());
+  if (!was_up && st.session->established())
+    established(self);
+  wire_stats().frames_in.fetch_add(st.frames.size(), std::memory_order_relaxed);
+  auto frames = std::move(st.frames);
+  for (auto& f : frames) {
+    if (st.closed)
+      return;
+    take_frame(self, f);
+  }
+  if (st.session->buffered() == 0) {
+    st.partial = false;
+  } else if (!st.partial) {
+    st.partial = true;
+    st.partial_since = st.heard;
+  }
+}
+
+std::chrono::milliseconds tick_period(const wire::limits& lim) {
+  auto p = std::min(lim.idle_timeout / 6, lim.handshake_timeout / 4);
+  return std::max(p, std::chrono::milliseconds{10});
+}
+
+void tick(conn_ptr self) {
+  auto& st = self->state;
+  auto& lim = st.opts.limits;
+  auto now = steady::now();
+  if (!st.session->established()) {
+    if (now - st.started >= lim.handshake_timeout)
+      return close(self, fault::handshake_timeout, "no handshake within " +
+                                                       std::to_string(lim.handshake_timeout.count()) +
+                                                       " ms");
+  } else {
+    if (now - st.heard >= lim.idle_timeout)
+      return close(self, fault::idle_timeout,
+                   "nothing heard for " + std::to_string(lim.idle_timeout.count()) + " ms");
+    if (now - st.sent >= lim.idle_timeout / 3) {
+      pb::Frame ping;
+      ping.mutable_ping();
+      send_frame(self, ping);
+    }
+  }
+  if (st.partial && now - st.partial_since >= lim.frame_timeout)
+    return close(self, fault::slow_sender,
+                 "a frame still not whole after " + std::to_string(lim.frame_timeout.count()) +
+                     " ms");
+  self->delayed_send(self, tick_period(lim), tick_atom::value);
+}
+
+/// A message from this process for the other side: a frame (a request waits for its answer).
+caf::result<caf::message> take_outgoing(conn_ptr self, caf::message_view& x) {
+  auto& st = self->state;
+  bool request = self->current_mailbox_element()->mid.is_request();
+  if (st.closed || !st.session->established()) {
+    if (request)
+      return make_error(errc::unreachable, other(self) + " is not connected");
+    return caf::message{};
+  }
+  auto msg = x.move_content_to_message();
+  if (msg.match_element<subscribe_atom>(0) && msg.size() >= 2 && msg.match_element<caf::actor>(1)) {
+    auto sub = msg.get_as<caf::actor>(1);
+    if (sub) {
+      self->monitor(sub);
+      st.subscribers.push_back(sub);
+    }
+  }
+  pb::Frame f;
+  if (!to_frame(msg, f)) {
+    if (request)
+      return make_error(errc::invalid_request, "not a message the wire carries");
+    if (st.opts.log)
+      st.opts.log->debug("{}: dropped a message the wire does not carry: {}", who(self),
+                         caf::to_string(msg));
+    return caf::message{};
+  }
+  if (request) {
+    auto id = st.next_id++;
+    f.set_id(id);
+    st.waiting.emplace(id, self->make_response_promise());
+    send_frame(self, f);
+    return caf::delegated<caf::message>{};
+  }
+  send_frame(self, f);
+  return caf::message{};
+}
+
+caf::behavior run(conn_ptr self, bool accepting) {
+  auto& st = self->state;
+  st.remote = self->remote_addr(st.hdl) + ":" + std::to_string(self->remote_port(st.hdl));
+  st.session = std::make_unique<wire::session>(accepting, st.opts.self, st.opts.limits);
+  st.started = st.heard = st.sent = steady::now();
+  wire_stats().open.fetch_add(1, std::memory_order_relaxed);
+  self->configure_read(st.hdl, caf::io::receive_policy::at_most(4096));
+  if (st.owner)
+    self->monitor(st.owner);
+  if (st.opts.node)
+    self->monitor(st.opts.node);
+  self->set_error_handler([](caf::scheduled_actor*, caf::error&) {});
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& s = self->state;
+    if (dm.source == s.owner.address() || dm.source == s.opts.node.address())
+      return close(self, fault::none, "its owner stopped");
+    auto& subs = s.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) { return a.address() == dm.source; }),
+               subs.end());
+  });
+  self->set_default_handler([self](caf::scheduled_actor*, caf::message_view& x) {
+    return take_outgoing(self, x);
+  });
+  if (st.opts.tls) {
+    st.tls = std::make_unique<tls_session>(st.opts.tls, accepting);
+    if (!accepting) {
+      if (!st.tls->start())
+        close(self, fault::tls, st.tls->why());
+      auto& buf = self->wr_buf(st.hdl);
+      st.tls->take_output(buf);
+      self->flush(st.hdl);
+    }
+  }
+  if (!accepting) {
+    auto hello = st.session->hello();
+    send_frame(self, hello);
+  }
+  self->delayed_send(self, tick_period(st.opts.limits), tick_atom::value);
+  return {
+      [self](caf::io::new_data_msg& msg) { receive(self, msg.buf); },
+      [self](caf::io::connection_closed_msg&) {
+        close(self, fault::none, "the other side closed it");
+      },
+      [self](tick_atom) { tick(self); },
+  };
+}
+
+caf::behavior dialing(conn_ptr self, int fd, connection_options opts, caf::actor owner) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.owner = std::move(owner);
+  st.hdl = self->add_scribe(fd);
+  return run(self, false);
+}
+
+caf::behavior accepted(conn_ptr self, caf::io::connection_handle hdl, connection_options opts,
+                       caf::actor listener) {
+  auto& st = self->state;
+  st.hdl = hdl;
+  st.opts = std::move(opts);
+  st.owner = std::move(listener);
+  return run(self, true);
+}
+
+struct listener_state {
+  connection_options opts;
+  std::map<std::string, size_t> per_address;
+  std::map<caf::actor_addr, std::string> children;
+  uint64_t refused = 0;
+  steady::time_point last_warning;
+  static inline const char* name = "cafraft.listener";
+};
+
+using listener_actor = caf::stateful_actor<listener_state, caf::io::broker>;
+
+caf::behavior listening(listener_actor* self, caf::io::doorman_ptr door, connection_options opts) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  self->add_doorman(std::move(door));
+  if (st.opts.node)
+    self->monitor(st.opts.node);
+  self->set_error_handler([](caf::scheduled_actor*, caf::error&) {});
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& s = self->state;
+    if (dm.source == s.opts.node.address()) {
+      self->quit();
+      return;
+    }
+    auto i = s.children.find(dm.source);
+    if (i == s.children.end())
+      return;
+    if (--s.per_address[i->second] == 0)
+      s.per_address.erase(i->second);
+    s.children.erase(i);
+  });
+  return {
+      [self](caf::io::new_connection_msg& msg) {
+        auto& s = self->state;
+        wire_stats().accepted.fetch_add(1, std::memory_order_relaxed);
+        auto address = self->remote_addr(msg.handle);
+        auto& lim = s.opts.limits;
+        bool too_many = s.children.size() >= lim.max_connections;
+        if (too_many || s.per_address[address] >= lim.max_connections_per_address) {
+          ++s.refused;
+          wire_stats().closed[static_cast<size_t>(fault::too_many_connections)].fetch_add(1);
+          self->close(msg.handle);
+          auto now = steady::now();
+          if (s.opts.log && now - s.last_warning >= std::chrono::seconds{1}) {
+            s.last_warning = now;
+            s.opts.log->warn("{}: refused a connection from {}: {} connections ({} in all "
+                             "refused so far)",
+                             s.opts.self.node_id, address,
+                             too_many ? "the limit of " + std::to_string(lim.max_connections)
+                                      : "the limit of " +
+                                            std::to_string(lim.max_connections_per_address) +
+                                            " from one address",
+                             s.refused);
+          }
+          if (s.per_address[address] == 0)
+            s.per_address.erase(address);
+          return;
+        }
+        auto child =
+            self->fork(accepted, msg.handle, s.opts, caf::actor_cast<caf::actor>(self));
+        self->monitor(child);
+        s.children.emplace(child.address(), address);
+        ++s.per_address[address];
+      },
+      [](caf::io::acceptor_closed_msg&) {},
+  };
+}
+
+} // namespace
+
+caf::expected<caf::actor> dial_connection(caf::actor_system& sys, const std::string& host,
+                                          uint16_t port, connection_options opts,
+                                          caf::actor owner) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  auto service = std::to_string(port);
+  if (auto rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0)
+    return make_error(errc::unreachable, "cannot resolve " + host + ": " + gai_strerror(rc));
+  int fd = -1;
+  std::string why;
+  for (auto* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    // Not blocking: the connection actor's first write waits until the socket is connected,
+    // and a refused or unreachable address closes it.
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      why = std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  if (fd < 0)
+    return make_error(errc::unreachable, "cannot connect to " + host + ":" + service + ": " + why);
+  wire_stats().dialed.fetch_add(1, std::memory_order_relaxed);
+  return sys.middleman().spawn_broker(dialing, fd, std::move(opts), std::move(owner));
+}
+
+caf::expected<std::pair<caf::actor, uint16_t>> listen(caf::actor_system& sys,
+                                                      const std::string& host, uint16_t port,
+                                                      connection_options opts) {
+  auto door = sys.middleman().backend().new_tcp_doorman(port, host.c_str(), true);
+  if (!door)
+    return std::move(door.error());
+  auto actual = (*door)->port();
+  auto l = sys.middleman().spawn_broker(listening, std::move(*door), std::move(opts));
+  return std::make_pair(l, actual);
+}
+
+caf::expected<std::pair<caf::actor, uint16_t>> serve_node(caf::actor_system& sys,
+                                                          const caf::actor& node,
+                                                          const node_config& cfg,
+                                                          const std::string& address,
+                                                          wire::limits limits) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return make_error(errc::invalid_request, "not HOST:PORT: " + address);
+  auto host = address.substr(0, colon);
+  uint16_t port = 0;
+  try {
+    auto n = std::stoul(address.substr(colon + 1));
+    if (n > 65535)
+      throw std::out_of_range{"port"};
+    port = static_cast<uint16_t>(n);
+  } catch (const std::exception&) {
+    return make_error(errc::invalid_request, "not HOST:PORT: " + address);
+  }
+  connection_options opts;
+  opts.self.cluster_id = cfg.cluster_id;
+  opts.self.node_id = cfg.id;
+  opts.limits = limits;
+  opts.node = node;
+  opts.log = get_logger(cfg.logger_name);
+  if (cfg.tls.enabled()) {
+    std::string why;
+    opts.tls = tls_context::shared(cfg.tls, why);
+    if (!opts.tls)
+      return make_error(errc::invalid_request, why);
+  }
+  return listen(sys, host, port, std::move(opts));
+}
+
+} // namespace cafraft
