@@ -75,7 +75,10 @@ void close(conn_ptr self, fault why, const std::string& detail) {
     return;
   st.closed = true;
   wire_stats().closed[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
-  if (why != fault::none && st.opts.log)
+  if (why == fault::too_many_connections && st.opts.log) // the listener says it, once a second
+    st.opts.log->debug("{}: closed the connection with {} ({}): {}", who(self), other(self),
+                       wire::to_string(why), detail);
+  else if (why != fault::none && st.opts.log)
     st.opts.log->warn("{}: closed the connection with {} ({}): {}", who(self), other(self),
                       wire::to_string(why), detail);
   else if (st.opts.log)
@@ -279,9 +282,8 @@ void established(conn_ptr self) {
   if (st.opts.log)
     st.opts.log->debug("{}: connected with {}{}", who(self), other(self),
                        st.tls ? " (mutual TLS)" : "");
-  if (!st.session->accepting()) {
-    self->send(st.owner, wire_up_atom::value, peer);
-  } else if (!peer.empty() && st.opts.node) {
+  self->send(st.owner, wire_up_atom::value, peer); // the dialer, or the listener
+  if (st.session->accepting() && !peer.empty() && st.opts.node) {
     // The node reaches that member through this connection from now on.
     self->send(st.opts.node, peer_handle_atom::value, peer, caf::actor_cast<caf::actor>(self));
   }
@@ -416,6 +418,9 @@ caf::behavior run(conn_ptr self, bool accepting) {
   if (st.opts.node)
     self->monitor(st.opts.node);
   self->set_error_handler([](caf::scheduled_actor*, caf::error&) {});
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    close(self, fault::none, "stopped: " + render(m.reason));
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& s = self->state;
     if (dm.source == s.owner.address() || dm.source == s.opts.node.address())
@@ -449,6 +454,11 @@ caf::behavior run(conn_ptr self, bool accepting) {
         close(self, fault::none, "the other side closed it");
       },
       [self](tick_atom) { tick(self); },
+      [self](retire_atom) {
+        // From the listener: too many connections, and this one has not finished its handshake.
+        if (self->current_sender() == self->state.owner)
+          close(self, fault::too_many_connections, "too many connections; this one was idle");
+      },
   };
 }
 
@@ -469,16 +479,87 @@ caf::behavior accepted(conn_ptr self, caf::io::connection_handle hdl, connection
   return run(self, true);
 }
 
+struct child {
+  std::string address; // the remote address it came from
+  uint64_t seq;        // the order it was accepted in
+  bool established;    // its handshake is done
+  caf::actor handle;
+};
+
 struct listener_state {
   connection_options opts;
   std::map<std::string, size_t> per_address;
-  std::map<caf::actor_addr, std::string> children;
-  uint64_t refused = 0;
+  std::map<caf::actor_addr, child> children;
+  uint64_t accepted = 0;
+  uint64_t turned_away = 0; // refused or evicted for being too many
   steady::time_point last_warning;
   static inline const char* name = "cafraft.listener";
 };
 
 using listener_actor = caf::stateful_actor<listener_state, caf::io::broker>;
+
+void forget(listener_actor* self, std::map<caf::actor_addr, child>::iterator i) {
+  auto& s = self->state;
+  if (--s.per_address[i->second.address] == 0)
+    s.per_address.erase(i->second.address);
+  s.children.erase(i);
+}
+
+/// At a limit: the oldest connection that has not finished its handshake (from `address`
+/// when that is set) makes room, so that an idle flood cannot keep clients out; false when
+/// every connection there is established.
+bool evict(listener_actor* self, const std::string* address) {
+  auto& s = self->state;
+  auto victim = s.children.end();
+  for (auto i = s.children.begin(); i != s.children.end(); ++i)
+    if (!i->second.established && (address == nullptr || i->second.address == *address) &&
+        (victim == s.children.end() || i->second.seq < victim->second.seq))
+      victim = i;
+  if (victim == s.children.end())
+    return false;
+  self->send(victim->second.handle, retire_atom::value);
+  forget(self, victim);
+  return true;
+}
+
+void warn_turned_away(listener_actor* self, const std::string& address, const std::string& what) {
+  auto& s = self->state;
+  ++s.turned_away;
+  auto now = steady::now();
+  if (s.opts.log && now - s.last_warning >= std::chrono::seconds{1}) {
+    s.last_warning = now;
+    s.opts.log->warn("{}: too many connections from {}: {} ({} turned away so far)",
+                     s.opts.self.node_id, address, what, s.turned_away);
+  }
+}
+
+/// Takes a connection within the limits, or turns it away.
+void take_connection(listener_actor* self, caf::io::connection_handle hdl) {
+  auto& s = self->state;
+  wire_stats().accepted.fetch_add(1, std::memory_order_relaxed);
+  auto address = self->remote_addr(hdl);
+  auto& lim = s.opts.limits;
+  auto over = [&](const std::string* from, const std::string& limit) {
+    if (evict(self, from)) {
+      warn_turned_away(self, address, "closed the oldest of " + limit + " without a handshake");
+      return false;
+    }
+    wire_stats().closed[static_cast<size_t>(fault::too_many_connections)].fetch_add(1);
+    self->close(hdl);
+    warn_turned_away(self, address, "refused one, all " + limit + " are established");
+    return true;
+  };
+  if (s.per_address[address] >= lim.max_connections_per_address &&
+      over(&address, std::to_string(lim.max_connections_per_address) + " from there"))
+    return;
+  if (s.children.size() >= lim.max_connections &&
+      over(nullptr, std::to_string(lim.max_connections)))
+    return;
+  auto h = self->fork(accepted, hdl, s.opts, caf::actor_cast<caf::actor>(self));
+  self->monitor(h);
+  s.children.emplace(h.address(), child{address, ++s.accepted, false, h});
+  ++s.per_address[address];
+}
 
 caf::behavior listening(listener_actor* self, caf::io::doorman_ptr door, connection_options opts) {
   auto& st = self->state;
@@ -494,44 +575,16 @@ caf::behavior listening(listener_actor* self, caf::io::doorman_ptr door, connect
       return;
     }
     auto i = s.children.find(dm.source);
-    if (i == s.children.end())
-      return;
-    if (--s.per_address[i->second] == 0)
-      s.per_address.erase(i->second);
-    s.children.erase(i);
+    if (i != s.children.end())
+      forget(self, i);
   });
   return {
-      [self](caf::io::new_connection_msg& msg) {
-        auto& s = self->state;
-        wire_stats().accepted.fetch_add(1, std::memory_order_relaxed);
-        auto address = self->remote_addr(msg.handle);
-        auto& lim = s.opts.limits;
-        bool too_many = s.children.size() >= lim.max_connections;
-        if (too_many || s.per_address[address] >= lim.max_connections_per_address) {
-          ++s.refused;
-          wire_stats().closed[static_cast<size_t>(fault::too_many_connections)].fetch_add(1);
-          self->close(msg.handle);
-          auto now = steady::now();
-          if (s.opts.log && now - s.last_warning >= std::chrono::seconds{1}) {
-            s.last_warning = now;
-            s.opts.log->warn("{}: refused a connection from {}: {} connections ({} in all "
-                             "refused so far)",
-                             s.opts.self.node_id, address,
-                             too_many ? "the limit of " + std::to_string(lim.max_connections)
-                                      : "the limit of " +
-                                            std::to_string(lim.max_connections_per_address) +
-                                            " from one address",
-                             s.refused);
-          }
-          if (s.per_address[address] == 0)
-            s.per_address.erase(address);
-          return;
-        }
-        auto child =
-            self->fork(accepted, msg.handle, s.opts, caf::actor_cast<caf::actor>(self));
-        self->monitor(child);
-        s.children.emplace(child.address(), address);
-        ++s.per_address[address];
+      [self](caf::io::new_connection_msg& msg) { take_connection(self, msg.handle); },
+      [self](wire_up_atom, const std::string&) {
+        auto i = self->state.children.find(
+            caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        if (i != self->state.children.end())
+          i->second.established = true;
       },
       [](caf::io::acceptor_closed_msg&) {},
   };
