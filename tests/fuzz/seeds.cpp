@@ -18,6 +18,7 @@
 #include <cafraft/messages/register.hpp>
 #include <cafraft/runtime/crc32c.hpp>
 #include <cafraft/runtime/state_machine.hpp>
+#include <cafraft/runtime/wire.hpp>
 
 using namespace cafraft;
 namespace fz = cafraft::fuzz;
@@ -459,6 +460,74 @@ void console_parse_seeds() {
   seed("console_parse", "unterminated", "put \"abc");
 }
 
+std::string framed(const pb::Frame& f) {
+  std::vector<char> out;
+  wire::append_frame(f, out);
+  return {out.begin(), out.end()};
+}
+
+void frames_seeds() {
+  pb::Frame hello;
+  hello.mutable_hello()->set_magic(wire::magic);
+  hello.mutable_hello()->set_min_version(wire::min_version);
+  hello.mutable_hello()->set_max_version(wire::max_version);
+  hello.mutable_hello()->set_cluster_id("c1");
+  auto client_hello = framed(hello);
+  hello.mutable_hello()->set_node_id("n2");
+  auto node_hello = framed(hello);
+  pb::Frame put;
+  put.set_id(1);
+  put.mutable_put()->set_key("k");
+  put.mutable_put()->set_value("v");
+  pb::Frame get;
+  get.set_id(2);
+  get.mutable_get()->set_key("k");
+  pb::Frame status;
+  status.set_id(3);
+  status.mutable_status();
+  pb::Frame wait;
+  wait.set_id(4);
+  wait.mutable_wait_leader()->set_term(7);
+  pb::Frame ping;
+  ping.mutable_ping();
+  auto requests = framed(put) + framed(get) + framed(status) + framed(wait) + framed(ping);
+  seed("frames", "client", fz::output{}.u8(1).blob(client_hello + requests).str());
+  fz::output pieces;
+  pieces.u8(1);
+  auto all = client_hello + requests;
+  for (size_t at = 0; at < all.size(); at += 3)
+    pieces.blob(all.substr(at, 3));
+  seed("frames", "client-pieces", pieces.str());
+  pb::Frame ae;
+  ae.mutable_append_entries()->set_term(3);
+  ae.mutable_append_entries()->set_leader_id("n2");
+  ae.mutable_append_entries()->add_entries()->set_data(put_command("k", "v"));
+  seed("frames", "node-tls", fz::output{}.u8(3).blob(node_hello).blob(framed(ae)).str());
+  pb::Frame welcome;
+  welcome.mutable_welcome()->set_version(wire::max_version);
+  welcome.mutable_welcome()->set_node_id("n2");
+  welcome.mutable_welcome()->set_cluster_id("c1");
+  pb::Frame answer;
+  answer.set_id(1);
+  answer.set_answer(true);
+  answer.mutable_write_response()->set_index(5);
+  pb::Frame refused;
+  refused.set_id(2);
+  refused.set_answer(true);
+  refused.mutable_error()->set_code(1);
+  refused.mutable_error()->set_leader_id("n3");
+  pb::Frame event;
+  event.set_id(9);
+  event.mutable_leadership_event()->set_leader_id("n2");
+  seed("frames", "dialer",
+       fz::output{}.u8(0).blob(framed(welcome) + framed(answer)).blob(framed(refused)).blob(
+           framed(event)).str());
+  seed("frames", "small-limit", fz::output{}.u8(5).blob(client_hello).blob(framed(put)).str());
+  seed("frames", "basp",
+       fz::output{}.u8(1).blob(std::string(8, '\0') + std::string("\x80\0\0\0", 4) +
+                               std::string(64, 'r')).str());
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -482,6 +551,7 @@ int main(int argc, char** argv) {
   data_dir_seeds();
   node_options_seeds();
   console_parse_seeds();
+  frames_seeds();
   for (auto& [target, n] : counts)
     std::printf("%s: %d seeds\n", target.c_str(), n);
   return 0;
