@@ -14,6 +14,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <cafraft/actors/inspect.hpp>
 #include <cafraft/actors/wire_codec.hpp>
 #include <cafraft/messages/api.hpp>
 #include <cafraft/runtime/logging.hpp>
@@ -28,6 +29,11 @@ wire::counters& wire_stats() {
 
 using steady = std::chrono::steady_clock;
 using wire::fault;
+
+/// A connection reads at most this much at once until a read fills it, then `large_read`: an
+/// idle connection keeps a small buffer, a busy one makes few system calls.
+constexpr size_t small_read = 4096;
+constexpr size_t large_read = 64 * 1024;
 
 struct connection_state {
   caf::io::connection_handle hdl;
@@ -50,6 +56,12 @@ struct connection_state {
   steady::time_point sent;
   steady::time_point partial_since;
   bool partial = false;
+  size_t read_size = small_read; // what one read takes at most (the read buffer's size)
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  message_counter handled; // frames each way and messages to send, for inspections
   static inline const char* name = "cafraft.connection";
 };
 
@@ -106,6 +118,7 @@ void emit(conn_ptr self, const char* data, size_t n) {
     buf.insert(buf.end(), data, data + n);
   }
   wire_stats().bytes_out.fetch_add(buf.size() - before, std::memory_order_relaxed);
+  st.bytes_out += buf.size() - before;
   self->flush(st.hdl);
   st.sent = steady::now();
   // What flush() could not hand to the socket yet stays in the write buffer.
@@ -121,6 +134,8 @@ void send_frame(conn_ptr self, const pb::Frame& f) {
   st.out.clear();
   wire::append_frame(f, st.out);
   wire_stats().frames_out.fetch_add(1, std::memory_order_relaxed);
+  ++st.frames_out;
+  st.handled.count(self->clock().now());
   emit(self, st.out.data(), st.out.size());
 }
 
@@ -142,8 +157,7 @@ void answer_error(conn_ptr self, uint64_t id, const caf::error& e) {
 }
 
 /// Asks the node the other side's request and sends the answer back as a frame.
-template <class Answer>
-void serve(conn_ptr self, uint64_t id, caf::message msg) {
+template <class Answer> void serve(conn_ptr self, uint64_t id, caf::message msg) {
   auto& st = self->state;
   ++st.serving;
   self->request(st.opts.node, caf::infinite, std::move(msg))
@@ -169,15 +183,16 @@ void pass_event(conn_ptr self, uint64_t id, caf::message ev) {
   }
   auto left = std::make_shared<size_t>(st.subscribers.size());
   for (auto& s : st.subscribers)
-    self->request(s, caf::infinite, ev).then(
-        [self, id, left] {
-          if (--*left == 0 && id != 0)
-            answer(self, id, caf::message{});
-        },
-        [self, id, left](caf::error&) {
-          if (--*left == 0 && id != 0)
-            answer(self, id, caf::message{});
-        });
+    self->request(s, caf::infinite, ev)
+        .then(
+            [self, id, left] {
+              if (--*left == 0 && id != 0)
+                answer(self, id, caf::message{});
+            },
+            [self, id, left](caf::error&) {
+              if (--*left == 0 && id != 0)
+                answer(self, id, caf::message{});
+            });
 }
 
 void take_request(conn_ptr self, pb::Frame& f) {
@@ -189,41 +204,41 @@ void take_request(conn_ptr self, pb::Frame& f) {
   if (!st.opts.node)
     return answer_error(self, id, make_error(errc::invalid_request, "this side serves nothing"));
   if (st.serving >= st.opts.limits.max_requests_in_flight)
-    return answer_error(self, id,
-                        make_error(errc::overloaded,
-                                   std::to_string(st.serving) +
-                                       " requests of this connection are under way"));
+    return answer_error(
+        self, id,
+        make_error(errc::overloaded,
+                   std::to_string(st.serving) + " requests of this connection are under way"));
   auto msg = from_frame(f);
   switch (body) {
-    case pb::Frame::kPut:
-    case pb::Frame::kDel:
-    case pb::Frame::kCas:
-    case pb::Frame::kPropose:
-      return serve<pb::WriteResponse>(self, id, std::move(msg));
-    case pb::Frame::kGet:
-      return serve<pb::GetResponse>(self, id, std::move(msg));
-    case pb::Frame::kBatch:
-      return serve<pb::BatchResponse>(self, id, std::move(msg));
-    case pb::Frame::kStatus:
-      return serve<pb::NodeStatus>(self, id, std::move(msg));
-    case pb::Frame::kJoin:
-    case pb::Frame::kLeave:
-    case pb::Frame::kJoined:
-      return serve<pb::MembershipResponse>(self, id, std::move(msg));
-    case pb::Frame::kLeader:
-    case pb::Frame::kWaitLeader:
-    case pb::Frame::kTransferLeadership:
-      return serve<pb::LeaderInfo>(self, id, std::move(msg));
-    case pb::Frame::kStepDown:
-      return serve<uint64_t>(self, id, std::move(msg));
-    case pb::Frame::kDirectory:
-      return serve<pb::ActorDirectory>(self, id, std::move(msg));
-    case pb::Frame::kInspect:
-      return serve<pb::Inspection>(self, id, std::move(msg));
-    case pb::Frame::kRecentLog:
-      return serve<pb::LogLines>(self, id, std::move(msg));
-    default:
-      return answer_error(self, id, make_error(errc::invalid_request, "not a request"));
+  case pb::Frame::kPut:
+  case pb::Frame::kDel:
+  case pb::Frame::kCas:
+  case pb::Frame::kPropose:
+    return serve<pb::WriteResponse>(self, id, std::move(msg));
+  case pb::Frame::kGet:
+    return serve<pb::GetResponse>(self, id, std::move(msg));
+  case pb::Frame::kBatch:
+    return serve<pb::BatchResponse>(self, id, std::move(msg));
+  case pb::Frame::kStatus:
+    return serve<pb::NodeStatus>(self, id, std::move(msg));
+  case pb::Frame::kJoin:
+  case pb::Frame::kLeave:
+  case pb::Frame::kJoined:
+    return serve<pb::MembershipResponse>(self, id, std::move(msg));
+  case pb::Frame::kLeader:
+  case pb::Frame::kWaitLeader:
+  case pb::Frame::kTransferLeadership:
+    return serve<pb::LeaderInfo>(self, id, std::move(msg));
+  case pb::Frame::kStepDown:
+    return serve<uint64_t>(self, id, std::move(msg));
+  case pb::Frame::kDirectory:
+    return serve<pb::ActorDirectory>(self, id, std::move(msg));
+  case pb::Frame::kInspect:
+    return serve<pb::Inspection>(self, id, std::move(msg));
+  case pb::Frame::kRecentLog:
+    return serve<pb::LogLines>(self, id, std::move(msg));
+  default:
+    return answer_error(self, id, make_error(errc::invalid_request, "not a request"));
   }
 }
 
@@ -277,12 +292,15 @@ void take_frame(conn_ptr self, pb::Frame& f) {
 void established(conn_ptr self) {
   auto& st = self->state;
   wire_stats().established.fetch_add(1, std::memory_order_relaxed);
-  self->configure_read(st.hdl, caf::io::receive_policy::at_most(64 * 1024));
   auto& peer = st.session->peer_node_id();
   if (st.opts.log)
     st.opts.log->debug("{}: connected with {}{}", who(self), other(self),
                        st.tls ? " (mutual TLS)" : "");
   self->send(st.owner, wire_up_atom::value, peer); // the dialer, or the listener
+  if (st.opts.node)                                // in the node's directory (docs/inspection.md)
+    self->send(st.opts.node, enlist_atom::value,
+               "conn-" + (peer.empty() ? "client-" + st.remote : peer), std::string{"connection"},
+               caf::actor_cast<caf::actor>(self));
   if (st.session->accepting() && !peer.empty() && st.opts.node) {
     // The node reaches that member through this connection from now on.
     self->send(st.opts.node, peer_handle_atom::value, peer, caf::actor_cast<caf::actor>(self));
@@ -292,7 +310,12 @@ void established(conn_ptr self) {
 void receive(conn_ptr self, std::vector<char>& bytes) {
   auto& st = self->state;
   wire_stats().bytes_in.fetch_add(bytes.size(), std::memory_order_relaxed);
+  st.bytes_in += bytes.size();
   st.heard = steady::now();
+  if (bytes.size() >= st.read_size && st.read_size < large_read && st.session->established()) {
+    st.read_size = large_read;
+    self->configure_read(st.hdl, caf::io::receive_policy::at_most(large_read));
+  }
   const std::vector<char>* plain = &bytes;
   if (st.tls) {
     bool was_done = st.tls->handshake_done();
@@ -324,6 +347,9 @@ void receive(conn_ptr self, std::vector<char>& bytes) {
   if (!was_up && st.session->established())
     established(self);
   wire_stats().frames_in.fetch_add(st.frames.size(), std::memory_order_relaxed);
+  st.frames_in += st.frames.size();
+  for (size_t i = 0; i < st.frames.size(); ++i)
+    st.handled.count(self->clock().now());
   auto frames = std::move(st.frames);
   for (auto& f : frames) {
     if (st.closed)
@@ -349,9 +375,8 @@ void tick(conn_ptr self) {
   auto now = steady::now();
   if (!st.session->established()) {
     if (now - st.started >= lim.handshake_timeout)
-      return close(self, fault::handshake_timeout, "no handshake within " +
-                                                       std::to_string(lim.handshake_timeout.count()) +
-                                                       " ms");
+      return close(self, fault::handshake_timeout,
+                   "no handshake within " + std::to_string(lim.handshake_timeout.count()) + " ms");
   } else {
     if (now - st.heard >= lim.idle_timeout)
       return close(self, fault::idle_timeout,
@@ -412,15 +437,14 @@ caf::behavior run(conn_ptr self, bool accepting) {
   st.session = std::make_unique<wire::session>(accepting, st.opts.self, st.opts.limits);
   st.started = st.heard = st.sent = steady::now();
   wire_stats().open.fetch_add(1, std::memory_order_relaxed);
-  self->configure_read(st.hdl, caf::io::receive_policy::at_most(4096));
+  self->configure_read(st.hdl, caf::io::receive_policy::at_most(small_read));
   if (st.owner)
     self->monitor(st.owner);
   if (st.opts.node)
     self->monitor(st.opts.node);
   self->set_error_handler([](caf::scheduled_actor*, caf::error&) {});
-  self->set_exit_handler([self](caf::exit_msg& m) {
-    close(self, fault::none, "stopped: " + render(m.reason));
-  });
+  self->set_exit_handler(
+      [self](caf::exit_msg& m) { close(self, fault::none, "stopped: " + render(m.reason)); });
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& s = self->state;
     if (dm.source == s.owner.address() || dm.source == s.opts.node.address())
@@ -430,9 +454,8 @@ caf::behavior run(conn_ptr self, bool accepting) {
                               [&](const caf::actor& a) { return a.address() == dm.source; }),
                subs.end());
   });
-  self->set_default_handler([self](caf::scheduled_actor*, caf::message_view& x) {
-    return take_outgoing(self, x);
-  });
+  self->set_default_handler(
+      [self](caf::scheduled_actor*, caf::message_view& x) { return take_outgoing(self, x); });
   if (st.opts.tls) {
     st.tls = std::make_unique<tls_session>(st.opts.tls, accepting);
     if (!accepting) {
@@ -454,6 +477,25 @@ caf::behavior run(conn_ptr self, bool accepting) {
         close(self, fault::none, "the other side closed it");
       },
       [self](tick_atom) { tick(self); },
+      [self](inspect_atom) {
+        auto& s = self->state;
+        auto yes_no = [](bool b) { return std::string{b ? "true" : "false"}; };
+        return make_inspection(
+            self, "connection", s.handled,
+            {{"peer", s.session->peer_node_id().empty() ? "client" : s.session->peer_node_id()},
+             {"address", s.remote},
+             {"side", s.session->accepting() ? "accepted" : "dialed"},
+             {"tls", yes_no(s.tls != nullptr)},
+             {"established", yes_no(s.session->established())},
+             {"frames_in", std::to_string(s.frames_in)},
+             {"frames_out", std::to_string(s.frames_out)},
+             {"bytes_in", std::to_string(s.bytes_in)},
+             {"bytes_out", std::to_string(s.bytes_out)},
+             {"waiting", std::to_string(s.waiting.size())},
+             {"serving", std::to_string(s.serving)},
+             {"subscribers", std::to_string(s.subscribers.size())},
+             {"read_buffer", std::to_string(s.read_size)}});
+      },
       [self](retire_atom) {
         // From the listener: too many connections, and this one has not finished its handshake.
         if (self->current_sender() == self->state.owner)
@@ -474,6 +516,9 @@ caf::behavior accepted(conn_ptr self, caf::io::connection_handle hdl, connection
                        caf::actor listener) {
   auto& st = self->state;
   st.hdl = hdl;
+  // Small frames go out at once (CAF's multiplexer names a connection by its socket).
+  int one = 1;
+  ::setsockopt(static_cast<int>(hdl.id()), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   st.opts = std::move(opts);
   st.owner = std::move(listener);
   return run(self, true);
@@ -493,6 +538,8 @@ struct listener_state {
   uint64_t accepted = 0;
   uint64_t turned_away = 0; // refused or evicted for being too many
   steady::time_point last_warning;
+  std::string address;     // where it listens
+  message_counter handled; // connections taken, for inspections
   static inline const char* name = "cafraft.listener";
 };
 
@@ -555,6 +602,7 @@ void take_connection(listener_actor* self, caf::io::connection_handle hdl) {
   if (s.children.size() >= lim.max_connections &&
       over(nullptr, std::to_string(lim.max_connections)))
     return;
+  s.handled.count(self->clock().now());
   auto h = self->fork(accepted, hdl, s.opts, caf::actor_cast<caf::actor>(self));
   self->monitor(h);
   s.children.emplace(h.address(), child{address, ++s.accepted, false, h});
@@ -564,9 +612,13 @@ void take_connection(listener_actor* self, caf::io::connection_handle hdl) {
 caf::behavior listening(listener_actor* self, caf::io::doorman_ptr door, connection_options opts) {
   auto& st = self->state;
   st.opts = std::move(opts);
+  st.address = std::to_string(door->port());
   self->add_doorman(std::move(door));
-  if (st.opts.node)
+  if (st.opts.node) {
     self->monitor(st.opts.node);
+    self->send(st.opts.node, enlist_atom::value, std::string{"listener"}, std::string{"listener"},
+               caf::actor_cast<caf::actor>(self));
+  }
   self->set_error_handler([](caf::scheduled_actor*, caf::error&) {});
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& s = self->state;
@@ -581,10 +633,26 @@ caf::behavior listening(listener_actor* self, caf::io::doorman_ptr door, connect
   return {
       [self](caf::io::new_connection_msg& msg) { take_connection(self, msg.handle); },
       [self](wire_up_atom, const std::string&) {
-        auto i = self->state.children.find(
-            caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        auto i =
+            self->state.children.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
         if (i != self->state.children.end())
           i->second.established = true;
+      },
+      [self](inspect_atom) {
+        auto& s = self->state;
+        size_t established = 0;
+        for (auto& [addr, c] : s.children)
+          established += c.established ? 1 : 0;
+        return make_inspection(
+            self, "listener", s.handled,
+            {{"port", s.address},
+             {"connections", std::to_string(s.children.size())},
+             {"established", std::to_string(established)},
+             {"addresses", std::to_string(s.per_address.size())},
+             {"accepted", std::to_string(s.accepted)},
+             {"turned_away", std::to_string(s.turned_away)},
+             {"max_connections", std::to_string(s.opts.limits.max_connections)},
+             {"max_per_address", std::to_string(s.opts.limits.max_connections_per_address)}});
       },
       [](caf::io::acceptor_closed_msg&) {},
   };
@@ -628,9 +696,8 @@ caf::expected<caf::actor> dial_connection(caf::actor_system& sys, const std::str
   return sys.middleman().spawn_broker(dialing, fd, std::move(opts), std::move(owner));
 }
 
-caf::expected<std::pair<caf::actor, uint16_t>> listen(caf::actor_system& sys,
-                                                      const std::string& host, uint16_t port,
-                                                      connection_options opts) {
+caf::expected<std::pair<caf::actor, uint16_t>>
+listen(caf::actor_system& sys, const std::string& host, uint16_t port, connection_options opts) {
   auto door = sys.middleman().backend().new_tcp_doorman(port, host.c_str(), true);
   if (!door)
     return std::move(door.error());
@@ -639,11 +706,9 @@ caf::expected<std::pair<caf::actor, uint16_t>> listen(caf::actor_system& sys,
   return std::make_pair(l, actual);
 }
 
-caf::expected<std::pair<caf::actor, uint16_t>> serve_node(caf::actor_system& sys,
-                                                          const caf::actor& node,
-                                                          const node_config& cfg,
-                                                          const std::string& address,
-                                                          wire::limits limits) {
+caf::expected<std::pair<caf::actor, uint16_t>>
+serve_node(caf::actor_system& sys, const caf::actor& node, const node_config& cfg,
+           const std::string& address, wire::limits limits) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos)
     return make_error(errc::invalid_request, "not HOST:PORT: " + address);

@@ -48,21 +48,17 @@ struct connection_options {
 /// Connects to host:port without blocking. The actor tells `owner` (wire_up_atom, the other
 /// side's node id) when the handshake is done, and ends when it fails or the connection closes.
 caf::expected<caf::actor> dial_connection(caf::actor_system& sys, const std::string& host,
-                                          uint16_t port, connection_options opts,
-                                          caf::actor owner);
+                                          uint16_t port, connection_options opts, caf::actor owner);
 
 /// Listens on host:port (port 0: any free one). Returns the listener and its port.
-caf::expected<std::pair<caf::actor, uint16_t>> listen(caf::actor_system& sys,
-                                                      const std::string& host, uint16_t port,
-                                                      connection_options opts);
+caf::expected<std::pair<caf::actor, uint16_t>>
+listen(caf::actor_system& sys, const std::string& host, uint16_t port, connection_options opts);
 
 /// Serves `node` to other processes, nodes and clients, at `address` (HOST:PORT; port 0: any
 /// free one), as `cfg` says: its id, its cluster id and its TLS files. Returns the listener (it
 /// stops with the node) and the port.
-caf::expected<std::pair<caf::actor, uint16_t>> serve_node(caf::actor_system& sys,
-                                                          const caf::actor& node,
-                                                          const node_config& cfg,
-                                                          const std::string& address,
-                                                          wire::limits limits = {});
+caf::expected<std::pair<caf::actor, uint16_t>>
+serve_node(caf::actor_system& sys, const caf::actor& node, const node_config& cfg,
+           const std::string& address, wire::limits limits = {});
 
 } // namespace cafraft

@@ -37,7 +37,8 @@ struct peer_state {
 
 /// The peer actor. While connected, the Raft messages a role sends through it go on to the
 /// member as they are enqueued (actors/pass_on.hpp), sent as by this peer, as if it had
-/// handled them; requests and everything while not connected are queued and handled.
+/// handled them, and so do clients' requests, as their requesters sent them; other requests
+/// and everything while not connected are queued and handled.
 class peer_actor : public inspected<peer_state> {
 public:
   using super = inspected<peer_state>;
@@ -48,6 +49,14 @@ public:
 
   void enqueue(caf::mailbox_element_ptr x, caf::execution_unit* eu) override {
     if (!x->mid.is_request() && is_raft_message(x->content()) && direct.pass(x, eu, ctrl())) {
+      passed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    // A client's request goes on as it came (its answer goes straight to the requester), as
+    // delegating it would.
+    if (x->mid.is_request() &&
+        (is_client_request(x->content()) || x->content().match_elements<pb::BatchRequest>()) &&
+        direct.pass(x, eu)) {
       passed.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -253,14 +262,15 @@ bool split_address(const std::string& address, std::string& host, uint16_t& port
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,
                       std::shared_ptr<spdlog::logger> log, dial_options dial) {
   return node->spawn<caf::linked>(peer_impl, caf::actor_cast<caf::actor>(node->ctrl()),
-                                  std::move(local_id), std::move(peer_id),
-                                  std::move(log), std::move(dial));
+                                  std::move(local_id), std::move(peer_id), std::move(log),
+                                  std::move(dial));
 }
 
 caf::actor spawn_dialer(caf::actor_system& sys, dial_options opts,
                         std::shared_ptr<spdlog::logger> log) {
   auto address = opts.address;
-  return sys.spawn(peer_impl, caf::actor{}, std::string{"client"}, address, std::move(log), std::move(opts));
+  return sys.spawn(peer_impl, caf::actor{}, std::string{"client"}, address, std::move(log),
+                   std::move(opts));
 }
 
 } // namespace cafraft

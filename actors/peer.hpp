@@ -37,8 +37,8 @@
 namespace cafraft {
 
 struct dial_options {
-  std::string address; // host:port; empty: wait for peer_handle_atom (in-process wiring)
-  tls_files tls;       // mutual TLS with these files (empty: plaintext)
+  std::string address;    // host:port; empty: wait for peer_handle_atom (in-process wiring)
+  tls_files tls;          // mutual TLS with these files (empty: plaintext)
   std::string cluster_id; // the cluster expected there (empty: any)
   /// Connecting and the handshake give up after this; retries back off up to backoff_max.
   std::chrono::milliseconds connect_timeout{1000};

@@ -6,8 +6,7 @@
 namespace cafraft {
 
 remote_client::remote_client(caf::actor_system& sys, std::vector<std::string> endpoints,
-                             tls_files tls,
-                             std::chrono::milliseconds deadline)
+                             tls_files tls, std::chrono::milliseconds deadline)
     : sys_(sys), endpoints_(std::move(endpoints)), tls_(tls), deadline_(deadline), self_(sys) {}
 
 remote_client::~remote_client() {

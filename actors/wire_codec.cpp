@@ -12,8 +12,7 @@ namespace {
 using frame = pb::Frame;
 
 /// Copies `m`'s one element of type T into the body field `field`, if `m` is exactly that.
-template <class T>
-bool put(const caf::message& m, frame& f, T* (frame::*field)()) {
+template <class T> bool put(const caf::message& m, frame& f, T* (frame::*field)()) {
   if (!m.match_elements<T>())
     return false;
   *(f.*field)() = m.get_as<T>(0);
@@ -29,8 +28,7 @@ bool put_atom(const caf::message& m, frame& f, T* (frame::*field)()) {
   return true;
 }
 
-template <class T>
-caf::message take(T* x) {
+template <class T> caf::message take(T* x) {
   return caf::make_message(std::move(*x));
 }
 
@@ -38,16 +36,16 @@ caf::message take(T* x) {
 
 bool is_raft_body(pb::Frame::BodyCase c) {
   switch (c) {
-    case frame::kRequestVote:
-    case frame::kRequestVoteResponse:
-    case frame::kAppendEntries:
-    case frame::kAppendEntriesResponse:
-    case frame::kInstallSnapshot:
-    case frame::kInstallSnapshotResponse:
-    case frame::kTimeoutNow:
-      return true;
-    default:
-      return false;
+  case frame::kRequestVote:
+  case frame::kRequestVoteResponse:
+  case frame::kAppendEntries:
+  case frame::kAppendEntriesResponse:
+  case frame::kInstallSnapshot:
+  case frame::kInstallSnapshotResponse:
+  case frame::kTimeoutNow:
+    return true;
+  default:
+    return false;
   }
 }
 
@@ -89,8 +87,7 @@ bool to_frame(const caf::message& m, frame& f) {
          put(m, f, &frame::mutable_get_response) || put(m, f, &frame::mutable_batch_response) ||
          put(m, f, &frame::mutable_node_status) || put(m, f, &frame::mutable_join) ||
          put(m, f, &frame::mutable_leave) || put(m, f, &frame::mutable_membership_response) ||
-         put(m, f, &frame::mutable_leader_info) ||
-         put(m, f, &frame::mutable_transfer_leadership) ||
+         put(m, f, &frame::mutable_leader_info) || put(m, f, &frame::mutable_transfer_leadership) ||
          put(m, f, &frame::mutable_leadership_event) ||
          put(m, f, &frame::mutable_actor_directory) || put(m, f, &frame::mutable_inspect) ||
          put(m, f, &frame::mutable_inspection) || put(m, f, &frame::mutable_log_lines) ||
@@ -103,78 +100,78 @@ bool to_frame(const caf::message& m, frame& f) {
 
 caf::message from_frame(frame& f) {
   switch (f.body_case()) {
-    case frame::kRequestVote:
-      return take(f.mutable_request_vote());
-    case frame::kRequestVoteResponse:
-      return take(f.mutable_request_vote_response());
-    case frame::kAppendEntries:
-      return take(f.mutable_append_entries());
-    case frame::kAppendEntriesResponse:
-      return take(f.mutable_append_entries_response());
-    case frame::kInstallSnapshot:
-      return take(f.mutable_install_snapshot());
-    case frame::kInstallSnapshotResponse:
-      return take(f.mutable_install_snapshot_response());
-    case frame::kTimeoutNow:
-      return take(f.mutable_timeout_now());
-    case frame::kPut:
-      return take(f.mutable_put());
-    case frame::kDel:
-      return take(f.mutable_del());
-    case frame::kCas:
-      return take(f.mutable_cas());
-    case frame::kGet:
-      return take(f.mutable_get());
-    case frame::kPropose:
-      return take(f.mutable_propose());
-    case frame::kBatch:
-      return take(f.mutable_batch());
-    case frame::kWriteResponse:
-      return take(f.mutable_write_response());
-    case frame::kGetResponse:
-      return take(f.mutable_get_response());
-    case frame::kBatchResponse:
-      return take(f.mutable_batch_response());
-    case frame::kStatus:
-      return caf::make_message(status_atom::value);
-    case frame::kNodeStatus:
-      return take(f.mutable_node_status());
-    case frame::kJoin:
-      return take(f.mutable_join());
-    case frame::kLeave:
-      return take(f.mutable_leave());
-    case frame::kMembershipResponse:
-      return take(f.mutable_membership_response());
-    case frame::kLeader:
-      return caf::make_message(leader_atom::value);
-    case frame::kWaitLeader:
-      return caf::make_message(wait_leader_atom::value, f.wait_leader().term());
-    case frame::kLeaderInfo:
-      return take(f.mutable_leader_info());
-    case frame::kTransferLeadership:
-      return take(f.mutable_transfer_leadership());
-    case frame::kStepDown:
-      return caf::make_message(step_down_atom::value);
-    case frame::kStepDownResponse:
-      return caf::make_message(f.step_down_response().term());
-    case frame::kJoined:
-      return caf::make_message(joined_atom::value);
-    case frame::kLeadershipEvent:
-      return take(f.mutable_leadership_event());
-    case frame::kDirectory:
-      return caf::make_message(directory_atom::value);
-    case frame::kActorDirectory:
-      return take(f.mutable_actor_directory());
-    case frame::kInspect:
-      return take(f.mutable_inspect());
-    case frame::kInspection:
-      return take(f.mutable_inspection());
-    case frame::kRecentLog:
-      return caf::make_message(recent_log_atom::value, f.recent_log().max());
-    case frame::kLogLines:
-      return take(f.mutable_log_lines());
-    default:
-      return caf::message{};
+  case frame::kRequestVote:
+    return take(f.mutable_request_vote());
+  case frame::kRequestVoteResponse:
+    return take(f.mutable_request_vote_response());
+  case frame::kAppendEntries:
+    return take(f.mutable_append_entries());
+  case frame::kAppendEntriesResponse:
+    return take(f.mutable_append_entries_response());
+  case frame::kInstallSnapshot:
+    return take(f.mutable_install_snapshot());
+  case frame::kInstallSnapshotResponse:
+    return take(f.mutable_install_snapshot_response());
+  case frame::kTimeoutNow:
+    return take(f.mutable_timeout_now());
+  case frame::kPut:
+    return take(f.mutable_put());
+  case frame::kDel:
+    return take(f.mutable_del());
+  case frame::kCas:
+    return take(f.mutable_cas());
+  case frame::kGet:
+    return take(f.mutable_get());
+  case frame::kPropose:
+    return take(f.mutable_propose());
+  case frame::kBatch:
+    return take(f.mutable_batch());
+  case frame::kWriteResponse:
+    return take(f.mutable_write_response());
+  case frame::kGetResponse:
+    return take(f.mutable_get_response());
+  case frame::kBatchResponse:
+    return take(f.mutable_batch_response());
+  case frame::kStatus:
+    return caf::make_message(status_atom::value);
+  case frame::kNodeStatus:
+    return take(f.mutable_node_status());
+  case frame::kJoin:
+    return take(f.mutable_join());
+  case frame::kLeave:
+    return take(f.mutable_leave());
+  case frame::kMembershipResponse:
+    return take(f.mutable_membership_response());
+  case frame::kLeader:
+    return caf::make_message(leader_atom::value);
+  case frame::kWaitLeader:
+    return caf::make_message(wait_leader_atom::value, f.wait_leader().term());
+  case frame::kLeaderInfo:
+    return take(f.mutable_leader_info());
+  case frame::kTransferLeadership:
+    return take(f.mutable_transfer_leadership());
+  case frame::kStepDown:
+    return caf::make_message(step_down_atom::value);
+  case frame::kStepDownResponse:
+    return caf::make_message(f.step_down_response().term());
+  case frame::kJoined:
+    return caf::make_message(joined_atom::value);
+  case frame::kLeadershipEvent:
+    return take(f.mutable_leadership_event());
+  case frame::kDirectory:
+    return caf::make_message(directory_atom::value);
+  case frame::kActorDirectory:
+    return take(f.mutable_actor_directory());
+  case frame::kInspect:
+    return take(f.mutable_inspect());
+  case frame::kInspection:
+    return take(f.mutable_inspection());
+  case frame::kRecentLog:
+    return caf::make_message(recent_log_atom::value, f.recent_log().max());
+  case frame::kLogLines:
+    return take(f.mutable_log_lines());
+  default:
+    return caf::message{};
   }
 }
 

@@ -117,8 +117,7 @@ std::string render_wire_metrics(const std::string& id) {
   one("cafraft_wire_frames_sent_total", "counter", "Frames sent.", c.frames_out.load());
   one("cafraft_wire_bytes_received_total", "counter", "Bytes received (TLS included).",
       c.bytes_in.load());
-  one("cafraft_wire_bytes_sent_total", "counter", "Bytes sent (TLS included).",
-      c.bytes_out.load());
+  one("cafraft_wire_bytes_sent_total", "counter", "Bytes sent (TLS included).", c.bytes_out.load());
   out << "# HELP cafraft_wire_connections_closed_total Connections closed, by why (none: an "
          "orderly close).\n# TYPE cafraft_wire_connections_closed_total counter\n";
   for (size_t i = 0; i < wire::fault_count; ++i)

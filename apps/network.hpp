@@ -12,8 +12,8 @@
 #include <caf/io/middleman.hpp>
 
 #include <cafraft/actors/peer.hpp>
-#include <cafraft/runtime/tls.hpp>
 #include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/tls.hpp>
 
 namespace cafraft {
 

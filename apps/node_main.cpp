@@ -221,7 +221,8 @@ int main(int argc, char** argv) {
     stop_dialers();
     return 2;
   }
-  log->info("{} listens on {}{}", f.id, f.listen, nc.tls.enabled() ? " (mutual TLS)" : " (plaintext)");
+  log->info("{} listens on {}{}", f.id, f.listen,
+            nc.tls.enabled() ? " (mutual TLS)" : " (plaintext)");
 
   // The admin HTTP endpoints, on a thread of their own; each request asks the node.
   std::unique_ptr<httplib::Server> admin;

@@ -79,7 +79,7 @@ tls_session::tls_session(std::shared_ptr<tls_context> ctx, bool server) : ctx_(s
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
   BIO_set_mem_eof_return(in_, -1); // an empty input means "wait for more", not end of stream
-  SSL_set_bio(ssl_, in_, out_);      // the session owns both from here
+  SSL_set_bio(ssl_, in_, out_);    // the session owns both from here
   if (server)
     SSL_set_accept_state(ssl_);
   else
@@ -191,8 +191,8 @@ std::vector<std::string> tls_session::peer_names() const {
       OPENSSL_free(utf8);
     }
   }
-  auto* sans = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (sans != nullptr) {
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
       auto* gn = sk_GENERAL_NAME_value(sans, i);

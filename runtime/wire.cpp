@@ -7,32 +7,32 @@ namespace cafraft::wire {
 
 const char* to_string(fault x) {
   switch (x) {
-    case fault::none:
-      return "none";
-    case fault::frame_too_long:
-      return "frame_too_long";
-    case fault::undecodable:
-      return "undecodable";
-    case fault::unknown_type:
-      return "unknown_type";
-    case fault::out_of_order:
-      return "out_of_order";
-    case fault::refused:
-      return "refused";
-    case fault::not_allowed:
-      return "not_allowed";
-    case fault::tls:
-      return "tls";
-    case fault::handshake_timeout:
-      return "handshake_timeout";
-    case fault::idle_timeout:
-      return "idle_timeout";
-    case fault::slow_sender:
-      return "slow_sender";
-    case fault::slow_reader:
-      return "slow_reader";
-    case fault::too_many_connections:
-      return "too_many_connections";
+  case fault::none:
+    return "none";
+  case fault::frame_too_long:
+    return "frame_too_long";
+  case fault::undecodable:
+    return "undecodable";
+  case fault::unknown_type:
+    return "unknown_type";
+  case fault::out_of_order:
+    return "out_of_order";
+  case fault::refused:
+    return "refused";
+  case fault::not_allowed:
+    return "not_allowed";
+  case fault::tls:
+    return "tls";
+  case fault::handshake_timeout:
+    return "handshake_timeout";
+  case fault::idle_timeout:
+    return "idle_timeout";
+  case fault::slow_sender:
+    return "slow_sender";
+  case fault::slow_reader:
+    return "slow_reader";
+  case fault::too_many_connections:
+    return "too_many_connections";
   }
   return "unknown";
 }
@@ -95,10 +95,7 @@ bool frame_decoder::next(pb::Frame& out, fault& error, std::string& why) {
 }
 
 session::session(bool accepting, identity self, limits lim)
-    : accepting_(accepting),
-      self_(std::move(self)),
-      lim_(lim),
-      decoder_(lim.max_handshake_bytes) {}
+    : accepting_(accepting), self_(std::move(self)), lim_(lim), decoder_(lim.max_handshake_bytes) {}
 
 pb::Frame session::hello() const {
   pb::Frame f;
@@ -173,8 +170,7 @@ fault session::take_welcome(const pb::Frame& f) {
   auto& w = f.welcome();
   if (w.version() < min_version || w.version() > max_version) {
     why_ = "the node chose protocol version " + std::to_string(w.version()) +
-           ", this side speaks " + std::to_string(min_version) + ".." +
-           std::to_string(max_version);
+           ", this side speaks " + std::to_string(min_version) + ".." + std::to_string(max_version);
     return fault::refused;
   }
   if (!self_.cluster_id.empty() && !w.cluster_id().empty() && w.cluster_id() != self_.cluster_id) {
@@ -217,16 +213,16 @@ fault session::feed(const char* data, size_t n, std::vector<pb::Frame>& frames,
       continue;
     }
     switch (f.body_case()) {
-      case pb::Frame::BODY_NOT_SET:
-        why_ = "a frame of a type this version does not know";
-        return fail(fault::unknown_type);
-      case pb::Frame::kHello:
-      case pb::Frame::kWelcome:
-        why_ = "a second handshake";
-        return fail(fault::out_of_order);
-      default:
-        frames.push_back(std::move(f));
-        f = pb::Frame{};
+    case pb::Frame::BODY_NOT_SET:
+      why_ = "a frame of a type this version does not know";
+      return fail(fault::unknown_type);
+    case pb::Frame::kHello:
+    case pb::Frame::kWelcome:
+      why_ = "a second handshake";
+      return fail(fault::out_of_order);
+    default:
+      frames.push_back(std::move(f));
+      f = pb::Frame{};
     }
   }
   if (error != fault::none)

@@ -53,17 +53,17 @@ struct limits {
 /// Why a connection was closed by its own side. Each has a counter (/metrics).
 enum class fault : uint8_t {
   none = 0,
-  frame_too_long,   // a length above the limit
-  undecodable,      // the bytes are not a Frame
-  unknown_type,     // a Frame without a body this version knows
-  out_of_order,     // the handshake's frames are missing, repeated or late
-  refused,          // the handshake was refused: magic, version, cluster or identity
-  not_allowed,      // a message this connection may not send (Raft from a client, ...)
-  tls,              // the TLS layer failed (handshake, certificate, record)
+  frame_too_long, // a length above the limit
+  undecodable,    // the bytes are not a Frame
+  unknown_type,   // a Frame without a body this version knows
+  out_of_order,   // the handshake's frames are missing, repeated or late
+  refused,        // the handshake was refused: magic, version, cluster or identity
+  not_allowed,    // a message this connection may not send (Raft from a client, ...)
+  tls,            // the TLS layer failed (handshake, certificate, record)
   handshake_timeout,
   idle_timeout,
-  slow_sender,      // a frame took longer than frame_timeout to arrive
-  slow_reader,      // more than max_unsent_bytes waiting to be sent
+  slow_sender, // a frame took longer than frame_timeout to arrive
+  slow_reader, // more than max_unsent_bytes waiting to be sent
   too_many_connections,
 };
 constexpr size_t fault_count = static_cast<size_t>(fault::too_many_connections) + 1;

@@ -200,8 +200,9 @@ protected:
     ASSERT_EQ(std::system(cmd.c_str()), 0);
   }
   std::vector<std::string> files(const std::string& name) {
-    return {"--tls-cert", dir + "/" + name + ".pem", "--tls-key", dir + "/" + name + ".key",
-            "--tls-ca", dir + "/ca.pem"};
+    return {"--tls-cert", dir + "/" + name + ".pem",
+            "--tls-key",  dir + "/" + name + ".key",
+            "--tls-ca",   dir + "/ca.pem"};
   }
 
   bool put(const std::string& k, const std::string& v) {
@@ -375,8 +376,8 @@ TEST_P(WireAttack, NoBytesOnTheWireTakeANodeDownOrItsLeaderAway) {
     expect_healthy("1,000 idle connections closed");
   }
   // Each class was counted, and logged.
-  for (auto reason : {"frame_too_long", "undecodable", "unknown_type", "out_of_order", "refused",
-                      "not_allowed"})
+  for (auto reason :
+       {"frame_too_long", "undecodable", "unknown_type", "out_of_order", "refused", "not_allowed"})
     EXPECT_GE(closed(reason), 3u) << reason;
   std::ifstream in{dir + "/" + first_leader + ".log"};
   std::stringstream log;

@@ -289,8 +289,7 @@ caf::message through_wire(const caf::message& m) {
   return frames.empty() ? caf::message{} : cafraft::from_frame(frames[0]);
 }
 
-template <class T>
-void expect_round_trip(const T& x) {
+template <class T> void expect_round_trip(const T& x) {
   auto back = through_wire(caf::make_message(x));
   ASSERT_TRUE(back.template match_elements<T>()) << T::descriptor()->full_name();
   EXPECT_EQ(back.template get_as<T>(0).SerializeAsString(), x.SerializeAsString())
@@ -386,9 +385,8 @@ TEST(WireCodec, MessagesOfTheNodesOwnAreNotCarried) {
   using namespace cafraft;
   pb::Frame f;
   EXPECT_FALSE(to_frame(caf::make_message(tick_atom::value), f));
-  EXPECT_FALSE(to_frame(caf::make_message(peer_handle_atom::value, std::string{"n2"},
-                                          caf::actor{}),
-                        f));
+  EXPECT_FALSE(
+      to_frame(caf::make_message(peer_handle_atom::value, std::string{"n2"}, caf::actor{}), f));
   EXPECT_FALSE(to_frame(caf::make_message(std::string{"text"}), f));
 }
 

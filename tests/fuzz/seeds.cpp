@@ -520,12 +520,18 @@ void frames_seeds() {
   event.set_id(9);
   event.mutable_leadership_event()->set_leader_id("n2");
   seed("frames", "dialer",
-       fz::output{}.u8(0).blob(framed(welcome) + framed(answer)).blob(framed(refused)).blob(
-           framed(event)).str());
+       fz::output{}
+           .u8(0)
+           .blob(framed(welcome) + framed(answer))
+           .blob(framed(refused))
+           .blob(framed(event))
+           .str());
   seed("frames", "small-limit", fz::output{}.u8(5).blob(client_hello).blob(framed(put)).str());
   seed("frames", "basp",
-       fz::output{}.u8(1).blob(std::string(8, '\0') + std::string("\x80\0\0\0", 4) +
-                               std::string(64, 'r')).str());
+       fz::output{}
+           .u8(1)
+           .blob(std::string(8, '\0') + std::string("\x80\0\0\0", 4) + std::string(64, 'r'))
+           .str());
 }
 
 } // namespace
