@@ -42,6 +42,18 @@ TEST(AdminMetrics, RenderedMetricsPassTheFormatCheck) {
       << text;
 }
 
+TEST(AdminMetrics, WireMetricsPassTheFormatCheckAndNameEveryFault) {
+  auto text = cafraft::render_metrics(pb::NodeStatus{}, {}) + cafraft::render_wire_metrics("n1");
+  EXPECT_EQ(cafraft::check_prometheus_text(text), "") << text;
+  for (size_t i = 0; i < cafraft::wire::fault_count; ++i) {
+    auto reason = cafraft::wire::to_string(static_cast<cafraft::wire::fault>(i));
+    EXPECT_NE(text.find(std::string{"cafraft_wire_connections_closed_total{node=\"n1\",reason=\""} +
+                        reason + "\"}"),
+              std::string::npos)
+        << reason;
+  }
+}
+
 TEST(AdminMetrics, FormatCheckCatchesMalformedText) {
   using cafraft::check_prometheus_text;
   EXPECT_EQ(check_prometheus_text("# TYPE a gauge\na 1\n"), "");

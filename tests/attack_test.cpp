@@ -403,7 +403,7 @@ TEST_P(WireAttack, NoBytesOnTheWireTakeANodeDownOrItsLeaderAway) {
 }
 
 INSTANTIATE_TEST_SUITE_P(, WireAttack, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "MutualTls" : "Plaintext"; });
+                         [](const auto& p) { return p.param ? "MutualTls" : "Plaintext"; });
 
 } // namespace
 } // namespace cafraft::test
