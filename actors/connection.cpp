@@ -404,7 +404,7 @@ caf::result<caf::message> take_outgoing(conn_ptr self, caf::message_view& x) {
     return caf::message{};
   }
   auto msg = x.move_content_to_message();
-  if (msg.match_element<subscribe_atom>(0) && msg.size() >= 2 && msg.match_element<caf::actor>(1)) {
+  if (msg.size() >= 2 && msg.match_element<subscribe_atom>(0) && msg.match_element<caf::actor>(1)) {
     auto sub = msg.get_as<caf::actor>(1);
     if (sub) {
       self->monitor(sub);

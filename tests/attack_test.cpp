@@ -53,22 +53,29 @@ class channel {
 public:
   virtual ~channel() = default;
   /// False once the node closed it (or it could not be written).
-  virtual bool send(const std::string& bytes) = 0;
+  bool send(const std::string& bytes) {
+    size_t at = 0;
+    while (at < bytes.size()) {
+      auto n = write_some(bytes.data() + at, bytes.size() - at);
+      if (n <= 0)
+        return false;
+      at += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+protected:
+  virtual long write_some(const char* data, size_t n) = 0;
 };
 
 class plain_channel : public channel {
 public:
   explicit plain_channel(int fd) : fd_(fd) {}
   ~plain_channel() override { ::close(fd_); }
-  bool send(const std::string& bytes) override {
-    size_t at = 0;
-    while (at < bytes.size()) {
-      auto n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
-      if (n <= 0)
-        return false;
-      at += static_cast<size_t>(n);
-    }
-    return true;
+
+protected:
+  long write_some(const char* data, size_t n) override {
+    return ::send(fd_, data, n, MSG_NOSIGNAL);
   }
 
 private:
@@ -86,17 +93,10 @@ public:
     ::close(fd_);
   }
   bool ok() const { return ok_; }
-  bool send(const std::string& bytes) override {
-    if (!ok_)
-      return false;
-    size_t at = 0;
-    while (at < bytes.size()) {
-      auto n = SSL_write(ssl_, bytes.data() + at, static_cast<int>(bytes.size() - at));
-      if (n <= 0)
-        return false;
-      at += static_cast<size_t>(n);
-    }
-    return true;
+
+protected:
+  long write_some(const char* data, size_t n) override {
+    return ok_ ? SSL_write(ssl_, data, static_cast<int>(n)) : -1;
   }
 
 private:
