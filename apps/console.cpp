@@ -25,6 +25,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "apps/version.hpp"
 #include "apps/commands.hpp"
 #include "apps/console_parse.hpp"
 
@@ -569,6 +570,7 @@ int main(int argc, char** argv) {
     names += (names.empty() ? "" : ", ") + c.name;
   app.footer("Commands (help COMMAND tells more): " + names +
              ". Exit codes: 0 ok, 1 usage, 2 failed or unhealthy, 3 no endpoint reachable.");
+  app.set_version_flag("--version", std::string{"cafraft-console "} + CAFRAFT_VERSION);
   app.add_option("--endpoints", endpoints, "Nodes to ask: HOST:PORT,...")
       ->envname("CAFRAFT_ENDPOINTS")
       ->required();

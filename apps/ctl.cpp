@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/version.hpp"
 #include "apps/commands.hpp"
 
 namespace cli = cafraft::cli;
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cafraftctl: the command-line client of a cafraft cluster", "cafraftctl"};
   app.footer("Exit codes: 0 ok, 1 usage, 2 failed or unhealthy (a missing key, a failed compare, "
              "an unreachable member), 3 no endpoint reachable.");
-  app.set_version_flag("--version", std::string{"cafraftctl 0.1.0"});
+  app.set_version_flag("--version", std::string{"cafraftctl "} + CAFRAFT_VERSION);
   app.add_option("--endpoints", endpoints, "Nodes to ask: HOST:PORT,...")
       ->envname("CAFRAFT_ENDPOINTS")
       ->required();

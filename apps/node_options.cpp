@@ -1,3 +1,4 @@
+#include "apps/version.hpp"
 #include "apps/node_options.hpp"
 
 #include <algorithm>
@@ -70,9 +71,11 @@ node_checks real_node_checks() {
 }
 
 node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags& f) {
-  CLI::App app{"cafraft-node: one Raft node of a cafraft cluster, reached over CAF networking",
+  CLI::App app{"cafraft-node: one Raft node of a cafraft cluster, reached with cafraft's protocol "
+               "over TCP or mutual TLS",
                "cafraft-node"};
-  app.set_version_flag("--version", std::string{"cafraft-node 0.1.0 (CAF 0.17.6)"});
+  app.set_version_flag("--version",
+                       std::string{"cafraft-node "} + CAFRAFT_VERSION + " (CAF 0.17.6)");
   app.set_config("--config", "", "Config file: one 'option = value' per line (TOML or INI)");
   app.add_option("--id", f.id, "This node's id, unique in the cluster")->envname("CAFRAFT_ID");
   app.add_option("--data-dir", f.data_dir, "Data directory (WAL, snapshots, hard state)")

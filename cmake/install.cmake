@@ -9,16 +9,17 @@ include(CMakePackageConfigHelpers)
 
 set(CAFRAFT_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/cafraft)
 install(TARGETS cafraft cafraft_core cafraft_proto EXPORT cafraftTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 foreach(dir actors messages runtime)
   install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cafraft/${dir}
-          FILES_MATCHING PATTERN "*.hpp" PATTERN "*.proto")
+          COMPONENT dev FILES_MATCHING PATTERN "*.hpp" PATTERN "*.proto")
 endforeach()
-install(FILES ${PROTO_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cafraft/messages)
-install(EXPORT cafraftTargets NAMESPACE cafraft:: DESTINATION ${CAFRAFT_CMAKE_DIR})
+install(FILES ${PROTO_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cafraft/messages
+        COMPONENT dev)
+install(EXPORT cafraftTargets NAMESPACE cafraft:: DESTINATION ${CAFRAFT_CMAKE_DIR} COMPONENT dev)
 
 configure_package_config_file(${CMAKE_CURRENT_SOURCE_DIR}/cmake/cafraftConfig.cmake.in
                               ${CMAKE_BINARY_DIR}/cafraftConfig.cmake
@@ -27,7 +28,7 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/cafraftConfigVersion.cmake
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_BINARY_DIR}/cafraftConfig.cmake ${CMAKE_BINARY_DIR}/cafraftConfigVersion.cmake
               ${CMAKE_CURRENT_SOURCE_DIR}/cmake/FindCAF.cmake
-        DESTINATION ${CAFRAFT_CMAKE_DIR})
+        DESTINATION ${CAFRAFT_CMAKE_DIR} COMPONENT dev)
 
 # The prefix as seen from the .pc file: the package can be installed under any --prefix.
 file(RELATIVE_PATH CAFRAFT_PC_TO_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
@@ -35,4 +36,5 @@ file(RELATIVE_PATH CAFRAFT_PC_TO_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
 string(REGEX REPLACE "/$" "" CAFRAFT_PC_TO_PREFIX "${CAFRAFT_PC_TO_PREFIX}")
 configure_file(${CMAKE_CURRENT_SOURCE_DIR}/cmake/cafraft.pc.in ${CMAKE_BINARY_DIR}/cafraft.pc
                @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/cafraft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+install(FILES ${CMAKE_BINARY_DIR}/cafraft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+        COMPONENT dev)
