@@ -180,12 +180,7 @@ void to_frame(const caf::error& e, frame& f) {
 }
 
 caf::error error_of(const frame& f) {
-  auto& e = f.error();
-  constexpr auto last = static_cast<uint32_t>(errc::connection_lost);
-  if (!e.caf_sec() && (e.code() == 0 || e.code() > last)) // not a code this version knows
-    return make_error(errc::invalid_request,
-                      "error code " + std::to_string(e.code()) + ": " + e.detail());
-  return from_pb(e);
+  return from_pb(f.error());
 }
 
 } // namespace cafraft

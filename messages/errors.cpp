@@ -17,10 +17,6 @@ const char* to_string(errc x) {
     return "unknown_leader";
   case errc::leadership_lost:
     return "leadership_lost";
-  case errc::append_failed:
-    return "append_failed";
-  case errc::commit_failed:
-    return "commit_failed";
   case errc::config_change_in_progress:
     return "config_change_in_progress";
   case errc::self_join:
@@ -95,7 +91,7 @@ bool is_indefinite(const caf::error& e) {
     return false;
   if (e.category() == error_category) {
     auto c = static_cast<errc>(e.code());
-    return c == errc::timeout || c == errc::leadership_lost || c == errc::commit_failed ||
+    return c == errc::timeout || c == errc::leadership_lost ||
            c == errc::storage_failed || c == errc::disk_full || c == errc::connection_lost;
   }
   return e == caf::sec::request_timeout;
@@ -122,6 +118,9 @@ void to_pb(const caf::error& e, pb::BatchError& out) {
 }
 
 caf::error from_pb(const pb::BatchError& e) {
+  if (!e.caf_sec() && (e.code() == 0 || !known_errc(e.code()))) // not a code this version knows
+    return make_error(errc::invalid_request,
+                      "error code " + std::to_string(e.code()) + ": " + e.detail());
   auto code = static_cast<uint8_t>(e.code());
   if (e.caf_sec())
     return caf::make_error(static_cast<caf::sec>(code));

@@ -583,7 +583,8 @@ TEST(CafraftErrors, IndefiniteOnlyWhenOutcomeIsUnknown) {
   // The command may or may not have been applied: retrying it might apply it twice.
   EXPECT_TRUE(is_indefinite(make_error(errc::timeout)));
   EXPECT_TRUE(is_indefinite(make_error(errc::leadership_lost)));
-  EXPECT_TRUE(is_indefinite(make_error(errc::commit_failed)));
+  EXPECT_TRUE(is_indefinite(make_error(errc::storage_failed)));
+  EXPECT_TRUE(is_indefinite(make_error(errc::disk_full)));
   EXPECT_TRUE(is_indefinite(caf::make_error(caf::sec::request_timeout)));
   EXPECT_TRUE(is_indefinite(make_error(errc::connection_lost)));
   EXPECT_EQ(cafraft::render(make_error(errc::connection_lost, "n1")), "connection_lost: n1");

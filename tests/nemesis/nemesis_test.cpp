@@ -114,7 +114,6 @@ bool definite(const caf::error& e) {
   switch (static_cast<errc>(e.code())) {
   case errc::not_leader:
   case errc::unknown_leader:
-  case errc::append_failed:
   case errc::config_change_in_progress:
   case errc::self_join:
   case errc::missing_data:
