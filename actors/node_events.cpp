@@ -92,6 +92,37 @@ pb::LeaderInfo leader_info(const node_state& st) {
   return info;
 }
 
+// The leader failed node_config::valid_leader: asked to step down, once per term.
+void check_leader(node_ptr self, uint64_t term, const std::string& leader) {
+  auto& st = self->state;
+  auto& cfg = *st.ctx.cfg;
+  if (!cfg.valid_leader || term <= st.invalid_term || cfg.valid_leader(leader, term))
+    return;
+  st.invalid_term = term;
+  st.ctx.log->warn("{} [term {}] leader {} is not valid (node_config::valid_leader): asks it to "
+                   "step down",
+                   cfg.id, term, leader);
+  emit(self, pb::LeadershipEvent::LEADER_INVALID, term, leader);
+  caf::actor to;
+  if (leader == cfg.id) {
+    to = st.ctx.node;
+  } else if (auto i = st.ctx.peers.find(leader); i != st.ctx.peers.end()) {
+    to = i->second; // the peer passes the request on to the leader's node
+  }
+  if (!to)
+    return;
+  auto log = st.ctx.log;
+  auto me = cfg.id;
+  self->request(to, cfg.election_timeout_max, step_down_atom::value)
+      .then(
+          [log, me, leader](uint64_t left) {
+            log->info("{} leader {} stepped down from term {}", me, leader, left);
+          },
+          [log, me, leader](caf::error& e) {
+            log->info("{} leader {} did not step down: {}", me, leader, render(e));
+          });
+}
+
 // A role tells what it knows of the leader: caches it, wakes waiters, tells subscribers.
 void note_leader(node_ptr self, uint64_t term, const std::string& leader,
                  const std::string& address) {
@@ -107,10 +138,12 @@ void note_leader(node_ptr self, uint64_t term, const std::string& leader,
     emit(self, pb::LeadershipEvent::LOST_LEADERSHIP, term, leader);
   if (leader.empty())
     return; // nobody leads as far as we know: waiters and subscribers wait for one
-  if (leader != st.reported_leader || term != st.reported_term)
+  if (leader != st.reported_leader || term != st.reported_term) {
     emit(self,
          leader == me ? pb::LeadershipEvent::BECAME_LEADER : pb::LeadershipEvent::LEADER_CHANGED,
          term, leader);
+    check_leader(self, term, leader);
+  }
   if (was_leading && leader != me)
     st.reported_leader.clear();
   st.reported_term = term;

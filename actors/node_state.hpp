@@ -57,6 +57,7 @@ struct node_state {
   std::string leader_address;
   uint64_t reported_term = 0;
   std::string reported_leader;
+  uint64_t invalid_term = 0; // the last term whose leader failed valid_leader (asked once)
   std::vector<subscriber> subscribers;
   // The configuration as the role last told it (membership events).
   uint64_t config_index = ~uint64_t{0};

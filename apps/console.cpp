@@ -25,9 +25,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "apps/version.hpp"
 #include "apps/commands.hpp"
 #include "apps/console_parse.hpp"
+#include "apps/version.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
@@ -486,6 +486,9 @@ private:
       break;
     case pb::LeadershipEvent::MEMBERSHIP_CHANGED:
       what = "configuration at index " + std::to_string(ev.config_index()) + ": " + members;
+      break;
+    case pb::LeadershipEvent::LEADER_INVALID:
+      what = "leader " + ev.leader_id() + " is not valid: asked it to step down";
       break;
     default:
       what = "follows " + (ev.leader_id().empty() ? std::string{"nobody"} : ev.leader_id());

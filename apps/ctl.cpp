@@ -11,8 +11,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "apps/version.hpp"
 #include "apps/commands.hpp"
+#include "apps/version.hpp"
 
 namespace cli = cafraft::cli;
 

@@ -1,5 +1,5 @@
-#include "apps/version.hpp"
 #include "apps/node_options.hpp"
+#include "apps/version.hpp"
 
 #include <algorithm>
 #include <cerrno>

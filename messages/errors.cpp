@@ -91,8 +91,8 @@ bool is_indefinite(const caf::error& e) {
     return false;
   if (e.category() == error_category) {
     auto c = static_cast<errc>(e.code());
-    return c == errc::timeout || c == errc::leadership_lost ||
-           c == errc::storage_failed || c == errc::disk_full || c == errc::connection_lost;
+    return c == errc::timeout || c == errc::leadership_lost || c == errc::storage_failed ||
+           c == errc::disk_full || c == errc::connection_lost;
   }
   return e == caf::sec::request_timeout;
 }

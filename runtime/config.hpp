@@ -70,6 +70,11 @@ struct node_config {
   /// Asked each time the election timer fires on a voter; false skips this election. The
   /// policy hook of docs/membership.md (e.g. only nodes in one zone lead). Empty: always.
   std::function<bool(const raft_state&)> may_campaign;
+  /// The validity check of a leader this node learns of (itself included): false makes the
+  /// node ask that leader to step down, once per term, with a warning in its log and a
+  /// LEADER_INVALID event to its subscribers (docs/membership.md, "Leadership hooks"). It runs
+  /// in the node actor: it must be quick. Empty: every leader is valid.
+  std::function<bool(const std::string& leader_id, uint64_t term)> valid_leader;
   /// Preference among candidates, 0 (lowest) to 100 (highest, the default): a node of priority
   /// p waits (100 - p)% of (election_timeout_max - election_timeout_min) longer before it
   /// campaigns,

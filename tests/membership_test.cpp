@@ -1,6 +1,8 @@
 // Membership and leadership under CAF's test scheduler (docs/membership.md): joins and leaves
 // through the change_request actors, the safe-join decision table, removal of the leader,
 // changes during partitions, leader lookup, events, transfer, step down and campaign policy.
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "harness.hpp"
@@ -691,6 +693,55 @@ TEST_F(MembershipTest, NonElectableNodesNeverLeadAndPriorityIsPreferred) {
     nc.may_campaign = [id = nc.id](const raft_state&) { return id == "n1"; };
   });
   EXPECT_EQ(wait_leader(*c), "n1");
+}
+
+// The validity check of docs/membership.md, "Leadership hooks". Every node rejects a leader of
+// term 1 other than itself: the followers each tell their subscribers once and ask that
+// leader, through their peers, to step down; a leader of a later term passes, and the cluster
+// takes writes. A node that rejects itself steps down at once.
+TEST_F(MembershipTest, ALeaderThatFailsTheValidityCheckIsAskedToStepDown) {
+  auto events = std::make_shared<std::vector<pb::LeadershipEvent>>();
+  auto check = [&](bool reject_self) {
+    events->clear();
+    auto c = make(3, 1, [reject_self](node_config& nc) {
+      nc.valid_leader = [reject_self, me = nc.id](const std::string& id, uint64_t term) {
+        return term > 1 || (id == me && !reject_self);
+      };
+    });
+    auto sub = sys.spawn([=](caf::event_based_actor*) -> caf::behavior {
+      return {[=](const pb::LeadershipEvent& ev) { events->push_back(ev); }};
+    });
+    keep.push_back(sub);
+    for (auto& [id, n] : c->nodes)
+      caf::anon_send(n, subscribe_atom::value, sub);
+    d.run();
+    ASSERT_FALSE(wait_leader(*c).empty());
+    d.advance(3000ms);
+    auto leader = wait_leader(*c);
+    ASSERT_FALSE(leader.empty());
+    EXPECT_GT(statuses(*c, d)[leader].term(), 1u);
+    std::multiset<std::string> reported;
+    std::set<std::string> invalid;
+    for (auto& ev : *events)
+      if (ev.kind() == pb::LeadershipEvent::LEADER_INVALID) {
+        EXPECT_EQ(ev.term(), 1u);
+        reported.insert(ev.node_id());
+        invalid.insert(ev.leader_id());
+      }
+    EXPECT_EQ(invalid.size(), 1u) << "one leader in term 1";
+    if (reject_self) { // the leader rejects itself before anyone else learns of it
+      ASSERT_EQ(reported.size(), 1u);
+      EXPECT_EQ(*reported.begin(), *invalid.begin());
+    } else { // each follower once
+      EXPECT_EQ(reported.size(), 2u);
+      EXPECT_EQ(std::set<std::string>(reported.begin(), reported.end()).size(), 2u);
+      EXPECT_EQ(reported.count(*invalid.begin()), 0u);
+    }
+    ASSERT_TRUE(call<pb::WriteResponse>(c->nodes[leader], put("k", "v")));
+    expect_safe(*c);
+  };
+  check(false);
+  check(true);
 }
 
 TEST_F(MembershipTest, SlowSubscriberNeverBlocksTheNodeAndDropsAreCounted) {
