@@ -16,7 +16,12 @@
 // messages into events, keeps the client's promises under request ids, runs the timers, and
 // hands the effects to the executor (actors/executor.hpp).
 #include <chrono>
+#include <functional>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <cafraft/actors/executor.hpp>
 #include <cafraft/actors/roles.hpp>
@@ -27,23 +32,99 @@ namespace {
 
 struct leader_state : role_base {
   core::leader_role role;
+  // The leadership hooks (node_config::on_become_leader, before_transfer): the hook that runs
+  // (0: none), the clients' writes and reads that wait for on_become_leader (their promises
+  // are held under their request ids), and a transfer that waits for before_transfer.
+  uint64_t hook = 0;
+  uint64_t hooks = 0;
+  bool serving = true;
+  std::vector<std::pair<uint64_t, std::function<void()>>> waiting;
+  std::pair<uint64_t, std::function<void()>> transfer;
   static inline const char* name = "cafraft.leader";
 };
 
 using leader_ptr = inspected<leader_state>*;
+
+/// Requests that waited for a hook get leadership_lost once the leader hands over.
+void fail_waiting(leader_ptr self) {
+  auto& st = self->state;
+  if (st.transfer.second)
+    st.waiting.push_back(std::move(st.transfer));
+  st.transfer = {};
+  for (auto& [id, run] : st.waiting)
+    if (auto i = st.promises.find(id); i != st.promises.end()) {
+      i->second.deliver(make_error(errc::leadership_lost, "the leader stepped down"));
+      st.promises.erase(i);
+    }
+  st.waiting.clear();
+}
 
 /// The one way into the leader's rules (core::step_leader).
 void step(leader_ptr self, core::event ev) {
   step_guard<inspected<leader_state>> g{self, role_kind::leader};
   auto& st = self->state;
   execute(self, core::step_leader(*st.rs, st.role, core_env(self), ev), &step, &ev);
+  if (!st.rs) // handed over
+    fail_waiting(self);
   wake_at(self, core::deadline(st.role));
 }
 
+/// Starts a leadership hook: `call` gets the `done` to call. Its end (done, or the timeout)
+/// comes back as hook_done_atom.
+void run_hook(leader_ptr self, const char* what,
+              const std::function<void(std::function<void()>)>& call) {
+  auto& st = self->state;
+  auto id = st.hook = ++st.hooks;
+  auto me = caf::actor_cast<caf::actor>(self);
+  st.ctx.log->info("{} [term {}] runs {}", st.ctx.cfg->id, st.rs->term, what);
+  self->delayed_send(self, st.ctx.cfg->leader_hook_timeout, hook_done_atom::value, id, true);
+  try {
+    call([me, id] { caf::anon_send(me, hook_done_atom::value, id, false); });
+  } catch (const std::exception& ex) {
+    st.ctx.log->warn("{} [term {}] {} threw: {}", st.ctx.cfg->id, st.rs->term, what, ex.what());
+    caf::anon_send(me, hook_done_atom::value, id, false);
+  }
+}
+
+/// A hook ended: the writes and reads that waited are served, a waiting transfer goes on.
+void hook_done(leader_ptr self, uint64_t id, bool timed_out) {
+  auto& st = self->state;
+  if (id != st.hook || !st.rs)
+    return;
+  st.hook = 0;
+  if (timed_out)
+    st.ctx.log->warn("{} [term {}] a leadership hook did not finish within {} ms: goes on",
+                     st.ctx.cfg->id, st.rs->term, st.ctx.cfg->leader_hook_timeout.count());
+  st.serving = true;
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& [rid, run] : waiting)
+    run();
+  if (auto transfer = std::move(st.transfer.second)) {
+    st.transfer = {};
+    transfer();
+  }
+}
+
 /// A request the core answers later (reply or read_state): its promise waits under an id.
+/// Writes and reads wait while on_become_leader runs.
 template <class Event, class... Ts> caf::response_promise ask(leader_ptr self, Ts&&... xs) {
   auto rp = self->make_response_promise();
-  step(self, Event{self->state.hold(rp), std::forward<Ts>(xs)...});
+  auto& st = self->state;
+  constexpr bool client =
+      std::is_same_v<Event, core::write_request> || std::is_same_v<Event, core::read_request>;
+  if (client && !st.serving) {
+    if (st.waiting.size() >= st.ctx.cfg->max_pending_requests) {
+      rp.deliver(make_error(errc::overloaded, "the new leader is not serving yet"));
+      return rp;
+    }
+    auto id = st.hold(rp);
+    st.waiting.emplace_back(id, [self, id, args = std::make_tuple(std::forward<Ts>(xs)...)] {
+      std::apply([&](auto&... a) { step(self, Event{id, std::move(a)...}); }, args);
+    });
+    return rp;
+  }
+  step(self, Event{st.hold(rp), std::forward<Ts>(xs)...});
   return rp;
 }
 
@@ -91,6 +172,14 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                           uint64_t seed) {
   init_role(self, std::move(ctx), std::move(rs), seed);
   step(self, core::started{});
+  auto& cfg = *self->state.ctx.cfg;
+  if (cfg.on_become_leader && self->state.rs) {
+    self->state.serving = false;
+    auto term = self->state.rs->term;
+    run_hook(self, "on_become_leader", [&cfg, term](std::function<void()> done) {
+      cfg.on_become_leader(term, std::move(done));
+    });
+  }
   return caf::message_handler{
       [self](flush_atom) { step(self, core::flush_now{}); },
       [self](tick_atom) {
@@ -119,9 +208,26 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](config_change_atom, pb::LeaveRequest& req) {
         return ask<core::change_request>(self, std::optional<pb::JoinRequest>{}, std::move(req));
       },
-      [self](const pb::TransferLeadershipRequest& req) {
-        return ask<core::transfer_request>(self, req.target());
+      [self](const pb::TransferLeadershipRequest& req) -> caf::response_promise {
+        auto& st = self->state;
+        auto& cfg = *st.ctx.cfg;
+        if (!cfg.before_transfer)
+          return ask<core::transfer_request>(self, req.target());
+        auto rp = self->make_response_promise();
+        if (st.transfer.second || st.hook != 0) {
+          rp.deliver(make_error(errc::unknown_leader, "a transfer or a leadership hook waits"));
+          return rp;
+        }
+        auto id = st.hold(rp);
+        auto target = req.target();
+        st.transfer = {id, [self, id, target] { step(self, core::transfer_request{id, target}); }};
+        auto term = st.rs->term;
+        run_hook(self, "before_transfer", [&cfg, term, target](std::function<void()> done) {
+          cfg.before_transfer(term, target, std::move(done));
+        });
+        return rp;
       },
+      [self](hook_done_atom, uint64_t id, bool timed_out) { hook_done(self, id, timed_out); },
       [self](step_down_atom) { return ask<core::step_down_request>(self); },
       [self](inspect_atom) { return inspect_leader(self); },
   }

@@ -75,6 +75,18 @@ struct node_config {
   /// LEADER_INVALID event to its subscribers (docs/membership.md, "Leadership hooks"). It runs
   /// in the node actor: it must be quick. Empty: every leader is valid.
   std::function<bool(const std::string& leader_id, uint64_t term)> valid_leader;
+  /// Called when this node becomes leader of `term`, before it serves its first write or read:
+  /// it calls `done` (from any thread, once) when the leader may serve. Clients' writes and
+  /// reads wait until then, or until leader_hook_timeout. It runs in the leader actor: start
+  /// slow work elsewhere and call `done` from there.
+  std::function<void(uint64_t term, std::function<void()> done)> on_become_leader;
+  /// Called when the leader of `term` is asked to hand its leadership to `target` (empty: the
+  /// best voter), before it does: it calls `done` when the transfer may go on, or
+  /// leader_hook_timeout passes. The same rules as on_become_leader.
+  std::function<void(uint64_t term, const std::string& target, std::function<void()> done)>
+      before_transfer;
+  /// How long the leader waits for a hook's `done`: a stuck hook never stalls the cluster.
+  std::chrono::milliseconds leader_hook_timeout{1000};
   /// Preference among candidates, 0 (lowest) to 100 (highest, the default): a node of priority
   /// p waits (100 - p)% of (election_timeout_max - election_timeout_min) longer before it
   /// campaigns,

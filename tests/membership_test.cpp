@@ -1,7 +1,10 @@
 // Membership and leadership under CAF's test scheduler (docs/membership.md): joins and leaves
 // through the change_request actors, the safe-join decision table, removal of the leader,
 // changes during partitions, leader lookup, events, transfer, step down and campaign policy.
+#include <functional>
+#include <map>
 #include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -742,6 +745,59 @@ TEST_F(MembershipTest, ALeaderThatFailsTheValidityCheckIsAskedToStepDown) {
   };
   check(false);
   check(true);
+}
+
+// The leadership hooks of docs/membership.md: a new leader serves no write until its
+// on_become_leader calls done; a transfer waits for before_transfer's done; a hook that never
+// calls done is cut off by leader_hook_timeout.
+TEST_F(MembershipTest, LeadershipHooksRunBeforeServingAndBeforeTransfer) {
+  auto dones = std::make_shared<std::map<std::string, std::function<void()>>>();
+  auto calls = std::make_shared<std::vector<std::string>>();
+  auto c = make(3, 1, [=](node_config& nc) {
+    nc.leader_hook_timeout = 500ms;
+    nc.on_become_leader = [=, me = nc.id](uint64_t, std::function<void()> done) {
+      calls->push_back(me + " leads");
+      (*dones)[me] = std::move(done);
+    };
+    nc.before_transfer = [=, me = nc.id](uint64_t, const std::string&, std::function<void()> done) {
+      calls->push_back(me + " hands over");
+      (*dones)[me + "/transfer"] = std::move(done);
+    };
+  });
+  auto leader = wait_leader(*c);
+  ASSERT_FALSE(leader.empty());
+  ASSERT_EQ(*calls, std::vector<std::string>{leader + " leads"});
+  // A write waits for the hook's done.
+  auto w = ask_actor<pb::WriteResponse>(sys, c->nodes[leader], put("k", "v1"), 5000ms);
+  d.advance(300ms);
+  EXPECT_FALSE(w->done) << "the leader served before on_become_leader was done";
+  (*dones)[leader]();
+  d.run_until([&] { return w->done; }, 200ms);
+  ASSERT_TRUE(w->done);
+  ASSERT_TRUE(w->value) << render(w->value.error());
+  // A transfer waits for before_transfer's done.
+  auto t =
+      ask_actor<pb::LeaderInfo>(sys, c->nodes[leader], pb::TransferLeadershipRequest{}, 5000ms);
+  d.advance(300ms);
+  EXPECT_FALSE(t->done) << "the transfer went on before before_transfer was done";
+  ASSERT_EQ(calls->back(), leader + " hands over");
+  (*dones)[leader + "/transfer"]();
+  d.run_until([&] { return t->done; }, 2000ms);
+  ASSERT_TRUE(t->done);
+  ASSERT_TRUE(t->value) << render(t->value.error());
+  auto next = t->value->id();
+  EXPECT_NE(next, leader);
+  auto next_leader = wait_leader(*c);
+  ASSERT_EQ(next_leader, next);
+  EXPECT_EQ(calls->back(), next + " leads");
+  // This one never calls done: writes wait out leader_hook_timeout, then are served.
+  auto w2 = ask_actor<pb::WriteResponse>(sys, c->nodes[next], put("k", "v2"), 5000ms);
+  d.advance(200ms);
+  EXPECT_FALSE(w2->done);
+  d.run_until([&] { return w2->done; }, 1000ms);
+  ASSERT_TRUE(w2->done) << "a stuck hook held the leader";
+  ASSERT_TRUE(w2->value) << render(w2->value.error());
+  expect_safe(*c);
 }
 
 TEST_F(MembershipTest, SlowSubscriberNeverBlocksTheNodeAndDropsAreCounted) {
