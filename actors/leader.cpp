@@ -172,12 +172,12 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
                           uint64_t seed) {
   init_role(self, std::move(ctx), std::move(rs), seed);
   step(self, core::started{});
-  auto& cfg = *self->state.ctx.cfg;
-  if (cfg.on_become_leader && self->state.rs) {
+  auto& config = *self->state.ctx.cfg;
+  if (config.on_become_leader && self->state.rs) {
     self->state.serving = false;
     auto term = self->state.rs->term;
-    run_hook(self, "on_become_leader", [&cfg, term](std::function<void()> done) {
-      cfg.on_become_leader(term, std::move(done));
+    run_hook(self, "on_become_leader", [&config, term](std::function<void()> done) {
+      config.on_become_leader(term, std::move(done));
     });
   }
   return caf::message_handler{
