@@ -36,7 +36,11 @@
 //   pb::InstallSnapshot, pb::InstallSnapshotResponse, pb::TimeoutNow
 //
 // Wiring (one way): peer_handle_atom, std::string peer_id, caf::actor peer_node
-//   tells a node where to reach peer `peer_id` (a local actor or a remote proxy).
+//   tells a node where to reach peer `peer_id` (a local actor, or the connection a listener
+//   accepted from it: actors/connection.hpp). Taken only from the node's own process.
+//
+// Over the network every message above travels as a frame of messages/wire.proto
+// (docs/protocol.md); an atom request has a message of its own there.
 //
 // Dialers (actors/peer.hpp, how tools and clients reach a node by address) also take, one way:
 //   connection_watch_atom   the sender is told (connection_lost_atom, caf::actor dialer)
