@@ -105,6 +105,19 @@ void close(conn_ptr self, fault why, const std::string& detail) {
                                              std::string{wire::to_string(why)} + ": " + detail));
 }
 
+/// `n` bytes were added to the write buffer: sends them.
+void emit_buffered(conn_ptr self, size_t n) {
+  auto& st = self->state;
+  wire_stats().bytes_out.fetch_add(n, std::memory_order_relaxed);
+  st.bytes_out += n;
+  self->flush(st.hdl);
+  st.sent = steady::now();
+  // What flush() could not hand to the socket yet stays in the write buffer.
+  if (self->wr_buf(st.hdl).size() > st.opts.limits.max_unsent_bytes)
+    close(self, fault::slow_reader,
+          "more than " + std::to_string(st.opts.limits.max_unsent_bytes) + " bytes unsent");
+}
+
 /// Puts plaintext on the connection (through TLS when it is on).
 void emit(conn_ptr self, const char* data, size_t n) {
   auto& st = self->state;
@@ -117,29 +130,28 @@ void emit(conn_ptr self, const char* data, size_t n) {
   } else {
     buf.insert(buf.end(), data, data + n);
   }
-  wire_stats().bytes_out.fetch_add(buf.size() - before, std::memory_order_relaxed);
-  st.bytes_out += buf.size() - before;
-  self->flush(st.hdl);
-  st.sent = steady::now();
-  // What flush() could not hand to the socket yet stays in the write buffer.
-  if (self->wr_buf(st.hdl).size() > st.opts.limits.max_unsent_bytes)
-    close(self, fault::slow_reader,
-          "more than " + std::to_string(st.opts.limits.max_unsent_bytes) + " bytes unsent");
+  emit_buffered(self, buf.size() - before);
 }
 
 void send_frame(conn_ptr self, const pb::Frame& f) {
   auto& st = self->state;
   if (st.closed)
     return;
-  st.out.clear();
-  wire::append_frame(f, st.out);
   wire_stats().frames_out.fetch_add(1, std::memory_order_relaxed);
   ++st.frames_out;
   st.handled.count(self->clock().now());
+  if (!st.tls) { // straight into the write buffer: no copy of the frame's bytes
+    auto& buf = self->wr_buf(st.hdl);
+    auto before = buf.size();
+    wire::append_frame(f, buf);
+    return emit_buffered(self, buf.size() - before);
+  }
+  st.out.clear();
+  wire::append_frame(f, st.out);
   emit(self, st.out.data(), st.out.size());
 }
 
-void answer(conn_ptr self, uint64_t id, const caf::message& m) {
+void answer(conn_ptr self, uint64_t id, caf::message m) {
   pb::Frame f;
   f.set_id(id);
   f.set_answer(true);

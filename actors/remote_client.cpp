@@ -79,8 +79,7 @@ bool remote_client::is(const caf::error& e, errc c) {
 bool remote_client::final_error(const caf::error& e) {
   return is(e, errc::invalid_request) || is(e, errc::self_join) || is(e, errc::missing_data) ||
          is(e, errc::duplicate_member) || is(e, errc::removed_member) ||
-         is(e, errc::leadership_lost) || is(e, errc::disk_full) ||
-         is(e, errc::storage_failed);
+         is(e, errc::leadership_lost) || is(e, errc::disk_full) || is(e, errc::storage_failed);
 }
 
 } // namespace cafraft

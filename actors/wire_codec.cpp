@@ -11,11 +11,11 @@ namespace {
 
 using frame = pb::Frame;
 
-/// Copies `m`'s one element of type T into the body field `field`, if `m` is exactly that.
-template <class T> bool put(const caf::message& m, frame& f, T* (frame::*field)()) {
+/// Moves `m`'s one element of type T into the body field `field`, if `m` is exactly that.
+template <class T> bool put(caf::message& m, frame& f, T* (frame::*field)()) {
   if (!m.match_elements<T>())
     return false;
-  *(f.*field)() = m.get_as<T>(0);
+  (f.*field)()->Swap(&m.get_mutable_as<T>(0));
   return true;
 }
 
@@ -49,7 +49,7 @@ bool is_raft_body(pb::Frame::BodyCase c) {
   }
 }
 
-bool to_frame(const caf::message& m, frame& f) {
+bool to_frame(caf::message& m, frame& f) {
   if (m.empty()) {
     f.mutable_done();
     return true;

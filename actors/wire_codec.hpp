@@ -12,8 +12,12 @@
 namespace cafraft {
 
 /// Sets `f`'s body from `m`; false when `m` is not a message the wire carries. A
-/// (subscribe_atom, actor[, bool]) becomes Subscribe (the actor stays on this side).
-bool to_frame(const caf::message& m, pb::Frame& f);
+/// (subscribe_atom, actor[, bool]) becomes Subscribe (the actor stays on this side). The
+/// protobuf message is moved out of `m` (copied first only when `m` is shared).
+bool to_frame(caf::message& m, pb::Frame& f);
+inline bool to_frame(caf::message&& m, pb::Frame& f) {
+  return to_frame(m, f);
+}
 
 /// The message a frame's body stands for (moved out of `f`); an empty message for Done and for
 /// bodies that are not messages (Hello, Welcome, Error, Ping, Pong, Subscribe).

@@ -283,7 +283,8 @@ TEST(WireHandshake, TheConnectingSideChecksWhoAnswered) {
 // Every message the wire carries, through bytes and back.
 caf::message through_wire(const caf::message& m) {
   pb::Frame f;
-  EXPECT_TRUE(cafraft::to_frame(m, f)) << caf::to_string(m);
+  auto copy = m;
+  EXPECT_TRUE(cafraft::to_frame(copy, f)) << caf::to_string(m);
   auto frames = frames_in(bytes_of(f));
   EXPECT_EQ(frames.size(), 1u);
   return frames.empty() ? caf::message{} : cafraft::from_frame(frames[0]);
