@@ -81,6 +81,15 @@ caf::result<pb::BatchResponse> answer_batch(caf::event_based_actor* self, const 
               },
               [g, i](caf::error& e) { g->fail(i, e); });
       break;
+    case pb::BatchItem::kQuery:
+      self->request(role, caf::infinite, std::move(*item.mutable_query()))
+          .then(
+              [g, i](pb::QueryResponse& r) {
+                *g->response.mutable_results(i)->mutable_query() = std::move(r);
+                g->done();
+              },
+              [g, i](caf::error& e) { g->fail(i, e); });
+      break;
     default:
       g->fail(i, make_error(errc::invalid_request, "a batch item without an operation"));
     }

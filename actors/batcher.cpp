@@ -50,6 +50,9 @@ void put_into(pb::BatchItem& item, pb::ProposeRequest&& r) {
 void put_into(pb::BatchItem& item, pb::GetRequest&& r) {
   *item.mutable_get() = std::move(r);
 }
+void put_into(pb::BatchItem& item, pb::QueryRequest&& r) {
+  *item.mutable_query() = std::move(r);
+}
 
 void answer(std::vector<caf::response_promise>& waiting, pb::BatchResponse& resp) {
   if (static_cast<size_t>(resp.results_size()) != waiting.size()) {
@@ -68,6 +71,9 @@ void answer(std::vector<caf::response_promise>& waiting, pb::BatchResponse& resp
       break;
     case pb::BatchResult::kGet:
       waiting[i].deliver(std::move(*r.mutable_get()));
+      break;
+    case pb::BatchResult::kQuery:
+      waiting[i].deliver(std::move(*r.mutable_query()));
       break;
     case pb::BatchResult::kError:
       waiting[i].deliver(from_pb(r.error()));
@@ -178,6 +184,9 @@ caf::behavior batcher_impl(batcher_ptr self, batcher_options opts) {
         return enqueue(self, node, req);
       },
       [self](batch_atom, const caf::actor& node, pb::GetRequest& req) {
+        return enqueue(self, node, req);
+      },
+      [self](batch_atom, const caf::actor& node, pb::QueryRequest& req) {
         return enqueue(self, node, req);
       },
   };

@@ -3,9 +3,9 @@
 // previous batch to it was under way (the client's side of group commit).
 //
 //   receives  batch_atom, caf::actor node, pb::PutRequest | pb::DeleteRequest | pb::CasRequest
-//             | pb::ProposeRequest | pb::GetRequest
-//             -> what the node would answer the request alone (pb::WriteResponse or
-//             pb::GetResponse), or its error: not_leader with the leader's hint, overloaded, ...
+//             | pb::ProposeRequest | pb::GetRequest | pb::QueryRequest
+//             -> what the node would answer the request alone (pb::WriteResponse,
+//             pb::GetResponse or pb::QueryResponse), or its error: not_leader with the leader's hint, overloaded, ...
 //   A batch that gets no answer within `timeout` fails each of its requests with
 //   caf::sec::request_timeout (indefinite, as a timeout always is).
 //   When the node goes down, or its dialer (actors/peer.hpp) reports that the connection

@@ -81,6 +81,14 @@ caf::expected<pb::GetResponse> client::get(const std::string& key, bool stale,
   return call<pb::GetResponse>(req, node_id.empty() ? preferred_ : node_id);
 }
 
+caf::expected<pb::QueryResponse> client::query(const std::string& query, bool stale,
+                                               const std::string& node_id) {
+  pb::QueryRequest req;
+  req.set_query(query);
+  req.set_stale(stale);
+  return call<pb::QueryResponse>(req, node_id.empty() ? preferred_ : node_id);
+}
+
 caf::expected<pb::NodeStatus> client::status(const std::string& node_id) {
   auto i = nodes_.find(node_id);
   if (i == nodes_.end())

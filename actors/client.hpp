@@ -15,6 +15,7 @@
 #include <caf/expected.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <cafraft/messages/errors.hpp>
 #include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
@@ -31,13 +32,41 @@ public:
   /// Linearizable unless `stale`; a stale read is served by `node_id` (or any node if empty).
   caf::expected<pb::GetResponse> get(const std::string& key, bool stale = false,
                                      const std::string& node_id = {});
+  /// A query for the node's own state machine (state_machine::query), answered in its format.
+  caf::expected<pb::QueryResponse> query(const std::string& query, bool stale = false,
+                                         const std::string& node_id = {});
   caf::expected<pb::NodeStatus> status(const std::string& node_id);
+
+  /// A user's state machine that takes protobuf messages: proposes `command` and parses what
+  /// apply() returned as a `Result`.
+  template <class Result, class Command> caf::expected<Result> propose_as(const Command& command) {
+    auto w = propose(command.SerializeAsString());
+    if (!w)
+      return w.error();
+    return parse_as<Result>(w->result());
+  }
+  /// Asks `q` linearizably (or stale) and parses the answer as an `Answer`.
+  template <class Answer, class Query>
+  caf::expected<Answer> query_as(const Query& q, bool stale = false,
+                                 const std::string& node_id = {}) {
+    auto a = query(q.SerializeAsString(), stale, node_id);
+    if (!a)
+      return a.error();
+    return parse_as<Answer>(a->answer());
+  }
 
   /// The node the next request goes to first (the last leader seen).
   const std::string& preferred() const { return preferred_; }
   void forget(const std::string& node_id) { nodes_.erase(node_id); }
 
 private:
+  template <class T> static caf::expected<T> parse_as(const std::string& bytes) {
+    T out;
+    if (!out.ParseFromString(bytes))
+      return make_error(errc::invalid_request,
+                        "the state machine's answer is not a " + out.GetTypeName());
+    return out;
+  }
   template <class Response, class Request>
   caf::expected<Response> call(const Request& req, std::string target);
 

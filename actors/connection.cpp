@@ -229,6 +229,8 @@ void take_request(conn_ptr self, pb::Frame& f) {
     return serve<pb::WriteResponse>(self, id, std::move(msg));
   case pb::Frame::kGet:
     return serve<pb::GetResponse>(self, id, std::move(msg));
+  case pb::Frame::kQuery:
+    return serve<pb::QueryResponse>(self, id, std::move(msg));
   case pb::Frame::kBatch:
     return serve<pb::BatchResponse>(self, id, std::move(msg));
   case pb::Frame::kStatus:

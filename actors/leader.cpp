@@ -128,6 +128,15 @@ template <class Event, class... Ts> caf::response_promise ask(leader_ptr self, T
   return rp;
 }
 
+/// A read: linearizable (ReadIndex), or stale from this node's state machine as it is.
+caf::response_promise read(leader_ptr self, bool stale, core::read_query q) {
+  if (!stale)
+    return ask<core::read_request>(self, std::move(q));
+  auto rp = self->make_response_promise();
+  read_from_state_machine(self, rp, 0, std::move(q));
+  return rp;
+}
+
 caf::response_promise reject(leader_ptr self, std::string why) {
   auto rp = self->make_response_promise();
   rp.deliver(make_error(errc::invalid_request, std::move(why)));
@@ -193,13 +202,8 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](pb::ProposeRequest& req) {
         return ask<core::write_request>(self, pb::ENTRY_COMMAND, std::move(*req.mutable_data()));
       },
-      [self](const pb::GetRequest& req) {
-        if (!req.stale())
-          return ask<core::read_request>(self, req.key());
-        auto rp = self->make_response_promise(); // this node's state machine as it is
-        read_from_state_machine(self, rp, 0, req.key());
-        return rp;
-      },
+      [self](const pb::GetRequest& req) { return read(self, req.stale(), kv_read(req)); },
+      [self](pb::QueryRequest& req) { return read(self, req.stale(), user_read(req)); },
       [self](status_atom) { return make_status(*self->state.rs, role_kind::leader); },
       [self](config_change_atom, pb::JoinRequest& req) {
         return ask<core::change_request>(self, std::optional<pb::JoinRequest>{std::move(req)},

@@ -162,7 +162,8 @@ void start_join(node_ptr self, join_options opts, uint64_t incarnation) {
 
 caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                         std::shared_ptr<log_storage> store, std::shared_ptr<raft_state> rs,
-                        std::optional<pb::SnapshotMeta> snapshot, std::string snapshot_data,
+                        std::optional<pb::SnapshotMeta> snapshot,
+                        std::shared_ptr<snapshot_source> snapshot_data,
                         std::optional<join_options> join) {
   auto& st = self->state;
   install_guards(self);
@@ -421,6 +422,7 @@ struct loaded_node {
   std::shared_ptr<log_storage> store;
   std::shared_ptr<raft_state> rs;
   recovered_state rec;
+  std::shared_ptr<snapshot_source> snapshot_data; // the state machine restores from it
   bool has_data = false;
 };
 
@@ -442,6 +444,7 @@ caf::expected<loaded_node> load_node(const node_config& cfg) {
   auto& rec = out.rec;
   try {
     rec = out.store->load();
+    out.snapshot_data = out.store->open_snapshot();
   } catch (const std::exception& ex) {
     return make_error(errc::storage_failed, ex.what());
   }
@@ -460,7 +463,7 @@ caf::actor start_node(caf::actor_system& sys, node_config cfg, loaded_node n,
                       std::optional<join_options> join) {
   auto shared_cfg = std::make_shared<const node_config>(std::move(cfg));
   return sys.spawn(node_impl, std::move(shared_cfg), std::move(n.store), std::move(n.rs),
-                   std::move(n.rec.snapshot), std::move(n.rec.snapshot_data), std::move(join));
+                   std::move(n.rec.snapshot), std::move(n.snapshot_data), std::move(join));
 }
 
 } // namespace node_detail

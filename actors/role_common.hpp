@@ -25,6 +25,7 @@
 #include <cafraft/actors/inspect.hpp>
 #include <cafraft/messages/api.hpp>
 #include <cafraft/messages/local.hpp>
+#include <cafraft/runtime/core.hpp>
 #include <cafraft/runtime/observer.hpp>
 #include <cafraft/runtime/raft_state.hpp>
 #include <cafraft/runtime/rules.hpp>
@@ -181,16 +182,35 @@ void persist_then(Self* self, persist_batch batch, after_write after, F f = null
     self->send(storage, persist_atom::value, std::move(batch), std::move(after));
 }
 
-/// Reads `key` from the state machine once it has applied `min_index`; answers `rp`.
+/// A Get as the state machine takes it: a pb::KvQuery.
+inline core::read_query kv_read(const pb::GetRequest& req) {
+  pb::KvQuery q;
+  q.set_key(req.key());
+  return {q.SerializeAsString(), true};
+}
+
+/// A user's own query, as it is.
+inline core::read_query user_read(pb::QueryRequest& req) {
+  return {std::move(*req.mutable_query()), false};
+}
+
+/// Asks the state machine `q` once it has applied `min_index`; answers `rp` with a
+/// pb::GetResponse for a KV read, a pb::QueryResponse for a user's query.
 template <class Self>
 void read_from_state_machine(Self* self, caf::response_promise rp, uint64_t min_index,
-                             const std::string& key) {
-  pb::KvQuery q;
-  q.set_key(key);
+                             core::read_query q) {
+  auto kv = q.kv;
   self->request(self->state.ctx.state_machine, caf::infinite, query_atom::value, min_index,
-                q.SerializeAsString())
+                std::move(q.bytes))
       .then(
-          [rp](std::string& answer, uint64_t applied) mutable {
+          [rp, kv](std::string& answer, uint64_t applied) mutable {
+            if (!kv) {
+              pb::QueryResponse resp;
+              resp.set_answer(std::move(answer));
+              resp.set_applied_index(applied);
+              rp.deliver(std::move(resp));
+              return;
+            }
             pb::GetResponse resp;
             if (!resp.ParseFromString(answer)) {
               rp.deliver(make_error(errc::invalid_request, "the state machine is not a KV store"));
@@ -231,7 +251,15 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
       [self](const pb::GetRequest& req) -> caf::response_promise {
         auto rp = self->make_response_promise();
         if (req.stale())
-          read_from_state_machine(self, rp, 0, req.key());
+          read_from_state_machine(self, rp, 0, kv_read(req));
+        else
+          rp.deliver(redirect_error(*self->state.rs));
+        return rp;
+      },
+      [self](pb::QueryRequest& req) -> caf::response_promise {
+        auto rp = self->make_response_promise();
+        if (req.stale())
+          read_from_state_machine(self, rp, 0, user_read(req));
         else
           rp.deliver(redirect_error(*self->state.rs));
         return rp;

@@ -1,6 +1,6 @@
 #include <cafraft/actors/state_machine.hpp>
 
-#include <limits>
+#include <functional>
 #include <map>
 
 #include <caf/all.hpp>
@@ -8,6 +8,7 @@
 #include <cafraft/actors/guards.hpp>
 #include <cafraft/actors/inspect.hpp>
 #include <cafraft/messages/api.hpp>
+#include <cafraft/messages/local.hpp>
 #include <cafraft/runtime/canary.hpp>
 #include <cafraft/runtime/crc32c.hpp>
 #include <cafraft/runtime/rules.hpp>
@@ -48,6 +49,60 @@ void answer_waiting(sm_ptr self) {
   }
 }
 
+/// Writes a snapshot the state machine prepared to storage, a chunk at a time, each chunk
+/// once storage took the one before: off the apply path, with one piece and one chunk in
+/// memory. Tells `sm` (snapshot_atom, the saved meta) when it is durable; a failure ends it with
+/// the error, and the state machine (linked) and the node with it.
+caf::behavior snapshot_writer_impl(caf::event_based_actor* self, caf::actor storage, caf::actor sm,
+                                   pb::SnapshotMeta meta, std::shared_ptr<snapshot_writer> w,
+                                   size_t chunk_bytes) {
+  struct buffer : snapshot_sink {
+    void write(std::string_view bytes) override { out.append(bytes); }
+    std::string out;
+  };
+  auto fail = [self](caf::error& e) { self->quit(std::move(e)); };
+  auto finish = [self, storage, sm, fail] {
+    self->request(storage, caf::infinite, snapshot_atom::value)
+        .then(
+            [self, sm](pb::SnapshotMeta& saved) {
+              self->send(sm, snapshot_atom::value, std::move(saved));
+              self->quit();
+            },
+            fail);
+  };
+  auto next = std::make_shared<std::function<void()>>();
+  *next = [self, storage, w, chunk_bytes, fail, finish, weak = std::weak_ptr{next}] {
+    buffer b;
+    bool more = true;
+    try {
+      while (b.out.size() < chunk_bytes && (more = w->write_next(b))) {
+      }
+    } catch (const std::exception& ex) {
+      self->quit(
+          make_error(errc::storage_failed,
+                     std::string{"the state machine cannot write its snapshot: "} + ex.what()));
+      return;
+    }
+    if (b.out.empty()) {
+      finish();
+      return;
+    }
+    auto again = weak.lock();
+    self->request(storage, caf::infinite, snapshot_atom::value, std::move(b.out))
+        .then(
+            [again, more, finish](bool) {
+              if (more)
+                (*again)();
+              else
+                finish();
+            },
+            fail);
+  };
+  self->request(storage, caf::infinite, snapshot_atom::value, std::move(meta))
+      .then([next](bool) { (*next)(); }, fail);
+  return {[](caf::unit_t) {}};
+}
+
 void maybe_snapshot(sm_ptr self) {
   auto& st = self->state;
   auto& cfg = *st.cfg;
@@ -55,32 +110,46 @@ void maybe_snapshot(sm_ptr self) {
              (cfg.snapshot_bytes > 0 && st.bytes_since >= cfg.snapshot_bytes);
   if (!due || st.saving)
     return;
-  auto data = st.sm->snapshot();
+  std::shared_ptr<snapshot_writer> writer;
+  try {
+    writer = st.sm->prepare_snapshot();
+  } catch (const std::exception& ex) {
+    self->quit(
+        make_error(errc::storage_failed,
+                   std::string{"the state machine cannot prepare a snapshot: "} + ex.what()));
+    return;
+  }
   pb::SnapshotMeta meta;
   meta.set_index(st.applied);
   meta.set_term(st.applied_term);
   *meta.mutable_members() = st.config.to_proto().members();
-  meta.set_size(data.size());
-  meta.set_crc32c(crc32c(data));
   st.entries_since = 0;
   st.bytes_since = 0;
   st.saving = true;
-  // Storage writes it on its own thread; applying goes on meanwhile.
-  self->request(st.storage, caf::infinite, snapshot_atom::value, std::move(meta), std::move(data))
-      .then(
-          [self](pb::SnapshotMeta& saved) {
-            self->state.saving = false;
-            self->send(self->state.node, compact_atom::value, std::move(saved));
-          },
-          [](caf::error&) {}); // storage failed: it stops the node
+  // The writer runs in an actor of its own (on a thread of its own where storage has one)
+  // while this one goes on applying.
+  auto me = caf::actor_cast<caf::actor>(self);
+  if (cfg.detached_storage)
+    self->spawn<caf::linked + caf::detached>(snapshot_writer_impl, st.storage, me, std::move(meta),
+                                             std::move(writer), cfg.snapshot_chunk_bytes);
+  else
+    self->spawn<caf::linked>(snapshot_writer_impl, st.storage, me, std::move(meta),
+                             std::move(writer), cfg.snapshot_chunk_bytes);
 }
 
-bool restore(sm_ptr self, const pb::SnapshotMeta& meta, const std::string& data) {
+bool restore(sm_ptr self, const pb::SnapshotMeta& meta, snapshot_source& in) {
   auto& st = self->state;
-  if (!st.sm->restore(data)) {
+  bool ok = false;
+  std::string why = "malformed";
+  try {
+    ok = st.sm->restore(in);
+  } catch (const std::exception& ex) {
+    why = ex.what();
+  }
+  if (!ok) {
     // The data passed its checksum, so the state machine cannot read its own format.
     self->quit(make_error(errc::storage_failed, "the state machine cannot restore snapshot " +
-                                                    std::to_string(meta.index())));
+                                                    std::to_string(meta.index()) + ": " + why));
     return false;
   }
   st.applied = meta.index();
@@ -96,14 +165,15 @@ bool restore(sm_ptr self, const pb::SnapshotMeta& meta, const std::string& data)
 
 caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::actor node,
                       caf::actor storage, std::shared_ptr<state_machine> sm,
-                      std::optional<pb::SnapshotMeta> start, std::string start_data) {
+                      std::optional<pb::SnapshotMeta> start,
+                      std::shared_ptr<snapshot_source> start_data) {
   install_guards(self);
   self->state.cfg = std::move(cfg);
   self->state.node = std::move(node);
   self->state.storage = std::move(storage);
   self->state.sm = std::move(sm);
   self->state.config.members = self->state.cfg->members;
-  if (start && !restore(self, *start, start_data))
+  if (start && (!start_data || !restore(self, *start, *start_data)))
     return {};
   return {
       [self](apply_atom, const std::vector<pb::LogEntry>& entries) {
@@ -137,6 +207,10 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
         maybe_snapshot(self);
         return results;
       },
+      [self](snapshot_atom, pb::SnapshotMeta& saved) {
+        self->state.saving = false;
+        self->send(self->state.node, compact_atom::value, std::move(saved));
+      },
       [self](inspect_atom) {
         auto& st = self->state;
         return make_inspection(self, "state_machine",
@@ -162,16 +236,16 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
         // not be applied to the state before it.
         // Storage writes the install (queued before this request) before it reads.
         auto index = meta.index();
-        self->request(self->state.storage, caf::infinite, snapshot_read_atom::value, uint64_t{0},
-                      std::numeric_limits<uint64_t>::max())
+        self->request(self->state.storage, caf::infinite, restore_atom::value)
             .await(
-                [self, index](const pb::SnapshotMeta& current, const std::string& data) {
+                [self, index](const pb::SnapshotMeta& current,
+                              std::shared_ptr<snapshot_source>& in) {
                   if (current.index() < index) // the install did not happen: stop, never guess
                     self->quit(
                         make_error(errc::storage_failed, "snapshot " + std::to_string(index) +
                                                              " to restore is not in storage"));
                   else if (current.index() > self->state.applied)
-                    restore(self, current, data);
+                    restore(self, current, *in);
                 },
                 [self](caf::error& e) { self->quit(std::move(e)); });
       },
@@ -182,7 +256,8 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
 
 caf::actor spawn_state_machine(caf::local_actor* node, std::shared_ptr<const node_config> cfg,
                                caf::actor storage, std::unique_ptr<state_machine> sm,
-                               std::optional<pb::SnapshotMeta> start, std::string start_data) {
+                               std::optional<pb::SnapshotMeta> start,
+                               std::shared_ptr<snapshot_source> start_data) {
   return node->spawn<caf::linked>(sm_impl, std::move(cfg), caf::actor_cast<caf::actor>(node),
                                   std::move(storage), std::shared_ptr<state_machine>{std::move(sm)},
                                   std::move(start), std::move(start_data));

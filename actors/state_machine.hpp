@@ -7,9 +7,12 @@
 //             applied index), answered once the applied index reaches min_index
 //             restore_atom, pb::SnapshotMeta: a role installed a snapshot from the leader;
 //             the state is replaced by it (read from storage) before anything else is applied
-//   sends     snapshot_atom to storage once snapshot_entries or snapshot_bytes were applied
-//             since the last snapshot, then compact_atom, pb::SnapshotMeta to the node (the
-//             role drops the entries the snapshot covers)
+//   snapshots once snapshot_entries or snapshot_bytes were applied since the last one: it
+//             asks the state machine to prepare_snapshot() between two applies, and a snapshot
+//             writer actor (linked; detached with detached_storage) streams it to storage in
+//             chunks of snapshot_chunk_bytes while applies go on; once it is durable
+//             (snapshot_atom, pb::SnapshotMeta from the writer) it sends compact_atom,
+//             pb::SnapshotMeta to the node (the role drops the entries the snapshot covers)
 #pragma once
 
 #include <memory>
@@ -30,6 +33,7 @@ namespace cafraft {
 /// (none: an empty state), with its data: the state machine is restored from it first.
 caf::actor spawn_state_machine(caf::local_actor* node, std::shared_ptr<const node_config> cfg,
                                caf::actor storage, std::unique_ptr<state_machine> sm,
-                               std::optional<pb::SnapshotMeta> start, std::string start_data);
+                               std::optional<pb::SnapshotMeta> start,
+                               std::shared_ptr<snapshot_source> start_data);
 
 } // namespace cafraft

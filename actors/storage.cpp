@@ -163,10 +163,30 @@ caf::behavior storage_impl(storage_ptr self, std::shared_ptr<log_storage> store,
           fields.push_back(f);
         return make_inspection(self, "storage", std::move(fields));
       },
-      [self](snapshot_atom, const pb::SnapshotMeta& meta, const std::string& data) {
+      [self](snapshot_atom, const pb::SnapshotMeta& meta) {
         return in_order(self, [&] {
-          self->state.store->save_snapshot(meta, data);
-          return caf::make_message(meta);
+          self->state.store->save_begin(meta);
+          return caf::make_message(true);
+        });
+      },
+      [self](snapshot_atom, const std::string& chunk) {
+        return in_order(self, [&] {
+          self->state.store->save_append(chunk);
+          return caf::make_message(true);
+        });
+      },
+      [self](snapshot_atom) {
+        return in_order(self, [&] { return caf::make_message(self->state.store->save_finish()); });
+      },
+      [self](restore_atom) {
+        return in_order(self, [&] {
+          std::shared_ptr<snapshot_source> in = self->state.store->open_snapshot();
+          if (!in)
+            return caf::make_message(make_error(errc::invalid_request, "no snapshot"));
+          pb::SnapshotMeta meta;
+          std::string none;
+          self->state.store->read_snapshot(0, 0, meta, none);
+          return caf::make_message(std::move(meta), std::move(in));
         });
       },
       [self](snapshot_read_atom, uint64_t offset, uint64_t max) {

@@ -6,13 +6,18 @@
 //             waits for them sent in that order. A batch that finds nothing else waiting is
 //             written at once; every batch that arrived while a write was under way shares the
 //             next write: one group commit, one fdatasync.
-//             snapshot_atom, pb::SnapshotMeta, std::string data -> pb::SnapshotMeta once the
-//             state machine's snapshot is durable (and the log it covers dropped)
+//             a snapshot the state machine writes, in chunks (log_storage::save_begin...):
+//               snapshot_atom, pb::SnapshotMeta -> true    begins it
+//               snapshot_atom, std::string chunk -> true   appends a chunk
+//               snapshot_atom -> pb::SnapshotMeta          once it is durable (and the log it
+//                                                          covers dropped), with size and crc
+//             restore_atom -> (pb::SnapshotMeta, std::shared_ptr<snapshot_source>) the current
+//             snapshot, to restore from
 //             snapshot_read_atom, uint64_t offset, uint64_t max -> (pb::SnapshotMeta,
 //             std::string chunk) of the current snapshot
 //             snapshot_chunk_atom, pb::InstallSnapshot -> (uint64_t next offset, bool complete)
 //             for a snapshot the leader sends; install it with a persist_batch once complete
-//             The three snapshot requests first write every batch asked for before them.
+//             The snapshot requests first write every batch asked for before them.
 //   fails     a write error answers every waiting batch with storage_failed (disk_full when
 //             the disk is full) and ends the actor with it; the node is linked and stops too.
 //             A failed fsync is never retried.

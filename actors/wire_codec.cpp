@@ -83,6 +83,7 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_timeout_now) || put(m, f, &frame::mutable_put) ||
          put(m, f, &frame::mutable_del) || put(m, f, &frame::mutable_cas) ||
          put(m, f, &frame::mutable_get) || put(m, f, &frame::mutable_propose) ||
+         put(m, f, &frame::mutable_query) || put(m, f, &frame::mutable_query_response) ||
          put(m, f, &frame::mutable_batch) || put(m, f, &frame::mutable_write_response) ||
          put(m, f, &frame::mutable_get_response) || put(m, f, &frame::mutable_batch_response) ||
          put(m, f, &frame::mutable_node_status) || put(m, f, &frame::mutable_join) ||
@@ -124,6 +125,10 @@ caf::message from_frame(frame& f) {
     return take(f.mutable_get());
   case frame::kPropose:
     return take(f.mutable_propose());
+  case frame::kQuery:
+    return take(f.mutable_query());
+  case frame::kQueryResponse:
+    return take(f.mutable_query_response());
   case frame::kBatch:
     return take(f.mutable_batch());
   case frame::kWriteResponse:

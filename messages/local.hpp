@@ -12,6 +12,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include <cafraft/runtime/raft_state.hpp>
+#include <cafraft/runtime/state_machine.hpp>
 #include <cafraft/runtime/storage.hpp>
 
 namespace cafraft {
@@ -35,3 +36,4 @@ struct after_write {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::role_handover)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::persist_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(cafraft::after_write)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<cafraft::snapshot_source>)

@@ -24,6 +24,8 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::DeleteRequest>("r.Del")
       .add_message_type<pb::GetRequest>("r.Get")
       .add_message_type<pb::ProposeRequest>("r.Prop")
+      .add_message_type<pb::QueryRequest>("r.Query")
+      .add_message_type<pb::QueryResponse>("r.QueryR")
       .add_message_type<pb::WriteResponse>("r.WriteR")
       .add_message_type<pb::GetResponse>("r.GetR")
       .add_message_type<pb::NodeStatus>("r.Status")

@@ -82,10 +82,16 @@ struct write_request {
   pb::EntryType type;
   std::string data;
 };
-/// A linearizable read of `key` (ReadIndex, thesis §6.4).
+/// What a read asks the state machine: a key of the KV store, or a user's own query. The core
+/// passes it on as it is; the shell answers with a pb::GetResponse or a pb::QueryResponse.
+struct read_query {
+  std::string bytes;
+  bool kv = true;
+};
+/// A linearizable read (ReadIndex, thesis §6.4).
 struct read_request {
   request_id id;
-  std::string key;
+  read_query query;
 };
 /// A join (`join` set) or a leave, one server at a time (thesis §4.1).
 struct change_request {
@@ -194,7 +200,7 @@ struct reply {
 struct read_state {
   request_id id;
   uint64_t min_index;
-  std::string key;
+  read_query query;
 };
 /// Read up to `max` bytes of the snapshot at `offset` for `peer`; storage answers chunk_read.
 struct read_chunk {
@@ -250,7 +256,7 @@ struct leader_role {
   struct read {
     uint64_t round;      // ReadIndex round that a majority must confirm
     uint64_t read_index; // commit index when the read arrived
-    std::string key;
+    read_query query;
     request_id id;
   };
   struct change {                        // the one membership change it runs

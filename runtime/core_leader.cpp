@@ -162,7 +162,7 @@ struct leader_step {
       auto rd = std::move(r.pending_reads.front());
       r.pending_reads.pop_front();
       fx.push_back(read_state{rd.id, early ? rd.read_index : std::max(rd.read_index, r.noop_index),
-                              std::move(rd.key)});
+                              std::move(rd.query)});
     }
   }
 
@@ -189,7 +189,7 @@ struct leader_step {
     if (overloaded())
       return fail(fx, q.id, errc::overloaded);
     r.pending_reads.push_back(
-        leader_role::read{r.repl->new_read_round(), s.commit_index, q.key, q.id});
+        leader_role::read{r.repl->new_read_round(), s.commit_index, q.query, q.id});
     r.broadcast_due = true;
     schedule_flush();
   }

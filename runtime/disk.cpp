@@ -23,6 +23,7 @@ bool disk_error::no_space() const {
 }
 
 dir_lock::~dir_lock() = default;
+file_reader::~file_reader() = default;
 
 disk::~disk() = default;
 
@@ -35,6 +36,24 @@ std::string parent_of(const std::string& path) {
   return i == 0 ? "/" : path.substr(0, i);
 }
 
+std::string pread_all(int fd, const std::string& path, uint64_t offset, size_t len) {
+  std::string out(len, '\0');
+  size_t got = 0;
+  while (got < len) {
+    auto n = ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw disk_error("read", path, errno);
+    }
+    if (n == 0)
+      break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
 class posix_lock : public dir_lock {
 public:
   explicit posix_lock(int fd) : fd_(fd) {}
@@ -42,6 +61,19 @@ public:
 
 private:
   int fd_;
+};
+
+class posix_reader : public file_reader {
+public:
+  posix_reader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~posix_reader() override { ::close(fd_); }
+  std::string read_at(uint64_t offset, size_t len) override {
+    return pread_all(fd_, path_, offset, len);
+  }
+
+private:
+  int fd_;
+  std::string path_;
 };
 
 class posix_disk : public disk {
@@ -105,22 +137,14 @@ public:
   }
 
   std::string read_at(const std::string& path, uint64_t offset, size_t len) override {
-    int fd = open_fd(path);
-    std::string out(len, '\0');
-    size_t got = 0;
-    while (got < len) {
-      auto n = ::pread(fd, out.data() + got, len - got, static_cast<off_t>(offset + got));
-      if (n < 0) {
-        if (errno == EINTR)
-          continue;
-        throw disk_error("read", path, errno);
-      }
-      if (n == 0)
-        break;
-      got += static_cast<size_t>(n);
-    }
-    out.resize(got);
-    return out;
+    return pread_all(open_fd(path), path, offset, len);
+  }
+
+  std::unique_ptr<file_reader> open_reader(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      throw disk_error("open", path, errno);
+    return std::make_unique<posix_reader>(fd, path);
   }
 
   void append(const std::string& path, std::string_view data) override {

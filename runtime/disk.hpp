@@ -35,6 +35,14 @@ public:
   virtual ~dir_lock();
 };
 
+/// A file opened for reads of its own (disk::open_reader).
+class file_reader {
+public:
+  virtual ~file_reader();
+  /// Up to `len` bytes from `offset` (fewer at the end of the file).
+  virtual std::string read_at(uint64_t offset, size_t len) = 0;
+};
+
 class disk {
 public:
   virtual ~disk();
@@ -48,6 +56,9 @@ public:
   virtual std::string read(const std::string& path) = 0;
   /// Up to `len` bytes from `offset` (fewer at the end of the file).
   virtual std::string read_at(const std::string& path, uint64_t offset, size_t len) = 0;
+  /// Opens a file for reads that need no other call of this disk, from any thread: it reads the
+  /// file as it was opened even after it is renamed or removed (a snapshot being restored).
+  virtual std::unique_ptr<file_reader> open_reader(const std::string& path) = 0;
   /// Appends to a file, creating it when missing. Durable only after sync().
   virtual void append(const std::string& path, std::string_view data) = 0;
   /// Writes at an offset, creating the file when missing. Durable only after sync().

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <limits>
 
 #include <cafraft/messages/storage.pb.h>
 #include <cafraft/runtime/canary.hpp>
@@ -70,11 +71,20 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string snapshot_header(const pb::SnapshotMeta& meta) {
+/// The first record of a snapshot file, padded to `length` bytes when that is more.
+std::string snapshot_header(const pb::SnapshotMeta& meta, size_t length = 0) {
   pb::SnapshotHeader h;
   h.set_format(1);
   *h.mutable_meta() = meta;
-  return wal::frame(h.SerializeAsString());
+  auto out = wal::frame(h.SerializeAsString());
+  // The padding field costs two bytes or more: grow it until the frame is as long.
+  for (size_t pad = 0; out.size() < length; ++pad) {
+    h.set_padding(std::string(pad, '\0'));
+    out = wal::frame(h.SerializeAsString());
+  }
+  if (length != 0 && out.size() != length)
+    throw storage_error("a snapshot header does not fit the space kept for it");
+  return out;
 }
 
 bool same_snapshot(const pb::SnapshotMeta& a, const pb::SnapshotMeta& b) {
@@ -214,27 +224,36 @@ std::string durable_storage::load_snapshot(recovered_state& out) {
   // The newest one was synced whole before it was renamed into place: damage in it is damage
   // to synced data. Older ones are left over from a crash before their removal.
   auto& [index, name] = snapshots.back();
-  auto bytes = fs.read(path(name));
   auto where = path(name) + " at offset ";
+  // The header's length first, then the header, then the data read a chunk at a time for
+  // its checksum: a snapshot is never read into memory whole.
+  auto head = fs.read_at(path(name), 0, 4);
   uint32_t len = 0;
-  for (int i = 3; i >= 0 && bytes.size() >= 4; --i)
-    len = (len << 8) | static_cast<uint8_t>(bytes[static_cast<size_t>(i)]);
+  for (int i = 3; i >= 0 && head.size() >= 4; --i)
+    len = (len << 8) | static_cast<uint8_t>(head[static_cast<size_t>(i)]);
   auto hlen = wal::header_size + len;
-  if (bytes.size() < hlen)
+  auto header = fs.read_at(path(name), 0, hlen);
+  if (head.size() < 4 || header.size() < hlen)
     return where + "0: a snapshot header cut short";
-  auto r = wal::scan(std::string_view{bytes}.substr(0, hlen));
+  auto r = wal::scan(header);
   pb::SnapshotHeader h;
   if (r.payloads.size() != 1 || r.end != wal::tail::clean ||
       !h.ParseFromArray(r.payloads[0].data(), static_cast<int>(r.payloads[0].size())) ||
       h.format() != 1 || h.meta().index() != index)
     return where + "0: a damaged snapshot header";
-  auto data = std::string_view{bytes}.substr(hlen);
-  if (data.size() != h.meta().size() || !checksum_ok(crc32c(data), h.meta().crc32c()))
-    return where + std::to_string(hlen) + ": snapshot data of " + std::to_string(data.size()) +
+  uint64_t size = 0;
+  uint32_t crc = 0;
+  for (;;) {
+    auto chunk = fs.read_at(path(name), hlen + size, opts_.read_chunk_bytes);
+    if (chunk.empty())
+      break;
+    size += chunk.size();
+    crc = crc32c(chunk, crc);
+  }
+  if (size != h.meta().size() || !checksum_ok(crc, h.meta().crc32c()))
+    return where + std::to_string(hlen) + ": snapshot data of " + std::to_string(size) +
            " bytes does not match its size (" + std::to_string(h.meta().size()) + ") and checksum";
   out.snapshot = h.meta();
-  bytes.erase(0, hlen); // the data, without another copy of it
-  out.snapshot_data = std::move(bytes);
   snapshot_ = h.meta();
   snapshot_header_ = hlen;
   remove_snapshots_before(index);
@@ -421,7 +440,6 @@ void durable_storage::discard(recovered_state& out, const std::string& problem) 
   fs.sync_dir(opts_.dir);
   out.log.clear();
   out.snapshot.reset();
-  out.snapshot_data.clear();
   snapshot_.reset();
   out.hard_state.set_resyncing(true);
   write_hard_state(out.hard_state);
@@ -619,28 +637,97 @@ void durable_storage::install(const std::string& tmp, const pb::SnapshotMeta& me
   compact_segments();
 }
 
-void durable_storage::save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) {
+void durable_storage::saving_begin(const pb::SnapshotMeta& meta) {
   if (failed_)
     throw storage_error("storage stopped after an earlier failure");
-  if (snapshot_ && meta.index() <= snapshot_->index())
-    return;
-  auto& fs = *opts_.fs;
+  // Written aside and synced, then renamed into place: a snapshot is whole or absent. Its
+  // header comes first but its size and checksum are known last: the header is written with
+  // the largest values and padded to the same length at the end.
+  auto placeholder = meta;
+  placeholder.set_size(std::numeric_limits<uint64_t>::max());
+  placeholder.set_crc32c(std::numeric_limits<uint32_t>::max());
+  // With room for 16 bytes of padding, so that any real size and checksum can be padded to it.
+  auto header = snapshot_header(placeholder, snapshot_header(placeholder).size() + 18);
+  saving_name_ = snapshot_name(meta.index()) + ".tmp";
+  saving_header_ = header.size();
   try {
-    // Written aside and synced, then renamed into place: a snapshot is whole or absent.
-    auto name = snapshot_name(meta.index());
-    auto tmp = path(name + ".tmp");
-    auto header = snapshot_header(meta);
-    fs.remove(tmp);
-    fs.append(tmp, header);
-    fs.append(tmp, data);
+    opts_.fs->remove(path(saving_name_));
+    opts_.fs->append(path(saving_name_), header);
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+}
+
+void durable_storage::saving_append(std::string_view data) {
+  if (failed_)
+    throw storage_error("storage stopped after an earlier failure");
+  try {
+    opts_.fs->append(path(saving_name_), data);
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+}
+
+void durable_storage::saving_finish(const pb::SnapshotMeta& meta) {
+  if (failed_)
+    throw storage_error("storage stopped after an earlier failure");
+  auto& fs = *opts_.fs;
+  auto tmp = path(std::exchange(saving_name_, {}));
+  try {
+    if (snapshot_ && meta.index() <= snapshot_->index()) {
+      fs.remove(tmp);
+      return;
+    }
+    fs.write_at(tmp, 0, snapshot_header(meta, saving_header_));
     fs.sync(tmp);
-    fs.rename(tmp, path(name));
+    fs.rename(tmp, path(snapshot_name(meta.index())));
     fs.sync_dir(opts_.dir);
     ++syncs_;
     snapshot_ = meta;
-    snapshot_header_ = header.size();
+    snapshot_header_ = saving_header_;
     remove_snapshots_before(meta.index());
     compact_segments();
+  } catch (const disk_error& e) {
+    fail(e);
+  }
+}
+
+namespace {
+
+/// Reads the data of a snapshot file through a reader of its own.
+class file_source : public snapshot_source {
+public:
+  file_source(std::unique_ptr<file_reader> file, uint64_t offset, uint64_t size)
+      : file_(std::move(file)), offset_(offset), size_(size) {}
+  size_t read(char* buf, size_t n) override {
+    n = static_cast<size_t>(std::min<uint64_t>(n, size_ - pos_));
+    if (n == 0)
+      return 0;
+    auto got = file_->read_at(offset_ + pos_, n);
+    if (got.empty())
+      throw std::runtime_error("the snapshot file ends before its data");
+    got.copy(buf, got.size());
+    pos_ += got.size();
+    return got.size();
+  }
+  uint64_t size() const override { return size_; }
+
+private:
+  std::unique_ptr<file_reader> file_;
+  uint64_t offset_;
+  uint64_t size_;
+  uint64_t pos_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<snapshot_source> durable_storage::open_snapshot() {
+  if (!snapshot_)
+    return nullptr;
+  try {
+    return std::make_unique<file_source>(
+        opts_.fs->open_reader(path(snapshot_name(snapshot_->index()))), snapshot_header_,
+        snapshot_->size());
   } catch (const disk_error& e) {
     fail(e);
   }

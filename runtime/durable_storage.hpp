@@ -64,9 +64,9 @@ public:
 
   recovered_state load() override;
   void write(std::vector<persist_batch> batches) override;
-  void save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) override;
   bool read_snapshot(uint64_t offset, size_t max, pb::SnapshotMeta& meta,
                      std::string& data) override;
+  std::unique_ptr<snapshot_source> open_snapshot() override;
 
   /// fdatasync calls made by write(), for tests and benchmarks.
   uint64_t syncs() const { return syncs_; }
@@ -75,6 +75,9 @@ public:
   std::vector<std::pair<std::string, std::string>> describe() const override;
 
 protected:
+  void saving_begin(const pb::SnapshotMeta& meta) override;
+  void saving_append(std::string_view data) override;
+  void saving_finish(const pb::SnapshotMeta& meta) override;
   void incoming_begin(const pb::SnapshotMeta& meta) override;
   void incoming_append(std::string_view data) override;
   void incoming_finish() override;
@@ -118,6 +121,8 @@ private:
   std::optional<pb::SnapshotMeta> snapshot_; // the current snapshot
   uint64_t snapshot_header_ = 0;             // bytes before its data in its file
   uint64_t incoming_header_ = 0;             // the same for the snapshot being received
+  std::string saving_name_;                  // the snapshot being saved: its file,
+  uint64_t saving_header_ = 0;               // and the bytes before its data
 };
 
 } // namespace cafraft

@@ -1,6 +1,8 @@
 #include <cafraft/runtime/storage.hpp>
 
+#include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include <cafraft/runtime/crc32c.hpp>
 
@@ -21,6 +23,45 @@ constexpr uint64_t max_snapshot_index = uint64_t{1} << 62;
 } // namespace
 
 log_storage::~log_storage() = default;
+
+void log_storage::save_begin(const pb::SnapshotMeta& meta) {
+  saving_ = meta;
+  saving_->set_size(0);
+  saving_->set_crc32c(0);
+  saving_crc_ = 0;
+  saving_bytes_ = 0;
+  saving_begin(*saving_);
+}
+
+void log_storage::save_append(std::string_view data) {
+  if (!saving_)
+    throw std::runtime_error("a snapshot chunk with no snapshot being saved");
+  saving_append(data);
+  saving_bytes_ += data.size();
+  saving_crc_ = crc32c(data, saving_crc_);
+}
+
+pb::SnapshotMeta log_storage::save_finish() {
+  if (!saving_)
+    throw std::runtime_error("the end of a snapshot with no snapshot being saved");
+  auto meta = std::move(*saving_);
+  saving_.reset();
+  meta.set_size(saving_bytes_);
+  meta.set_crc32c(saving_crc_);
+  saving_finish(meta);
+  return meta;
+}
+
+void log_storage::save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) {
+  save_begin(meta);
+  save_append(data);
+  save_finish();
+}
+
+std::string read_snapshot_data(log_storage& store) {
+  auto in = store.open_snapshot();
+  return in ? read_all(*in) : std::string{};
+}
 
 uint64_t log_storage::receive_chunk(const pb::InstallSnapshot& chunk, bool& complete) {
   auto& meta = chunk.meta();
@@ -86,7 +127,7 @@ void memory_storage::apply(persist_batch& batch) {
     if (!incoming_complete() || !same_snapshot(*incoming_complete(), *batch.snapshot))
       throw std::runtime_error("memory_storage: install of a snapshot that was not received");
     data_.snapshot = *batch.snapshot;
-    data_.snapshot_data = std::move(incoming_);
+    snapshot_data_ = std::make_shared<const std::string>(std::move(incoming_));
     incoming_.clear();
     incoming_clear();
     if (batch.reset_log)
@@ -115,13 +156,52 @@ void memory_storage::drop_covered_entries() {
     log.clear(); // a log that ended before the snapshot: it starts over after it
 }
 
-void memory_storage::save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) {
+void memory_storage::saving_begin(const pb::SnapshotMeta&) {
   std::lock_guard<std::mutex> guard{mtx_};
+  saving_.clear();
+}
+
+void memory_storage::saving_append(std::string_view data) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  saving_.append(data);
+}
+
+void memory_storage::saving_finish(const pb::SnapshotMeta& meta) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto data = std::exchange(saving_, {});
   if (data_.snapshot && meta.index() <= data_.snapshot->index())
     return;
   data_.snapshot = meta;
-  data_.snapshot_data = std::string{data};
+  snapshot_data_ = std::make_shared<const std::string>(std::move(data));
   drop_covered_entries();
+}
+
+namespace {
+
+/// Reads a snapshot's data that stays in memory while it is read.
+class shared_source : public snapshot_source {
+public:
+  explicit shared_source(std::shared_ptr<const std::string> data) : data_(std::move(data)) {}
+  size_t read(char* buf, size_t n) override {
+    n = std::min<size_t>(n, data_->size() - pos_);
+    data_->copy(buf, n, pos_);
+    pos_ += n;
+    return n;
+  }
+  uint64_t size() const override { return data_->size(); }
+
+private:
+  std::shared_ptr<const std::string> data_;
+  size_t pos_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<snapshot_source> memory_storage::open_snapshot() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!data_.snapshot)
+    return nullptr;
+  return std::make_unique<shared_source>(snapshot_data_);
 }
 
 bool memory_storage::read_snapshot(uint64_t offset, size_t max, pb::SnapshotMeta& meta,
@@ -130,7 +210,7 @@ bool memory_storage::read_snapshot(uint64_t offset, size_t max, pb::SnapshotMeta
   if (!data_.snapshot)
     return false;
   meta = *data_.snapshot;
-  data = offset < data_.snapshot_data.size() ? data_.snapshot_data.substr(offset, max) : "";
+  data = offset < snapshot_data_->size() ? snapshot_data_->substr(offset, max) : "";
   return true;
 }
 

@@ -547,7 +547,7 @@ TEST_F(LeaderTest, AReadWaitsForTheNoOpAndAMajorityThatConfirmsTheLeadership) {
   ASSERT_EQ(s.commit_index, 3u);
   auto& rd = only<read_state>(fx);
   EXPECT_EQ(rd.id, 9u);
-  EXPECT_EQ(rd.key, "k");
+  EXPECT_EQ(rd.query.bytes, "k");
   EXPECT_GE(rd.min_index, 3u) << "served from a state that includes the no-op";
 }
 

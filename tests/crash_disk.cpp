@@ -152,6 +152,29 @@ std::string crash_disk::read_at(const std::string& path, uint64_t offset, size_t
   return out;
 }
 
+namespace {
+
+class copied_reader : public file_reader {
+public:
+  explicit copied_reader(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::string read_at(uint64_t offset, size_t len) override {
+    return offset < bytes_.size() ? bytes_.substr(offset, len) : std::string{};
+  }
+
+private:
+  std::string bytes_;
+};
+
+} // namespace
+
+std::unique_ptr<file_reader> crash_disk::open_reader(const std::string& path) {
+  std::lock_guard<std::mutex> guard(mtx_);
+  auto it = current_.names.find(path);
+  if (it == current_.names.end())
+    throw disk_error("open", path, ENOENT);
+  return std::make_unique<copied_reader>(current_.inodes.at(it->second));
+}
+
 void crash_disk::append(const std::string& path, std::string_view data) {
   std::lock_guard<std::mutex> guard(mtx_);
   begin_op();

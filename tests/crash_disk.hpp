@@ -44,6 +44,8 @@ public:
   std::vector<std::string> list(const std::string& dir) override;
   std::string read(const std::string& path) override;
   std::string read_at(const std::string& path, uint64_t offset, size_t len) override;
+  /// Reads the file's content as it is now (a copy), whatever happens to the file later.
+  std::unique_ptr<file_reader> open_reader(const std::string& path) override;
   void append(const std::string& path, std::string_view data) override;
   void write_at(const std::string& path, uint64_t offset, std::string_view data) override;
   void sync(const std::string& path) override;

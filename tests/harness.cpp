@@ -120,12 +120,16 @@ public:
     hook_(classify(batches));
     Base::write(std::move(batches));
   }
-  void save_snapshot(const pb::SnapshotMeta& meta, std::string_view data) override {
-    hook_(disk_event::snapshot_save);
-    Base::save_snapshot(meta, data);
-  }
 
 protected:
+  void saving_begin(const pb::SnapshotMeta& meta) override {
+    hook_(disk_event::snapshot_save);
+    Base::saving_begin(meta);
+  }
+  void saving_finish(const pb::SnapshotMeta& meta) override {
+    hook_(disk_event::snapshot_save);
+    Base::saving_finish(meta);
+  }
   void incoming_begin(const pb::SnapshotMeta& meta) override {
     hook_(disk_event::snapshot_chunk);
     Base::incoming_begin(meta);

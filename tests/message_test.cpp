@@ -149,6 +149,16 @@ void fill(pb::ProposeRequest& x) {
   x.set_data(binary + std::string(1000, '\xff'));
 }
 
+void fill(pb::QueryRequest& x) {
+  x.set_query(binary);
+  x.set_stale(true);
+}
+
+void fill(pb::QueryResponse& x) {
+  x.set_answer(binary);
+  x.set_applied_index(12);
+}
+
 void fill(pb::WriteResponse& x) {
   x.set_index(45);
   x.set_term(7);
@@ -277,12 +287,14 @@ void fill(pb::BatchRequest& x) {
   fill(*x.add_items()->mutable_put());
   fill(*x.add_items()->mutable_get());
   fill(*x.add_items()->mutable_cas());
+  fill(*x.add_items()->mutable_query());
   x.add_items(); // no operation
 }
 
 void fill(pb::BatchResponse& x) {
   fill(*x.add_results()->mutable_write());
   fill(*x.add_results()->mutable_get());
+  fill(*x.add_results()->mutable_query());
   auto& e = *x.add_results()->mutable_error();
   e.set_code(1);
   e.set_leader_id("n2");
@@ -357,7 +369,7 @@ using registered_types = testing::Types<
     pb::KvQuery, pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest, pb::LeaveRequest,
     pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest,
     pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection,
-    pb::LogLines, pb::BatchRequest, pb::BatchResponse>;
+    pb::LogLines, pb::BatchRequest, pb::BatchResponse, pb::QueryRequest, pb::QueryResponse>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -393,6 +405,8 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::DeleteRequest),
                                        typeid(pb::GetRequest),
                                        typeid(pb::ProposeRequest),
+                                       typeid(pb::QueryRequest),
+                                       typeid(pb::QueryResponse),
                                        typeid(pb::WriteResponse),
                                        typeid(pb::GetResponse),
                                        typeid(pb::NodeStatus),

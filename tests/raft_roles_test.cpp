@@ -220,7 +220,7 @@ TEST(StateMachineActor, AReadWaitsUntilTheStateMachineAppliedItsReadIndex) {
   caf::actor sm;
   auto parent = sys.spawn([&](caf::event_based_actor* self) -> caf::behavior {
     sm = spawn_state_machine(self, nc, caf::actor{}, std::make_unique<kv_store>(), std::nullopt,
-                             std::string{});
+                             nullptr);
     return {[](int) {}};
   });
   d.run();

@@ -142,7 +142,7 @@ public:
     n.s = rules::recover(rec, rec.log, id, initial ? members_ : std::vector<member>{});
     n.kv = kv_store{};
     if (rec.snapshot)
-      n.kv.restore(rec.snapshot_data);
+      n.kv.restore(read_snapshot_data(*n.store));
     become_role(n, role_kind::follower);
   }
 
@@ -246,12 +246,13 @@ public:
               out_ << n.id << " answers #" << r.id << ": " << text(r.value) << "\n";
             },
             [&](read_state& r) {
+              auto& key = r.query.bytes; // scenarios read keys
               pb::KvQuery q;
-              q.set_key(r.key);
+              q.set_key(key);
               pb::GetResponse resp;
               resp.ParseFromString(n.kv.query(q.SerializeAsString()));
               out_ << n.id << " answers #" << r.id << ": "
-                   << (resp.found() ? r.key + "=" + resp.value() : r.key + " not found") << "\n";
+                   << (resp.found() ? key + "=" + resp.value() : key + " not found") << "\n";
             },
             [&](read_chunk& c) {
               pb::SnapshotMeta meta;

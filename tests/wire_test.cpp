@@ -328,6 +328,12 @@ TEST(WireCodec, EveryMessageOfTheApiCrossesTheWireUnchanged) {
   get.set_stale(true);
   expect_round_trip(get);
   expect_round_trip(pb::ProposeRequest{});
+  pb::QueryRequest query;
+  query.set_query(std::string("q\0", 2));
+  expect_round_trip(query);
+  pb::QueryResponse answer;
+  answer.set_applied_index(3);
+  expect_round_trip(answer);
   pb::BatchRequest batch;
   *batch.add_items()->mutable_put() = put;
   expect_round_trip(batch);

@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK((r.snapshot ? r.snapshot->index() : 0) == snapshot,
                "the snapshot installed at %llu is not the one loaded",
                static_cast<unsigned long long>(snapshot));
-    FUZZ_CHECK(r.snapshot_data == snapshot_data, "the snapshot's data loads as other data");
+    FUZZ_CHECK(read_snapshot_data(*store) == snapshot_data, "the snapshot's data loads as other data");
     FUZZ_CHECK(!opened || snapshot + r.log.size() == last,
                "entries through %llu were written, a restart finds them through %llu",
                static_cast<unsigned long long>(last),

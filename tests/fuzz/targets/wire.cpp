@@ -148,7 +148,7 @@ struct follower {
       s.snapshot_term = rec.snapshot->term();
       s.commit_index = s.apply_sent = s.snapshot_index;
       s.base_config = configuration::from_members(rec.snapshot->members(), s.snapshot_index);
-      sm.restore(s.snapshot_index, rec.snapshot_data);
+      sm.restore(s.snapshot_index, read_snapshot_data(*store));
     } else {
       s.base_config.members = three_members();
     }
