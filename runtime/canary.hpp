@@ -21,7 +21,7 @@ namespace cafraft::canary {
 // Every canary in the code, one per planted bug. tests/canary/check_table.sh keeps this list,
 // the CAFRAFT_CANARY("...") sites in actors/ and runtime/, and tests/canary/canaries.tsv equal.
 // canary-names-begin
-inline constexpr std::array<std::string_view, 26> names{
+inline constexpr std::array<std::string_view, 28> names{
     // persist before you promise
     "vote_sent_before_persisted",
     "vote_forgotten_at_restart",
@@ -57,6 +57,9 @@ inline constexpr std::array<std::string_view, 26> names{
     "killed_node_role_runs_on",
     // the wire
     "wire_trusts_claimed_node_id",
+    // snapshots
+    "kv_snapshot_shares_written_shard",
+    "snapshot_written_on_apply_path",
 };
 // canary-names-end
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include <cafraft/messages/raft.pb.h>
+#include <cafraft/runtime/canary.hpp>
 #include <cafraft/runtime/crc32c.hpp>
 
 namespace cafraft {
@@ -156,7 +157,7 @@ kv_store::kv_store() {
 
 kv_store::shard& kv_store::writable(const std::string& key) {
   auto& s = shards_[shard_of(key)];
-  if (s.use_count() > 1)
+  if (s.use_count() > 1 && !CAFRAFT_CANARY("kv_snapshot_shares_written_shard"))
     s = std::make_shared<shard>(*s); // a snapshot writer still reads this one
   // The writer's reads of the shard happen before it dropped its reference (a release); this
   // fence orders them before our writes to it.

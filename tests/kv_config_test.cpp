@@ -161,6 +161,38 @@ TEST(KvStoreMachine, SnapshotRestoreRoundTrip) {
   EXPECT_FALSE(kv_get(other, "stale").found());
 }
 
+// A snapshot is the state when it was prepared, although writes change the store while the
+// writer goes through it; and the store keeps those writes.
+TEST(KvStoreMachine, ASnapshotBeingWrittenIsUntouchedByLaterWrites) {
+  cafraft::kv_store kv;
+  for (int i = 0; i < 1000; ++i)
+    kv.apply(1, put_cmd("k" + std::to_string(i), "old"));
+  auto before = kv.data();
+  auto writer = kv.prepare_snapshot();
+  struct sink : cafraft::snapshot_sink {
+    void write(std::string_view b) override { out.append(b); }
+    std::string out;
+  } out;
+  size_t pieces = 0;
+  for (int i = 0; i < 1000; ++i) {
+    // Half the writer's pieces are written before the changes, half after.
+    if (i % 2 == 0 && writer->write_next(out))
+      ++pieces;
+    kv.apply(2, put_cmd("k" + std::to_string(i), "new"));
+    kv.apply(3, del_cmd("k" + std::to_string((i + 500) % 1000)));
+    kv.apply(4, put_cmd("added" + std::to_string(i), "x"));
+  }
+  while (writer->write_next(out))
+    ++pieces;
+  EXPECT_GT(pieces, 100u) << "the state is written a shard at a time";
+  cafraft::kv_store restored;
+  ASSERT_TRUE(restored.restore(out.out));
+  EXPECT_EQ(restored.data(), before);
+  EXPECT_EQ(kv.size(), 1500u); // k0..k499 deleted last, k500..k999 written last, 1000 added
+  EXPECT_EQ(kv_get(kv, "added7").value(), "x");
+  EXPECT_FALSE(kv_get(kv, "k7").found());
+}
+
 TEST(KvStoreMachine, EmptySnapshotRestoresEmptyStore) {
   cafraft::kv_store empty;
   cafraft::kv_store kv;

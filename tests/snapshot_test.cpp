@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <random>
 
@@ -554,13 +555,20 @@ size_t explore_snapshot_crashes(uint64_t local_index, uint64_t segment_bytes) {
   auto options = [segment_bytes](std::shared_ptr<disk> fs) {
     return test::options(std::move(fs), false, segment_bytes);
   };
-  std::string local(2500, 'L'), remote(2600, 'R');
+  std::string local(2500, 'L'), remote(2600, 'R'), streamed(2100, 'S');
   auto local_meta = meta_for(local_index, 1, local);
   auto remote_meta = meta_for(90, 3, remote);
   using step = std::function<void(durable_storage&)>;
   std::vector<std::pair<std::string, step>> steps = {
       {"save", [&](durable_storage& s) { s.save_snapshot(local_meta, local); }},
       {"append", [&](durable_storage& s) { append(s, 61, 64, 2, true); }},
+      {"save in chunks",
+       [&](durable_storage& s) {
+         s.save_begin(meta_for(62, 2, ""));
+         for (size_t at = 0; at < streamed.size(); at += 700)
+           s.save_append(std::string_view{streamed}.substr(at, 700));
+         s.save_finish();
+       }},
       {"install with reset",
        [&](durable_storage& s) {
          persist_batch b;
@@ -644,6 +652,70 @@ TEST(SnapshotStorage, EveryCrashStateOfSnapshotOperationsRecovers) {
     for (uint64_t segment_bytes : {512, 1024, 4096})
       states += explore_snapshot_crashes(local_index, segment_bytes);
   EXPECT_GE(states, 1000u);
+}
+
+// The state machine streams its snapshot: its size and checksum are known only at the end, and
+// go into the header at the front of the file. Whatever they are, it loads back, and loading
+// reads it a chunk at a time.
+TEST(SnapshotStorage, AStreamedSnapshotLoadsWithTheSizeAndChecksumKnownAtTheEnd) {
+  uint64_t index = 10;
+  for (size_t size : {size_t{0}, size_t{1}, size_t{127}, size_t{1000}, size_t{70000}}) {
+    auto fs = std::make_shared<crash_disk>();
+    auto o = options(fs);
+    o.read_chunk_bytes = 4096;
+    std::string data(size, '\0');
+    for (size_t i = 0; i < size; ++i)
+      data[i] = static_cast<char>(i * 7 + size);
+    {
+      durable_storage s{o};
+      s.load();
+      append(s, 1, 20, 1);
+      auto meta = meta_for(index, 1, "");
+      meta.add_members()->set_id("n1");
+      s.save_begin(meta);
+      for (size_t at = 0; at < size; at += 333)
+        s.save_append(std::string_view{data}.substr(at, 333));
+      auto saved = s.save_finish();
+      EXPECT_EQ(saved.size(), size);
+      EXPECT_EQ(saved.crc32c(), crc32c(data));
+      EXPECT_EQ(saved.members_size(), 1);
+      EXPECT_EQ(read_snapshot_data(s), data);
+    }
+    durable_storage again{o};
+    auto rec = again.load();
+    ASSERT_TRUE(rec.snapshot) << size;
+    EXPECT_EQ(rec.snapshot->size(), size);
+    EXPECT_EQ(rec.snapshot->crc32c(), crc32c(data));
+    EXPECT_EQ(read_snapshot_data(again), data) << size;
+    EXPECT_LE(fs->largest_read(), 4096u + 64) << "a snapshot is never read whole";
+    index += 10;
+  }
+}
+
+// A restore reads the snapshot it opened, even when a newer one replaces it meanwhile (on a
+// real file system: the file is removed while it is open).
+TEST(SnapshotStorage, ARestoreReadsTheSnapshotItOpenedWhileANewerOneReplacesIt) {
+  char dir[] = "/tmp/cafraft-snapshot-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  {
+    durable_options o;
+    o.dir = std::string{dir} + "/n1";
+    o.node_id = "n1";
+    o.logger_name = "snapshot-test";
+    durable_storage s{o};
+    s.load();
+    append(s, 1, 20, 1);
+    std::string older(100000, 'o'), newer(5000, 'n');
+    s.save_snapshot(meta_for(10, 1, older), older);
+    auto in = s.open_snapshot();
+    ASSERT_TRUE(in);
+    char first[10];
+    ASSERT_TRUE(in->read_exact(first, sizeof first));
+    s.save_snapshot(meta_for(15, 1, newer), newer);
+    EXPECT_EQ(std::string(first, sizeof first) + read_all(*in), older);
+    EXPECT_EQ(read_snapshot_data(s), newer);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SnapshotStorage, ADamagedSnapshotRefusesToStartOrIsDiscardedOnRequest) {
