@@ -16,6 +16,21 @@ client::client(caf::actor_system& sys, std::map<std::string, caf::actor> nodes,
     preferred_ = nodes_.begin()->first;
 }
 
+namespace {
+
+std::map<std::string, caf::actor> untyped_all(const std::map<std::string, node_handle>& nodes) {
+  std::map<std::string, caf::actor> out;
+  for (auto& [id, n] : nodes)
+    out.emplace(id, untyped(n));
+  return out;
+}
+
+} // namespace
+
+client::client(caf::actor_system& sys, const std::map<std::string, node_handle>& nodes,
+               std::chrono::milliseconds deadline)
+    : client(sys, untyped_all(nodes), deadline) {}
+
 template <class Response, class Request>
 caf::expected<Response> client::call(const Request& req, std::string target) {
   using clock = std::chrono::steady_clock;

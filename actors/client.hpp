@@ -16,6 +16,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include <cafraft/messages/errors.hpp>
+#include <cafraft/messages/node_handle.hpp>
 #include <cafraft/messages/raft.pb.h>
 
 namespace cafraft {
@@ -24,6 +25,9 @@ class client {
 public:
   /// `nodes`: member id -> node actor (local or remote proxy).
   client(caf::actor_system& sys, std::map<std::string, caf::actor> nodes,
+         std::chrono::milliseconds deadline = std::chrono::seconds{5});
+  /// The same with typed handles (messages/node_handle.hpp).
+  client(caf::actor_system& sys, const std::map<std::string, node_handle>& nodes,
          std::chrono::milliseconds deadline = std::chrono::seconds{5});
 
   caf::expected<pb::WriteResponse> put(const std::string& key, const std::string& value);

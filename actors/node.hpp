@@ -23,12 +23,14 @@
 #include <caf/expected.hpp>
 
 #include <cafraft/actors/change_request.hpp>
+#include <cafraft/messages/node_handle.hpp>
 #include <cafraft/runtime/config.hpp>
 
 namespace cafraft {
 
-/// Loads the node's state from cfg.storage and spawns it. Fails with invalid_request when the
-/// configuration is invalid, storage_failed when the stored state cannot be read,
+/// Loads the node's state from cfg.storage and spawns it. typed() (messages/node_handle.hpp)
+/// gives its typed handle, which declares every request it takes. Fails with invalid_request when
+/// the configuration is invalid, storage_failed when the stored state cannot be read,
 /// removed_member when the cluster removed this node. A node with data restarts from it: the
 /// configuration in its log applies, cfg.members only seeds a new cluster.
 caf::expected<caf::actor> spawn_node(caf::actor_system& sys, node_config cfg);

@@ -7,6 +7,7 @@
 #include <cafraft/actors/client.hpp>
 #include <cafraft/actors/node.hpp>
 #include <cafraft/messages/api.hpp>
+#include <cafraft/messages/node_handle.hpp>
 #include <cafraft/messages/register.hpp>
 
 int main() {
@@ -34,13 +35,16 @@ int main() {
   }
   cafraft::connect_all(nodes);
 
-  // A typed request straight to a node: a follower answers not_leader with the leader's id
-  // and address, or unknown_leader during an election.
+  // A request straight to a node through its typed handle (messages/node_handle.hpp): a
+  // request the node does not take, or a handler of the wrong response type, does not
+  // compile. A follower answers not_leader with the leader's id and address, or unknown_leader
+  // during an election.
   caf::scoped_actor self{sys};
+  cafraft::node_handle a = cafraft::typed(nodes["a"]);
   cafraft::pb::PutRequest put;
   put.set_key("greeting");
   put.set_value("hello");
-  self->request(nodes["a"], std::chrono::seconds{1}, put)
+  self->request(a, std::chrono::seconds{1}, put)
       .receive(
           [](const cafraft::pb::WriteResponse& r) {
             std::printf("a committed at %lu\n", r.index());

@@ -1,10 +1,16 @@
-// The messages a node actor understands. Send them with request() and a timeout.
+// The messages a node actor understands. Send them with request() and a timeout, best through
+// the typed handle (messages/node_handle.hpp: cafraft::node_handle, cafraft::typed()), which
+// declares each request below with its response type.
 //
 //   pb::PutRequest      -> pb::WriteResponse   write; answered after commit and apply
 //   pb::DeleteRequest   -> pb::WriteResponse
 //   pb::CasRequest      -> pb::WriteResponse   compare and swap; result: pb::KvResult
-//   pb::ProposeRequest  -> pb::WriteResponse   opaque bytes for a user's state machine
+//   pb::ProposeRequest  -> pb::WriteResponse   opaque bytes for a user's state machine; the
+//                                              result is what its apply() returned
 //   pb::GetRequest      -> pb::GetResponse     linearizable (ReadIndex) unless stale is set
+//   pb::QueryRequest    -> pb::QueryResponse   a query for a user's state machine, answered
+//                                              in its own format (state_machine::query);
+//                                              linearizable unless stale is set
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
 //   pb::BatchRequest    -> pb::BatchResponse   many of the requests above in one message, each
 //                                              answered as if sent alone (its result or error)

@@ -1,5 +1,6 @@
 // The smallest program on an installed cafraft: one node whose log lives in memory, a write
-// and a linearizable read through cafraft::client. Exits 0 when the read returns the write.
+// and a linearizable read through cafraft::client, and a status request through the typed
+// handle. Exits 0 when the read returns the write and the node says it leads.
 #include <cstdio>
 #include <memory>
 
@@ -8,6 +9,7 @@
 #include <cafraft/actors/client.hpp>
 #include <cafraft/actors/node.hpp>
 #include <cafraft/messages/errors.hpp>
+#include <cafraft/messages/node_handle.hpp>
 #include <cafraft/messages/register.hpp>
 #include <cafraft/runtime/storage.hpp>
 
@@ -29,6 +31,11 @@ int main() {
   auto w = c.put("installed", "yes");
   auto r = c.get("installed");
   bool ok = w && r && r->found() && r->value() == "yes";
+  // The typed handle: the request and its response type are checked when this compiles.
+  caf::scoped_actor self{sys};
+  self->request(cafraft::typed(*node), std::chrono::seconds{1}, cafraft::status_atom::value)
+      .receive([&](cafraft::pb::NodeStatus& st) { ok = ok && st.role() == "leader"; },
+               [&](caf::error&) { ok = false; });
   std::printf("consumer: installed = %s\n", ok ? r->value().c_str() : "(failed)");
   caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
   return ok ? 0 : 1;
