@@ -58,7 +58,7 @@ inline constexpr std::array<std::string_view, 28> names{
     // the wire
     "wire_trusts_claimed_node_id",
     // snapshots
-    "kv_snapshot_shares_written_shard",
+    "kv_snapshot_sees_later_writes",
     "snapshot_written_on_apply_path",
 };
 // canary-names-end

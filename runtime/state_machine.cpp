@@ -1,8 +1,9 @@
 #include <cafraft/runtime/state_machine.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <optional>
 
 #include <cafraft/messages/raft.pb.h>
 #include <cafraft/runtime/canary.hpp>
@@ -69,53 +70,82 @@ public:
   std::string out;
 };
 
-size_t shard_of(const std::string& key) {
-  return crc32c(key) % kv_store::shard_count;
+void append_put(std::string& out, pb::KvCommand& put, const std::string& key,
+                const std::string& value) {
+  put.mutable_put()->set_key(key);
+  put.mutable_put()->set_value(value);
+  auto n = static_cast<uint32_t>(put.ByteSizeLong());
+  out.append(reinterpret_cast<const char*>(&n), sizeof(n));
+  put.AppendToString(&out);
 }
 
+} // namespace
+
+struct kv_store::shard {
+  std::map<std::string, std::string> data;
+  // Between prepare_snapshot() and the writer's visit of this shard (`pending`): the values
+  // that changed meanwhile as they were when the snapshot was prepared (none: absent then).
+  // The store's thread changes `data` and these under `mtx`; the writer reads under it.
+  std::map<std::string, std::optional<std::string>> before;
+  bool pending = false;
+  std::mutex mtx;
+};
+
+namespace {
+
 // A KV snapshot is the sequence of puts that rebuilds the map: each a 4-byte length in host
-// byte order, then an encoded pb::KvCommand.
+// byte order, then an encoded pb::KvCommand. One piece per shard, written under its lock.
 class kv_writer : public snapshot_writer {
 public:
-  explicit kv_writer(std::array<std::shared_ptr<const kv_store::shard>, kv_store::shard_count> s)
-      : shards_(std::move(s)) {}
+  explicit kv_writer(std::shared_ptr<kv_store::shards> s) : shards_(std::move(s)) {}
+
+  ~kv_writer() override {
+    // Abandoned half-way (the node stops): the shards not written keep no more undo records.
+    for (; next_ < shards_->size(); ++next_) {
+      auto& sh = *(*shards_)[next_];
+      std::lock_guard<std::mutex> guard{sh.mtx};
+      sh.pending = false;
+      sh.before.clear();
+    }
+  }
 
   bool write_next(snapshot_sink& out) override {
-    while (next_ < shards_.size() && (!shards_[next_] || shards_[next_]->empty()))
-      release(next_++);
-    if (next_ == shards_.size())
-      return false;
-    auto& shard = *shards_[next_];
-    if (!started_) {
-      pos_ = shard.begin();
-      started_ = true;
-    }
     std::string piece;
-    pb::KvCommand put;
-    for (; pos_ != shard.end() && piece.size() < piece_bytes; ++pos_) {
-      put.mutable_put()->set_key(pos_->first);
-      put.mutable_put()->set_value(pos_->second);
-      auto n = static_cast<uint32_t>(put.ByteSizeLong());
-      piece.append(reinterpret_cast<const char*>(&n), sizeof(n));
-      put.AppendToString(&piece);
+    for (; next_ < shards_->size() && piece.empty(); ++next_) {
+      auto& sh = *(*shards_)[next_];
+      std::lock_guard<std::mutex> guard{sh.mtx};
+      for (auto& [key, value] : sh.data) {
+        auto old = sh.before.find(key);
+        if (old == sh.before.end())
+          append_put(piece, put_, key, value);
+        else if (old->second)
+          append_put(piece, put_, key, *old->second);
+      }
+      for (auto& [key, old] : sh.before) // deleted since, present then
+        if (old && sh.data.count(key) == 0)
+          append_put(piece, put_, key, *old);
+      sh.pending = false;
+      sh.before.clear();
     }
+    if (piece.empty())
+      return false;
     out.write(piece);
-    if (pos_ == shard.end()) {
-      started_ = false;
-      release(next_++);
-    }
     return true;
   }
 
 private:
-  // Written: the store may change this shard in place again (no copy).
-  void release(size_t i) { shards_[i].reset(); }
-
-  std::array<std::shared_ptr<const kv_store::shard>, kv_store::shard_count> shards_;
+  std::shared_ptr<kv_store::shards> shards_;
   size_t next_ = 0;
-  bool started_ = false;
-  kv_store::shard::const_iterator pos_;
+  pb::KvCommand put_;
 };
+
+std::shared_ptr<kv_store::shards> make_shards() {
+  auto s = std::make_shared<kv_store::shards>();
+  s->reserve(kv_store::shard_count);
+  for (size_t i = 0; i < kv_store::shard_count; ++i)
+    s->push_back(std::make_unique<kv_store::shard>());
+  return s;
+}
 
 } // namespace
 
@@ -150,23 +180,12 @@ bool restore_from_string(state_machine& sm, std::string bytes) {
 
 // -- kv_store ---------------------------------------------------------------------------------
 
-kv_store::kv_store() {
-  for (auto& s : shards_)
-    s = std::make_shared<shard>();
-}
+kv_store::kv_store() : shards_(make_shards()) {}
 
-kv_store::shard& kv_store::writable(const std::string& key) {
-  auto& s = shards_[shard_of(key)];
-  if (s.use_count() > 1 && !CAFRAFT_CANARY("kv_snapshot_shares_written_shard"))
-    s = std::make_shared<shard>(*s); // a snapshot writer still reads this one
-  // The writer's reads of the shard happen before it dropped its reference (a release); this
-  // fence orders them before our writes to it.
-  std::atomic_thread_fence(std::memory_order_acquire);
-  return *s;
-}
+kv_store::~kv_store() = default;
 
-const kv_store::shard& kv_store::readable(const std::string& key) const {
-  return *shards_[shard_of(key)];
+kv_store::shard& kv_store::shard_of(const std::string& key) const {
+  return *(*shards_)[crc32c(key) % shard_count];
 }
 
 std::string kv_store::apply(uint64_t, const std::string& command) {
@@ -177,33 +196,33 @@ std::string kv_store::apply(uint64_t, const std::string& command) {
   const std::string& key = cmd.has_put()   ? cmd.put().key()
                            : cmd.has_cas() ? cmd.cas().key()
                                            : cmd.del().key();
-  {
-    auto& r = readable(key);
-    auto i = r.find(key);
-    if (i != r.end()) {
-      res.set_existed(true);
-      res.set_previous(i->second);
-    }
-    if (cmd.has_cas()) {
-      auto& c = cmd.cas();
-      bool holds = c.expect_absent() ? i == r.end() : i != r.end() && i->second == c.expected();
-      if (!holds) {
-        res.set_compare_failed(true);
-        return res.SerializeAsString();
-      }
-    } else if (cmd.has_del() && i == r.end()) {
-      return res.SerializeAsString();
-    } else if (!cmd.has_put() && !cmd.has_del()) {
-      return res.SerializeAsString();
-    }
+  auto& sh = shard_of(key);
+  auto i = sh.data.find(key); // only this thread changes `data`: a read needs no lock
+  if (i != sh.data.end()) {
+    res.set_existed(true);
+    res.set_previous(i->second);
   }
-  auto& data = writable(key);
+  if (cmd.has_cas()) {
+    auto& c = cmd.cas();
+    bool holds =
+        c.expect_absent() ? i == sh.data.end() : i != sh.data.end() && i->second == c.expected();
+    if (!holds) {
+      res.set_compare_failed(true);
+      return res.SerializeAsString();
+    }
+  } else if (!cmd.has_put() && (!cmd.has_del() || i == sh.data.end())) {
+    return res.SerializeAsString(); // nothing changes
+  }
+  std::lock_guard<std::mutex> guard{sh.mtx};
+  if (sh.pending && sh.before.count(key) == 0 && !CAFRAFT_CANARY("kv_snapshot_sees_later_writes"))
+    sh.before.emplace(key,
+                      i != sh.data.end() ? std::optional<std::string>{i->second} : std::nullopt);
   if (cmd.has_cas())
-    data[key] = cmd.cas().value();
+    sh.data[key] = cmd.cas().value();
   else if (cmd.has_put())
-    data[key] = cmd.put().value();
+    sh.data[key] = cmd.put().value();
   else
-    data.erase(key);
+    sh.data.erase(i);
   return res.SerializeAsString();
 }
 
@@ -211,9 +230,9 @@ std::string kv_store::query(const std::string& query) const {
   pb::KvQuery q;
   pb::GetResponse resp;
   if (q.ParseFromString(query)) {
-    auto& r = readable(q.key());
-    auto i = r.find(q.key());
-    if (i != r.end()) {
+    auto& sh = shard_of(q.key());
+    auto i = sh.data.find(q.key());
+    if (i != sh.data.end()) {
       resp.set_found(true);
       resp.set_value(i->second);
     }
@@ -222,16 +241,16 @@ std::string kv_store::query(const std::string& query) const {
 }
 
 std::unique_ptr<snapshot_writer> kv_store::prepare_snapshot() {
-  std::array<std::shared_ptr<const shard>, shard_count> view;
-  for (size_t i = 0; i < shard_count; ++i)
-    view[i] = shards_[i];
-  return std::make_unique<kv_writer>(std::move(view));
+  for (auto& sh : *shards_) {
+    std::lock_guard<std::mutex> guard{sh->mtx};
+    sh->pending = true;
+    sh->before.clear();
+  }
+  return std::make_unique<kv_writer>(shards_);
 }
 
 bool kv_store::restore(snapshot_source& in) {
-  std::array<std::shared_ptr<shard>, shard_count> fresh;
-  for (auto& s : fresh)
-    s = std::make_shared<shard>();
+  auto fresh = make_shards();
   std::string record;
   pb::KvCommand put;
   for (;;) {
@@ -247,23 +266,24 @@ bool kv_store::restore(snapshot_source& in) {
     if (!in.read_exact(record.data(), n) || !put.ParseFromString(record) || !put.has_put())
       return false;
     auto& key = *put.mutable_put()->mutable_key();
-    (*fresh[shard_of(key)])[key] = std::move(*put.mutable_put()->mutable_value());
+    (*fresh)[crc32c(key) % shard_count]->data[key] = std::move(*put.mutable_put()->mutable_value());
   }
+  // A writer of an earlier snapshot still under way keeps the shards it writes.
   shards_ = std::move(fresh);
   return true;
 }
 
 std::map<std::string, std::string> kv_store::data() const {
   std::map<std::string, std::string> out;
-  for (auto& s : shards_)
-    out.insert(s->begin(), s->end());
+  for (auto& sh : *shards_)
+    out.insert(sh->data.begin(), sh->data.end());
   return out;
 }
 
 size_t kv_store::size() const {
   size_t n = 0;
-  for (auto& s : shards_)
-    n += s->size();
+  for (auto& sh : *shards_)
+    n += sh->data.size();
   return n;
 }
 

@@ -4,12 +4,12 @@
 // (docs/state-machines.md).
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cafraft {
 
@@ -36,7 +36,8 @@ public:
 
 /// The state as it was when prepare_snapshot() returned, written out a piece at a time. It runs
 /// in its own actor while the state machine goes on applying entries, so it must not read what
-/// apply() changes: it holds its own copy, or shares the state copy-on-write (kv_store does).
+/// apply() changes: it holds its own copy, or keeps what apply() changes as it was (kv_store
+/// does).
 class snapshot_writer {
 public:
   virtual ~snapshot_writer();
@@ -80,13 +81,15 @@ bool restore_from_string(state_machine& sm, std::string bytes);
 /// The built-in replicated key-value store. Commands are encoded pb::KvCommand, queries
 /// pb::KvQuery, query answers pb::GetResponse, apply results pb::KvResult.
 ///
-/// The pairs live in 256 shards by a hash of the key, each shared copy-on-write: a snapshot
-/// takes a reference to every shard, and an apply that changes a shard the writer has not
-/// written yet copies that shard first. A snapshot thus costs no copy of the state unless
-/// writes hit it, and at most one copy of each shard they hit.
+/// The pairs live in 4096 shards by a hash of the key. A snapshot costs no copy of the state:
+/// its writer goes through the shards one at a time while applies go on, and an apply that
+/// changes a key in a shard the writer has not reached yet first keeps the key's value as it
+/// was (an undo record) for the writer. Memory during a snapshot thus grows by the old values
+/// of the keys written meanwhile, not by the state (docs/performance.md).
 class kv_store : public state_machine {
 public:
   kv_store();
+  ~kv_store() override;
   std::string apply(uint64_t index, const std::string& command) override;
   std::string query(const std::string& query) const override;
   std::unique_ptr<snapshot_writer> prepare_snapshot() override;
@@ -99,15 +102,15 @@ public:
   std::string snapshot() { return snapshot_to_string(*this); }
   bool restore(const std::string& bytes) { return restore_from_string(*this, bytes); }
 
-  using shard = std::map<std::string, std::string>;
-  static constexpr size_t shard_count = 256;
+  static constexpr size_t shard_count = 4096;
+  struct shard;
+  using shards = std::vector<std::unique_ptr<shard>>;
 
 private:
-  /// The shard of `key`, copied first when a snapshot still needs it as it is.
-  shard& writable(const std::string& key);
-  const shard& readable(const std::string& key) const;
+  shard& shard_of(const std::string& key) const;
 
-  std::array<std::shared_ptr<shard>, shard_count> shards_;
+  /// Shared with a snapshot writer, which may outlive the store or a restore.
+  std::shared_ptr<shards> shards_;
 };
 
 } // namespace cafraft
