@@ -76,17 +76,10 @@ std::string lock_table::apply(uint64_t index, const std::string& command) {
     return res.SerializeAsString(); // not ok: a malformed command changes nothing
   if (cmd.has_acquire()) {
     auto& a = cmd.acquire();
-    auto i = locks_.find(a.lock());
-    if (i == locks_.end()) {
-      locks_[a.lock()] = held{a.owner(), index};
-      res.set_ok(true);
-      res.set_token(index);
-      res.set_holder(a.owner());
-    } else {
-      res.set_ok(i->second.owner == a.owner()); // already its own: the same grant
-      res.set_token(i->second.token);
-      res.set_holder(i->second.owner);
-    }
+    auto [i, fresh] = locks_.try_emplace(a.lock(), held{a.owner(), index});
+    res.set_ok(fresh || i->second.owner == a.owner()); // already its own: the same grant
+    res.set_token(i->second.token);                    // the fencing token: the grant's index
+    res.set_holder(i->second.owner);
   } else if (cmd.has_release()) {
     auto& r = cmd.release();
     auto i = locks_.find(r.lock());
