@@ -257,18 +257,19 @@ inline bool operator==(const loaded& a, const loaded& b) {
          a.snapshot_data == b.snapshot_data && a.log == b.log && a.first == b.first;
 }
 
-/// The recovered state must be usable by a node: the log holds the entries right after the
-/// snapshot, in order.
-inline loaded check_recovered(const recovered_state& r) {
+/// The recovered state of `store` must be usable by a node: the log holds the entries right
+/// after the snapshot, in order, and the snapshot's data reads back whole.
+inline loaded check_recovered(const recovered_state& r, log_storage& store) {
   loaded out;
   out.hard_state = r.hard_state.SerializeAsString();
   uint64_t base = r.snapshot ? r.snapshot->index() : 0;
   if (r.snapshot) {
     out.snapshot = r.snapshot->SerializeAsString();
-    FUZZ_CHECK(r.snapshot_data.size() == r.snapshot->size(), "snapshot data of %zu bytes, not %llu",
-               r.snapshot_data.size(), static_cast<unsigned long long>(r.snapshot->size()));
+    out.snapshot_data = read_snapshot_data(store);
+    FUZZ_CHECK(out.snapshot_data.size() == r.snapshot->size(),
+               "snapshot data of %zu bytes, not %llu", out.snapshot_data.size(),
+               static_cast<unsigned long long>(r.snapshot->size()));
   }
-  out.snapshot_data = r.snapshot_data;
   out.first = base + 1;
   for (size_t i = 0; i < r.log.size(); ++i) {
     FUZZ_CHECK(r.log[i].index() == base + i + 1, "log[%zu] has index %llu after base %llu", i,
@@ -338,7 +339,7 @@ inline void load_and_check(const std::shared_ptr<test::crash_disk>& fs, const lo
   if (counts_no_writes_make(*fs)) {
     try {
       durable_storage st{storage_options(fs, lo)};
-      check_recovered(st.load());
+      check_recovered(st.load(), st);
     } catch (const storage_error&) {
     }
     return;
@@ -348,7 +349,7 @@ inline void load_and_check(const std::shared_ptr<test::crash_disk>& fs, const lo
   try {
     durable_storage st{storage_options(fs, lo)};
     auto r = st.load();
-    first = check_recovered(r);
+    first = check_recovered(r, st);
     last = (r.snapshot ? r.snapshot->index() : 0) + r.log.size();
   } catch (const storage_error&) {
     return; // the documented refusal
@@ -363,7 +364,7 @@ inline void load_and_check(const std::shared_ptr<test::crash_disk>& fs, const lo
     } catch (const storage_error& e) {
       FUZZ_CHECK(false, "a directory that loaded once is refused the second time: %s", e.what());
     }
-    auto second = check_recovered(r);
+    auto second = check_recovered(r, st);
     FUZZ_CHECK(second == *first, "a second load found another state (log %zu -> %zu entries)",
                first->log.size(), second.log.size());
     persist_batch b;
@@ -387,7 +388,7 @@ inline void load_and_check(const std::shared_ptr<test::crash_disk>& fs, const lo
   } catch (const storage_error& e) {
     FUZZ_CHECK(false, "the directory is refused after a write: %s", e.what());
   }
-  check_recovered(r);
+  check_recovered(r, st);
   FUZZ_CHECK(!r.log.empty() && r.log.back().index() == last + 1 && r.log.back().data() == "next",
              "the entry written after the load is lost (last %llu)",
              static_cast<unsigned long long>(last));

@@ -38,11 +38,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     store.reset();
     store = std::make_unique<durable_storage>(fz::storage_options(fs, lo));
     auto r = store->load();
-    fz::check_recovered(r);
+    fz::check_recovered(r, *store);
     FUZZ_CHECK((r.snapshot ? r.snapshot->index() : 0) == snapshot,
                "the snapshot installed at %llu is not the one loaded",
                static_cast<unsigned long long>(snapshot));
-    FUZZ_CHECK(read_snapshot_data(*store) == snapshot_data, "the snapshot's data loads as other data");
+    FUZZ_CHECK(read_snapshot_data(*store) == snapshot_data,
+               "the snapshot's data loads as other data");
     FUZZ_CHECK(!opened || snapshot + r.log.size() == last,
                "entries through %llu were written, a restart finds them through %llu",
                static_cast<unsigned long long>(last),
@@ -64,60 +65,59 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto action = in.u8();
     try {
       switch (action % 4) {
-        case 0:
-        case 1: {
-          auto bytes = in.blob();
-          pb::InstallSnapshot chunk;
-          if (!chunk.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-            break; // the wire refuses it (messages/pb_inspect.hpp)
-          bool complete = false;
-          auto next = store->receive_chunk(chunk, complete);
-          auto& meta = chunk.meta();
-          FUZZ_CHECK(next <= meta.size() || (next == 0 && !complete),
-                     "next offset %llu past the size %llu", static_cast<unsigned long long>(next),
-                     static_cast<unsigned long long>(meta.size()));
-          if (!complete || meta.index() <= snapshot)
-            break; // rules: only a snapshot past the commit index (and so past ours) installs
-          // rules::install_snapshot: the log stays when it holds the snapshot's last entry.
-          bool reset = (action & 8) != 0 || meta.index() > last ||
-                       terms[meta.index()] != meta.term();
-          persist_batch b;
-          b.snapshot = meta;
-          b.reset_log = reset;
-          std::vector<persist_batch> batches;
-          batches.push_back(std::move(b));
-          store->write(std::move(batches));
-          pb::SnapshotMeta stored;
-          std::string got;
-          FUZZ_CHECK(store->read_snapshot(0, static_cast<size_t>(meta.size()), stored, got),
-                     "no snapshot after an install");
-          FUZZ_CHECK(stored.SerializeAsString() == meta.SerializeAsString() &&
-                         got.size() == meta.size(),
-                     "the snapshot reads back as another");
-          snapshot = meta.index();
-          snapshot_data = got;
-          if (reset) {
-            last = snapshot;
-            terms.clear();
-          }
-          for (auto i = terms.begin(); i != terms.end() && i->first < snapshot;)
-            i = terms.erase(i);
-          terms[snapshot] = meta.term();
-          break;
+      case 0:
+      case 1: {
+        auto bytes = in.blob();
+        pb::InstallSnapshot chunk;
+        if (!chunk.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+          break; // the wire refuses it (messages/pb_inspect.hpp)
+        bool complete = false;
+        auto next = store->receive_chunk(chunk, complete);
+        auto& meta = chunk.meta();
+        FUZZ_CHECK(next <= meta.size() || (next == 0 && !complete),
+                   "next offset %llu past the size %llu", static_cast<unsigned long long>(next),
+                   static_cast<unsigned long long>(meta.size()));
+        if (!complete || meta.index() <= snapshot)
+          break; // rules: only a snapshot past the commit index (and so past ours) installs
+        // rules::install_snapshot: the log stays when it holds the snapshot's last entry.
+        bool reset = (action & 8) != 0 || meta.index() > last || terms[meta.index()] != meta.term();
+        persist_batch b;
+        b.snapshot = meta;
+        b.reset_log = reset;
+        std::vector<persist_batch> batches;
+        batches.push_back(std::move(b));
+        store->write(std::move(batches));
+        pb::SnapshotMeta stored;
+        std::string got;
+        FUZZ_CHECK(store->read_snapshot(0, static_cast<size_t>(meta.size()), stored, got),
+                   "no snapshot after an install");
+        FUZZ_CHECK(stored.SerializeAsString() == meta.SerializeAsString() &&
+                       got.size() == meta.size(),
+                   "the snapshot reads back as another");
+        snapshot = meta.index();
+        snapshot_data = got;
+        if (reset) {
+          last = snapshot;
+          terms.clear();
         }
-        case 2: {
-          persist_batch b;
-          b.entries.push_back(fz::entry(last + 1, 3));
-          std::vector<persist_batch> batches;
-          batches.push_back(std::move(b));
-          store->write(std::move(batches));
-          last += 1;
-          terms[last] = 3;
-          break;
-        }
-        default:
-          open();
-          break;
+        for (auto i = terms.begin(); i != terms.end() && i->first < snapshot;)
+          i = terms.erase(i);
+        terms[snapshot] = meta.term();
+        break;
+      }
+      case 2: {
+        persist_batch b;
+        b.entries.push_back(fz::entry(last + 1, 3));
+        std::vector<persist_batch> batches;
+        batches.push_back(std::move(b));
+        store->write(std::move(batches));
+        last += 1;
+        terms[last] = 3;
+        break;
+      }
+      default:
+        open();
+        break;
       }
     } catch (const storage_error& e) {
       FUZZ_CHECK(false, "the storage failed: %s", e.what());
