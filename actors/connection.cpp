@@ -231,6 +231,10 @@ void take_request(conn_ptr self, pb::Frame& f) {
     return serve<pb::GetResponse>(self, id, std::move(msg));
   case pb::Frame::kQuery:
     return serve<pb::QueryResponse>(self, id, std::move(msg));
+  case pb::Frame::kSnapshotNow:
+    return serve<pb::SnapshotMeta>(self, id, std::move(msg));
+  case pb::Frame::kSnapshotRead:
+    return serve<pb::SnapshotChunk>(self, id, std::move(msg));
   case pb::Frame::kBatch:
     return serve<pb::BatchResponse>(self, id, std::move(msg));
   case pb::Frame::kStatus:

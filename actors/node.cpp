@@ -311,6 +311,28 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         stop_node(self, make_error(errc::removed_member));
       },
       [self](pb::BatchRequest& batch) { return answer_batch(self, self->state.role, batch); },
+      [self](const pb::SnapshotNowRequest&) {
+        return self->delegate(self->state.ctx.state_machine, snapshot_atom::value);
+      },
+      [self](const pb::SnapshotReadRequest& req) {
+        auto& ns = self->state;
+        auto rp = self->make_response_promise();
+        auto max = std::min<uint64_t>(req.max() == 0 ? 1u << 20 : req.max(), 4u << 20);
+        self->request(ns.ctx.storage, caf::infinite, snapshot_read_atom::value, req.offset(), max)
+            .then(
+                [rp, offset = req.offset(), cfg = ns.ctx.cfg](pb::SnapshotMeta& meta,
+                                                              std::string& data) mutable {
+                  pb::SnapshotChunk out;
+                  *out.mutable_meta() = std::move(meta);
+                  out.set_offset(offset);
+                  out.set_data(std::move(data));
+                  out.set_cluster_id(cfg->cluster_id);
+                  out.set_node_id(cfg->id);
+                  rp.deliver(std::move(out));
+                },
+                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
       [self](const pb::JoinRequest& req) { return self->delegate(self->state.changer, req); },
       [self](const pb::LeaveRequest& req) { return self->delegate(self->state.changer, req); },
       [self](leader_atom) -> caf::result<pb::LeaderInfo> {

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -33,7 +35,11 @@ struct sm_state {
   // Applied since the last snapshot, against the limits in node_config.
   uint64_t entries_since = 0;
   uint64_t bytes_since = 0;
-  bool saving = false;                            // a snapshot is on its way to storage
+  bool saving = false; // a snapshot is on its way to storage
+  // Backups (pb::SnapshotNowRequest): who waits for a snapshot prepared after they asked, and
+  // who waits for the one on its way.
+  std::vector<caf::response_promise> now_waiting;
+  std::vector<caf::response_promise> on_saved;
   std::multimap<uint64_t, waiting_query> waiting; // by min_index
   static inline const char* name = "cafraft.state_machine";
 };
@@ -104,13 +110,12 @@ caf::behavior snapshot_writer_impl(caf::event_based_actor* self, caf::actor stor
   return {[](caf::unit_t) {}};
 }
 
-void maybe_snapshot(sm_ptr self) {
+/// Prepares a snapshot of the state as applied now and starts its writer.
+void start_snapshot(sm_ptr self) {
   auto& st = self->state;
   auto& cfg = *st.cfg;
-  bool due = (cfg.snapshot_entries > 0 && st.entries_since >= cfg.snapshot_entries) ||
-             (cfg.snapshot_bytes > 0 && st.bytes_since >= cfg.snapshot_bytes);
-  if (!due || st.saving)
-    return;
+  st.on_saved = std::move(st.now_waiting);
+  st.now_waiting.clear();
   std::shared_ptr<snapshot_writer> writer;
   try {
     writer = st.sm->prepare_snapshot();
@@ -142,6 +147,15 @@ void maybe_snapshot(sm_ptr self) {
   else
     self->spawn<caf::linked>(snapshot_writer_impl, st.storage, me, std::move(meta),
                              std::move(writer), cfg.snapshot_chunk_bytes);
+}
+
+void maybe_snapshot(sm_ptr self) {
+  auto& st = self->state;
+  auto& cfg = *st.cfg;
+  bool due = (cfg.snapshot_entries > 0 && st.entries_since >= cfg.snapshot_entries) ||
+             (cfg.snapshot_bytes > 0 && st.bytes_since >= cfg.snapshot_bytes);
+  if (due && !st.saving)
+    start_snapshot(self);
 }
 
 bool restore(sm_ptr self, const pb::SnapshotMeta& meta, snapshot_source& in) {
@@ -215,8 +229,25 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
         return results;
       },
       [self](snapshot_atom, pb::SnapshotMeta& saved) {
-        self->state.saving = false;
-        self->send(self->state.node, compact_atom::value, std::move(saved));
+        auto& st = self->state;
+        st.saving = false;
+        for (auto& rp : std::exchange(st.on_saved, {}))
+          rp.deliver(saved);
+        self->send(st.node, compact_atom::value, std::move(saved));
+        if (!st.now_waiting.empty())
+          start_snapshot(self);
+      },
+      [self](snapshot_atom) {
+        auto& st = self->state;
+        auto rp = self->make_response_promise();
+        if (st.applied == 0) {
+          rp.deliver(make_error(errc::invalid_request, "nothing is applied yet"));
+          return rp;
+        }
+        st.now_waiting.push_back(rp);
+        if (!st.saving)
+          start_snapshot(self);
+        return rp;
       },
       [self](inspect_atom) {
         auto& st = self->state;

@@ -7,6 +7,8 @@
 //             applied index), answered once the applied index reaches min_index
 //             restore_atom, pb::SnapshotMeta: a role installed a snapshot from the leader;
 //             the state is replaced by it (read from storage) before anything else is applied
+//             snapshot_atom -> pb::SnapshotMeta: a snapshot now (a backup), prepared after
+//             the request; answered once it is durable
 //   snapshots once snapshot_entries or snapshot_bytes were applied since the last one: it
 //             asks the state machine to prepare_snapshot() between two applies, and a snapshot
 //             writer actor (linked; detached with detached_storage) streams it to storage in

@@ -84,6 +84,8 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_del) || put(m, f, &frame::mutable_cas) ||
          put(m, f, &frame::mutable_get) || put(m, f, &frame::mutable_propose) ||
          put(m, f, &frame::mutable_query) || put(m, f, &frame::mutable_query_response) ||
+         put(m, f, &frame::mutable_snapshot_now) || put(m, f, &frame::mutable_snapshot_meta) ||
+         put(m, f, &frame::mutable_snapshot_read) || put(m, f, &frame::mutable_snapshot_chunk) ||
          put(m, f, &frame::mutable_batch) || put(m, f, &frame::mutable_write_response) ||
          put(m, f, &frame::mutable_get_response) || put(m, f, &frame::mutable_batch_response) ||
          put(m, f, &frame::mutable_node_status) || put(m, f, &frame::mutable_join) ||
@@ -129,6 +131,14 @@ caf::message from_frame(frame& f) {
     return take(f.mutable_query());
   case frame::kQueryResponse:
     return take(f.mutable_query_response());
+  case frame::kSnapshotNow:
+    return take(f.mutable_snapshot_now());
+  case frame::kSnapshotMeta:
+    return take(f.mutable_snapshot_meta());
+  case frame::kSnapshotRead:
+    return take(f.mutable_snapshot_read());
+  case frame::kSnapshotChunk:
+    return take(f.mutable_snapshot_chunk());
   case frame::kBatch:
     return take(f.mutable_batch());
   case frame::kWriteResponse:

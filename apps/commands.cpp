@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cafraft/runtime/backup.hpp>
 #include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::cli {
@@ -315,6 +316,100 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
         line += std::string(width[i] - r[i].size() + 2, ' ');
     }
     std::printf("%s\n", line.c_str());
+  }
+}
+
+int snapshot_save(session& s, const std::string& file) {
+  auto timeout = std::chrono::milliseconds{s.opts().timeout_ms};
+  auto leader = s.view(); // the leader's own status when one is known
+  if (!leader)
+    return s.fail(make_error(errc::unreachable, "no endpoint answered"), false);
+  if (leader->role() != "leader")
+    return s.fail(make_error(errc::unknown_leader, "no leader is known: try again"), true);
+  std::string address;
+  for (auto& m : leader->members())
+    if (m.id() == leader->id())
+      address = m.address();
+  auto meta = s.client().ask<pb::SnapshotMeta>(address, pb::SnapshotNowRequest{}, timeout * 4);
+  if (!meta)
+    return s.fail(meta.error(), true);
+  pb::BackupHeader header;
+  std::optional<backup::writer> out;
+  try {
+    uint64_t offset = 0;
+    while (!out || offset < meta->size()) {
+      pb::SnapshotReadRequest req;
+      req.set_offset(offset);
+      req.set_max(1u << 20);
+      auto chunk = s.client().ask<pb::SnapshotChunk>(address, req, timeout);
+      if (!chunk)
+        return s.fail(chunk.error(), true);
+      if (chunk->meta().index() != meta->index())
+        return s.fail(
+            make_error(errc::invalid_request, "snapshot " + std::to_string(meta->index()) +
+                                                  " was replaced while it was read: try again"),
+            true);
+      if (!out) {
+        *header.mutable_meta() = chunk->meta();
+        header.set_cluster_id(chunk->cluster_id());
+        header.set_node_id(chunk->node_id());
+        header.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+        out.emplace(file, header);
+      }
+      if (chunk->data().empty() && offset < meta->size())
+        return s.fail(make_error(errc::invalid_request, "the snapshot ended early"), true);
+      out->append(chunk->data());
+      offset += chunk->data().size();
+    }
+    out->finish();
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "%s: %s\n", s.opts().program.c_str(), ex.what());
+    return exit_failed;
+  }
+  if (s.json_out())
+    print_json(json{{"file", file},
+                    {"index", str(meta->index())},
+                    {"term", str(meta->term())},
+                    {"bytes", str(meta->size())},
+                    {"from", header.node_id()}});
+  else
+    std::printf("saved snapshot at index %llu (term %llu, %llu bytes) from %s to %s\n",
+                static_cast<unsigned long long>(meta->index()),
+                static_cast<unsigned long long>(meta->term()),
+                static_cast<unsigned long long>(meta->size()), header.node_id().c_str(),
+                file.c_str());
+  return exit_ok;
+}
+
+int snapshot_status(const std::string& program, const std::string& file, bool json_out) {
+  try {
+    backup::reader in{file};
+    auto& h = in.header();
+    if (json_out) {
+      json members = json::array();
+      for (auto& m : h.meta().members())
+        members.push_back(json{{"id", m.id()}, {"address", m.address()}});
+      print_json(json{{"file", file},
+                      {"ok", true},
+                      {"format", h.format()},
+                      {"cluster_id", h.cluster_id()},
+                      {"node_id", h.node_id()},
+                      {"created_unix_ms", str(static_cast<uint64_t>(h.created_unix_ms()))},
+                      {"index", str(h.meta().index())},
+                      {"term", str(h.meta().term())},
+                      {"members", members},
+                      {"bytes", str(h.meta().size())}});
+    } else {
+      std::printf("%s: ok\n%s", file.c_str(), backup::describe(h).c_str());
+    }
+    return exit_ok;
+  } catch (const std::exception& ex) {
+    if (json_out)
+      print_json(json{{"file", file}, {"ok", false}, {"error", ex.what()}});
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), ex.what());
+    return exit_failed;
   }
 }
 

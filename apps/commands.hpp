@@ -75,6 +75,11 @@ int leader(session& s);
 int leader_transfer(session& s, const std::string& id);
 /// One row per endpoint.
 int status(session& s);
+/// Streams a snapshot the leader takes now into the backup file `file` (runtime/backup.hpp).
+int snapshot_save(session& s, const std::string& file);
+/// Checks backup file `file` whole and describes it; exit 2 when it is unusable. Needs no
+/// cluster.
+int snapshot_status(const std::string& program, const std::string& file, bool json_out);
 
 /// Prints rows as aligned columns.
 void print_table(const std::vector<std::vector<std::string>>& rows);

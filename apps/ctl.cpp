@@ -25,9 +25,9 @@ int main(int argc, char** argv) {
   app.footer("Exit codes: 0 ok, 1 usage, 2 failed or unhealthy (a missing key, a failed compare, "
              "an unreachable member), 3 no endpoint reachable.");
   app.set_version_flag("--version", std::string{"cafraftctl "} + CAFRAFT_VERSION);
-  app.add_option("--endpoints", endpoints, "Nodes to ask: HOST:PORT,...")
-      ->envname("CAFRAFT_ENDPOINTS")
-      ->required();
+  app.add_option("--endpoints", endpoints,
+                 "Nodes to ask: HOST:PORT,... (required but for snapshot status)")
+      ->envname("CAFRAFT_ENDPOINTS");
   app.add_option("-w,--write-out", o.format, "Output: table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -62,12 +62,27 @@ int main(int argc, char** argv) {
   auto* transfer = leader->add_subcommand("transfer", "Hand the leadership to ID (or the best)");
   transfer->add_option("ID", id);
   auto* status = app.add_subcommand("status", "One row per endpoint");
+  std::string file;
+  auto* snapshot = app.add_subcommand("snapshot", "Backups of the cluster's state");
+  snapshot->require_subcommand(1);
+  auto* ssave = snapshot->add_subcommand(
+      "save", "Stream a snapshot the leader takes now into FILE (written aside, then renamed)");
+  ssave->add_option("FILE", file)->required();
+  auto* sstatus = snapshot->add_subcommand(
+      "status", "Check backup FILE whole and describe it (needs no cluster; exit 2 if unusable)");
+  sstatus->add_option("FILE", file)->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0)
       return app.exit(e);
     std::fprintf(stderr, "cafraftctl: %s (see --help)\n", e.what());
+    return cli::exit_usage;
+  }
+  if (sstatus->parsed()) // a file, no cluster
+    return cli::snapshot_status("cafraftctl", file, o.format == "json");
+  if (endpoints.empty()) {
+    std::fprintf(stderr, "cafraftctl: --endpoints is required (see --help)\n");
     return cli::exit_usage;
   }
   if (auto why = cli::check(o, endpoints); !why.empty()) {
@@ -95,5 +110,7 @@ int main(int argc, char** argv) {
     return cli::leader(s);
   if (status->parsed())
     return cli::status(s);
+  if (ssave->parsed())
+    return cli::snapshot_save(s, file);
   return cli::exit_usage;
 }

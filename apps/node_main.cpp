@@ -41,6 +41,7 @@
 #include <cafraft/actors/peer.hpp>
 #include <cafraft/messages/api.hpp>
 #include <cafraft/messages/register.hpp>
+#include <cafraft/runtime/backup.hpp>
 #include <cafraft/runtime/logging.hpp>
 
 using namespace std::chrono_literals;
@@ -137,6 +138,25 @@ int main(int argc, char** argv) {
   }
   auto log = cafraft::get_logger("cafraft");
   log->set_level(spdlog::level::from_str(f.log_level));
+  if (!f.restore.empty()) {
+    // Before anything else: the node then starts from the data directory the backup made.
+    cafraft::durable_options o;
+    o.dir = f.data_dir;
+    o.node_id = f.id;
+    o.cluster_id = f.cluster_id;
+    o.logger_name = "cafraft";
+    try {
+      if (o.cluster_id.empty())
+        f.cluster_id = o.cluster_id = cafraft::backup::new_cluster_id();
+      auto meta = cafraft::backup::restore(f.restore, o, {f.id, f.listen});
+      log->warn("{} RESTORED {} into {}: the state at index {} (term {}, {} bytes) as the only "
+                "member of a new cluster {}; others join it with --join",
+                f.id, f.restore, f.data_dir, meta.index(), meta.term(), meta.size(), f.cluster_id);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "cafraft-node: error: cannot restore: %s\n", ex.what());
+      return 1;
+    }
+  }
   if (f.insecure)
     log->warn("{} RUNS IN PLAINTEXT (--insecure): node-to-node and client traffic is neither "
               "encrypted nor authenticated",

@@ -87,6 +87,11 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
       ->envname("CAFRAFT_INITIAL_CLUSTER");
   app.add_option("--join", f.join, "Join the cluster through these nodes: HOST:PORT,...")
       ->envname("CAFRAFT_JOIN");
+  app.add_option("--restore", f.restore,
+                 "Seed the empty --data-dir from this backup (cafraftctl snapshot save): this "
+                 "node becomes the only member of a new cluster with the backup's state (a new "
+                 "cluster id unless --cluster-id is given)")
+      ->envname("CAFRAFT_RESTORE");
   app.add_option("--cluster-id", f.cluster_id, "Recorded in the data directory and checked")
       ->envname("CAFRAFT_CLUSTER_ID");
   app.add_option("--tls-cert", f.tls_cert, "PEM certificate of this node (mutual TLS)")
@@ -156,6 +161,9 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
     return "--listen must be HOST:PORT with a port from 1 to 65535, not '" + f.listen + "'";
   if (!f.initial_cluster.empty() && !f.join.empty())
     return "give --initial-cluster or --join, not both";
+  if (!f.restore.empty() && (!f.initial_cluster.empty() || !f.join.empty()))
+    return "--restore makes the first member of a new cluster: give neither --initial-cluster "
+           "nor --join";
   for (auto& item : split(f.initial_cluster, ',')) {
     auto eq = item.find('=');
     std::string h;
@@ -187,7 +195,11 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
       return "--join names this node's own address " + a + " (self_join)";
   if (auto why = checks.check_listen(f.listen); !why.empty())
     return why;
-  if (!has_data && members.empty() && join.empty())
+  if (!f.restore.empty() && has_data)
+    return "--restore needs an empty --data-dir, and " + f.data_dir +
+           " holds data: nothing "
+           "was changed";
+  if (!has_data && members.empty() && join.empty() && f.restore.empty())
     return "no data in " + f.data_dir + ": give --initial-cluster (a new cluster) or --join";
   bool any_tls = !f.tls_cert.empty() || !f.tls_key.empty() || !f.tls_ca.empty();
   if (any_tls && (f.tls_cert.empty() || f.tls_key.empty() || f.tls_ca.empty()))

@@ -20,6 +20,7 @@ struct node_flags {
   std::string initial_cluster;
   std::string join;
   std::string cluster_id;
+  std::string restore; // a backup file (cafraftctl snapshot save) to seed an empty data dir
   std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   int election_min_ms = 150;

@@ -27,6 +27,12 @@
 //   step_down_atom      -> uint64_t            leader only; the term it left
 //   joined_atom         -> pb::MembershipResponse   a joining node: once it was admitted
 //
+// Backups (docs/deployment.md, "Backup and restore"):
+//   pb::SnapshotNowRequest  -> pb::SnapshotMeta   the state machine snapshots now; answered
+//                                                 once the snapshot is durable
+//   pb::SnapshotReadRequest -> pb::SnapshotChunk  a piece of the current snapshot (at most
+//                                                 4 MiB), with its meta and the cluster id
+//
 // Inspection (docs/inspection.md):
 //   directory_atom      -> pb::ActorDirectory  the node's actors
 //   pb::InspectRequest  -> pb::Inspection      one actor's state

@@ -47,7 +47,10 @@ using node_handle = caf::typed_actor<
     // Inspection.
     caf::replies_to<directory_atom>::with<pb::ActorDirectory>,
     caf::replies_to<pb::InspectRequest>::with<pb::Inspection>,
-    caf::replies_to<recent_log_atom, uint32_t>::with<pb::LogLines>>;
+    caf::replies_to<recent_log_atom, uint32_t>::with<pb::LogLines>,
+    // Backups (docs/deployment.md).
+    caf::replies_to<pb::SnapshotNowRequest>::with<pb::SnapshotMeta>,
+    caf::replies_to<pb::SnapshotReadRequest>::with<pb::SnapshotChunk>>;
 
 /// The typed handle of a node actor (from spawn_node, join_cluster) or of a dialer.
 inline node_handle typed(const caf::actor& node) {

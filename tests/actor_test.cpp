@@ -2,34 +2,15 @@
 // time. Messages between nodes pass through link actors that can cut connections.
 #include <gtest/gtest.h>
 
-#include "harness.hpp"
+#include "cluster_test.hpp"
 
 namespace cafraft::test {
 namespace {
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public cluster_test {
 protected:
-  test_config cfg;
-  caf::actor_system sys{cfg};
-  driver d{sys, 1, false};
-
   std::unique_ptr<cluster> make(size_t n, uint64_t seed = 1) {
     return std::make_unique<cluster>(sys, n, seed, nullptr);
-  }
-
-  std::string wait_leader(cluster& c, std::chrono::milliseconds limit = 3000ms) {
-    std::string leader;
-    d.run_until([&] { return !(leader = agreed_leader(c, d)).empty(); }, limit);
-    return leader;
-  }
-
-  template <class Resp, class Req>
-  caf::expected<Resp> call(cluster& c, const std::string& id, Req req,
-                           std::chrono::milliseconds limit = 2000ms) {
-    auto o = c.ask<Resp>(id, std::move(req), limit);
-    d.run_until([&] { return o->done; }, limit + 10ms);
-    EXPECT_TRUE(o->done) << "no answer from " << id;
-    return o->value;
   }
 
   static void expect_safe(const cluster& c) {

@@ -145,13 +145,15 @@ template <class T> struct outcome {
   caf::expected<T> value{caf::error{}};
 };
 
-/// Sends `req` to `target` from a fresh requester actor; the slot fills when it answers.
-template <class Resp, class Req>
-std::shared_ptr<outcome<Resp>> ask_actor(caf::actor_system& sys, const caf::actor& target, Req req,
-                                         caf::timespan timeout = std::chrono::seconds{1}) {
+/// Sends the message `xs` to `target` (an actor or a typed handle) from a fresh requester
+/// actor; the slot fills when it answers. With a typed handle, a response type other than the
+/// declared one does not compile.
+template <class Resp, class Handle, class... Ts>
+std::shared_ptr<outcome<Resp>> ask_with(caf::actor_system& sys, const Handle& target,
+                                        caf::timespan timeout, Ts... xs) {
   auto out = std::make_shared<outcome<Resp>>();
   sys.spawn([=](caf::event_based_actor* self) {
-    self->request(target, timeout, std::move(req))
+    self->request(target, timeout, std::move(xs)...)
         .then(
             [=](Resp& r) {
               out->done = true;
@@ -163,6 +165,13 @@ std::shared_ptr<outcome<Resp>> ask_actor(caf::actor_system& sys, const caf::acto
             });
   });
   return out;
+}
+
+/// Sends `req` to `target` from a fresh requester actor; the slot fills when it answers.
+template <class Resp, class Req>
+std::shared_ptr<outcome<Resp>> ask_actor(caf::actor_system& sys, const caf::actor& target, Req req,
+                                         caf::timespan timeout = std::chrono::seconds{1}) {
+  return ask_with<Resp>(sys, target, timeout, std::move(req));
 }
 
 class cluster {

@@ -159,6 +159,20 @@ void fill(pb::QueryResponse& x) {
   x.set_applied_index(12);
 }
 
+void fill(pb::SnapshotReadRequest& x) {
+  x.set_offset(1u << 20);
+  x.set_max(4096);
+}
+
+void fill(pb::SnapshotChunk& x) {
+  x.mutable_meta()->set_index(40);
+  x.mutable_meta()->set_size(3);
+  x.set_offset(1);
+  x.set_data(binary);
+  x.set_cluster_id("prod");
+  x.set_node_id("n1");
+}
+
 void fill(pb::WriteResponse& x) {
   x.set_index(45);
   x.set_term(7);
@@ -369,7 +383,8 @@ using registered_types = testing::Types<
     pb::KvQuery, pb::KvResult, pb::Configuration, pb::TimeoutNow, pb::JoinRequest, pb::LeaveRequest,
     pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest,
     pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection,
-    pb::LogLines, pb::BatchRequest, pb::BatchResponse, pb::QueryRequest, pb::QueryResponse>;
+    pb::LogLines, pb::BatchRequest, pb::BatchResponse, pb::QueryRequest, pb::QueryResponse,
+    pb::SnapshotReadRequest, pb::SnapshotChunk>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -407,6 +422,9 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::ProposeRequest),
                                        typeid(pb::QueryRequest),
                                        typeid(pb::QueryResponse),
+                                       typeid(pb::SnapshotNowRequest),
+                                       typeid(pb::SnapshotReadRequest),
+                                       typeid(pb::SnapshotChunk),
                                        typeid(pb::WriteResponse),
                                        typeid(pb::GetResponse),
                                        typeid(pb::NodeStatus),

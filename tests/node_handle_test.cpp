@@ -5,38 +5,21 @@
 
 #include <cafraft/messages/node_handle.hpp>
 
-#include "harness.hpp"
+#include "cluster_test.hpp"
 
 namespace cafraft::test {
 namespace {
 
-/// Sends `xs` through the typed handle; the response handler has the declared type, so a
-/// mismatch with the declaration does not compile, and an answer of another type at run time
-/// arrives as CAF's unexpected_response error.
+/// Sends `xs` through the typed handle (harness.hpp, ask_with): the response handler has the
+/// declared type, so a mismatch with the declaration does not compile, and an answer of
+/// another type at run time arrives as CAF's unexpected_response error.
 template <class Resp, class... Ts>
 std::shared_ptr<outcome<Resp>> ask_typed(caf::actor_system& sys, node_handle node, Ts... xs) {
-  auto out = std::make_shared<outcome<Resp>>();
-  sys.spawn([=](caf::event_based_actor* self) {
-    self->request(node, std::chrono::seconds{1}, xs...)
-        .then(
-            [=](Resp& r) {
-              out->done = true;
-              out->value = std::move(r);
-            },
-            [=](caf::error& e) {
-              out->done = true;
-              out->value = std::move(e);
-            });
-  });
-  return out;
+  return ask_with<Resp>(sys, node, std::chrono::seconds{1}, std::move(xs)...);
 }
 
-class NodeHandleTest : public ::testing::Test {
+class NodeHandleTest : public cluster_test {
 protected:
-  test_config cfg;
-  caf::actor_system sys{cfg};
-  driver d{sys, 1, false};
-
   template <class Resp> Resp answered(std::shared_ptr<outcome<Resp>> o, const char* what) {
     d.run_until([&] { return o->done; }, 2000ms);
     EXPECT_TRUE(o->done) << what << ": no answer";
@@ -104,6 +87,14 @@ TEST_F(NodeHandleTest, EveryDeclaredRequestIsAnsweredWithItsDeclaredType) {
   answered(ask_typed<pb::LogLines>(sys, node, recent_log_atom::value, uint32_t{10}), "recent_log");
   answered_or_refused(ask_typed<pb::MembershipResponse>(sys, follower, joined_atom::value),
                       "joined");
+  auto snap =
+      answered(ask_typed<pb::SnapshotMeta>(sys, node, pb::SnapshotNowRequest{}), "snapshot");
+  EXPECT_GT(snap.index(), 0u);
+  pb::SnapshotReadRequest read;
+  read.set_max(1u << 20);
+  auto chunk = answered(ask_typed<pb::SnapshotChunk>(sys, node, read), "snapshot read");
+  EXPECT_EQ(chunk.meta().index(), snap.index());
+  EXPECT_EQ(chunk.data().size(), snap.size());
 
   // A subscriber hears of the leadership change below (reacts_to: no answer).
   auto events = std::make_shared<std::vector<pb::LeadershipEvent>>();

@@ -5,25 +5,15 @@
 // includes the read index.
 #include <gtest/gtest.h>
 
-#include "harness.hpp"
+#include "cluster_test.hpp"
 #include <cafraft/actors/state_machine.hpp>
 #include <cafraft/runtime/state_machine.hpp>
 
 namespace cafraft::test {
 namespace {
 
-class RoleTest : public ::testing::Test {
+class RoleTest : public cluster_test {
 protected:
-  test_config cfg;
-  caf::actor_system sys{cfg};
-  driver d{sys, 1, false};
-
-  std::string wait_leader(cluster& c, std::chrono::milliseconds limit = 3000ms) {
-    std::string leader;
-    d.run_until([&] { return !(leader = agreed_leader(c, d)).empty(); }, limit);
-    return leader;
-  }
-
   // A node of `ids` that considers itself leader, once there is one.
   std::string leader_among(cluster& c, const std::vector<std::string>& ids,
                            std::chrono::milliseconds limit = 3000ms) {
@@ -38,15 +28,6 @@ protected:
         },
         limit);
     return found;
-  }
-
-  template <class Resp, class Req>
-  caf::expected<Resp> call(cluster& c, const std::string& id, Req req,
-                           std::chrono::milliseconds limit = 2000ms) {
-    auto o = c.ask<Resp>(id, std::move(req), limit);
-    d.run_until([&] { return o->done; }, limit + 10ms);
-    EXPECT_TRUE(o->done) << "no answer from " << id;
-    return o->value;
   }
 
   static std::vector<std::string> others(const cluster& c, const std::string& id) {

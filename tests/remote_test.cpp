@@ -294,6 +294,17 @@ TEST_F(RemoteCluster, ElectsCommitsAndReadsAcrossSystems) {
   ASSERT_TRUE(local) << cafraft::render(local.error());
   EXPECT_TRUE(local->found());
   EXPECT_EQ(local->value(), "blue");
+  // A query in the state machine's own format travels the same way, linearizable through the
+  // leader and stale from n3 (the KV store's format: a pb::KvQuery, answered with an encoded
+  // pb::GetResponse).
+  cafraft::pb::KvQuery kq;
+  kq.set_key("color");
+  auto q = c.query_as<cafraft::pb::GetResponse>(kq);
+  ASSERT_TRUE(q) << cafraft::render(q.error());
+  EXPECT_EQ(q->value(), "blue");
+  auto qs = c.query_as<cafraft::pb::GetResponse>(kq, true, "n1");
+  ASSERT_TRUE(qs) << cafraft::render(qs.error());
+  EXPECT_EQ(qs->value(), "blue");
 }
 
 // (b) A follower asked over the network answers not_leader, naming the leader's id and the

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness.hpp"
+#include "cluster_test.hpp"
 
 namespace cafraft::test {
 namespace {
@@ -96,27 +96,7 @@ private:
   bool record_;
 };
 
-class StateMachineTest : public ::testing::Test {
-protected:
-  test_config cfg;
-  caf::actor_system sys{cfg};
-  driver d{sys, 1, false};
-
-  std::string wait_leader(cluster& c, std::chrono::milliseconds limit = 3000ms) {
-    std::string leader;
-    d.run_until([&] { return !(leader = agreed_leader(c, d)).empty(); }, limit);
-    return leader;
-  }
-
-  template <class Resp, class Req>
-  caf::expected<Resp> call(cluster& c, const std::string& id, Req req,
-                           std::chrono::milliseconds limit = 2000ms) {
-    auto o = c.ask<Resp>(id, std::move(req), limit);
-    d.run_until([&] { return o->done; }, limit + 10ms);
-    EXPECT_TRUE(o->done) << "no answer from " << id;
-    return o->value;
-  }
-};
+class StateMachineTest : public cluster_test {};
 
 pb::ProposeRequest propose(const std::string& data) {
   pb::ProposeRequest req;

@@ -331,6 +331,16 @@ TEST(WireCodec, EveryMessageOfTheApiCrossesTheWireUnchanged) {
   pb::QueryRequest query;
   query.set_query(std::string("q\0", 2));
   expect_round_trip(query);
+  expect_round_trip(pb::SnapshotNowRequest{});
+  pb::SnapshotReadRequest read;
+  read.set_offset(7);
+  expect_round_trip(read);
+  pb::SnapshotChunk chunk;
+  chunk.set_data("abc");
+  expect_round_trip(chunk);
+  pb::SnapshotMeta sm;
+  sm.set_index(9);
+  expect_round_trip(sm);
   pb::QueryResponse answer;
   answer.set_applied_index(3);
   expect_round_trip(answer);
