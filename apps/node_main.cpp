@@ -43,6 +43,7 @@
 #include <cafraft/messages/register.hpp>
 #include <cafraft/runtime/backup.hpp>
 #include <cafraft/runtime/logging.hpp>
+#include <cafraft/runtime/recovery.hpp>
 
 using namespace std::chrono_literals;
 
@@ -138,6 +139,24 @@ int main(int argc, char** argv) {
   }
   auto log = cafraft::get_logger("cafraft");
   log->set_level(spdlog::level::from_str(f.log_level));
+  if (f.force_new_cluster) {
+    cafraft::durable_options o;
+    o.dir = f.data_dir;
+    o.node_id = f.id;
+    o.cluster_id = f.cluster_id;
+    o.logger_name = "cafraft";
+    try {
+      auto forced = cafraft::force_new_cluster(o, {f.id, f.listen});
+      log->warn("{} FORCES A NEW CLUSTER (--force-new-cluster): it is now the only voter (entry "
+                "{}, term {}); the members were {}. Its log through index {} is kept and will "
+                "be committed, uncommitted entries too. The other members must not start again "
+                "with their data: add them again (their data directories wiped) with --join",
+                f.id, forced.config_index, forced.term, forced.previous_members, forced.last_index);
+    } catch (const std::exception& ex) {
+      std::fprintf(stderr, "cafraft-node: error: cannot force a new cluster: %s\n", ex.what());
+      return 1;
+    }
+  }
   if (!f.restore.empty()) {
     // Before anything else: the node then starts from the data directory the backup made.
     cafraft::durable_options o;

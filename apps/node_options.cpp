@@ -92,6 +92,11 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
                  "node becomes the only member of a new cluster with the backup's state (a new "
                  "cluster id unless --cluster-id is given)")
       ->envname("CAFRAFT_RESTORE");
+  app.add_flag("--force-new-cluster", f.force_new_cluster,
+               "After a majority of the members is lost for good: restart this surviving node, "
+               "from its --data-dir, as the only voter of a new configuration (its log, state "
+               "and cluster id kept); the others then join it")
+      ->envname("CAFRAFT_FORCE_NEW_CLUSTER");
   app.add_option("--cluster-id", f.cluster_id, "Recorded in the data directory and checked")
       ->envname("CAFRAFT_CLUSTER_ID");
   app.add_option("--tls-cert", f.tls_cert, "PEM certificate of this node (mutual TLS)")
@@ -195,6 +200,12 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
       return "--join names this node's own address " + a + " (self_join)";
   if (auto why = checks.check_listen(f.listen); !why.empty())
     return why;
+  if (f.force_new_cluster && (!f.restore.empty() || !f.initial_cluster.empty() || !f.join.empty()))
+    return "--force-new-cluster restarts a node from its own data: give none of --restore, "
+           "--initial-cluster and --join";
+  if (f.force_new_cluster && !has_data)
+    return "--force-new-cluster needs the data directory of a surviving node, and " + f.data_dir +
+           " holds no data";
   if (!f.restore.empty() && has_data)
     return "--restore needs an empty --data-dir, and " + f.data_dir +
            " holds data: nothing "

@@ -21,6 +21,7 @@ struct node_flags {
   std::string join;
   std::string cluster_id;
   std::string restore; // a backup file (cafraftctl snapshot save) to seed an empty data dir
+  bool force_new_cluster = false; // become the only voter of a new configuration (lost majority)
   std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   int election_min_ms = 150;

@@ -9,6 +9,8 @@
 
 #include <cafraft/runtime/backup.hpp>
 #include <cafraft/runtime/crc32c.hpp>
+#include <cafraft/runtime/recovery.hpp>
+#include <cafraft/runtime/rules.hpp>
 #include <cafraft/runtime/wal.hpp>
 
 namespace cafraft::test {
@@ -208,6 +210,49 @@ TEST_F(BackupFile, ARestoreOfABadFileCreatesNothing) {
   o.logger_name = "backup-test";
   EXPECT_THROW(backup::restore(path, o, {"r1", "a:1"}), std::runtime_error);
   EXPECT_FALSE(fs::exists(o.dir));
+}
+
+// --force-new-cluster (runtime/recovery.hpp): a survivor's directory gets a configuration entry
+// with the survivor as the only voter, in a new term, after everything it holds.
+TEST_F(BackupFile, AForcedNewClusterKeepsTheLogAndLeavesOneVoter) {
+  durable_options o;
+  o.dir = dir + "/n2";
+  o.node_id = "n2";
+  o.cluster_id = "prod";
+  o.logger_name = "backup-test";
+  EXPECT_THROW(force_new_cluster(o, {"n2", "b:1"}), std::runtime_error) << "no data";
+  {
+    durable_storage s{o};
+    s.load();
+    persist_batch b;
+    b.hard_state.emplace();
+    b.hard_state->set_term(4);
+    b.hard_state->set_voted_for("n1");
+    for (uint64_t i = 1; i <= 10; ++i) {
+      pb::LogEntry e;
+      e.set_index(i);
+      e.set_term(i < 6 ? 2 : 4);
+      e.set_data("entry " + std::to_string(i));
+      b.entries.push_back(e);
+    }
+    std::vector<persist_batch> batches;
+    batches.push_back(std::move(b));
+    s.write(std::move(batches));
+  }
+  auto forced = force_new_cluster(o, {"n2", "b:1"});
+  EXPECT_EQ(forced.last_index, 10u);
+  EXPECT_EQ(forced.config_index, 11u);
+  EXPECT_EQ(forced.term, 5u);
+  durable_storage s{o};
+  auto rec = s.load();
+  ASSERT_EQ(rec.log.size(), 11u);
+  EXPECT_EQ(rec.log[9].data(), "entry 10") << "the log is kept";
+  EXPECT_EQ(rec.hard_state.term(), 5u);
+  EXPECT_EQ(rec.hard_state.voted_for(), "") << "no vote in the new term";
+  auto rs = rules::recover(rec, std::move(rec.log), "n2", {{"n1", "a:1"}, {"n2", "b:1"}});
+  ASSERT_EQ(rs.config.members.size(), 1u);
+  EXPECT_EQ(rs.config.members[0].id, "n2");
+  EXPECT_TRUE(rs.config.is_voter("n2"));
 }
 
 } // namespace

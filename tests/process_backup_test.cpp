@@ -1,6 +1,7 @@
-// Backup and restore between real processes (docs/deployment.md, "Backup and restore"):
-// cafraftctl snapshot save from a running cluster, snapshot status, cafraft-node --restore, and
-// the bad inputs that must be refused without touching anything.
+// Backup, restore and recovery from a lost majority between real processes
+// (docs/deployment.md, "Backup and restore" and "When members are lost"): cafraftctl snapshot
+// save from a running cluster, snapshot status, cafraft-node --restore and --force-new-cluster,
+// and the bad inputs that must be refused without touching anything.
 #include <fstream>
 #include <sstream>
 
@@ -91,6 +92,106 @@ TEST_F(ProcessCluster, ABackupRestoresIntoANewClusterAndBadBackupsTouchNothing) 
   refused("a missing file", dir + "/none.cfb", "", "cannot open");
   refused("a data directory with data", file, "n2", "holds data");
   phase("bad backups refused");
+}
+
+// Five nodes lose three for good. One survivor restarts as the only voter of a new
+// configuration with everything it had; the other survivor (its data wiped) and two fresh
+// nodes join it, and the cluster takes writes again.
+TEST_F(ProcessCluster, ASurvivorOfALostMajorityForcesANewClusterThatOthersJoin) {
+  phase_clock phase;
+  std::vector<std::string> ids{"n1", "n2", "n3", "n4", "n5"};
+  auto initial = initial_cluster(ids);
+  for (auto& id : ids)
+    start_node(id, {"--initial-cluster", initial, "--insecure", "--cluster-id", "prod"});
+  ASSERT_FALSE(leader(ids).empty()) << "no leader: see " << dir;
+  for (int i = 0; i < 30; ++i)
+    ASSERT_EQ(ctl(ids, {"put", "k" + std::to_string(i), "v" + std::to_string(i)}).code, 0);
+  // Every member holds every write before the disaster (member list: no lag).
+  bool caught_up = false;
+  for (int i = 0; i < 100 && !caught_up; ++i) {
+    auto l = ctl(ids, {"-w", "json", "member", "list"});
+    size_t zero = 0;
+    for (auto at = l.out.find("\"lag\": \"0\""); at != std::string::npos;
+         at = l.out.find("\"lag\": \"0\"", at + 1))
+      ++zero;
+    caught_up = l.code == 0 && zero == ids.size();
+    if (!caught_up)
+      std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(caught_up) << ctl(ids, {"member", "list"}).out;
+  phase("30 writes on 5 nodes");
+  auto cur = leader(ids);
+  std::vector<std::string> lost{cur}, survivors;
+  for (auto& id : ids)
+    if (id != cur && lost.size() < 3)
+      lost.push_back(id);
+    else if (id != cur)
+      survivors.push_back(id);
+  ASSERT_EQ(survivors.size(), 2u);
+  for (auto& id : lost) {
+    ::kill(pids[id], SIGKILL);
+    wait_exit(pids[id]);
+    pids[id] = -1;
+  }
+  // Without a majority nothing is written.
+  auto stuck = ctl(survivors, {"--timeout-ms", "1500", "put", "stuck", "x"});
+  EXPECT_NE(stuck.code, 0) << "a write without a majority";
+  phase("three of five lost for good");
+
+  // The first survivor: --force-new-cluster from its own data.
+  auto s1 = survivors[0], s2 = survivors[1];
+  ::kill(pids[s1], SIGTERM);
+  wait_exit(pids[s1]);
+  start_node(s1, {"--insecure", "--cluster-id", "prod", "--force-new-cluster"});
+  std::vector<std::string> alone{s1};
+  ASSERT_FALSE(leader(alone).empty()) << "the survivor does not lead alone: see " << dir;
+  for (int i = 0; i < 30; ++i) {
+    auto got = ctl(alone, {"get", "k" + std::to_string(i)});
+    EXPECT_EQ(got.out, "v" + std::to_string(i) + "\n") << i;
+  }
+  EXPECT_EQ(ctl(alone, {"put", "after", "recovery"}).code, 0);
+  phase("the survivor forced a new cluster");
+
+  // The other survivor, its data wiped, and two fresh nodes join it.
+  ::kill(pids[s2], SIGTERM);
+  wait_exit(pids[s2]);
+  pids[s2] = -1;
+  fs::remove_all(dir + "/" + s2);
+  std::vector<std::string> all{s1};
+  for (auto& id : {s2, std::string{"f1"}, std::string{"f2"}}) {
+    if (!ports.count(id))
+      ports[id] = free_port();
+    start_node(id, {"--join", endpoints(all), "--insecure", "--cluster-id", "prod"});
+    all.push_back(id);
+    bool in = false;
+    for (int i = 0; i < 100 && !in; ++i) {
+      auto l = ctl(all, {"member", "list"});
+      in = l.code == 0 && l.out.find(id) != std::string::npos &&
+           l.out.find("learner") == std::string::npos;
+      if (!in)
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_TRUE(in) << id << " did not join: " << ctl(all, {"member", "list"}).out;
+  }
+  phase("three nodes joined");
+  EXPECT_EQ(ctl(all, {"put", "grown", "again"}).code, 0);
+  auto list = ctl(all, {"member", "list"});
+  for (auto& id : lost)
+    EXPECT_EQ(list.out.find(id + " "), std::string::npos) << id << " is gone: " << list.out;
+  // The new members hold every write: none lags behind the leader's commit.
+  size_t zero = 0;
+  for (int i = 0; i < 100 && zero != all.size(); ++i) {
+    auto l = ctl(all, {"-w", "json", "member", "list"});
+    zero = 0;
+    for (auto at = l.out.find("\"lag\": \"0\""); at != std::string::npos;
+         at = l.out.find("\"lag\": \"0\"", at + 1))
+      ++zero;
+    if (zero != all.size())
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(zero, all.size()) << ctl(all, {"member", "list"}).out;
+  auto k0 = ctl(all, {"get", "k0"});
+  EXPECT_EQ(k0.out, "v0\n");
 }
 
 } // namespace
