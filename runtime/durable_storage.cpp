@@ -74,7 +74,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 /// The first record of a snapshot file, padded to `length` bytes when that is more.
 std::string snapshot_header(const pb::SnapshotMeta& meta, size_t length = 0) {
   pb::SnapshotHeader h;
-  h.set_format(1);
+  h.set_format(storage_format);
   *h.mutable_meta() = meta;
   auto out = wal::frame(h.SerializeAsString());
   // The padding field costs two bytes or more: grow it until the frame is as long.
@@ -85,6 +85,15 @@ std::string snapshot_header(const pb::SnapshotMeta& meta, size_t length = 0) {
   if (length != 0 && out.size() != length)
     throw storage_error("a snapshot header does not fit the space kept for it");
   return out;
+}
+
+/// A file of a newer format than this binary reads: refused by name, whatever the flags (it is
+/// neither damaged nor to be discarded).
+void check_format(const std::string& file, uint32_t found) {
+  if (found > storage_format)
+    throw storage_error(file + " was written by cafraft format " + std::to_string(found) +
+                        ", this binary reads up to " + std::to_string(storage_format) +
+                        ": run the newer binary (an upgraded node never goes back)");
 }
 
 bool same_snapshot(const pb::SnapshotMeta& a, const pb::SnapshotMeta& b) {
@@ -144,8 +153,9 @@ recovered_state durable_storage::load() {
     if (scanned.payloads.size() != 1 || scanned.end != wal::tail::clean ||
         !m.ParseFromArray(scanned.payloads[0].data(),
                           static_cast<int>(scanned.payloads[0].size())) ||
-        m.format() != 1)
+        m.format() == 0)
       throw storage_error(path(manifest_name) + " is damaged");
+    check_format(path(manifest_name), m.format());
     if (m.node_id() != opts_.node_id)
       throw storage_error("data directory " + opts_.dir + " belongs to node " + m.node_id() +
                           ", not " + opts_.node_id);
@@ -168,7 +178,7 @@ recovered_state durable_storage::load() {
 void durable_storage::create() {
   auto& fs = *opts_.fs;
   pb::Manifest m;
-  m.set_format(1);
+  m.set_format(storage_format);
   m.set_cluster_id(opts_.cluster_id);
   m.set_node_id(opts_.node_id);
   // The manifest appears whole or not at all: written aside, synced, renamed into place.
@@ -195,6 +205,7 @@ void durable_storage::load_hard_state(recovered_state& out) {
     if (r.payloads.empty() ||
         !s.ParseFromArray(r.payloads[0].data(), static_cast<int>(r.payloads[0].size())))
       continue; // a slot that a crash tore; the other one holds the state before
+    check_format(file, s.format());
     if (!found || s.sequence() > hs_sequence_) {
       found = true;
       hs_sequence_ = s.sequence();
@@ -239,8 +250,9 @@ std::string durable_storage::load_snapshot(recovered_state& out) {
   pb::SnapshotHeader h;
   if (r.payloads.size() != 1 || r.end != wal::tail::clean ||
       !h.ParseFromArray(r.payloads[0].data(), static_cast<int>(r.payloads[0].size())) ||
-      h.format() != 1 || h.meta().index() != index)
+      h.format() == 0 || h.meta().index() != index)
     return where + "0: a damaged snapshot header";
+  check_format(path(name), h.format());
   uint64_t size = 0;
   uint32_t crc = 0;
   for (;;) {
@@ -329,6 +341,7 @@ std::string durable_storage::load_log(recovered_state& out) {
         break;
       }
       if (k == 0) {
+        check_format(path(name), rec.format());
         auto first = rec.first_index();
         if (rec.segment() != seq || first == 0) {
           damaged(name, offset, "a segment header that does not name this segment");
@@ -488,6 +501,7 @@ void durable_storage::start_segment(uint64_t seq, uint64_t first_index, bool res
   pb::WalRecord header;
   header.set_segment(seq);
   header.set_first_index(first_index);
+  header.set_format(storage_format);
   header.set_restart(restart);
   header.set_seal(record_seal);
   auto name = path(segment_name(seq));
@@ -521,6 +535,7 @@ std::vector<std::pair<std::string, std::string>> durable_storage::describe() con
 
 void durable_storage::write_hard_state(const pb::HardState& hs) {
   pb::HardStateSlot s;
+  s.set_format(storage_format);
   s.set_sequence(++hs_sequence_);
   *s.mutable_hard_state() = hs;
   auto bytes = wal::frame(s.SerializeAsString());

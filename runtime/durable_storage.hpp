@@ -57,6 +57,11 @@ public:
   using storage_error::storage_error;
 };
 
+/// The newest format of the data directory's files (MANIFEST, HARDSTATE, WAL segments,
+/// snapshots) that this binary reads, and the one it writes. A file of a newer format is
+/// refused with "written by cafraft format N, this binary reads up to M", never as damaged.
+constexpr uint32_t storage_format = 1;
+
 class durable_storage : public log_storage {
 public:
   explicit durable_storage(durable_options opts);

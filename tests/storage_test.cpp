@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "crash_disk.hpp"
@@ -514,6 +515,96 @@ TEST(DurableStorage, BothHardStateSlotsDamagedIsRefusedEvenWithDiscard) {
   auto opts = options(fs);
   opts.discard_corrupt_log = true;
   EXPECT_THROW(durable_storage{opts}.load(), storage_error);
+}
+
+// Every file of a data directory carries its format: one written by a newer cafraft is refused
+// by name ("written by cafraft format 2, this binary reads up to 1"), never taken for damage,
+// and never set aside, even with discard_corrupt_log.
+TEST(DurableStorage, AFileOfANewerFormatIsRefusedByNameNotAsDamaged) {
+  auto make = [] {
+    auto fs = std::make_shared<crash_disk>();
+    durable_storage s{options(fs)};
+    s.load();
+    std::vector<persist_batch> batches(1);
+    batches[0].hard_state.emplace();
+    batches[0].hard_state->set_term(2);
+    for (uint64_t i = 1; i <= 5; ++i) {
+      pb::LogEntry e;
+      e.set_index(i);
+      e.set_term(2);
+      batches[0].entries.push_back(e);
+    }
+    s.write(std::move(batches));
+    pb::SnapshotMeta meta;
+    meta.set_index(3);
+    meta.set_term(2);
+    s.save_snapshot(meta, "state");
+    return fs;
+  };
+  auto first_frame = [](const std::string& bytes) {
+    auto r = wal::scan(bytes);
+    auto end = static_cast<size_t>(r.payloads[0].data() - bytes.data()) + r.payloads[0].size();
+    return std::make_pair(std::string{r.payloads[0]}, end);
+  };
+  // Rewrites the first record of `file` with format 2.
+  auto newer = [&](crash_disk& fs, const std::string& file, auto record) {
+    auto bytes = fs.read(file);
+    auto [payload, end] = first_frame(bytes);
+    ASSERT_TRUE(record.ParseFromString(payload)) << file;
+    record.set_format(2);
+    fs.poke(file, wal::frame(record.SerializeAsString()) + bytes.substr(end));
+  };
+  auto snapshot_file = [](crash_disk& fs) {
+    for (auto& name : fs.list("/data/n1"))
+      if (name.rfind("snap-", 0) == 0)
+        return "/data/n1/" + name;
+    return std::string{};
+  };
+  std::vector<std::pair<std::string, std::function<std::string(crash_disk&)>>> files{
+      {"MANIFEST",
+       [&](crash_disk& fs) {
+         newer(fs, "/data/n1/MANIFEST", pb::Manifest{});
+         return std::string{"/data/n1/MANIFEST"};
+       }},
+      {"HARDSTATE",
+       [&](crash_disk& fs) {
+         newer(fs, "/data/n1/HARDSTATE", pb::HardStateSlot{});
+         return std::string{"/data/n1/HARDSTATE"};
+       }},
+      {"snapshot",
+       [&](crash_disk& fs) {
+         auto file = snapshot_file(fs);
+         newer(fs, file, pb::SnapshotHeader{});
+         return file;
+       }},
+      {"WAL segment",
+       [&](crash_disk& fs) {
+         std::string seg;
+         for (auto& name : fs.list("/data/n1"))
+           if (name.rfind("wal-", 0) == 0)
+             seg = "/data/n1/" + name;
+         newer(fs, seg, pb::WalRecord{});
+         return seg;
+       }},
+  };
+  for (auto& [what, rewrite] : files) {
+    auto fs = make();
+    auto file = rewrite(*fs);
+    for (bool discard : {false, true}) {
+      auto o = options(fs);
+      o.discard_corrupt_log = discard;
+      try {
+        durable_storage{o}.load();
+        ADD_FAILURE() << what << ": a file of a newer format was loaded";
+      } catch (const storage_error& e) {
+        std::string why = e.what();
+        EXPECT_NE(why.find(file + " was written by cafraft format 2, this binary reads up to 1"),
+                  std::string::npos)
+            << what << ": " << why;
+      }
+    }
+    EXPECT_TRUE(fs->exists(file)) << what << ": never set aside";
+  }
 }
 
 TEST(DurableStorage, FailedSyncIsFatalAndNeverRetried) {
