@@ -273,7 +273,22 @@ int main(int argc, char** argv) {
     }
   };
   if (!f.admin.empty()) {
-    admin = std::make_unique<httplib::Server>();
+    // With TLS, HTTPS with the node's certificate, and only for clients whose certificate the
+    // cluster's CA signed (as on --listen); plain HTTP only with --insecure.
+    if (nc.tls.enabled()) {
+      auto https = std::make_unique<httplib::SSLServer>(f.tls_cert.c_str(), f.tls_key.c_str(),
+                                                        f.tls_ca.c_str());
+      if (!https->is_valid()) {
+        std::fprintf(stderr, "cafraft-node: error: cannot serve --admin over TLS with %s\n",
+                     f.tls_cert.c_str());
+        caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+        stop_dialers();
+        return 2;
+      }
+      admin = std::move(https);
+    } else {
+      admin = std::make_unique<httplib::Server>();
+    }
     serve_admin(sys, *node, *admin);
     std::string ahost;
     uint16_t aport = 0;
@@ -285,7 +300,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     admin_thread = std::thread{[&] { admin->listen_after_bind(); }};
-    log->info("{} serves /metrics, /livez, /readyz and /v1/status on {}", f.id, f.admin);
+    log->info("{} serves /metrics, /livez, /readyz and /v1/status on {} ({})", f.id, f.admin,
+              nc.tls.enabled() ? "HTTPS, client certificates of the cluster's CA" : "HTTP");
   }
 
   // A node that stops by itself ends the process too.

@@ -252,8 +252,14 @@ protected:
 
   /// The value of a wire counter in `id`'s /metrics, summed over its labels matching `label`.
   uint64_t metric(const std::string& id, const std::string& name, const std::string& label = "") {
-    httplib::Client http{"127.0.0.1", admin[id]};
-    auto r = http.Get("/metrics");
+    auto r = [&] {
+      if (!tls())
+        return httplib::Client{"127.0.0.1", admin[id]}.Get("/metrics");
+      // With TLS the admin endpoints are HTTPS, for client certificates of the cluster's CA.
+      httplib::SSLClient https{"127.0.0.1", admin[id], dir + "/client.pem", dir + "/client.key"};
+      https.enable_server_certificate_verification(false);
+      return https.Get("/metrics");
+    }();
     if (!r)
       return 0;
     std::istringstream in{r->body};

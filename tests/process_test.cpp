@@ -272,9 +272,12 @@ TEST_F(ProcessCluster, MutualTlsRefusesAForeignCertificate) {
                                     "--tls-key",  dir + "/" + name + ".key",
                                     "--tls-ca",   dir + "/" + ca + ".pem"};
   };
+  auto admin = free_port();
   for (auto& id : ids) {
     auto extra = tls(id, "ca");
     extra.insert(extra.begin(), {"--initial-cluster", initial});
+    if (id == "n1")
+      extra.insert(extra.end(), {"--admin", "127.0.0.1:" + std::to_string(admin)});
     start_node(id, extra);
   }
   auto client = tls("client", "ca");
@@ -285,6 +288,27 @@ TEST_F(ProcessCluster, MutualTlsRefusesAForeignCertificate) {
       std::this_thread::sleep_for(100ms);
   }
   ASSERT_TRUE(up) << "the TLS cluster took no write: see " << dir;
+  // The admin endpoints serve HTTPS to a client certificate of the cluster's CA, and nothing
+  // to plain HTTP or to a client without a certificate.
+  {
+    httplib::SSLClient https{"127.0.0.1", admin, dir + "/client.pem", dir + "/client.key"};
+    https.set_ca_cert_path((dir + "/ca.pem").c_str());
+    https.enable_server_certificate_verification(false); // the name is n1's, not 127.0.0.1
+    auto live = https.Get("/livez");
+    ASSERT_TRUE(live) << "no HTTPS admin endpoint: " << httplib::to_string(live.error());
+    EXPECT_EQ(live->status, 200);
+    auto metrics = https.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("cafraft_"), std::string::npos);
+    httplib::Client plain{"127.0.0.1", admin};
+    plain.set_connection_timeout(2);
+    auto refused_plain = plain.Get("/livez");
+    EXPECT_TRUE(!refused_plain || refused_plain->status != 200) << "plain HTTP was served";
+    httplib::SSLClient anonymous{"127.0.0.1", admin};
+    anonymous.enable_server_certificate_verification(false);
+    auto refused_anonymous = anonymous.Get("/livez");
+    EXPECT_FALSE(refused_anonymous) << "served a client without a certificate";
+  }
   auto get = ctl(ids, {"get", "k"}, client);
   EXPECT_EQ(get.code, 0) << get.out;
   EXPECT_EQ(get.out, "v\n");
