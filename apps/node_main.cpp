@@ -139,12 +139,17 @@ int main(int argc, char** argv) {
   }
   auto log = cafraft::get_logger("cafraft");
   log->set_level(spdlog::level::from_str(f.log_level));
-  if (f.force_new_cluster) {
+  // --force-new-cluster and --restore change the data directory before the node starts.
+  auto dir_options = [&f] {
     cafraft::durable_options o;
     o.dir = f.data_dir;
     o.node_id = f.id;
     o.cluster_id = f.cluster_id;
     o.logger_name = "cafraft";
+    return o;
+  };
+  if (f.force_new_cluster) {
+    auto o = dir_options();
     try {
       auto forced = cafraft::force_new_cluster(o, {f.id, f.listen});
       log->warn("{} FORCES A NEW CLUSTER (--force-new-cluster): it is now the only voter (entry "
@@ -158,12 +163,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!f.restore.empty()) {
-    // Before anything else: the node then starts from the data directory the backup made.
-    cafraft::durable_options o;
-    o.dir = f.data_dir;
-    o.node_id = f.id;
-    o.cluster_id = f.cluster_id;
-    o.logger_name = "cafraft";
+    // The node then starts from the data directory the backup made.
+    auto o = dir_options();
     try {
       if (o.cluster_id.empty())
         f.cluster_id = o.cluster_id = cafraft::backup::new_cluster_id();
