@@ -289,9 +289,13 @@ void take_frame(conn_ptr self, pb::Frame& f) {
   if (f.id() != 0)
     return take_request(self, f);
   if (is_raft_body(body)) {
-    // Raft messages only from a node, and only to a node.
-    if (st.session->peer_node_id().empty() || !st.opts.node)
-      return close(self, fault::not_allowed, "a Raft message from a client");
+    // Raft messages only from a node, in its own name, and only to a node.
+    auto& peer = st.session->peer_node_id();
+    if (!st.opts.node || !st.session->takes_raft(f))
+      return close(self, fault::not_allowed,
+                   peer.empty()
+                       ? std::string{"a Raft message from a client"}
+                       : "a Raft message in the name of " + wire::raft_sender(f) + " from " + peer);
     self->send(st.opts.node, from_frame(f));
     return;
   }

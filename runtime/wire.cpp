@@ -96,6 +96,34 @@ bool frame_decoder::next(pb::Frame& out, fault& error, std::string& why) {
   return true;
 }
 
+const std::string& raft_sender(const pb::Frame& f) {
+  static const std::string none;
+  switch (f.body_case()) {
+  case pb::Frame::kRequestVote:
+    return f.request_vote().candidate_id();
+  case pb::Frame::kRequestVoteResponse:
+    return f.request_vote_response().voter_id();
+  case pb::Frame::kAppendEntries:
+    return f.append_entries().leader_id();
+  case pb::Frame::kAppendEntriesResponse:
+    return f.append_entries_response().follower_id();
+  case pb::Frame::kInstallSnapshot:
+    return f.install_snapshot().leader_id();
+  case pb::Frame::kInstallSnapshotResponse:
+    return f.install_snapshot_response().follower_id();
+  case pb::Frame::kTimeoutNow:
+    return f.timeout_now().leader_id();
+  default:
+    return none;
+  }
+}
+
+bool session::takes_raft(const pb::Frame& f) const {
+  if (peer_node_.empty())
+    return false; // a client
+  return raft_sender(f) == peer_node_ || CAFRAFT_CANARY("wire_trusts_raft_sender");
+}
+
 session::session(bool accepting, identity self, limits lim)
     : accepting_(accepting), self_(std::move(self)), lim_(lim), decoder_(lim.max_handshake_bytes) {}
 

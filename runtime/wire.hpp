@@ -123,6 +123,10 @@ struct identity {
 
 /// The handshake and framing of one connection. Bytes in are plaintext (TLS, when used, is
 /// below this).
+/// The node a Raft message says it comes from (candidate, voter, leader or follower id); ""
+/// for other bodies.
+const std::string& raft_sender(const pb::Frame& f);
+
 class session {
 public:
   session(bool accepting, identity self, limits lim);
@@ -146,6 +150,10 @@ public:
   bool accepting() const { return accepting_; }
   /// The other side's node id (empty for a client), once established.
   const std::string& peer_node_id() const { return peer_node_; }
+  /// Whether Raft message `f` may come over this connection: only from a node, and only in
+  /// the name of the node the handshake named (with TLS: the one its certificate names), so
+  /// that no member speaks as another (an AppendEntries as the leader, a vote as a voter).
+  bool takes_raft(const pb::Frame& f) const;
   const std::string& peer_cluster_id() const { return peer_cluster_; }
   uint32_t version() const { return version_; }
   /// Why the last fault happened (for the log line and, in a refusal, the Error frame).

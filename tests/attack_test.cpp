@@ -2,10 +2,10 @@
 // (ctest label process; docs/protocol.md). Every class of bad input goes to every node, in
 // plaintext and inside TLS opened with a valid certificate of the cluster's CA: the bytes that
 // crashed CAF's BASP parser, random bytes of many sizes, frames too long, truncated,
-// undecodable, of unknown types, out of order in the handshake, Raft messages from a client, a
-// node id the certificate does not name, a slow sender, 1,000 idle connections. Throughout,
-// every node stays up, the leader stays the leader, and writes are served; afterwards /metrics
-// counts each fault.
+// undecodable, of unknown types, out of order in the handshake, Raft messages from a client
+// or in another node's name, a node id the certificate does not name, a slow sender, 1,000
+// idle connections. Throughout, every node stays up, the leader stays the leader, and writes
+// are served; afterwards /metrics counts each fault.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -329,6 +329,13 @@ TEST_P(WireAttack, NoBytesOnTheWireTakeANodeDownOrItsLeaderAway) {
   vote.mutable_request_vote()->set_candidate_id("n9");
   to_every_node(hello("") + frame_bytes(ae));
   to_every_node(hello("") + frame_bytes(vote));
+  // A node that speaks in another node's name: n3's handshake, then an AppendEntries as n1,
+  // the leader of a far later term (with TLS the handshake itself is refused: the client's
+  // certificate does not name n3).
+  pb::Frame ae_as_other;
+  ae_as_other.mutable_append_entries()->set_term(1000000);
+  ae_as_other.mutable_append_entries()->set_leader_id("n1");
+  to_every_node(hello("n3") + frame_bytes(ae_as_other));
   // An answer nobody waits for, an error with a code nobody knows.
   pb::Frame stray;
   stray.set_id(77);

@@ -226,6 +226,37 @@ TEST(WireHandshake, WithTlsANodeMustBeNamedByItsCertificate) {
   }
 }
 
+// A member speaks only in its own name: a Raft message whose sender is another node than the
+// one the handshake named is not taken (no member may send AppendEntries as the leader, or
+// vote as another voter); a client takes none.
+TEST(WireHandshake, RaftMessagesAreTakenOnlyInTheNameOfThePeer) {
+  auto s = acceptor();
+  ASSERT_EQ(feed(s, bytes_of(hello("n2"))).result, fault::none);
+  pb::Frame own, other;
+  own.mutable_append_entries()->set_leader_id("n2");
+  other.mutable_append_entries()->set_leader_id("n1");
+  EXPECT_TRUE(s.takes_raft(own));
+  EXPECT_FALSE(s.takes_raft(other));
+  pb::Frame vote;
+  vote.mutable_request_vote_response()->set_voter_id("n3");
+  EXPECT_FALSE(s.takes_raft(vote));
+  vote.mutable_request_vote_response()->set_voter_id("n2");
+  EXPECT_TRUE(s.takes_raft(vote));
+  pb::Frame rv, aer, is, isr, tn;
+  rv.mutable_request_vote()->set_candidate_id("n1");
+  aer.mutable_append_entries_response()->set_follower_id("n1");
+  is.mutable_install_snapshot()->set_leader_id("n1");
+  isr.mutable_install_snapshot_response()->set_follower_id("n1");
+  tn.mutable_timeout_now()->set_leader_id("n1");
+  for (auto* f : {&rv, &aer, &is, &isr, &tn}) {
+    EXPECT_EQ(wire::raft_sender(*f), "n1");
+    EXPECT_FALSE(s.takes_raft(*f)) << f->body_case();
+  }
+  auto c = acceptor();
+  ASSERT_EQ(feed(c, bytes_of(hello(""))).result, fault::none); // a client
+  EXPECT_FALSE(c.takes_raft(own));
+}
+
 TEST(WireHandshake, ABigFrameBeforeTheHandshakeIsRefused) {
   auto s = acceptor();
   auto h = hello("n2");
