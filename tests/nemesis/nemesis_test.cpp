@@ -320,6 +320,9 @@ struct node_proc {
   bool paused = false;
   bool expect_exit = false; // its disk was filled or it was removed: an exit is no surprise
   bool removed = false;     // removed from the configuration, not back yet
+  // `member remove` ended without an answer (a timeout): the removal may still commit, and the
+  // node then stops with removed_member, which is no anomaly: it is wiped and joins again.
+  bool remove_unknown = false;
   int starts = 0;
 };
 
@@ -446,7 +449,15 @@ private:
       n.pid = -1;
       n.paused = false;
       log(n.id + " exited with " + std::to_string(code) + ": " + last_log_line(n));
-      if (!n.expect_exit) {
+      if (!n.expect_exit && n.remove_unknown &&
+          last_log_line(n).find("removed_member") != std::string::npos) {
+        log("the removal of " + n.id + " whose outcome was unknown took effect: it joins again");
+        n.remove_unknown = false;
+        n.removed = true;
+        std::error_code ec;
+        fs::remove_all(n.data_dir, ec); // a removed node's data must not be used again
+        restart_due_.insert(n.index);
+      } else if (!n.expect_exit) {
         anomalies_ += n.id + " exited with " + std::to_string(code) + " unexpectedly (" +
                       last_log_line(n) + ")\n";
         restart_due_.insert(n.index);
@@ -704,8 +715,10 @@ private:
     log("cafraftctl member remove " + x.id + ": exit " + std::to_string(r.code) + ": " + out);
     if (r.code != 0) {
       x.expect_exit = false;
+      x.remove_unknown = true; // a timeout: the removal may yet commit
       return;
     }
+    x.remove_unknown = false;
     x.removed = true;
     auto until = steady::now() + 10s;
     while (x.pid > 0 && steady::now() < until)
