@@ -5,7 +5,8 @@
 //   receives  batch_atom, caf::actor node, pb::PutRequest | pb::DeleteRequest | pb::CasRequest
 //             | pb::ProposeRequest | pb::GetRequest | pb::QueryRequest
 //             -> what the node would answer the request alone (pb::WriteResponse,
-//             pb::GetResponse or pb::QueryResponse), or its error: not_leader with the leader's hint, overloaded, ...
+//             pb::GetResponse or pb::QueryResponse), or its error: not_leader with the leader's
+//             hint, overloaded, ...
 //   A batch that gets no answer within `timeout` fails each of its requests with
 //   caf::sec::request_timeout (indefinite, as a timeout always is).
 //   When the node goes down, or its dialer (actors/peer.hpp) reports that the connection

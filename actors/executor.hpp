@@ -154,7 +154,8 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
               auto held = st.promises.find(r.id);
               if (held == st.promises.end())
                 return;
-              read_from_state_machine(self, std::move(held->second), r.min_index, std::move(r.query));
+              read_from_state_machine(self, std::move(held->second), r.min_index,
+                                      std::move(r.query));
               st.promises.erase(held);
             },
             [&](core::read_chunk& c) {
