@@ -281,6 +281,20 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         // connection announcing the member at its other end (actors/connection.hpp).
         if (!from_here(self))
           return;
+        if (self->current_sender() == handle) {
+          // A connection announces the member at its other end. A newer one takes over, and
+          // the older one is closed: kept, it would stay up on keepalives but carry nothing
+          // from here, and should the newer one close first (one that its side had given up,
+          // come through late), the member would still hold the older one and never dial
+          // again, cut off from this node for good. Closed, its dialing side dials anew.
+          auto& older = ns.connections[peer_id];
+          if (older && older != handle && !CAFRAFT_CANARY("older_connection_kept")) {
+            ns.ctx.log->info("{}: a newer connection of {} replaces the older one, closed",
+                             ns.ctx.cfg->id, peer_id);
+            self->send_exit(older, caf::exit_reason::user_shutdown);
+          }
+          older = handle;
+        }
         ns.handles[peer_id] = handle;
         auto i = ns.ctx.peers.find(peer_id);
         if (i != ns.ctx.peers.end())

@@ -49,8 +49,10 @@ struct node_state {
   role_kind kind = role_kind::follower;
   std::mt19937_64 seeds; // seeds each role's own random source
   caf::actor changer;
-  std::map<std::string, caf::actor> handles;    // where each member is reached (connect_peer)
-  std::map<std::string, std::string> addresses; // member id -> address, for dialing peers
+  std::map<std::string, caf::actor> handles;     // where each member is reached (connect_peer)
+  std::map<std::string, caf::actor> connections; // the member's newest connection that announced
+                                                 // itself (actors/connection.hpp)
+  std::map<std::string, std::string> addresses;  // member id -> address, for dialing peers
   // The leader as last known (cached for leader lookups) and as last reported to subscribers.
   uint64_t leader_term = 0;
   std::string leader_id;

@@ -491,5 +491,43 @@ TEST_F(ClusterTest, WithoutPreVoteTheReturningNodeForcesANewTerm) {
   expect_safe(c);
 }
 
+// A member's connection that comes through late (its side had given up on it) must not leave
+// the member cut off: the node closes a member's older connection once a newer one announces
+// itself, so the member's dialing side sees it close and dials anew (a nemesis run once
+// stranded a follower for good: it kept its older connection and never dialed again, while
+// the leader's peer had lost the newer one). An in-process member is never closed this way.
+TEST_F(ClusterTest, ANewerConnectionOfAMemberClosesTheOlderOne) {
+  auto c = make(3);
+  ASSERT_FALSE(wait_leader(*c).empty());
+  auto node = c->nodes.at("n1");
+  // Stand-ins for connection actors: each announces "n9" at its other end, as itself.
+  auto spawn_conn = [&](bool& down) {
+    auto a = sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+    caf::actor_cast<caf::abstract_actor*>(a)->attach_functor([&down] { down = true; });
+    return a;
+  };
+  bool first_down = false, second_down = false, third_down = false;
+  auto first = spawn_conn(first_down);
+  auto second = spawn_conn(second_down);
+  caf::send_as(first, node, peer_handle_atom::value, std::string{"n9"}, first);
+  d.run_until([] { return false; }, 50ms);
+  EXPECT_FALSE(first_down) << "the only connection of n9 was closed";
+  caf::send_as(second, node, peer_handle_atom::value, std::string{"n9"}, second);
+  d.run_until([&] { return first_down; }, 200ms);
+  EXPECT_TRUE(first_down) << "n9's older connection stays open beside the newer one";
+  EXPECT_FALSE(second_down);
+  // The same connection announced again closes nothing.
+  caf::send_as(second, node, peer_handle_atom::value, std::string{"n9"}, second);
+  d.run_until([] { return false; }, 50ms);
+  EXPECT_FALSE(second_down);
+  // A connection in the name of n2, whom n1 reaches in-process, closes n2's node: no.
+  auto third = spawn_conn(third_down);
+  caf::send_as(third, node, peer_handle_atom::value, std::string{"n2"}, third);
+  d.run_until([] { return false; }, 200ms);
+  EXPECT_EQ(c->exits->count("n2"), 0u) << "a connection's announcement stopped an in-process node";
+  for (auto& a : {second, third})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
 } // namespace
 } // namespace cafraft::test

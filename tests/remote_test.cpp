@@ -468,6 +468,42 @@ caf::behavior black_hole(caf::stateful_actor<black_hole_state>* self,
   }};
 }
 
+// (d) A connection in n2's name that reaches n3 late and then closes (one n2 had given up on
+// during a partition, come through after the heal) must not cut n2 and n3 apart: n3 closes
+// n2's older connection when the newer one announces itself, so n2 dials again. Before, n3's
+// peer was left with no connection while n2 kept its older one and never dialed: with two
+// voters, nothing committed again (found by a nemesis run).
+TEST_F(RemoteCluster, ALateConnectionInAMembersNameDoesNotCutItOff) {
+  ASSERT_NO_FATAL_FAILURE(start({{"n2", &sys_a, 2}, {"n3", &sys_b, 3}}));
+  candidates = views[&sys_b];
+  cafraft::client c{sys_b, views[&sys_b]};
+  ASSERT_FALSE(find_leader(c, leader_budget).empty());
+  auto before = c.put("k", "before");
+  ASSERT_TRUE(before) << cafraft::render(before.error());
+  // The late connection: n2's identity, dialed from n2's system, closed once n3 took it.
+  caf::scoped_actor owner{sys_a};
+  cafraft::connection_options opts;
+  opts.self.node_id = "n2";
+  opts.self.expect_node_id = "n3";
+  opts.log = cafraft::get_logger(logger_name);
+  auto late = cafraft::dial_connection(sys_a, "127.0.0.1", ports["n3"], opts,
+                                       caf::actor_cast<caf::actor>(owner));
+  ASSERT_TRUE(late) << cafraft::render(late.error());
+  bool up = false;
+  owner->receive([&](cafraft::wire_up_atom, const std::string& id) { up = id == "n3"; },
+                 caf::after(std::chrono::seconds{3}) >> [] {});
+  ASSERT_TRUE(up) << "the late connection was not taken";
+  owner->send_exit(*late, caf::exit_reason::user_shutdown);
+  // n2 and n3 reach each other again: a write needs both.
+  bool committed = eventually(5s, [&] { return static_cast<bool>(c.put("k", "after")); });
+  EXPECT_TRUE(committed) << "n2 and n3 stay cut apart after a late connection closed";
+  for (auto& id : {"n2", "n3"})
+    EXPECT_TRUE(eventually(catch_up_budget, [&] {
+      auto r = c.get("k", true, id);
+      return r && r->value() == "after";
+    })) << id;
+}
+
 TEST(RemoteDialer, ARequestOverABrokenConnectionFailsAtOnce) {
   remote_config cfg_a, cfg_b;
   caf::actor_system sys_a{cfg_a}, sys_b{cfg_b};
