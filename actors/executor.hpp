@@ -149,6 +149,8 @@ void execute(Self* self, core::effects fx, typename role_step<Self>::type step,
                          },
                          r.value);
               st.promises.erase(held);
+              st.answered(r.id, self->clock().now(),
+                          !std::holds_alternative<core::failure>(r.value));
             },
             [&](core::read_state& r) {
               auto held = st.promises.find(r.id);

@@ -55,6 +55,7 @@ void fail_waiting(leader_ptr self) {
     if (auto i = st.promises.find(id); i != st.promises.end()) {
       i->second.deliver(make_error(errc::leadership_lost, "the leader stepped down"));
       st.promises.erase(i);
+      st.timed.erase(id);
     }
   st.waiting.clear();
 }
@@ -113,18 +114,23 @@ template <class Event, class... Ts> caf::response_promise ask(leader_ptr self, T
   auto& st = self->state;
   constexpr bool client =
       std::is_same_v<Event, core::write_request> || std::is_same_v<Event, core::read_request>;
+  auto timed = [&](uint64_t id) {
+    if constexpr (std::is_same_v<Event, core::write_request>)
+      st.timed.emplace(id, self->clock().now());
+    return id;
+  };
   if (client && !st.serving) {
     if (st.waiting.size() >= st.ctx.cfg->max_pending_requests) {
       rp.deliver(make_error(errc::overloaded, "the new leader is not serving yet"));
       return rp;
     }
-    auto id = st.hold(rp);
+    auto id = timed(st.hold(rp));
     st.waiting.emplace_back(id, [self, id, args = std::make_tuple(std::forward<Ts>(xs)...)] {
       std::apply([&](auto&... a) { step(self, Event{id, std::move(a)...}); }, args);
     });
     return rp;
   }
-  step(self, Event{st.hold(rp), std::forward<Ts>(xs)...});
+  step(self, Event{timed(st.hold(rp)), std::forward<Ts>(xs)...});
   return rp;
 }
 
@@ -174,6 +180,8 @@ pb::Inspection inspect_leader(leader_ptr self) {
   }
   fields.emplace_back("pending_writes", std::to_string(st.role.pending_writes.size()));
   fields.emplace_back("pending_reads", std::to_string(st.role.pending_reads.size()));
+  fields.emplace_back("writes_answered", std::to_string(st.writes_answered));
+  fields.emplace_back("write_answer_us_sum", std::to_string(st.write_answer_us_sum));
   return make_inspection(self, "leader", std::move(fields));
 }
 

@@ -48,11 +48,31 @@ struct role_base {
   /// and the client would wait for its timeout).
   std::map<uint64_t, caf::response_promise> promises;
   uint64_t next_request = 0;
+  /// Writes being timed (request id -> when the role took it), and the times of those answered:
+  /// the leader's write latency, commit and apply included (the dashboard's chart).
+  std::map<uint64_t, caf::actor_clock::time_point> timed;
+  uint64_t writes_answered = 0;
+  uint64_t write_answer_us_sum = 0;
 
   /// Keeps `rp` until the core answers request `id` (a reply or read_state effect).
   uint64_t hold(caf::response_promise rp) {
     promises.emplace(++next_request, std::move(rp));
     return next_request;
+  }
+
+  /// Request `id` was answered at `now`: if it was a timed write that succeeded, its time counts.
+  void answered(uint64_t id, caf::actor_clock::time_point now, bool ok) {
+    auto i = timed.find(id);
+    if (i == timed.end())
+      return;
+    if (!ok) {
+      timed.erase(i);
+      return;
+    }
+    ++writes_answered;
+    write_answer_us_sum += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - i->second).count());
+    timed.erase(i);
   }
 };
 
@@ -91,6 +111,7 @@ void init_role(Self* self, node_context ctx, std::shared_ptr<raft_state> rs, uin
     for (auto& [id, rp] : held)
       rp.deliver(make_error(errc::leadership_lost, "the node stops"));
     held.clear();
+    self->state.timed.clear();
     self->quit(msg.reason);
   });
 }
@@ -148,6 +169,7 @@ template <class Self> void storage_failed(Self* self, const caf::error& e) {
   for (auto& [id, rp] : st.promises)
     rp.deliver(e);
   st.promises.clear();
+  st.timed.clear();
   self->send_exit(st.ctx.node, e);
   // And the role stops itself: CAF unlinks the sender of an exit message, so the node's own
   // exit would no longer reach this role, which would outlive the node and keep the process

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "apps/admin.hpp"
+#include "apps/dashboard.hpp"
 #include "apps/network.hpp"
 #include "apps/node_options.hpp"
 #include <cafraft/actors/connection.hpp>
@@ -266,11 +267,13 @@ int main(int argc, char** argv) {
 
   // The admin HTTP endpoints, on a thread of their own; each request asks the node.
   std::unique_ptr<httplib::Server> admin;
+  std::unique_ptr<cafraft::dashboard> board;
   std::thread admin_thread;
   auto stop_admin = [&] {
     if (admin) {
       admin->stop();
       admin_thread.join();
+      board.reset();
     }
   };
   if (!f.admin.empty()) {
@@ -291,6 +294,8 @@ int main(int argc, char** argv) {
       admin = std::make_unique<httplib::Server>();
     }
     serve_admin(sys, *node, *admin);
+    board = std::make_unique<cafraft::dashboard>(sys, *node, f.id, nc.tls);
+    board->serve(*admin);
     std::string ahost;
     uint16_t aport = 0;
     cafraft::split_address(f.admin, ahost, aport);
@@ -301,7 +306,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     admin_thread = std::thread{[&] { admin->listen_after_bind(); }};
-    log->info("{} serves /metrics, /livez, /readyz and /v1/status on {} ({})", f.id, f.admin,
+    log->info("{} serves the dashboard at /, /metrics, /livez, /readyz, /v1/status, /v1/cluster "
+              "and /v1/history on {} ({})",
+              f.id, f.admin,
               nc.tls.enabled() ? "HTTPS, client certificates of the cluster's CA" : "HTTP");
   }
 

@@ -73,6 +73,9 @@ TEST_F(InspectionTest, EveryActorOfANodeIsListedAndAnswersWithItsState) {
   EXPECT_EQ(l.fields().at("leader"), leader);
   EXPECT_EQ(l.fields().at("commit_index"), "6"); // initial configuration + 5 writes
   EXPECT_GT(l.handled(), 0u);
+  // The leader times each write it answers (the dashboard's write latency chart).
+  EXPECT_EQ(l.fields().at("writes_answered"), "5");
+  EXPECT_EQ(l.fields().count("write_answer_us_sum"), 1u);
   for (auto& id : c.ids)
     if (id != leader) {
       EXPECT_EQ(l.fields().at("peer." + id + ".match"), "6") << id;

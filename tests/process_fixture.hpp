@@ -71,6 +71,14 @@ inline int wait_exit(pid_t pid, std::chrono::milliseconds limit = 10s) {
   }
 }
 
+/// How many times `what` occurs in `text`.
+inline size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
 struct run_result {
   int code = -1;
   std::string out;

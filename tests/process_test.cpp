@@ -300,6 +300,20 @@ TEST_F(ProcessCluster, MutualTlsRefusesAForeignCertificate) {
     auto metrics = https.Get("/metrics");
     ASSERT_TRUE(metrics);
     EXPECT_NE(metrics->body.find("cafraft_"), std::string::npos);
+    // The dashboard's sampler reaches the other members with n1's certificate: all three show.
+    bool three = false;
+    std::string cluster;
+    for (int i = 0; i < 50 && !three; ++i) {
+      auto c = https.Get("/v1/cluster");
+      cluster = c ? c->body : httplib::to_string(c.error());
+      three = c && c->status == 200 && count_of(cluster, "\"reachable\":true") == 3;
+      if (!three)
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(three) << cluster;
+    auto page = https.Get("/");
+    ASSERT_TRUE(page);
+    EXPECT_NE(page->body.find("<title>cafraft dashboard</title>"), std::string::npos);
     httplib::Client plain{"127.0.0.1", admin};
     plain.set_connection_timeout(2);
     auto refused_plain = plain.Get("/livez");
