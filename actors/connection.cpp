@@ -61,7 +61,8 @@ struct connection_state {
   uint64_t frames_out = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
-  message_counter handled; // frames each way and messages to send, for inspections
+  uint64_t non_member_frames = 0; // Raft messages dropped: the other side is no known member
+  message_counter handled;        // frames each way and messages to send, for inspections
   static inline const char* name = "cafraft.connection";
 };
 
@@ -296,6 +297,15 @@ void take_frame(conn_ptr self, pb::Frame& f) {
                    peer.empty()
                        ? std::string{"a Raft message from a client"}
                        : "a Raft message in the name of " + wire::raft_sender(f) + " from " + peer);
+    if (!st.session->peer_is_member()) {
+      // A node of the cluster's CA that is no member it knows (a client's certificate that
+      // names itself as a node, or a node not admitted yet): dropped, and logged once.
+      if (st.non_member_frames++ == 0 && st.opts.log)
+        st.opts.log->warn("{}: drops the Raft messages of {}, which is not a member of its "
+                          "configuration (a client certificate acting as a node?)",
+                          who(self), peer);
+      return;
+    }
     self->send(st.opts.node, from_frame(f));
     return;
   }
@@ -457,6 +467,10 @@ caf::behavior run(conn_ptr self, bool accepting) {
   auto& st = self->state;
   st.remote = self->remote_addr(st.hdl) + ":" + std::to_string(self->remote_port(st.hdl));
   st.session = std::make_unique<wire::session>(accepting, st.opts.self, st.opts.limits);
+  if (!st.opts.members && st.opts.node) // the node registered them when it started
+    st.opts.members = known_members_of(st.opts.node);
+  if (auto known = st.opts.members)
+    st.session->set_member_check([known](const std::string& id) { return known->contains(id); });
   st.started = st.heard = st.sent = steady::now();
   wire_stats().open.fetch_add(1, std::memory_order_relaxed);
   self->configure_read(st.hdl, caf::io::receive_policy::at_most(small_read));
@@ -513,6 +527,7 @@ caf::behavior run(conn_ptr self, bool accepting) {
              {"frames_out", std::to_string(s.frames_out)},
              {"bytes_in", std::to_string(s.bytes_in)},
              {"bytes_out", std::to_string(s.bytes_out)},
+             {"non_member_frames", std::to_string(s.non_member_frames)},
              {"waiting", std::to_string(s.waiting.size())},
              {"serving", std::to_string(s.serving)},
              {"subscribers", std::to_string(s.subscribers.size())},

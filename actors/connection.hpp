@@ -27,6 +27,7 @@
 #include <caf/expected.hpp>
 #include <spdlog/logger.h>
 
+#include <cafraft/actors/context.hpp>
 #include <cafraft/runtime/config.hpp>
 #include <cafraft/runtime/tls.hpp>
 #include <cafraft/runtime/wire.hpp>
@@ -42,6 +43,9 @@ struct connection_options {
   std::shared_ptr<tls_context> tls;
   /// Where the other side's requests and messages go (null: this side serves none).
   caf::actor node;
+  /// The members that node knows: Raft messages from any other node are dropped (null: those
+  /// of `node`, a node actor of this process, known_members_of; no check for other actors).
+  std::shared_ptr<known_members> members;
   std::shared_ptr<spdlog::logger> log;
 };
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include <caf/actor.hpp>
@@ -25,6 +27,28 @@ struct persist_counts {
   std::atomic<uint64_t> completed{0}; // written by the storage actor
 };
 
+/// The ids a node knows as members, past or present: itself and every member of each
+/// configuration it saw since it started. Its connections take Raft messages only from these
+/// (wire::session::set_member_check); read by them, written by the node.
+class known_members {
+public:
+  void add(const std::string& id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ids_.insert(id);
+  }
+  bool contains(const std::string& id) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return ids_.count(id) > 0;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::set<std::string> ids_;
+};
+
+/// The members that `node` (a node actor of this process) knows; null for any other actor.
+std::shared_ptr<known_members> known_members_of(const caf::actor& node);
+
 struct node_context {
   caf::actor node;                           // the node actor: stable address, receives handovers
   std::shared_ptr<pass_on> route;            // the node passes messages to the role through it
@@ -32,6 +56,7 @@ struct node_context {
   std::shared_ptr<persist_counts> persisted; // shared with storage
   caf::actor state_machine;                  // apply and query
   std::map<std::string, caf::actor> peers;   // member id -> peer actor
+  std::shared_ptr<known_members> known = std::make_shared<known_members>(); // peers' ids and ours
   std::shared_ptr<const node_config> cfg;
   std::shared_ptr<spdlog::logger> log;
 };

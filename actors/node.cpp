@@ -5,6 +5,8 @@
 #include <optional>
 #include <random>
 
+#include <mutex>
+
 #include <caf/all.hpp>
 
 #include <cafraft/actors/batch.hpp>
@@ -69,6 +71,7 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
   }
   auto peer = spawn_peer(self, cfg.id, id, st.ctx.log, std::move(dial));
   st.ctx.peers.emplace(id, peer);
+  st.ctx.known->add(id);
   enlist(self, "peer-" + id, peer, "peer");
   auto h = st.handles.find(id);
   if (h != st.handles.end())
@@ -78,6 +81,19 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
 
 // Messages between a node's own actors are taken only from this process: the node actor is
 // published, and anyone connected could send them.
+// The members each node of this process knows, by the node's address, for the connections
+// that serve_node() gives it (known_members_of).
+std::mutex known_mtx;
+std::map<caf::actor_addr, std::shared_ptr<known_members>> known_by_node;
+
+void register_known_members(const caf::actor_addr& node, std::shared_ptr<known_members> known) {
+  std::lock_guard<std::mutex> guard{known_mtx};
+  if (known)
+    known_by_node[node] = std::move(known);
+  else
+    known_by_node.erase(node);
+}
+
 bool from_here(node_ptr self) {
   auto& sender = self->current_sender();
   return sender != nullptr && sender->node() == self->node();
@@ -173,6 +189,9 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
   self->attach_functor([route = self->route] { route->set(nullptr); });
   st.ctx.cfg = cfg;
   st.ctx.log = get_logger(cfg->logger_name);
+  st.ctx.known->add(cfg->id);
+  register_known_members(self->address(), st.ctx.known);
+  self->attach_functor([addr = self->address()] { register_known_members(addr, nullptr); });
   st.seeds.seed(cfg->seed != 0 ? cfg->seed : std::random_device{}());
   st.ctx.persisted = std::make_shared<persist_counts>();
   st.ctx.storage = spawn_storage(self, std::move(store), cfg->detached_storage, st.ctx.persisted);
@@ -554,6 +573,12 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
     }
   }
   return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
+}
+
+std::shared_ptr<known_members> known_members_of(const caf::actor& node) {
+  std::lock_guard<std::mutex> guard{node_detail::known_mtx};
+  auto i = node_detail::known_by_node.find(node.address());
+  return i == node_detail::known_by_node.end() ? nullptr : i->second;
 }
 
 void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,

@@ -124,6 +124,11 @@ bool session::takes_raft(const pb::Frame& f) const {
   return raft_sender(f) == peer_node_ || CAFRAFT_CANARY("wire_trusts_raft_sender");
 }
 
+bool session::peer_is_member() const {
+  return !peer_node_.empty() &&
+         (!is_member_ || is_member_(peer_node_) || CAFRAFT_CANARY("raft_from_any_certificate"));
+}
+
 session::session(bool accepting, identity self, limits lim)
     : accepting_(accepting), self_(std::move(self)), lim_(lim), decoder_(lim.max_handshake_bytes) {}
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,15 @@ public:
   /// the name of the node the handshake named (with TLS: the one its certificate names), so
   /// that no member speaks as another (an AppendEntries as the leader, a vote as a voter).
   bool takes_raft(const pb::Frame& f) const;
+  /// Which node ids are members (past or present) of the local node's configuration: with
+  /// TLS, any certificate of the cluster's CA could otherwise name itself, say "client", and
+  /// send AppendEntries of a higher term that would overwrite a follower's log.
+  void set_member_check(std::function<bool(const std::string&)> is_member) {
+    is_member_ = std::move(is_member);
+  }
+  /// Whether the other side is a node that the member check (if any) knows: Raft messages
+  /// from any other are dropped (a joining node's are taken once it is in a configuration).
+  bool peer_is_member() const;
   const std::string& peer_cluster_id() const { return peer_cluster_; }
   uint32_t version() const { return version_; }
   /// Why the last fault happened (for the log line and, in a refusal, the Error frame).
@@ -174,6 +184,7 @@ private:
   bool failed_ = false;
   bool tls_ = false;
   std::vector<std::string> cert_names_;
+  std::function<bool(const std::string&)> is_member_;
   std::string peer_node_;
   std::string peer_cluster_;
   uint32_t version_ = 0;

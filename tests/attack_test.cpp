@@ -354,6 +354,28 @@ TEST_P(WireAttack, NoBytesOnTheWireTakeANodeDownOrItsLeaderAway) {
     expect_healthy("a client claiming a node's id");
     EXPECT_GE(closed("refused"), 3u);
   }
+  // A client's certificate acting as a peer, in its own name ("client", the name it holds):
+  // the leader of a far later term, and a candidate of one. No member knows that id: its
+  // Raft messages are dropped (and logged), or every follower would take it as its leader.
+  {
+    pb::Frame ae_client, vote_client;
+    ae_client.mutable_append_entries()->set_term(2000000);
+    ae_client.mutable_append_entries()->set_leader_id("client");
+    vote_client.mutable_request_vote()->set_term(2000000);
+    vote_client.mutable_request_vote()->set_candidate_id("client");
+    for (auto& id : ids) {
+      auto c = open(id);
+      ASSERT_TRUE(c);
+      c->send(hello("client") + frame_bytes(ae_client) + frame_bytes(vote_client));
+      std::this_thread::sleep_for(100ms);
+    }
+    expect_healthy("a client's certificate acting as a peer");
+    std::ifstream in{dir + "/" + first_leader + ".log"};
+    std::stringstream log;
+    log << in.rdbuf();
+    EXPECT_NE(log.str().find("drops the Raft messages of client"), std::string::npos)
+        << "not logged: see " << dir;
+  }
   // A slow sender: a frame's bytes one at a time, while writes go on.
   {
     auto slow = open(first_leader);

@@ -1,6 +1,7 @@
 // cafraft's wire protocol without sockets (runtime/wire.hpp, actors/wire_codec.hpp,
 // docs/protocol.md): framing, the handshake's rules and refusals, and every message a node or
 // client sends, through bytes and back.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -255,6 +256,30 @@ TEST(WireHandshake, RaftMessagesAreTakenOnlyInTheNameOfThePeer) {
   auto c = acceptor();
   ASSERT_EQ(feed(c, bytes_of(hello(""))).result, fault::none); // a client
   EXPECT_FALSE(c.takes_raft(own));
+}
+
+// Any certificate of the cluster's CA can name itself in the handshake ("client", say): its
+// Raft messages are taken only once the local node knows that id as a member.
+TEST(WireHandshake, RaftMessagesAreTakenOnlyFromAKnownMember) {
+  std::set<std::string> members{"n1", "n2", "n3"};
+  auto check = [&](const std::string& id) { return members.count(id) > 0; };
+  auto member = acceptor();
+  member.set_member_check(check);
+  ASSERT_EQ(feed(member, bytes_of(hello("n2"))).result, fault::none);
+  EXPECT_TRUE(member.peer_is_member());
+  auto stranger = acceptor();
+  stranger.set_member_check(check);
+  ASSERT_EQ(feed(stranger, bytes_of(hello("client"))).result, fault::none);
+  EXPECT_FALSE(stranger.peer_is_member()) << "a node no configuration names";
+  members.insert("client"); // the node learns of it (a configuration that adds it)
+  EXPECT_TRUE(stranger.peer_is_member());
+  auto client = acceptor();
+  client.set_member_check(check);
+  ASSERT_EQ(feed(client, bytes_of(hello(""))).result, fault::none);
+  EXPECT_FALSE(client.peer_is_member()) << "a client is no member";
+  auto unchecked = acceptor(); // no node behind it to ask (a client's own connection)
+  ASSERT_EQ(feed(unchecked, bytes_of(hello("n7"))).result, fault::none);
+  EXPECT_TRUE(unchecked.peer_is_member());
 }
 
 TEST(WireHandshake, ABigFrameBeforeTheHandshakeIsRefused) {
