@@ -158,6 +158,7 @@ void start_join(node_ptr self, join_options opts, uint64_t incarnation) {
   req.set_id(cfg.id);
   req.set_address(cfg.own_address());
   req.set_incarnation(incarnation);
+  req.set_feature_level(cfg.feature_level);
   st.ctx.log->info("{} has no data: asks to join the cluster as {} (incarnation {})", cfg.id,
                    req.address(), req.incarnation());
   auto timeout = opts.timeout;
@@ -204,6 +205,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
   enlist(self, "storage", st.ctx.storage, "storage");
   enlist(self, "state_machine", st.ctx.state_machine, "state_machine");
   enlist(self, "change_request", st.changer, "change_request");
+  rs->feature_level = cfg->feature_level;
   for (auto& m : rs->config.members)
     st.addresses[m.id] = m.address;
   for (auto& m : rs->config.members)

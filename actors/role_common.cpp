@@ -13,6 +13,8 @@ pb::NodeStatus make_status(const raft_state& s, role_kind role) {
   st.set_last_log_index(s.last_index());
   st.set_applied_index(s.apply_sent);
   *st.mutable_members() = s.config.to_proto().members();
+  st.set_feature_level(s.feature_level);
+  st.set_cluster_level(s.cluster_level);
   return st;
 }
 

@@ -31,7 +31,8 @@ struct sm_state {
   std::shared_ptr<state_machine> sm;
   uint64_t applied = 0;
   uint64_t applied_term = 0;
-  configuration config; // the members as of `applied`, for the snapshots' meta
+  uint32_t cluster_level = 0; // the feature level in force at `applied` (0: the base level)
+  configuration config;       // the members as of `applied`, for the snapshots' meta
   // Applied since the last snapshot, against the limits in node_config.
   uint64_t entries_since = 0;
   uint64_t bytes_since = 0;
@@ -135,6 +136,7 @@ void start_snapshot(sm_ptr self) {
   meta.set_index(st.applied);
   meta.set_term(st.applied_term);
   *meta.mutable_members() = st.config.to_proto().members();
+  meta.set_cluster_level(st.cluster_level);
   st.entries_since = 0;
   st.bytes_since = 0;
   st.saving = true;
@@ -175,6 +177,7 @@ bool restore(sm_ptr self, const pb::SnapshotMeta& meta, snapshot_source& in) {
   }
   st.applied = meta.index();
   st.applied_term = meta.term();
+  st.cluster_level = std::max(st.cluster_level, meta.cluster_level());
   st.config = configuration::from_members(meta.members(), meta.index());
   st.entries_since = 0;
   st.bytes_since = 0;
@@ -219,6 +222,7 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
           st.applied_term = e.term();
           if (auto c = rules::config_of(e))
             st.config = std::move(*c);
+          st.cluster_level = std::max(st.cluster_level, rules::cluster_level_of(e));
           st.entries_since += 1;
           st.bytes_since += e.data().size();
           if (st.cfg->observer)

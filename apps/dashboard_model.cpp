@@ -183,6 +183,8 @@ void dashboard_model::add(cluster_sample s) {
       j["applied_index"] = st.applied_index();
       j["last_log_index"] = st.last_log_index();
       j["lag"] = lag;
+      j["feature_level"] = st.feature_level();
+      j["cluster_level"] = st.cluster_level();
       j["health"] = st.leader_id().empty()   ? "no leader"
                     : lag >= lagging_entries ? "lagging"
                                              : "healthy";

@@ -94,6 +94,8 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
                              {"commit_index", std::to_string(st->commit_index())},
                              {"applied_index", std::to_string(st->applied_index())},
                              {"last_log_index", std::to_string(st->last_log_index())},
+                             {"feature_level", st->feature_level()},
+                             {"cluster_level", st->cluster_level()},
                              {"members", members}};
     res.set_content(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
                     "application/json");
@@ -210,6 +212,8 @@ int main(int argc, char** argv) {
   nc.election_timeout_max = std::chrono::milliseconds{f.election_max_ms};
   nc.heartbeat_interval = std::chrono::milliseconds{f.heartbeat_ms};
   nc.check_invariants = f.check_invariants;
+  if (f.feature_level != 0)
+    nc.feature_level = f.feature_level;
   nc.dial_peers = true;
   nc.tls = {f.tls_cert, f.tls_key, f.tls_ca};
   nc.logger_name = "cafraft";

@@ -1,5 +1,7 @@
 #include "apps/node_options.hpp"
+
 #include "apps/version.hpp"
+#include <cafraft/runtime/features.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -121,8 +123,14 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
                "violation")
       ->envname("CAFRAFT_CHECK_INVARIANTS");
   app.add_option("--admin", f.admin,
-                 "HOST:PORT for /metrics, /livez, /readyz and /v1/status over HTTP (off if unset)")
+                 "HOST:PORT for the dashboard (/), /metrics, /livez, /readyz, /v1/status, "
+                 "/v1/cluster and /v1/history (HTTPS with TLS; off if unset)")
       ->envname("CAFRAFT_ADMIN");
+  app.add_option("--feature-level", f.feature_level,
+                 "Announce this feature level instead of the binary's own (upgrade rehearsals: "
+                 "the node stands for an older binary)")
+      ->check(CLI::Range(1u, features::current))
+      ->envname("CAFRAFT_FEATURE_LEVEL");
   app.add_option("--scheduler", f.sched.policy,
                  "CAF scheduler: sharing (low latency, idle when idle) or stealing")
       ->check(CLI::IsMember({"sharing", "stealing"}))

@@ -28,6 +28,7 @@ struct node_flags {
   int election_max_ms = 300;
   int heartbeat_ms = 50;
   bool check_invariants = false; // node_config::check_invariants
+  uint32_t feature_level = 0;    // node_config::feature_level; 0: this binary's own
   std::string log_level = "info";
   std::string admin;              // HOST:PORT of the admin HTTP endpoints; empty: off
   scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)

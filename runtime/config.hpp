@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <cafraft/runtime/features.hpp>
 #include <cafraft/runtime/tls.hpp>
 
 namespace cafraft {
@@ -93,6 +94,10 @@ struct node_config {
   /// so that a higher-priority node usually wins the election. A preference, not a rule: any
   /// up-to-date voter may still win when the others are slow or cut off.
   int priority = 100;
+
+  /// The highest feature level this node announces (runtime/features.hpp). Only tests and
+  /// upgrade rehearsals lower it, to stand for a node of an older binary.
+  uint32_t feature_level = features::current;
 
   /// A learner is promoted to voter once its log is within this many entries of the leader's
   /// commit index.

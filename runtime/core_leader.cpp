@@ -129,6 +129,7 @@ struct leader_step {
       fx.push_back(apply{std::move(entries), true, false});
     serve_reads();
     on_config_committed();
+    maybe_raise_level();
   }
 
   void on(const applied& a) {
@@ -277,6 +278,7 @@ struct leader_step {
       on_commit();
     if (left())
       return;
+    maybe_raise_level();
     send_appends(resp.follower_id(), send_mode::entries);
     serve_reads();
     maybe_promote();
@@ -390,6 +392,43 @@ struct leader_step {
     r.pending_change.reset();
   }
 
+  // -- feature levels (runtime/features.hpp) ------------------------------------------------
+
+  /// The lowest feature level that this leader and every member announced: 0 while one was
+  /// not heard from in this term.
+  uint32_t supported_level() const {
+    uint32_t level = s.feature_level;
+    for (auto& m : s.config.members) {
+      if (m.id == s.id)
+        continue;
+      auto& progress = r.repl->progress();
+      auto p = progress.find(m.id);
+      level = std::min(level, p == progress.end() ? 0u : p->second.feature_level);
+    }
+    return level;
+  }
+
+  /// Once every member supports a level above the one in force, the leader appends the entry
+  /// that puts it in force; one at a time, after the no-op of its term is committed.
+  void maybe_raise_level() {
+    if (s.commit_index < r.noop_index || r.level_index > s.commit_index || r.leaving ||
+        r.pending_transfer)
+      return;
+    // (The canary: the leader goes by its own binary, as if every member were as new.)
+    auto level =
+        CAFRAFT_CANARY("feature_gate_ignores_members") ? s.feature_level : supported_level();
+    // The level entry is itself a feature of level 2: below it there is nothing to record.
+    if (level <= s.cluster_level || level <= r.level_sent ||
+        level < features::cluster_level_entries)
+      return;
+    auto& entry = rules::append_cluster_level(s, level);
+    r.level_index = entry.index();
+    r.level_sent = level;
+    e.log.info("{} [term {}] every member supports feature level {}: puts it in force at index {}",
+               s.id, s.term, level, entry.index());
+    schedule_flush();
+  }
+
   void append_config(std::vector<member> next, const std::string& why) {
     auto& entry = rules::append_config(s, std::move(next));
     e.log.info("{} [term {}] {} (configuration at index {}: {} voters, {} members)", s.id, s.term,
@@ -480,6 +519,15 @@ struct leader_step {
   void on(const change_request& c) {
     if (r.pending_change)
       return fail(fx, c.id, errc::config_change_in_progress);
+    // A node's own join (an operator's add has no incarnation) from a binary that cannot read
+    // what the cluster writes now: refused, naming both levels.
+    // (0: a request that does not say, as from a binary older than feature levels.)
+    if (c.join && c.join->incarnation() != 0 && c.join->feature_level() != 0 &&
+        c.join->feature_level() < s.cluster_level)
+      return fail(fx, c.id, errc::invalid_request,
+                  "node " + c.join->id() + " supports feature level " +
+                      std::to_string(c.join->feature_level()) + ", the cluster has level " +
+                      std::to_string(s.cluster_level) + " in force: upgrade its binary");
     r.pending_change = leader_role::change{c.join, c.leave, c.id, 0};
     try_change();
   }

@@ -8,6 +8,7 @@
 
 #include <cafraft/messages/raft.pb.h>
 #include <cafraft/runtime/config.hpp>
+#include <cafraft/runtime/features.hpp>
 
 namespace cafraft {
 
@@ -65,7 +66,13 @@ struct raft_state {
   // Volatile.
   uint64_t commit_index = 0; // never decreases; <= last_index()
   uint64_t apply_sent = 0;   // highest index handed to the state machine; <= commit_index
-  std::string leader_id;     // leader of `term` when known, else empty
+  // Feature levels (runtime/features.hpp): what this node's binary supports (the node sets
+  // node_config::feature_level; the base level for a bare state, as in the core's tests), and
+  // the level in force, from the last committed ENTRY_CLUSTER_LEVEL entry handed to the state
+  // machine (or the snapshot's).
+  uint32_t feature_level = features::base;
+  uint32_t cluster_level = features::base;
+  std::string leader_id; // leader of `term` when known, else empty
   // The leader handed its leadership to this node (TimeoutNow, thesis §3.10): the next
   // election starts at once, without a pre-vote.
   bool campaign_now = false;

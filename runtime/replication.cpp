@@ -108,6 +108,7 @@ bool replication::on_response(const pb::AppendEntriesResponse& resp) {
     return false;
   auto& p = i->second;
   p.recent_active = true;
+  p.feature_level = resp.feature_level();
   p.read_acked = std::max(p.read_acked, resp.read_round());
   if (resp.success()) {
     if (resp.match_index() > s_.last_index()) // impossible unless the follower misbehaves

@@ -29,6 +29,7 @@ struct peer_progress {
   uint64_t match_at_last_tick = 0;
   uint64_t read_acked = 0;    // highest ReadIndex round the follower answered in this term
   bool recent_active = false; // answered since the last check-quorum
+  uint32_t feature_level = 0; // what its binary supports, as it last said; 0: not heard yet
   // The follower needs entries that the leader's log no longer has: it gets the snapshot,
   // one chunk at a time (§7), and no AppendEntries until it is installed.
   bool snapshotting = false;

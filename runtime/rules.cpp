@@ -91,6 +91,7 @@ append_effects accept_append(raft_state& s, const pb::AppendEntries& req) {
   resp.set_term(s.term);
   resp.set_follower_id(s.id);
   resp.set_incarnation(s.incarnation);
+  resp.set_feature_level(s.feature_level);
   resp.set_read_round(req.read_round());
   resp.set_rejected_index(req.prev_log_index());
   auto prev = req.prev_log_index();
@@ -158,6 +159,7 @@ pb::AppendEntriesResponse reject_stale_append(const raft_state& s, const pb::App
   resp.set_term(s.term);
   resp.set_follower_id(s.id);
   resp.set_incarnation(s.incarnation);
+  resp.set_feature_level(s.feature_level);
   resp.set_success(false);
   resp.set_rejected_index(req.prev_log_index());
   resp.set_reject_hint(req.prev_log_index());
@@ -176,6 +178,7 @@ bool install_snapshot(raft_state& s, const pb::SnapshotMeta& meta) {
   s.snapshot_term = meta.term();
   s.base_config = configuration::from_members(meta.members(), meta.index());
   refresh_config(s);
+  s.cluster_level = std::max(s.cluster_level, meta.cluster_level());
   s.commit_index = std::max(s.commit_index, meta.index());
   s.apply_sent = std::max(s.apply_sent, meta.index());
   if (s.resyncing && s.resync_target > 0 && meta.index() >= s.resync_target)
@@ -204,8 +207,31 @@ std::vector<pb::LogEntry> take_committed(raft_state& s) {
   while (s.apply_sent < s.commit_index) {
     ++s.apply_sent;
     out.push_back(s.entry(s.apply_sent));
+    if (auto level = cluster_level_of(out.back()); level > s.cluster_level)
+      s.cluster_level = level;
   }
   return out;
+}
+
+uint32_t cluster_level_of(const pb::LogEntry& e) {
+  if (e.type() != pb::ENTRY_CLUSTER_LEVEL)
+    return 0;
+  try {
+    auto v = std::stoul(e.data());
+    return v > 1000000 ? 0 : static_cast<uint32_t>(v);
+  } catch (...) {
+    return 0;
+  }
+}
+
+pb::LogEntry& append_cluster_level(raft_state& s, uint32_t level) {
+  pb::LogEntry e;
+  e.set_index(s.last_index() + 1);
+  e.set_term(s.term);
+  e.set_type(pb::ENTRY_CLUSTER_LEVEL);
+  e.set_data(std::to_string(level));
+  s.log.push_back(std::move(e));
+  return s.log.back();
 }
 
 std::optional<configuration> config_of(const pb::LogEntry& e) {
@@ -286,6 +312,7 @@ raft_state recover(const recovered_state& rec, std::vector<pb::LogEntry> log, co
     rs.snapshot_term = rec.snapshot->term();
     rs.commit_index = rs.apply_sent = rs.snapshot_index;
     rs.base_config = configuration::from_members(rec.snapshot->members(), rs.snapshot_index);
+    rs.cluster_level = std::max(rs.cluster_level, rec.snapshot->cluster_level());
   } else {
     rs.base_config.members = initial_members; // until the log says otherwise
   }

@@ -66,6 +66,12 @@ std::vector<pb::LogEntry> take_committed(raft_state& s);
 
 // -- membership (thesis §4.1, docs/membership.md) ---------------------------------------------
 
+/// The feature level an ENTRY_CLUSTER_LEVEL entry holds; 0 for other entries or bad data.
+uint32_t cluster_level_of(const pb::LogEntry& e);
+
+/// The leader appends an ENTRY_CLUSTER_LEVEL entry for `level` (runtime/features.hpp).
+pb::LogEntry& append_cluster_level(raft_state& s, uint32_t level);
+
 /// The configuration an ENTRY_CONFIG entry holds; nullopt for other entries or bad data.
 std::optional<configuration> config_of(const pb::LogEntry& e);
 

@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <cafraft/runtime/features.hpp>
+
 #include <cstdlib>
 #include <functional>
 #include <sstream>
@@ -345,6 +347,9 @@ node_config cluster::config_for(const std::string& id) {
   cfg.logger_name = "test";
   cfg.max_batch_entries = 8; // small batches exercise pipelining
   cfg.max_inflight = 4;
+  // The base feature level: no ENTRY_CLUSTER_LEVEL entries, so that tests count entries as
+  // they always did. The tests of feature levels (tests/feature_gate_test.cpp) raise it.
+  cfg.feature_level = features::base;
   if (tweak_)
     tweak_(cfg);
   return cfg;

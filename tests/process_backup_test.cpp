@@ -5,6 +5,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include <cafraft/runtime/features.hpp>
+
 #include "process_fixture.hpp"
 
 namespace cafraft::test {
@@ -192,6 +196,71 @@ TEST_F(ProcessCluster, ASurvivorOfALostMajorityForcesANewClusterThatOthersJoin) 
   EXPECT_EQ(zero, all.size()) << ctl(all, {"member", "list"}).out;
   auto k0 = ctl(all, {"get", "k0"});
   EXPECT_EQ(k0.out, "v0\n");
+}
+
+// A rolling upgrade (docs/deployment.md, "Rolling upgrades"): n3 stands for a node of the older
+// binary (--feature-level 1). The cluster serves, but the newer level is not put in force
+// while n3 announces the older one; once n3 is restarted on the new binary, every node has it
+// in force. The levels are read from /v1/status.
+TEST_F(ProcessCluster, AMixedClusterHoldsTheFeatureGateUntilTheLastNodeUpgrades) {
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  auto initial = initial_cluster(ids);
+  std::map<std::string, uint16_t> admin;
+  auto args = [&](const std::string& id, bool old) {
+    if (!admin.count(id))
+      admin[id] = free_port();
+    std::vector<std::string> a{"--initial-cluster", initial, "--insecure", "--admin",
+                               "127.0.0.1:" + std::to_string(admin[id])};
+    if (old)
+      a.insert(a.end(), {"--feature-level", "1"});
+    return a;
+  };
+  for (auto& id : ids)
+    start_node(id, args(id, id == "n3"));
+  ASSERT_FALSE(leader(ids).empty());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(ctl(ids, {"put", "k" + std::to_string(i), "v"}).code, 0);
+  auto levels = [&](const std::string& id) {
+    httplib::Client http{"127.0.0.1", admin[id]};
+    http.set_connection_timeout(1);
+    auto r = http.Get("/v1/status");
+    auto j = r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json{};
+    if (j.is_discarded() || !j.contains("cluster_level"))
+      return std::make_pair(0u, 0u);
+    return std::make_pair(j["cluster_level"].get<unsigned>(), j["feature_level"].get<unsigned>());
+  };
+  std::this_thread::sleep_for(1s); // heartbeats: every member announced its level
+  for (auto& id : ids) {
+    auto [in_force, own] = levels(id);
+    EXPECT_EQ(in_force, 1u) << id << ": the gate opened while n3 is older";
+    EXPECT_EQ(own, id == "n3" ? 1u : features::current) << id;
+  }
+  // n3 is upgraded: stopped, and started again on the new binary.
+  ::kill(pids["n3"], SIGTERM);
+  EXPECT_EQ(wait_exit(pids["n3"]), 0);
+  // (A fresh admin port: the old one may be some connection's ephemeral port by now.)
+  admin.erase("n3");
+  start_node("n3", args("n3", false));
+  bool open = false;
+  for (int i = 0; i < 100 && !open; ++i) {
+    open = true;
+    for (auto& id : ids)
+      open = open && levels(id).first == features::current;
+    if (!open)
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(open) << "the gate never opened after the last node upgraded";
+  EXPECT_EQ(ctl(ids, {"put", "after", "v"}).code, 0);
+  auto log = [&](const std::string& id) {
+    std::ifstream in{dir + "/" + id + ".log"};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  bool logged = false;
+  for (auto& id : ids)
+    logged = logged || log(id).find("every member supports feature level 2") != std::string::npos;
+  EXPECT_TRUE(logged) << "no leader logged that it put level 2 in force";
 }
 
 } // namespace
