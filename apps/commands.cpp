@@ -214,6 +214,8 @@ int member_list(session& s) {
       j["commit_index"] = str(st->commit_index());
       j["applied_index"] = str(st->applied_index());
       j["lag"] = str(lag);
+      j["feature_level"] = st->feature_level();
+      j["cluster_level"] = st->cluster_level();
     }
     arr.push_back(j);
   }
