@@ -1,5 +1,7 @@
 // What the dashboard makes of its samples (apps/dashboard_model.hpp): the members' health and
 // lag, the rates behind the charts, and the events of the timeline.
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "apps/dashboard_model.hpp"
@@ -38,25 +40,23 @@ struct sample_builder {
     s.members.push_back(std::move(m));
     return *this;
   }
-  // The last member's storage: `writes` fsynced writes that took `us` in all.
-  sample_builder& storage(uint64_t writes, uint64_t us) {
+  // An inspection of the last member's actor of `kind`, with these numeric fields.
+  sample_builder& inspected(const std::string& kind, std::map<std::string, uint64_t> fields) {
     pb::Inspection i;
-    i.set_name(s.members.back().member.id() + "/storage");
-    i.set_kind("storage");
-    (*i.mutable_fields())["group_commits"] = std::to_string(writes);
-    (*i.mutable_fields())["sum_write_us"] = std::to_string(us);
+    i.set_name(s.members.back().member.id() + "/" + kind);
+    i.set_kind(kind);
+    for (auto& [k, v] : fields)
+      (*i.mutable_fields())[k] = std::to_string(v);
     s.members.back().inspected.push_back(i);
     return *this;
   }
+  // The last member's storage: `writes` fsynced writes that took `us` in all.
+  sample_builder& storage(uint64_t writes, uint64_t us) {
+    return inspected("storage", {{"group_commits", writes}, {"sum_write_us", us}});
+  }
   // The last member's leader role: `answered` writes that took `us` in all.
   sample_builder& leading(uint64_t answered, uint64_t us) {
-    pb::Inspection i;
-    i.set_name(s.members.back().member.id() + "/leader");
-    i.set_kind("leader");
-    (*i.mutable_fields())["writes_answered"] = std::to_string(answered);
-    (*i.mutable_fields())["write_answer_us_sum"] = std::to_string(us);
-    s.members.back().inspected.push_back(i);
-    return *this;
+    return inspected("leader", {{"writes_answered", answered}, {"write_answer_us_sum", us}});
   }
 };
 
