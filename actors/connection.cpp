@@ -361,7 +361,7 @@ void receive(conn_ptr self, std::vector<char>& bytes) {
     if (!ok)
       return close(self, fault::tls, st.tls->why());
     if (!was_done && st.tls->handshake_done())
-      st.session->set_certificate_names(st.tls->peer_names());
+      st.session->set_certificate_names(st.tls->peer_names(), st.tls->peer_may_be_node());
     plain = &st.plain;
   }
   if (plain->empty())

@@ -95,7 +95,7 @@ std::string check(session_options& o, const std::string& endpoint_list) {
 
 session::session(const session_options& o)
     : opts_(o), cfg_(), sys_(cfg_),
-      client_(sys_, o.endpoints, tls_files{o.tls_cert, o.tls_key, o.tls_ca},
+      client_(sys_, o.endpoints, tls_files{o.tls_cert, o.tls_key, o.tls_ca, {}},
               std::chrono::milliseconds{o.timeout_ms}) {
   get_logger("cafraft-client")->set_level(spdlog::level::off);
 }

@@ -61,9 +61,9 @@ inline std::string parse_endpoints(const std::string& list, std::vector<std::str
 
 /// Loads certificate, key and CA into a scratch context. Returns why they are unusable, or "".
 inline std::string check_tls_files(const std::string& cert, const std::string& key,
-                                   const std::string& ca) {
+                                   const std::string& ca, const std::string& client_ca = {}) {
   std::string why;
-  tls_context::load(tls_files{cert, key, ca}, why);
+  tls_context::load(tls_files{cert, key, ca, client_ca}, why);
   return why;
 }
 

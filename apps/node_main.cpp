@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
   if (f.feature_level != 0)
     nc.feature_level = f.feature_level;
   nc.dial_peers = true;
-  nc.tls = {f.tls_cert, f.tls_key, f.tls_ca};
+  nc.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.tls_client_ca};
   nc.logger_name = "cafraft";
   caf::expected<caf::actor> node{caf::error{}};
   // The join's own connections to its contacts; gone once the node is admitted (its peers
@@ -286,6 +286,17 @@ int main(int argc, char** argv) {
     if (nc.tls.enabled()) {
       auto https = std::make_unique<httplib::SSLServer>(f.tls_cert.c_str(), f.tls_key.c_str(),
                                                         f.tls_ca.c_str());
+      // Certificates of the client CA (--tls-client-ca) are let in too.
+      if (https->is_valid() && !f.tls_client_ca.empty() &&
+          SSL_CTX_load_verify_locations(https->ssl_context(), f.tls_client_ca.c_str(), nullptr) !=
+              1) {
+        std::fprintf(stderr,
+                     "cafraft-node: error: --tls-client-ca %s is not a PEM CA certificate\n",
+                     f.tls_client_ca.c_str());
+        caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+        stop_dialers();
+        return 2;
+      }
       if (!https->is_valid()) {
         std::fprintf(stderr, "cafraft-node: error: cannot serve --admin over TLS with %s\n",
                      f.tls_cert.c_str());

@@ -68,7 +68,9 @@ node_checks real_node_checks() {
     return std::filesystem::exists(std::filesystem::path{data_dir} / "MANIFEST", ec);
   };
   c.check_listen = check_listen;
-  c.check_tls = check_tls_files;
+  c.check_tls = [](const std::string& cert, const std::string& key, const std::string& ca) {
+    return check_tls_files(cert, key, ca);
+  };
   return c;
 }
 
@@ -105,8 +107,14 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
       ->envname("CAFRAFT_TLS_CERT");
   app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert")
       ->envname("CAFRAFT_TLS_KEY");
-  app.add_option("--tls-ca", f.tls_ca, "PEM CA that signs every node's and client's certificate")
+  app.add_option("--tls-ca", f.tls_ca,
+                 "PEM CA that signs every node's certificate (and the clients', without "
+                 "--tls-client-ca)")
       ->envname("CAFRAFT_TLS_CA");
+  app.add_option("--tls-client-ca", f.tls_client_ca,
+                 "PEM CA of client certificates, apart from --tls-ca: its certificates connect "
+                 "only as clients, never as nodes")
+      ->envname("CAFRAFT_TLS_CLIENT_CA");
   app.add_flag("--insecure", f.insecure, "Run without TLS (plaintext, unauthenticated)")
       ->envname("CAFRAFT_INSECURE");
   app.add_option("--election-min-ms", f.election_min_ms, "Minimum election timeout")
@@ -228,8 +236,13 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
   if (!any_tls && !f.insecure)
     return "no TLS certificates: give --tls-cert, --tls-key and --tls-ca, or --insecure to run "
            "in plaintext";
+  if (!f.tls_client_ca.empty() && !any_tls)
+    return "--tls-client-ca needs --tls-cert, --tls-key and --tls-ca";
   if (any_tls)
     if (auto why = checks.check_tls(f.tls_cert, f.tls_key, f.tls_ca); !why.empty())
+      return why;
+  if (!f.tls_client_ca.empty())
+    if (auto why = check_tls_files(f.tls_cert, f.tls_key, f.tls_ca, f.tls_client_ca); !why.empty())
       return why;
   if (!f.admin.empty()) {
     if (!split_address(f.admin, host, port))

@@ -23,6 +23,7 @@ struct node_flags {
   std::string restore; // a backup file (cafraftctl snapshot save) to seed an empty data dir
   bool force_new_cluster = false; // become the only voter of a new configuration (lost majority)
   std::string tls_cert, tls_key, tls_ca;
+  std::string tls_client_ca; // optional: clients' certificates come from this CA, not tls_ca
   bool insecure = false;
   int election_min_ms = 150;
   int election_max_ms = 300;

@@ -28,8 +28,9 @@ std::string openssl_errors() {
 } // namespace
 
 std::shared_ptr<tls_context> tls_context::load(const tls_files& files, std::string& why) {
-  for (auto* path : {&files.cert, &files.key, &files.ca})
-    if (std::error_code ec; !std::filesystem::is_regular_file(*path, ec)) {
+  for (auto* path : {&files.cert, &files.key, &files.ca, &files.client_ca})
+    if (std::error_code ec; (path != &files.client_ca || !path->empty()) &&
+                            !std::filesystem::is_regular_file(*path, ec)) {
       why = "cannot read " + *path;
       return nullptr;
     }
@@ -48,6 +49,17 @@ std::shared_ptr<tls_context> tls_context::load(const tls_files& files, std::stri
     why = "--tls-key does not belong to --tls-cert";
   else if (SSL_CTX_load_verify_locations(ctx, files.ca.c_str(), nullptr) != 1)
     why = "--tls-ca " + files.ca + " is not a PEM CA certificate";
+  else if (!files.client_ca.empty() &&
+           SSL_CTX_load_verify_locations(ctx, files.client_ca.c_str(), nullptr) != 1)
+    why = "--tls-client-ca " + files.client_ca + " is not a PEM CA certificate";
+  if (why.empty() && !files.client_ca.empty()) {
+    // Certificates of either CA get through the handshake; which may stand for a node is
+    // checked against the cluster's CA alone.
+    result->node_store_ = X509_STORE_new();
+    if (result->node_store_ == nullptr ||
+        X509_STORE_load_locations(result->node_store_, files.ca.c_str(), nullptr) != 1)
+      why = "--tls-ca " + files.ca + " is not a PEM CA certificate";
+  }
   ERR_clear_error();
   if (!why.empty())
     return nullptr;
@@ -59,10 +71,11 @@ std::shared_ptr<tls_context> tls_context::load(const tls_files& files, std::stri
 
 std::shared_ptr<tls_context> tls_context::shared(const tls_files& files, std::string& why) {
   static std::mutex mtx;
-  static std::map<std::tuple<std::string, std::string, std::string>, std::weak_ptr<tls_context>>
+  static std::map<std::tuple<std::string, std::string, std::string, std::string>,
+                  std::weak_ptr<tls_context>>
       loaded;
   std::lock_guard<std::mutex> guard{mtx};
-  auto& slot = loaded[{files.cert, files.key, files.ca}];
+  auto& slot = loaded[{files.cert, files.key, files.ca, files.client_ca}];
   if (auto ctx = slot.lock())
     return ctx;
   auto ctx = load(files, why);
@@ -71,6 +84,8 @@ std::shared_ptr<tls_context> tls_context::shared(const tls_files& files, std::st
 }
 
 tls_context::~tls_context() {
+  if (node_store_ != nullptr)
+    X509_STORE_free(node_store_);
   SSL_CTX_free(ctx_);
 }
 
@@ -173,6 +188,24 @@ void tls_session::take_output(std::vector<char>& out) {
   out.resize(at + n);
   auto got = BIO_read(out_, out.data() + at, static_cast<int>(n));
   out.resize(at + static_cast<size_t>(std::max(got, 0)));
+}
+
+bool tls_session::peer_may_be_node() const {
+  auto* store = ctx_->node_store();
+  if (store == nullptr)
+    return true;
+  X509* cert = SSL_get1_peer_certificate(ssl_);
+  if (cert == nullptr)
+    return false;
+  bool ok = false;
+  if (auto* check = X509_STORE_CTX_new()) {
+    if (X509_STORE_CTX_init(check, store, cert, SSL_get_peer_cert_chain(ssl_)) == 1)
+      ok = X509_verify_cert(check) == 1;
+    X509_STORE_CTX_free(check);
+  }
+  X509_free(cert);
+  ERR_clear_error();
+  return ok;
 }
 
 std::vector<std::string> tls_session::peer_names() const {

@@ -11,14 +11,18 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
+typedef struct x509_store_st X509_STORE;
 
 namespace cafraft {
 
-/// Certificate, key and CA files (PEM). All three or none (plaintext).
+/// Certificate, key and CA files (PEM). All three or none (plaintext). `client_ca`, optional:
+/// the CA of client certificates, kept apart from the cluster's CA (`ca`, which signs the
+/// nodes'): a certificate of it connects only as a client, never as a node.
 struct tls_files {
   std::string cert;
   std::string key;
   std::string ca;
+  std::string client_ca;
   bool enabled() const { return !cert.empty(); }
 };
 
@@ -35,10 +39,13 @@ public:
   tls_context& operator=(const tls_context&) = delete;
 
   SSL_CTX* native() const { return ctx_; }
+  /// The cluster's CA alone, when a client CA is trusted beside it (else null).
+  X509_STORE* node_store() const { return node_store_; }
 
 private:
   explicit tls_context(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
+  X509_STORE* node_store_ = nullptr;
 };
 
 /// One side of one TLS connection.
@@ -65,6 +72,9 @@ public:
   bool handshake_done() const { return done_; }
   /// The other side's certificate: its subject's CN and its DNS subject alternative names.
   std::vector<std::string> peer_names() const;
+  /// Whether the other side's certificate may stand for a node: signed by the cluster's CA
+  /// (always, without a client CA; a client CA's certificate is only ever a client).
+  bool peer_may_be_node() const;
   const std::string& why() const { return why_; }
 
 private:

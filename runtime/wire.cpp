@@ -178,6 +178,9 @@ fault session::accept_hello(const pb::Frame& f, std::vector<char>& out) {
   if (!h.node_id().empty()) {
     if (h.node_id() == self_.node_id)
       return refuse("node " + h.node_id() + " connected to itself", out);
+    if (tls_ && !may_be_node_)
+      return refuse("a client certificate (of the client CA) cannot act as node " + h.node_id(),
+                    out);
     if (tls_ && !names(h.node_id()) && !CAFRAFT_CANARY("wire_trusts_claimed_node_id"))
       return refuse("node " + h.node_id() + " is not named by its certificate", out);
   }
@@ -219,6 +222,10 @@ fault session::take_welcome(const pb::Frame& f) {
   }
   if (tls_ && !self_.expect_node_id.empty() && !names(self_.expect_node_id)) {
     why_ = "the certificate of the node there does not name " + self_.expect_node_id;
+    return fault::refused;
+  }
+  if (tls_ && !w.node_id().empty() && !may_be_node_) {
+    why_ = "the node there shows a client certificate (of the client CA)";
     return fault::refused;
   }
   peer_node_ = w.node_id();

@@ -135,11 +135,13 @@ public:
   /// The side that connected: the Hello to send first.
   pb::Frame hello() const;
 
-  /// With TLS, the names the other side's verified certificate holds (CN and DNS SANs). Set
+  /// With TLS, the names the other side's verified certificate holds (CN and DNS SANs), and
+  /// whether it may stand for a node at all (not with a certificate of the client CA). Set
   /// before the first bytes are fed; a node must be named by its certificate.
-  void set_certificate_names(std::vector<std::string> names) {
+  void set_certificate_names(std::vector<std::string> names, bool may_be_node = true) {
     cert_names_ = std::move(names);
     tls_ = true;
+    may_be_node_ = may_be_node;
   }
 
   /// Takes received bytes. Frames after the handshake go to `frames`, handshake answers to
@@ -184,6 +186,7 @@ private:
   bool failed_ = false;
   bool tls_ = false;
   std::vector<std::string> cert_names_;
+  bool may_be_node_ = true; // false: a certificate of the client CA (tls_files::client_ca)
   std::function<bool(const std::string&)> is_member_;
   std::string peer_node_;
   std::string peer_cluster_;

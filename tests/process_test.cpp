@@ -356,5 +356,76 @@ TEST_F(ProcessCluster, MutualTlsRefusesAForeignCertificate) {
   EXPECT_EQ(list.out.find("n9"), std::string::npos) << list.out;
 }
 
+// Client certificates from a CA of their own (--tls-client-ca): they serve clients (cafraftctl,
+// the admin endpoints), and can never act as a node, even one that names a member (n3); the
+// nodes' certificates come from the cluster's CA alone.
+TEST_F(ProcessCluster, CertificatesOfTheClientCaAreClientsOnly) {
+  make_ca(dir, "ca");
+  make_ca(dir, "client-ca");
+  for (auto n : {"n1", "n2", "n3"})
+    make_cert(dir, "ca", n);
+  make_cert(dir, "client-ca", "ops");
+  // (A second key for the name n3, from the client CA: files of their own.)
+  auto cmd = "cd " + dir + " && mkdir fake && cd fake && cp ../client-ca.* . && " +
+             "openssl req -newkey rsa:2048 -nodes -subj /CN=n3 -keyout n3.key -out n3.csr " +
+             ">/dev/null 2>&1 && openssl x509 -req -in n3.csr -CA client-ca.pem -CAkey " +
+             "client-ca.key -CAcreateserial -days 2 -out n3.pem >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::vector<std::string> ids{"n1", "n2"};
+  auto initial = initial_cluster({"n1", "n2", "n3"});
+  auto node_tls = [&](const std::string& cert_dir, const std::string& id) {
+    return std::vector<std::string>{"--initial-cluster", initial,
+                                    "--tls-cert",        cert_dir + "/" + id + ".pem",
+                                    "--tls-key",         cert_dir + "/" + id + ".key",
+                                    "--tls-ca",          dir + "/ca.pem",
+                                    "--tls-client-ca",   dir + "/client-ca.pem"};
+  };
+  auto admin = free_port();
+  for (auto& id : ids) {
+    auto extra = node_tls(dir, id);
+    if (id == "n1")
+      extra.insert(extra.end(), {"--admin", "127.0.0.1:" + std::to_string(admin)});
+    start_node(id, extra);
+  }
+  // n3 starts with a certificate of the client CA that names n3: refused by n1 and n2.
+  auto fake = node_tls(dir + "/fake", "n3");
+  fake.insert(fake.end(), {"--log-level", "debug"});
+  start_node("n3", fake);
+  std::vector<std::string> ops{"--tls-cert",     dir + "/ops.pem", "--tls-key",
+                               dir + "/ops.key", "--tls-ca",       dir + "/ca.pem"};
+  // n1 and n2 elect a leader and take writes from ops, a client of the client CA.
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    up = ctl(ids, {"put", "k", "v"}, ops).code == 0;
+    if (!up)
+      std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(up) << "no write from a client of the client CA: see " << dir;
+  // ... and the admin endpoints serve it.
+  httplib::SSLClient https{"127.0.0.1", admin, dir + "/ops.pem", dir + "/ops.key"};
+  https.enable_server_certificate_verification(false);
+  auto live = https.Get("/livez");
+  ASSERT_TRUE(live) << httplib::to_string(live.error());
+  EXPECT_EQ(live->status, 200);
+  // The fake n3 never got in: both refused its certificate as a node, and said why.
+  bool logged = false;
+  for (int i = 0; i < 50 && !logged; ++i) {
+    for (auto& id : ids) {
+      std::ifstream in{dir + "/" + id + ".log"};
+      std::stringstream log;
+      log << in.rdbuf();
+      // (n1 and n2 dial n3: the refusal is theirs, on n3's answer.)
+      logged = logged || log.str().find("the node there shows a client certificate (of the "
+                                        "client CA)") != std::string::npos;
+    }
+    if (!logged)
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(logged) << "no refusal of the fake n3 logged: see " << dir;
+  auto st = ctl(ids, {"-w", "json", "member", "list"}, ops);
+  EXPECT_EQ(st.code, 2) << st.out; // n3 is a member of the configuration, and unreachable
+  EXPECT_NE(st.out.find("\"unreachable\""), std::string::npos) << st.out;
+}
+
 } // namespace
 } // namespace cafraft::test

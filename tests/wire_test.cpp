@@ -227,6 +227,22 @@ TEST(WireHandshake, WithTlsANodeMustBeNamedByItsCertificate) {
   }
 }
 
+// With a client CA apart (--tls-client-ca), its certificates are clients only: one that names
+// n2 still cannot be n2, on either side of the handshake; as a client it gets in.
+TEST(WireHandshake, ACertificateOfTheClientCaIsNeverANode) {
+  {
+    auto s = acceptor();
+    s.set_certificate_names({"n2"}, false);
+    EXPECT_EQ(feed(s, bytes_of(hello("n2"))).result, fault::refused);
+    EXPECT_NE(s.why().find("client certificate"), std::string::npos) << s.why();
+  }
+  {
+    auto s = acceptor();
+    s.set_certificate_names({"ops"}, false);
+    EXPECT_EQ(feed(s, bytes_of(hello(""))).result, fault::none);
+  }
+}
+
 // A member speaks only in its own name: a Raft message whose sender is another node than the
 // one the handshake named is not taken (no member may send AppendEntries as the leader, or
 // vote as another voter); a client takes none.
