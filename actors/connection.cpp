@@ -221,6 +221,20 @@ void take_request(conn_ptr self, pb::Frame& f) {
         self, id,
         make_error(errc::overloaded,
                    std::to_string(st.serving) + " requests of this connection are under way"));
+  if ((body == pb::Frame::kJoin || body == pb::Frame::kLeave) && st.tls &&
+      st.tls->client_ca_apart() && st.tls->peer_may_be_node()) {
+    // With a client CA apart, operators change the membership with its certificates; a node's
+    // certificate asks only for the node it names (its own join, or its own leave).
+    auto& who = body == pb::Frame::kJoin ? f.join().id() : f.leave().id();
+    auto names = st.tls->peer_names();
+    if (std::find(names.begin(), names.end(), who) == names.end())
+      return answer_error(
+          self, id,
+          make_error(errc::invalid_request,
+                     "a node's certificate changes the membership only for the node it names, "
+                     "not for " +
+                         who + ": an operator uses a certificate of the client CA"));
+  }
   auto msg = from_frame(f);
   switch (body) {
   case pb::Frame::kPut:

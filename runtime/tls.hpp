@@ -75,6 +75,8 @@ public:
   /// Whether the other side's certificate may stand for a node: signed by the cluster's CA
   /// (always, without a client CA; a client CA's certificate is only ever a client).
   bool peer_may_be_node() const;
+  /// Whether a client CA is trusted apart from the cluster's (tls_files::client_ca).
+  bool client_ca_apart() const { return ctx_->node_store() != nullptr; }
   const std::string& why() const { return why_; }
 
 private:

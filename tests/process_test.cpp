@@ -422,9 +422,18 @@ TEST_F(ProcessCluster, CertificatesOfTheClientCaAreClientsOnly) {
       std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(logged) << "no refusal of the fake n3 logged: see " << dir;
+  // A node's certificate changes the membership only for the node it names: n1's cannot
+  // remove n2 (an operator uses the client CA's).
+  std::vector<std::string> as_n1{"--tls-cert",    dir + "/n1.pem", "--tls-key",
+                                 dir + "/n1.key", "--tls-ca",      dir + "/ca.pem"};
+  auto remove = ctl(ids, {"--timeout-ms", "2000", "member", "remove", "n2"}, as_n1);
+  EXPECT_NE(remove.code, 0) << remove.out;
+  EXPECT_NE(remove.out.find("changes the membership only for the node it names"), std::string::npos)
+      << remove.out;
   auto st = ctl(ids, {"-w", "json", "member", "list"}, ops);
   EXPECT_EQ(st.code, 2) << st.out; // n3 is a member of the configuration, and unreachable
   EXPECT_NE(st.out.find("\"unreachable\""), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("\"n2\""), std::string::npos) << "n2 was removed: " << st.out;
 }
 
 } // namespace
