@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include <caf/all.hpp>
@@ -786,6 +787,26 @@ serve_node(caf::actor_system& sys, const caf::actor& node, const node_config& cf
       return make_error(errc::invalid_request, why);
   }
   return listen(sys, host, port, std::move(opts));
+}
+
+// The members each node of this process knows, by the node's address (known_members_of).
+namespace {
+std::mutex known_mtx;
+std::map<caf::actor_addr, std::shared_ptr<known_members>> known_by_node;
+} // namespace
+
+void register_known_members(const caf::actor_addr& node, std::shared_ptr<known_members> known) {
+  std::lock_guard<std::mutex> guard{known_mtx};
+  if (known)
+    known_by_node[node] = std::move(known);
+  else
+    known_by_node.erase(node);
+}
+
+std::shared_ptr<known_members> known_members_of(const caf::actor& node) {
+  std::lock_guard<std::mutex> guard{known_mtx};
+  auto i = known_by_node.find(node.address());
+  return i == known_by_node.end() ? nullptr : i->second;
 }
 
 } // namespace cafraft

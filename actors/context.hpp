@@ -11,6 +11,7 @@
 #include <string>
 
 #include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
 #include <spdlog/logger.h>
 
 #include <cafraft/actors/pass_on.hpp>
@@ -48,6 +49,10 @@ private:
 
 /// The members that `node` (a node actor of this process) knows; null for any other actor.
 std::shared_ptr<known_members> known_members_of(const caf::actor& node);
+
+/// A node registers what it knows when it starts (null: it ended). Defined with the
+/// connections, which read it (actors/connection.cpp).
+void register_known_members(const caf::actor_addr& node, std::shared_ptr<known_members> known);
 
 struct node_context {
   caf::actor node;                           // the node actor: stable address, receives handovers

@@ -81,19 +81,6 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
 
 // Messages between a node's own actors are taken only from this process: the node actor is
 // published, and anyone connected could send them.
-// The members each node of this process knows, by the node's address, for the connections
-// that serve_node() gives it (known_members_of).
-std::mutex known_mtx;
-std::map<caf::actor_addr, std::shared_ptr<known_members>> known_by_node;
-
-void register_known_members(const caf::actor_addr& node, std::shared_ptr<known_members> known) {
-  std::lock_guard<std::mutex> guard{known_mtx};
-  if (known)
-    known_by_node[node] = std::move(known);
-  else
-    known_by_node.erase(node);
-}
-
 bool from_here(node_ptr self) {
   auto& sender = self->current_sender();
   return sender != nullptr && sender->node() == self->node();
@@ -575,12 +562,6 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
     }
   }
   return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
-}
-
-std::shared_ptr<known_members> known_members_of(const caf::actor& node) {
-  std::lock_guard<std::mutex> guard{node_detail::known_mtx};
-  auto i = node_detail::known_by_node.find(node.address());
-  return i == node_detail::known_by_node.end() ? nullptr : i->second;
 }
 
 void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,
