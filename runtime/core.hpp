@@ -272,10 +272,10 @@ struct leader_role {
     time_point deadline; // gives up then
   };
   std::unique_ptr<replication> repl;
-  uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
+  uint64_t noop_index = 0;  // first entry of this term; reads wait until it is committed
   uint64_t level_index = 0; // the last ENTRY_CLUSTER_LEVEL entry this leader appended
   uint32_t level_sent = 0;  // and its level
-  uint64_t flushed = 0;    // highest index handed to storage
+  uint64_t flushed = 0;     // highest index handed to storage
   /// When each follower's last answer of this term came (inspection: last contact).
   std::map<std::string, time_point> last_heard;
   time_point next_heartbeat = time_point::max();
