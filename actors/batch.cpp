@@ -72,6 +72,9 @@ caf::result<pb::BatchResponse> answer_batch(caf::event_based_actor* self, const 
     case pb::BatchItem::kPropose:
       ask_write(self, role, std::move(*item.mutable_propose()), g, i);
       break;
+    case pb::BatchItem::kOpenSession:
+      ask_write(self, role, std::move(*item.mutable_open_session()), g, i);
+      break;
     case pb::BatchItem::kGet:
       self->request(role, caf::infinite, std::move(*item.mutable_get()))
           .then(

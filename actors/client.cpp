@@ -32,9 +32,9 @@ client::client(caf::actor_system& sys, const std::map<std::string, node_handle>&
     : client(sys, untyped_all(nodes), deadline) {}
 
 template <class Response, class Request>
-caf::expected<Response> client::call(const Request& req, std::string target) {
+caf::expected<Response> client::call(const Request& req, std::string target,
+                                     std::chrono::steady_clock::time_point until) {
   using clock = std::chrono::steady_clock;
-  auto until = clock::now() + deadline_;
   auto backoff = std::chrono::milliseconds{10};
   auto next = nodes_.begin();
   for (;;) {
@@ -69,23 +69,42 @@ caf::expected<Response> client::call(const Request& req, std::string target) {
   }
 }
 
+template <class Request> caf::expected<pb::WriteResponse> client::write(Request req) {
+  auto until = std::chrono::steady_clock::now() + deadline_;
+  return write_in_session(
+      session_, std::move(req),
+      [&](const Request& r) { return call<pb::WriteResponse>(r, preferred_, until); },
+      [&] { return call<pb::WriteResponse>(pb::OpenSessionRequest{}, preferred_, until); },
+      until);
+}
+
 caf::expected<pb::WriteResponse> client::put(const std::string& key, const std::string& value) {
   pb::PutRequest req;
   req.set_key(key);
   req.set_value(value);
-  return call<pb::WriteResponse>(req, preferred_);
+  return write(std::move(req));
 }
 
 caf::expected<pb::WriteResponse> client::del(const std::string& key) {
   pb::DeleteRequest req;
   req.set_key(key);
-  return call<pb::WriteResponse>(req, preferred_);
+  return write(std::move(req));
 }
 
 caf::expected<pb::WriteResponse> client::propose(const std::string& data) {
   pb::ProposeRequest req;
   req.set_data(data);
-  return call<pb::WriteResponse>(req, preferred_);
+  return write(std::move(req));
+}
+
+caf::expected<pb::WriteResponse> client::cas(const std::string& key, const std::string& expected,
+                                             const std::string& value, bool expect_absent) {
+  pb::CasRequest req;
+  req.set_key(key);
+  req.set_expected(expected);
+  req.set_value(value);
+  req.set_expect_absent(expect_absent);
+  return write(std::move(req));
 }
 
 caf::expected<pb::GetResponse> client::get(const std::string& key, bool stale,

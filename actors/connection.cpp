@@ -242,6 +242,7 @@ void take_request(conn_ptr self, pb::Frame& f) {
   case pb::Frame::kDel:
   case pb::Frame::kCas:
   case pb::Frame::kPropose:
+  case pb::Frame::kOpenSession:
     return serve<pb::WriteResponse>(self, id, std::move(msg));
   case pb::Frame::kGet:
     return serve<pb::GetResponse>(self, id, std::move(msg));

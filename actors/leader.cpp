@@ -25,6 +25,7 @@
 
 #include <cafraft/actors/executor.hpp>
 #include <cafraft/actors/roles.hpp>
+#include <cafraft/runtime/features.hpp>
 
 namespace cafraft {
 
@@ -134,12 +135,17 @@ template <class Event, class... Ts> caf::response_promise ask(leader_ptr self, T
   return rp;
 }
 
-/// A read: linearizable (ReadIndex), or stale from this node's state machine as it is.
-caf::response_promise read(leader_ptr self, bool stale, core::read_query q) {
-  if (!stale)
+/// A read: linearizable (ReadIndex), or stale from this node's state machine once it applied
+/// `min_index`.
+caf::response_promise read(leader_ptr self, read_mode mode, uint64_t min_index,
+                           core::read_query q) {
+  if (mode == read_mode::linearizable)
     return ask<core::read_request>(self, std::move(q));
   auto rp = self->make_response_promise();
-  read_from_state_machine(self, rp, 0, std::move(q));
+  if (mode == read_mode::unsupported)
+    rp.deliver(unsupported_read());
+  else
+    read_from_state_machine(self, rp, min_index, std::move(q));
   return rp;
 }
 
@@ -149,12 +155,52 @@ caf::response_promise reject(leader_ptr self, std::string why) {
   return rp;
 }
 
+/// The leader's clock for session entries, in ms since the Unix epoch.
+uint64_t wall_ms(leader_ptr self) {
+  auto& cfg = *self->state.ctx.cfg;
+  if (cfg.wall_clock_ms)
+    return cfg.wall_clock_ms();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+/// An entry of a client session (docs/sessions.md): `tag` null opens one.
+caf::response_promise session_write(leader_ptr self, const pb::SessionTag* tag,
+                                    std::string command) {
+  auto& st = self->state;
+  if (st.rs->cluster_level < features::sessions)
+    return reject(self, "client sessions need the cluster's feature level " +
+                            std::to_string(features::sessions) + "; it is at " +
+                            std::to_string(std::max(st.rs->cluster_level, features::base)) +
+                            " until every member runs a binary that supports it");
+  pb::SessionEntry e;
+  e.set_time_ms(wall_ms(self));
+  if (tag) {
+    if (tag->sequence() == 0)
+      return reject(self, "a session's sequence numbers start at 1");
+    *e.mutable_tag() = *tag;
+    e.set_command(std::move(command));
+  } else {
+    e.set_timeout_ms(static_cast<uint64_t>(st.ctx.cfg->session_timeout.count()));
+  }
+  return ask<core::write_request>(self, pb::ENTRY_SESSION, e.SerializeAsString());
+}
+
+/// A write of the key-value store, in a session when it carries a tag.
 template <class Request, class Field>
 caf::response_promise propose_kv(leader_ptr self, Request& req, Field field) {
   if (req.key().empty())
     return reject(self, "empty key");
+  pb::SessionTag tag;
+  bool in_session = req.has_session();
+  if (in_session)
+    tag.Swap(req.mutable_session());
+  req.clear_session();
   pb::KvCommand cmd;
   *(cmd.*field)() = std::move(req);
+  if (in_session)
+    return session_write(self, &tag, cmd.SerializeAsString());
   return ask<core::write_request>(self, pb::ENTRY_COMMAND, cmd.SerializeAsString());
 }
 
@@ -208,10 +254,19 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
       [self](pb::DeleteRequest& req) { return propose_kv(self, req, &pb::KvCommand::mutable_del); },
       [self](pb::CasRequest& req) { return propose_kv(self, req, &pb::KvCommand::mutable_cas); },
       [self](pb::ProposeRequest& req) {
+        if (req.has_session())
+          return session_write(self, &req.session(), std::move(*req.mutable_data()));
         return ask<core::write_request>(self, pb::ENTRY_COMMAND, std::move(*req.mutable_data()));
       },
-      [self](const pb::GetRequest& req) { return read(self, req.stale(), kv_read(req)); },
-      [self](pb::QueryRequest& req) { return read(self, req.stale(), user_read(req)); },
+      [self](const pb::OpenSessionRequest&) { return session_write(self, nullptr, {}); },
+      [self](const pb::GetRequest& req) {
+        return read(self, read_mode_of(req), req.min_index(), kv_read(req));
+      },
+      [self](pb::QueryRequest& req) {
+        auto mode = read_mode_of(req);
+        auto min_index = req.min_index();
+        return read(self, mode, min_index, user_read(req));
+      },
       [self](status_atom) { return make_status(*self->state.rs, role_kind::leader); },
       [self](config_change_atom, pb::JoinRequest& req) {
         return ask<core::change_request>(self, std::optional<pb::JoinRequest>{std::move(req)},

@@ -15,6 +15,7 @@
 #include <caf/all.hpp>
 
 #include <cafraft/actors/ask.hpp>
+#include <cafraft/actors/client_session.hpp>
 #include <cafraft/actors/peer.hpp>
 #include <cafraft/messages/api.hpp>
 
@@ -42,10 +43,14 @@ public:
     return ask_watched<Resp>(sys_, d, req, timeout);
   }
 
-  /// Sends `req` to the cluster until the deadline. `reached`: whether any node answered.
-  template <class Resp, class Req> caf::expected<Resp> call(const Req& req, bool& reached) {
+  /// Sends `req` to the cluster until the deadline (`until`, else the client's). `reached`:
+  /// whether any node answered.
+  template <class Resp, class Req>
+  caf::expected<Resp> call(const Req& req, bool& reached,
+                           std::chrono::steady_clock::time_point until = {}) {
     using clock = std::chrono::steady_clock;
-    auto until = clock::now() + deadline_;
+    if (until == clock::time_point{})
+      until = clock::now() + deadline_;
     caf::error last = make_error(errc::unreachable, "no endpoint answered");
     size_t next = 0;
     std::string target = preferred_; // the node that answered last, usually the leader
@@ -56,9 +61,10 @@ public:
         target = endpoints_[next++ % endpoints_.size()];
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock::now());
       // A node that dies with the request fails it at once (connection_lost); one that hangs
-      // never answers: reads and queries try the next node after 2 s. A write waits out the
-      // deadline instead, since asking again could apply it twice.
-      if (!writes<Req>())
+      // never answers: reads, queries and writes in a session try the next node after 2 s. A
+      // write without a session waits out the deadline instead, since asking again could apply
+      // it twice.
+      if (!writes<Req>() || in_session(req))
         left = std::min(left, std::chrono::milliseconds{2000});
       auto r = ask<Resp>(target, req, std::max(left, std::chrono::milliseconds{1}),
                          std::chrono::milliseconds{500});
@@ -90,6 +96,26 @@ public:
     return call<Resp>(req, reached);
   }
 
+  /// A write in the client's session (actors/client_session.hpp): sent again after an
+  /// indefinite failure, with the same sequence number, until a definite answer or the
+  /// deadline; it applies once.
+  template <class Req> caf::expected<pb::WriteResponse> write(Req req, bool& reached) {
+    auto until = std::chrono::steady_clock::now() + deadline_;
+    reached = false;
+    auto once = [&](const auto& r) {
+      bool got = false;
+      auto out = call<pb::WriteResponse>(r, got, until);
+      reached = reached || got;
+      return out;
+    };
+    return write_in_session(
+        session_, std::move(req), once, [&] { return once(pb::OpenSessionRequest{}); }, until);
+  }
+
+  /// Writes in a client session (the default), or without (each write sent once).
+  void use_sessions(bool on) { session_.enabled = on; }
+  const client_session& session() const { return session_; }
+
   /// A join or leave through a change client (actors/change_request.hpp): unlike call(), it
   /// also retries after leadership_lost and lost answers, since membership changes are
   /// idempotent.
@@ -100,7 +126,18 @@ public:
   /// Requests that change the state machine (a retry after an unknown outcome may apply twice).
   template <class Req> static constexpr bool writes() {
     return std::is_same_v<Req, pb::PutRequest> || std::is_same_v<Req, pb::DeleteRequest> ||
-           std::is_same_v<Req, pb::CasRequest> || std::is_same_v<Req, pb::ProposeRequest>;
+           std::is_same_v<Req, pb::CasRequest> || std::is_same_v<Req, pb::ProposeRequest> ||
+           std::is_same_v<Req, pb::OpenSessionRequest>;
+  }
+
+  /// A write that carries a session tag (sent again, it applies once).
+  template <class Req> static bool in_session(const Req& req) {
+    if constexpr (std::is_same_v<Req, pb::OpenSessionRequest>)
+      return true; // a retry opens another session, which expires unused
+    else if constexpr (writes<Req>())
+      return req.has_session();
+    else
+      return false;
   }
 
   static bool is(const caf::error& e, errc c);
@@ -115,6 +152,7 @@ private:
   caf::scoped_actor self_;
   std::map<std::string, caf::actor> dialers_;
   std::string preferred_;
+  client_session session_;
 };
 
 } // namespace cafraft

@@ -204,11 +204,36 @@ void persist_then(Self* self, persist_batch batch, after_write after, F f = null
     self->send(storage, persist_atom::value, std::move(batch), std::move(after));
 }
 
-/// A Get as the state machine takes it: a pb::KvQuery.
+/// A Get as the state machine takes it: a pb::KvQuery (a range read with range_end).
 inline core::read_query kv_read(const pb::GetRequest& req) {
   pb::KvQuery q;
   q.set_key(req.key());
+  q.set_range_end(req.range_end());
+  q.set_limit(req.limit());
   return {q.SerializeAsString(), true};
+}
+
+/// How a node serves a read (docs/reads.md): through the leader's ReadIndex, at once from its
+/// own state (stale, after min_index), or not at all (a policy this version does not serve).
+enum class read_mode { linearizable, stale, unsupported };
+
+template <class Request> read_mode read_mode_of(const Request& req) {
+  switch (req.policy()) {
+  case pb::READ_DEFAULT:
+    return req.stale() ? read_mode::stale : read_mode::linearizable;
+  case pb::READ_LINEARIZABLE:
+    return read_mode::linearizable;
+  case pb::READ_STALE:
+    return read_mode::stale;
+  default:
+    return read_mode::unsupported;
+  }
+}
+
+inline caf::error unsupported_read() {
+  return make_error(errc::invalid_request,
+                    "this version serves linearizable and stale reads only (lease and follower "
+                    "reads are planned, docs/reads.md)");
 }
 
 /// A user's own query, as it is.
@@ -254,6 +279,21 @@ std::vector<std::pair<std::string, std::string>> role_fields(const raft_state& s
 /// id and address, or unknown_leader.
 caf::error redirect_error(const raft_state& s);
 
+/// A read on a node that does not lead: stale ones from its own state machine, linearizable
+/// ones redirected to the leader.
+template <class Self>
+caf::response_promise non_leader_read(Self* self, read_mode mode, uint64_t min_index,
+                                      core::read_query q) {
+  auto rp = self->make_response_promise();
+  if (mode == read_mode::stale)
+    read_from_state_machine(self, rp, min_index, std::move(q));
+  else if (mode == read_mode::unsupported)
+    rp.deliver(unsupported_read());
+  else
+    rp.deliver(redirect_error(*self->state.rs));
+  return rp;
+}
+
 /// Handlers that every non-leader role has: clients are redirected, stale reads are served
 /// from the local state machine, status is answered.
 template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind) {
@@ -270,21 +310,16 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
       [self](const pb::CasRequest&) -> caf::result<pb::WriteResponse> {
         return redirect_error(*self->state.rs);
       },
+      [self](const pb::OpenSessionRequest&) -> caf::result<pb::WriteResponse> {
+        return redirect_error(*self->state.rs);
+      },
       [self](const pb::GetRequest& req) -> caf::response_promise {
-        auto rp = self->make_response_promise();
-        if (req.stale())
-          read_from_state_machine(self, rp, 0, kv_read(req));
-        else
-          rp.deliver(redirect_error(*self->state.rs));
-        return rp;
+        return non_leader_read(self, read_mode_of(req), req.min_index(), kv_read(req));
       },
       [self](pb::QueryRequest& req) -> caf::response_promise {
-        auto rp = self->make_response_promise();
-        if (req.stale())
-          read_from_state_machine(self, rp, 0, user_read(req));
-        else
-          rp.deliver(redirect_error(*self->state.rs));
-        return rp;
+        auto mode = read_mode_of(req);
+        auto min_index = req.min_index();
+        return non_leader_read(self, mode, min_index, user_read(req));
       },
       [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
       [self, kind](inspect_atom) {

@@ -14,6 +14,7 @@
 #include <cafraft/runtime/canary.hpp>
 #include <cafraft/runtime/crc32c.hpp>
 #include <cafraft/runtime/rules.hpp>
+#include <cafraft/runtime/sessions.hpp>
 
 namespace cafraft {
 
@@ -29,6 +30,7 @@ struct sm_state {
   caf::actor node;
   caf::actor storage;
   std::shared_ptr<state_machine> sm;
+  session_table sessions; // client sessions (docs/sessions.md), in every snapshot
   uint64_t applied = 0;
   uint64_t applied_term = 0;
   uint32_t cluster_level = 0; // the feature level in force at `applied` (0: the base level)
@@ -111,6 +113,38 @@ caf::behavior snapshot_writer_impl(caf::event_based_actor* self, caf::actor stor
   return {[](caf::unit_t) {}};
 }
 
+/// A snapshot's data: the session table, then what the state machine's writer writes.
+class with_sessions : public snapshot_writer {
+public:
+  with_sessions(std::string sessions, std::shared_ptr<snapshot_writer> sm)
+      : sessions_(std::move(sessions)), sm_(std::move(sm)) {}
+  bool write_next(snapshot_sink& out) override {
+    if (!sessions_.empty()) {
+      out.write(sessions_);
+      sessions_.clear();
+      sessions_.shrink_to_fit();
+      return true;
+    }
+    return sm_->write_next(out);
+  }
+
+private:
+  std::string sessions_;
+  std::shared_ptr<snapshot_writer> sm_;
+};
+
+/// The state machine's part of a snapshot's data: what follows the session table.
+class after_sessions : public snapshot_source {
+public:
+  after_sessions(snapshot_source& in, uint64_t skipped) : in_(in), size_(in.size() - skipped) {}
+  size_t read(char* buf, size_t n) override { return in_.read(buf, n); }
+  uint64_t size() const override { return size_; }
+
+private:
+  snapshot_source& in_;
+  uint64_t size_;
+};
+
 /// Prepares a snapshot of the state as applied now and starts its writer.
 void start_snapshot(sm_ptr self) {
   auto& st = self->state;
@@ -133,6 +167,11 @@ void start_snapshot(sm_ptr self) {
     writer = write_string(std::move(all.out));
   }
   pb::SnapshotMeta meta;
+  if (!st.sessions.empty()) {
+    auto table = st.sessions.encode();
+    meta.set_sessions_size(table.size());
+    writer = std::make_shared<with_sessions>(std::move(table), std::move(writer));
+  }
   meta.set_index(st.applied);
   meta.set_term(st.applied_term);
   *meta.mutable_members() = st.config.to_proto().members();
@@ -164,9 +203,23 @@ bool restore(sm_ptr self, const pb::SnapshotMeta& meta, snapshot_source& in) {
   auto& st = self->state;
   bool ok = false;
   std::string why = "malformed";
+  session_table sessions;
   try {
-    ok = st.sm->restore(in);
+    if (meta.sessions_size() > 0) {
+      std::string table(meta.sessions_size(), '\0');
+      ok = meta.sessions_size() <= in.size() && in.read_exact(table.data(), table.size()) &&
+           sessions.decode(table);
+      if (!ok)
+        why = "its session table is malformed";
+    } else {
+      ok = true;
+    }
+    if (ok) {
+      after_sessions rest{in, meta.sessions_size()};
+      ok = st.sm->restore(rest);
+    }
   } catch (const std::exception& ex) {
+    ok = false;
     why = ex.what();
   }
   if (!ok) {
@@ -175,6 +228,7 @@ bool restore(sm_ptr self, const pb::SnapshotMeta& meta, snapshot_source& in) {
                                                     std::to_string(meta.index()) + ": " + why));
     return false;
   }
+  st.sessions = std::move(sessions);
   st.applied = meta.index();
   st.applied_term = meta.term();
   st.cluster_level = std::max(st.cluster_level, meta.cluster_level());
@@ -216,8 +270,17 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
                                                              std::to_string(e.index())));
             return results;
           }
-          results.push_back(e.type() == pb::ENTRY_COMMAND ? st.sm->apply(e.index(), e.data())
-                                                          : std::string{});
+          if (e.type() == pb::ENTRY_COMMAND)
+            results.push_back(st.sm->apply(e.index(), e.data()));
+          else if (e.type() == pb::ENTRY_SESSION)
+            results.push_back(st.sessions
+                                  .apply(e.index(), e.data(),
+                                         [&](const std::string& command) {
+                                           return st.sm->apply(e.index(), command);
+                                         })
+                                  .SerializeAsString());
+          else
+            results.emplace_back();
           st.applied = e.index();
           st.applied_term = e.term();
           if (auto c = rules::config_of(e))
@@ -259,6 +322,9 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
                                {{"applied_index", std::to_string(st.applied)},
                                 {"applied_term", std::to_string(st.applied_term)},
                                 {"waiting_reads", std::to_string(st.waiting.size())},
+                                {"sessions", std::to_string(st.sessions.size())},
+                                {"session_duplicates", std::to_string(st.sessions.duplicates())},
+                                {"sessions_expired", std::to_string(st.sessions.expired())},
                                 {"entries_since_snapshot", std::to_string(st.entries_since)},
                                 {"snapshot_in_progress", st.saving ? "true" : "false"}});
       },
@@ -267,6 +333,8 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
         auto rp = self->make_response_promise();
         if (min_index <= st.applied || CAFRAFT_CANARY("read_before_apply"))
           rp.deliver(st.sm->query(query), st.applied);
+        else if (st.waiting.size() >= st.cfg->max_pending_requests)
+          rp.deliver(make_error(errc::overloaded, "too many reads wait for entries to apply"));
         else
           st.waiting.emplace(min_index, waiting_query{std::move(query), rp});
         return rp;

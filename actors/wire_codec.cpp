@@ -83,6 +83,7 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_timeout_now) || put(m, f, &frame::mutable_put) ||
          put(m, f, &frame::mutable_del) || put(m, f, &frame::mutable_cas) ||
          put(m, f, &frame::mutable_get) || put(m, f, &frame::mutable_propose) ||
+         put(m, f, &frame::mutable_open_session) ||
          put(m, f, &frame::mutable_query) || put(m, f, &frame::mutable_query_response) ||
          put(m, f, &frame::mutable_snapshot_now) || put(m, f, &frame::mutable_snapshot_meta) ||
          put(m, f, &frame::mutable_snapshot_read) || put(m, f, &frame::mutable_snapshot_chunk) ||
@@ -127,6 +128,8 @@ caf::message from_frame(frame& f) {
     return take(f.mutable_get());
   case frame::kPropose:
     return take(f.mutable_propose());
+  case frame::kOpenSession:
+    return take(f.mutable_open_session());
   case frame::kQuery:
     return take(f.mutable_query());
   case frame::kQueryResponse:

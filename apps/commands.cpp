@@ -19,17 +19,21 @@ std::string str(uint64_t x) {
 }
 
 json write_json(const pb::WriteResponse& w) {
-  return json{{"index", str(w.index())}, {"term", str(w.term())}};
+  auto j = json{{"index", str(w.index())}, {"term", str(w.term())}};
+  if (w.duplicate()) // a retry the session table answered: an earlier attempt applied it
+    j["duplicate"] = true;
+  return j;
 }
 
 void print_written(const pb::WriteResponse& w) {
-  std::printf("OK (index %llu, term %llu)\n", static_cast<unsigned long long>(w.index()),
-              static_cast<unsigned long long>(w.term()));
+  std::printf("OK (index %llu, term %llu%s)\n", static_cast<unsigned long long>(w.index()),
+              static_cast<unsigned long long>(w.term()),
+              w.duplicate() ? ", applied by an earlier attempt" : "");
 }
 
 template <class Req> int write(session& s, const Req& req) {
   bool reached = false;
-  auto w = s.client().call<pb::WriteResponse>(req, reached);
+  auto w = s.client().write(req, reached);
   if (!w)
     return s.fail(w.error(), reached);
   if (s.json_out())
@@ -131,13 +135,51 @@ int del(session& s, const std::string& key) {
   return write(s, req);
 }
 
-int get(session& s, const std::string& key) {
+std::string prefix_end(const std::string& prefix) {
+  auto end = prefix;
+  while (!end.empty()) {
+    auto last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+int get(session& s, const std::string& key, const get_options& opts) {
   pb::GetRequest req;
   req.set_key(key);
+  req.set_policy(opts.read == "stale"      ? pb::READ_STALE
+                 : opts.read == "lease"    ? pb::READ_LEASE
+                 : opts.read == "follower" ? pb::READ_FOLLOWER
+                                           : pb::READ_LINEARIZABLE);
+  req.set_min_index(opts.min_index);
+  bool range = opts.prefix || !opts.range_end.empty();
+  if (opts.prefix)
+    req.set_range_end(prefix_end(key));
+  else if (range)
+    req.set_range_end(opts.range_end);
+  req.set_limit(opts.limit);
   bool reached = false;
   auto r = s.client().call<pb::GetResponse>(req, reached);
   if (!r)
     return s.fail(r.error(), reached);
+  if (range) {
+    if (s.json_out()) {
+      json kvs = json::array();
+      for (auto& kv : r->kvs())
+        kvs.push_back(json{{"key", kv.key()}, {"value", kv.value()}});
+      print_json(json{{"kvs", kvs},
+                      {"more", r->more()},
+                      {"applied_index", str(r->applied_index())}});
+    } else {
+      for (auto& kv : r->kvs())
+        std::printf("%s\n%s\n", kv.key().c_str(), kv.value().c_str());
+    }
+    return exit_ok;
+  }
   if (s.json_out())
     print_json(json{{"key", key},
                     {"found", r->found()},
@@ -160,7 +202,7 @@ int cas(session& s, const std::string& key, const std::string& expected, const s
   req.set_value(value);
   req.set_expect_absent(expect_absent);
   bool reached = false;
-  auto w = s.client().call<pb::WriteResponse>(req, reached);
+  auto w = s.client().write(req, reached);
   if (!w)
     return s.fail(w.error(), reached);
   pb::KvResult res;

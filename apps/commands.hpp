@@ -59,7 +59,21 @@ private:
 };
 
 int put(session& s, const std::string& key, const std::string& value);
-int get(session& s, const std::string& key);
+/// A read's options (cafraftctl get).
+struct get_options {
+  std::string range_end; // a range read: [key, range_end)
+  bool prefix = false;   // every key with the key as its prefix
+  uint32_t limit = 0;    // at most this many keys of a range
+  std::string read = "linearizable";
+  uint64_t min_index = 0;
+};
+
+/// The exclusive end of the keys that start with `prefix` (etcd's rule): the prefix with its
+/// last byte below 0xff incremented and what follows dropped; "\0" (every key) when there is
+/// no such byte.
+std::string prefix_end(const std::string& prefix);
+
+int get(session& s, const std::string& key, const get_options& opts = {});
 int del(session& s, const std::string& key);
 /// Sets `key` to `value` if it is `expected` now (or absent, with `expect_absent`).
 int cas(session& s, const std::string& key, const std::string& expected, const std::string& value,

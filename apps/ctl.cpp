@@ -41,8 +41,20 @@ int main(int argc, char** argv) {
   auto* put = app.add_subcommand("put", "Write KEY=VALUE (returns once committed and applied)");
   put->add_option("KEY", key)->required();
   put->add_option("VALUE", value)->required();
-  auto* get = app.add_subcommand("get", "Print the value of KEY (linearizable)");
+  cli::get_options gopts;
+  auto* get = app.add_subcommand(
+      "get", "Print the value of KEY, or the keys in [KEY, RANGE_END) or with a prefix, in order "
+             "(linearizable unless --read says otherwise)");
   get->add_option("KEY", key)->required();
+  get->add_option("RANGE_END", gopts.range_end, "A range read: the keys in [KEY, RANGE_END)");
+  get->add_flag("--prefix", gopts.prefix, "Every key that starts with KEY");
+  get->add_option("--limit", gopts.limit, "At most this many keys of a range (0: all)");
+  get->add_option("--read", gopts.read, "Read policy (docs/reads.md)")
+      ->check(CLI::IsMember({"linearizable", "lease", "follower", "stale"}))
+      ->capture_default_str();
+  get->add_option("--min-index", gopts.min_index,
+                  "A stale read waits until the node applied this index (read-your-writes "
+                  "after a write that returned it)");
   auto* del = app.add_subcommand("del", "Delete KEY");
   del->add_option("KEY", key)->required();
   auto* cas = app.add_subcommand("cas", "Set KEY to NEW if it is EXPECTED now (exit 2 if not)");
@@ -95,7 +107,7 @@ int main(int argc, char** argv) {
   if (del->parsed())
     return cli::del(s, key);
   if (get->parsed())
-    return cli::get(s, key);
+    return cli::get(s, key, gopts);
   if (cas->parsed())
     return cli::cas(s, key, expected, value, absent);
   if (mlist->parsed())

@@ -53,11 +53,15 @@ enum class errc : uint8_t {
   /// may not have taken effect. Reported as soon as the connection is seen to break, instead of
   /// after the request's timeout.
   connection_lost = 18,
+  /// Definite for the write at hand: its client session is unknown or expired, and nothing was
+  /// applied. A write retried after an indefinite failure may have been applied before the
+  /// session expired (docs/sessions.md); the client opens a new session.
+  session_expired = 19,
 };
 
 /// True for a number that names an error of this version (retired numbers do not).
 constexpr bool known_errc(uint32_t code) {
-  return code <= static_cast<uint32_t>(errc::connection_lost) && code != 4 && code != 5;
+  return code <= static_cast<uint32_t>(errc::session_expired) && code != 4 && code != 5;
 }
 
 } // namespace cafraft

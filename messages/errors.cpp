@@ -43,6 +43,8 @@ const char* to_string(errc x) {
     return "unreachable";
   case errc::connection_lost:
     return "connection_lost";
+  case errc::session_expired:
+    return "session_expired";
   }
   return "unknown cafraft error";
 }

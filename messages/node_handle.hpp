@@ -29,6 +29,8 @@ using node_handle = caf::typed_actor<
     caf::replies_to<pb::DeleteRequest>::with<pb::WriteResponse>,
     caf::replies_to<pb::CasRequest>::with<pb::WriteResponse>,
     caf::replies_to<pb::ProposeRequest>::with<pb::WriteResponse>,
+    // A client session (docs/sessions.md): the WriteResponse's index is its id.
+    caf::replies_to<pb::OpenSessionRequest>::with<pb::WriteResponse>,
     // Reads: linearizable unless stale is set.
     caf::replies_to<pb::GetRequest>::with<pb::GetResponse>,
     caf::replies_to<pb::QueryRequest>::with<pb::QueryResponse>,

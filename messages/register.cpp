@@ -50,7 +50,10 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::Inspection>("r.Inspection")
       .add_message_type<pb::LogLines>("r.LogLines")
       .add_message_type<pb::BatchRequest>("r.Batch")
-      .add_message_type<pb::BatchResponse>("r.BatchR");
+      .add_message_type<pb::BatchResponse>("r.BatchR")
+      .add_message_type<pb::OpenSessionRequest>("r.OpenSess")
+      .add_message_type<pb::ReadIndexRequest>("r.RI")
+      .add_message_type<pb::ReadIndexResponse>("r.RIR");
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            return render(caf::error{code, error_category, ctx});

@@ -121,6 +121,20 @@ struct node_config {
   /// Client requests a leader holds before it answers `overloaded`.
   size_t max_pending_requests = 100000;
 
+  /// A client session opened on this node while it leads expires after this long without a
+  /// write (docs/sessions.md). The timeout is written into the session's entry, so every node
+  /// expires it alike whatever its own setting.
+  std::chrono::milliseconds session_timeout{std::chrono::minutes{10}};
+  /// The clock a leader stamps session entries with, in ms since the Unix epoch (empty: the
+  /// system clock). Sessions expire by these stamps only, never by a node's own clock; the
+  /// simulation gives each node a clock of its own here.
+  std::function<uint64_t()> wall_clock_ms;
+  /// Lease reads (READ_LEASE): how much faster a node's clock may run than another's, in parts
+  /// per million. The leader's lease after a majority acknowledged a heartbeat sent at t is
+  /// t + election_timeout_min * (1 - drift) (docs/reads.md): a bound too small for the real
+  /// clocks lets a lease read return stale data.
+  uint32_t clock_drift_ppm = 50000;
+
   /// The data directory (docs/storage.md): manifest, hard state and WAL, locked while the node
   /// runs. Durable storage is the default: a node needs either this or `storage`.
   std::string data_dir;

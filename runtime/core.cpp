@@ -74,6 +74,20 @@ uint64_t term_of(const raft_message& m) {
   return std::visit([](const auto& x) -> uint64_t { return x.term(); }, m);
 }
 
+reply_value session_reply(uint64_t index, uint64_t term, const std::string& result) {
+  pb::SessionResult r;
+  if (!r.ParseFromString(result))
+    return failure{errc::invalid_request, "the session table's answer is malformed"};
+  if (r.error() != 0)
+    return failure{static_cast<errc>(r.error()), r.detail()};
+  pb::WriteResponse resp;
+  resp.set_index(r.duplicate() ? r.index() : index);
+  resp.set_term(term);
+  resp.set_result(std::move(*r.mutable_result()));
+  resp.set_duplicate(r.duplicate());
+  return resp;
+}
+
 pb::InstallSnapshotResponse reject_stale_snapshot(const raft_state& s,
                                                   const pb::InstallSnapshot& req) {
   pb::InstallSnapshotResponse resp;

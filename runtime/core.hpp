@@ -76,7 +76,9 @@ struct compacted {
 /// A client's request, named by the shell: the core never holds a CAF promise.
 using request_id = uint64_t;
 
-/// A command to append (a key-value command, or a user's proposal).
+/// A command to append (a key-value command, or a user's proposal). An ENTRY_SESSION entry
+/// (data: a pb::SessionEntry) is answered by what the session table made of it
+/// (session_reply).
 struct write_request {
   request_id id;
   pb::EntryType type;
@@ -282,7 +284,11 @@ struct leader_role {
   time_point quorum_deadline = time_point::max(); // the next check-quorum
   bool flush_scheduled = false;
   bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)
-  std::map<uint64_t, request_id> pending_writes; // log index -> request
+  struct pending_write {
+    request_id id;
+    bool session = false; // an ENTRY_SESSION: its result is a pb::SessionResult
+  };
+  std::map<uint64_t, pending_write> pending_writes; // log index -> request
   std::deque<read> pending_reads;
   std::optional<change> pending_change;
   std::optional<transfer> pending_transfer;
@@ -339,6 +345,11 @@ enum class prelude { handled, stepped_down, current };
 /// (the role writes it). Pre-votes and granted pre-vote answers carry a proposed term and
 /// change nothing here; TimeoutNow is the follower's to check. Effects go to `fx`.
 prelude run_prelude(raft_state& s, const raft_message& m, effects& fx, const env& e);
+
+/// The answer to a write of a client session (an ENTRY_SESSION applied at `index` in `term`)
+/// from what the session table made of it (`result`: an encoded pb::SessionResult): the saved
+/// answer for a duplicate, session_expired or invalid_request when nothing was applied.
+reply_value session_reply(uint64_t index, uint64_t term, const std::string& result);
 
 /// The answer to an InstallSnapshot of an older term: our term, so that its sender steps down.
 pb::InstallSnapshotResponse reject_stale_snapshot(const raft_state& s,

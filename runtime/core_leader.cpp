@@ -142,11 +142,15 @@ struct leader_step {
       auto j = r.pending_writes.find(a.first + i);
       if (j == r.pending_writes.end())
         continue;
-      pb::WriteResponse resp;
-      resp.set_index(a.first + i);
-      resp.set_term(s.term);
-      resp.set_result(a.results[i]);
-      fx.push_back(reply{j->second, std::move(resp)});
+      if (j->second.session) {
+        fx.push_back(reply{j->second.id, session_reply(a.first + i, s.term, a.results[i])});
+      } else {
+        pb::WriteResponse resp;
+        resp.set_index(a.first + i);
+        resp.set_term(s.term);
+        resp.set_result(a.results[i]);
+        fx.push_back(reply{j->second.id, std::move(resp)});
+      }
       r.pending_writes.erase(j);
     }
   }
@@ -182,7 +186,8 @@ struct leader_step {
     entry.set_type(w.type);
     entry.set_data(w.data);
     s.log.push_back(std::move(entry));
-    r.pending_writes.emplace(s.last_index(), w.id);
+    r.pending_writes.emplace(s.last_index(),
+                             leader_role::pending_write{w.id, w.type == pb::ENTRY_SESSION});
     schedule_flush();
   }
 
@@ -205,8 +210,8 @@ struct leader_step {
     if (r.pending_transfer)
       fail(fx, r.pending_transfer->id, code);
     r.pending_transfer.reset();
-    for (auto& [index, id] : r.pending_writes)
-      fail(fx, id, code);
+    for (auto& [index, w] : r.pending_writes)
+      fail(fx, w.id, code);
     r.pending_writes.clear();
     for (auto& rd : r.pending_reads)
       fail(fx, rd.id, code);

@@ -21,7 +21,11 @@ inline constexpr uint32_t base = 1;
 /// not know the entry's type).
 inline constexpr uint32_t cluster_level_entries = 2;
 
+/// Client sessions (ENTRY_SESSION entries, SnapshotMeta.sessions_size) and follower reads
+/// (ReadIndexRequest between members).
+inline constexpr uint32_t sessions = 3;
+
 /// The highest level this binary supports.
-inline constexpr uint32_t current = cluster_level_entries;
+inline constexpr uint32_t current = sessions;
 
 } // namespace cafraft::features

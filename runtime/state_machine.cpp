@@ -226,10 +226,53 @@ std::string kv_store::apply(uint64_t, const std::string& command) {
   return res.SerializeAsString();
 }
 
+namespace {
+
+/// The keys of `shards` in [from, end), in order (end empty: no end), at most `limit` (0: no
+/// limit): a merge of the shards' ordered maps.
+void range_read(const kv_store::shards& shards, const std::string& from, const std::string& end,
+                uint32_t limit, pb::GetResponse& out) {
+  using iter = std::map<std::string, std::string>::const_iterator;
+  auto later = [](const std::pair<iter, iter>& a, const std::pair<iter, iter>& b) {
+    return a.first->first > b.first->first;
+  };
+  std::vector<std::pair<iter, iter>> heap; // (next, end of its shard), smallest key on top
+  for (auto& sh : shards) {
+    auto i = sh->data.lower_bound(from);
+    if (i != sh->data.end() && (end.empty() || i->first < end))
+      heap.emplace_back(i, sh->data.end());
+  }
+  std::make_heap(heap.begin(), heap.end(), later);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    auto& [i, stop] = heap.back();
+    if (limit > 0 && static_cast<uint32_t>(out.kvs_size()) == limit) {
+      out.set_more(true);
+      return;
+    }
+    auto* kv = out.add_kvs();
+    kv->set_key(i->first);
+    kv->set_value(i->second);
+    if (++i == stop || (!end.empty() && i->first >= end)) {
+      heap.pop_back();
+    } else {
+      std::push_heap(heap.begin(), heap.end(), later);
+    }
+  }
+}
+
+} // namespace
+
 std::string kv_store::query(const std::string& query) const {
   pb::KvQuery q;
   pb::GetResponse resp;
-  if (q.ParseFromString(query)) {
+  bool parsed = q.ParseFromString(query);
+  if (parsed && !q.range_end().empty()) {
+    // "\0" alone: every key from `key` on (etcd's convention).
+    range_read(*shards_, q.key(), q.range_end() == std::string(1, '\0') ? "" : q.range_end(),
+               q.limit(), resp);
+    resp.set_found(resp.kvs_size() > 0);
+  } else if (parsed) {
     auto& sh = shard_of(q.key());
     auto i = sh.data.find(q.key());
     if (i != sh.data.end()) {

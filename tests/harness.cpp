@@ -350,6 +350,12 @@ node_config cluster::config_for(const std::string& id) {
   // The base feature level: no ENTRY_CLUSTER_LEVEL entries, so that tests count entries as
   // they always did. The tests of feature levels (tests/feature_gate_test.cpp) raise it.
   cfg.feature_level = features::base;
+  // Session entries are stamped with virtual time: a run expires the same sessions every time.
+  cfg.wall_clock_ms = [&clock = sys_.clock()] {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.now().time_since_epoch())
+            .count());
+  };
   if (tweak_)
     tweak_(cfg);
   return cfg;

@@ -20,7 +20,12 @@ struct sim_clients::shared {
     std::optional<lin::operation> retry;     // the next operation, when already chosen
     std::map<std::string, std::string> seen; // key -> the last value it read or wrote
     uint64_t next_value = 0;
+    uint64_t session = 0; // sessions: its id, 0 while none is open
+    uint64_t seq = 0;     // the last sequence number given out
+    std::optional<size_t> again; // sessions: the op (by index) to send again, same sequence
+    int attempts = 0;            // of that op
   };
+  uint64_t retries = 0, duplicates = 0;
   std::vector<client_state> clients;
   std::vector<lin::operation> ops;
   std::vector<bool> finished; // per op: completed (else still waiting: unknown)
@@ -45,9 +50,38 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     target = to;
   else if (!cl.preferred.empty() && c.nodes.count(cl.preferred) && coin(rng_) < 0.7)
     target = cl.preferred;
+  auto st = st_;
+  auto node = c.nodes.at(target);
+  if (sessions_ && cl.session == 0 && !cl.retry) { // open one first (not an operation of the history)
+    cl.busy = true;
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(node, request_timeout, pb::OpenSessionRequest{})
+          .then(
+              [=](const pb::WriteResponse& w) {
+                st->clients[ci].session = w.index();
+                st->clients[ci].seq = 0;
+                st->clients[ci].busy = false;
+              },
+              [=](caf::error& e) {
+                std::string id, address;
+                st->clients[ci].preferred = leader_hint(e, id, address) ? id : std::string{};
+                st->clients[ci].busy = false;
+              });
+    });
+    return;
+  }
   lin::operation op;
   op.client = static_cast<int>(ci);
-  if (cl.retry) {
+  bool resend = false;
+  size_t index = st_->ops.size();
+  if (cl.again) { // the same operation, its next attempt
+    index = *cl.again;
+    cl.again.reset();
+    op = st_->ops[index];
+    resend = true;
+    ++cl.attempts;
+    ++st_->retries;
+  } else if (cl.retry) {
     op = *cl.retry;
     cl.retry.reset();
   } else {
@@ -69,17 +103,27 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
         op.expected = "c" + std::to_string(rng_() % st_->clients.size()) + "-1";
     }
   }
-  op.invoke = ++st_->clock;
-  op.result = lin::outcome::unknown;
-  auto index = st_->ops.size();
-  st_->ops.push_back(op);
-  st_->finished.push_back(false);
+  if (!resend) {
+    op.invoke = ++st_->clock;
+    op.result = lin::outcome::unknown;
+    st_->ops.push_back(op);
+    st_->finished.push_back(false);
+    cl.attempts = 1;
+    if (sessions_ && op.kind != lin::op_kind::read)
+      ++cl.seq;
+  }
+  st_->finished[index] = false;
   cl.busy = true;
-
-  auto st = st_;
-  auto node = c.nodes.at(target);
+  std::optional<pb::SessionTag> tag;
+  if (sessions_ && op.kind != lin::op_kind::read) {
+    tag.emplace();
+    tag->set_id(cl.session);
+    tag->set_sequence(cl.seq);
+    tag->set_acked_below(cl.seq); // one operation at a time
+  }
+  bool sessions = sessions_;
   // Every answer ends here: the outcome, the completion time, and what the client learned.
-  auto done = [st, index, ci](lin::outcome result, std::optional<std::string> read_value,
+  auto done = [st, index, ci, sessions](lin::outcome result, std::optional<std::string> read_value,
                               const caf::error* err) {
     auto& o = st->ops[index];
     auto& client = st->clients[ci];
@@ -103,16 +147,28 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
       client.preferred = id;
     else if (err)
       client.preferred.clear();
+    if (err && err->category() == error_category &&
+        err->code() == static_cast<uint8_t>(errc::session_expired))
+      client.session = 0; // the next operation opens a new one
+    if (sessions && o.kind != lin::op_kind::read) {
+      // In a session an unknown write is sent again with its sequence number: it applies
+      // once. A session_expired after an unknown attempt leaves it unknown.
+      if (result == lin::outcome::unknown && client.session != 0 && client.attempts < 4)
+        client.again = index;
+      return;
+    }
     // Half of the unknown writes and swaps are sent again (chosen by position, so that a
     // replay does the same).
     if (result == lin::outcome::unknown && o.kind != lin::op_kind::read && index % 2 == 0)
       client.retry = o;
   };
-  // A definite cafraft error took no effect; anything else may have.
-  auto failed = [done](const caf::error& e) {
-    bool definite = e.category() == error_category && !is_indefinite(e);
+  // A definite cafraft error took no effect; anything else may have. In a session, an
+  // attempt after an unknown one may have been preceded by an apply: still unknown.
+  auto failed = [done, resend](const caf::error& e) {
+    bool definite = e.category() == error_category && !is_indefinite(e) && !resend;
     done(definite ? lin::outcome::rejected : lin::outcome::unknown, std::nullopt, &e);
   };
+  auto count = [st](const pb::WriteResponse& w) { st->duplicates += w.duplicate(); };
   auto read_failed = [done](const caf::error& e) {
     done(lin::outcome::rejected, std::nullopt, &e); // a read changes nothing
   };
@@ -135,10 +191,16 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     pb::PutRequest req;
     req.set_key(op.key);
     req.set_value(op.value);
+    if (tag)
+      *req.mutable_session() = *tag;
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(node, request_timeout, req)
-          .then([=](const pb::WriteResponse&) { done(lin::outcome::ok, std::nullopt, nullptr); },
-                [=](caf::error& e) { failed(e); });
+          .then(
+              [=](const pb::WriteResponse& w) {
+                count(w);
+                done(lin::outcome::ok, std::nullopt, nullptr);
+              },
+              [=](caf::error& e) { failed(e); });
     });
     break;
   }
@@ -150,10 +212,13 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
       req.set_expected(*op.expected);
     else
       req.set_expect_absent(true);
+    if (tag)
+      *req.mutable_session() = *tag;
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(node, request_timeout, req)
           .then(
               [=](const pb::WriteResponse& w) {
+                count(w);
                 pb::KvResult res;
                 res.ParseFromString(w.result());
                 done(res.compare_failed() ? lin::outcome::fail : lin::outcome::ok, std::nullopt,
@@ -181,6 +246,7 @@ void sim_clients::final_reads(cluster& c, driver& d, const std::string& leader) 
     for (size_t i = 0; i < st_->clients.size(); ++i) {
       if (!c.nodes.count(leader) || st_->clients[i].busy)
         continue;
+      st_->clients[i].again.reset(); // an unknown write stays unknown
       lin::operation op;
       op.client = static_cast<int>(i);
       op.kind = lin::op_kind::read;
@@ -189,6 +255,14 @@ void sim_clients::final_reads(cluster& c, driver& d, const std::string& leader) 
       start(c, i, leader);
       d.run_until([&] { return !st_->clients[i].busy; }, 2 * request_timeout);
     }
+}
+
+uint64_t sim_clients::session_retries() const {
+  return st_->retries;
+}
+
+uint64_t sim_clients::session_duplicates() const {
+  return st_->duplicates;
 }
 
 bool sim_clients::idle() const {

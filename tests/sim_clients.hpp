@@ -15,6 +15,11 @@
 // unknown: it may have taken effect, at any time after its invocation. A client retries an
 // unknown write or cas as a new operation (same command) half of the time, as a real client
 // would. Failed reads are left out: a read changes nothing.
+//
+// With sessions (use_sessions()), each client opens a client session (docs/sessions.md) and
+// sends an unknown write or cas again with the same sequence number, up to 4 times, as
+// cafraft::client does: one operation in the history, from its first invocation to the answer
+// of its last attempt. The session table makes it apply once, which the checker verifies.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +37,12 @@ class sim_clients {
 public:
   /// `clients` sequential clients over keys "k0".."k<keys-1>".
   sim_clients(caf::actor_system& sys, uint64_t seed, size_t clients, size_t keys);
+
+  /// Writes and swaps go in client sessions, retried with their sequence number.
+  void use_sessions(bool on) { sessions_ = on; }
+  /// Attempts sent again in a session, and answers the session table gave (duplicates).
+  uint64_t session_retries() const;
+  uint64_t session_duplicates() const;
 
   /// Once per simulation step: each idle client starts an operation with probability `rate`,
   /// against a running node of `c` (the leader it was last told of, or any node).
@@ -60,6 +71,7 @@ private:
   caf::actor_system& sys_;
   std::mt19937_64 rng_;
   size_t keys_;
+  bool sessions_ = false;
 };
 
 } // namespace cafraft::test

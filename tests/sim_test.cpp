@@ -20,6 +20,7 @@
 
 #include "harness.hpp"
 #include "sim_clients.hpp"
+#include <cafraft/runtime/features.hpp>
 
 namespace cafraft::test {
 namespace {
@@ -32,6 +33,9 @@ struct sim_result {
   uint64_t chunks = 0;
   uint64_t leaves = 0;                  // membership churn: leaves that were confirmed
   uint64_t operations = 0, unknown = 0; // client operations checked, of which unknown
+  // Seeds whose clients write in sessions: attempts sent again, and retries the session table
+  // answered (applied by an earlier attempt; applied again, the history would show it).
+  uint64_t session_retries = 0, session_duplicates = 0;
   crash_stats crashes;
 
   void add(const sim_result& r) {
@@ -42,6 +46,8 @@ struct sim_result {
     leaves += r.leaves;
     operations += r.operations;
     unknown += r.unknown;
+    session_retries += r.session_retries;
+    session_duplicates += r.session_duplicates;
     crashes.restarts += r.crashes.restarts;
     crashes.lost_writes += r.crashes.lost_writes;
     for (auto& [ev, k] : r.crashes.timed)
@@ -176,12 +182,19 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   std::mt19937_64 rng{seed * 104729 + n};
   std::uniform_real_distribution<double> coin{0.0, 1.0};
   sim_clients clients{sys, seed, 3, 5};
+  // In odd seeds the clients write in client sessions and send unknown writes again (the
+  // nodes run this binary's feature level, which has sessions); in even seeds they do not.
+  bool sessions = seed % 2 == 1;
+  clients.use_sessions(sessions);
   {
     // Snapshots every few entries, sent in small chunks: lagging and restarted nodes catch up
-    // from snapshots while messages are lost, duplicated and reordered.
-    auto snapshots = [](node_config& nc) {
+    // from snapshots (and their session tables) while messages are lost, duplicated and
+    // reordered.
+    auto snapshots = [sessions](node_config& nc) {
       nc.snapshot_entries = 12;
       nc.snapshot_chunk_bytes = 32;
+      if (sessions)
+        nc.feature_level = features::current;
     };
     cluster c{sys, n, seed, net, snapshots, durable};
     c.worst_moments = worst_moments(n - (n - 1) / 2);
@@ -266,6 +279,8 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     for (auto& v : net->vote_violations)
       res.failures.push_back(v);
     res.steps = c.checker->steps;
+    res.session_retries = clients.session_retries();
+    res.session_duplicates = clients.session_duplicates();
     res.restores = c.checker->restores;
     res.chunks = net->snapshot_chunks;
     res.crashes = c.crashes;
@@ -291,11 +306,13 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
   std::printf("%s: %llu seeds, %llu checked steps, %llu client operations checked for "
               "linearizability (%llu unknown), %llu acknowledged writes, %llu snapshot chunks "
               "sent, %llu restores from snapshots, %llu confirmed leaves, %llu crashes of which "
-              "%llu lost writes (power failures timed to: %s)\n",
+              "%llu lost writes (power failures timed to: %s); in sessions %llu writes sent "
+              "again, %llu of them answered from the session table\n",
               what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
               u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
               u(total.crashes.restarts), u(total.crashes.lost_writes),
-              timed.empty() ? "none" : timed.c_str());
+              timed.empty() ? "none" : timed.c_str(), u(total.session_retries),
+              u(total.session_duplicates));
   EXPECT_GT(total.committed_writes, 0u)
       << "no write succeeded in any seed: the simulation tested nothing";
   EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
@@ -333,6 +350,10 @@ void run_seeds(size_t n, bool durable = false) {
   report(std::to_string(n) + " nodes" + (durable ? " on crashable disks" : ""), last - first + 1,
          total, only != 0);
   EXPECT_GT(total.restores, 0u) << "no snapshot was ever restored: snapshot installs went untested";
+  if (!only) {
+    EXPECT_GT(total.session_duplicates, 0u)
+        << "no retry in a session was answered from the table: exactly-once went untested";
+  }
 }
 
 TEST(SimulatedCluster, Sim3NodesStaySafeAndRecover) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cafraft/runtime/state_machine.hpp>
+
 #include "cluster_test.hpp"
 
 namespace cafraft::test {
@@ -232,6 +234,46 @@ TEST_F(StateMachineTest, ASnapshotIsWrittenInChunksWhileApplyGoesOn) {
       std::count_if(first, last, [](auto& e) { return e.rfind("apply", 0) == 0; });
   EXPECT_GE(pieces, 20) << "one piece per shard that holds keys";
   EXPECT_GT(applies_meanwhile, 0) << "applies waited for the whole snapshot";
+}
+
+// Range reads of the KV store: the keys of [key, range_end) in order across its shards, at
+// most `limit` with `more` set when more are, "\0" as the end of every key.
+TEST(KvRangeRead, ReturnsTheKeysOfARangeInOrderUpToTheLimit) {
+  kv_store kv;
+  uint64_t index = 0;
+  for (auto k : {"b", "a", "c/2", "c/1", "c/10", "d", "c"}) {
+    pb::KvCommand cmd;
+    cmd.mutable_put()->set_key(k);
+    cmd.mutable_put()->set_value(std::string{"v"} + k);
+    kv.apply(++index, cmd.SerializeAsString());
+  }
+  auto range = [&](std::string from, std::string end, uint32_t limit = 0) {
+    pb::KvQuery q;
+    q.set_key(std::move(from));
+    q.set_range_end(std::move(end));
+    q.set_limit(limit);
+    pb::GetResponse r;
+    EXPECT_TRUE(r.ParseFromString(kv.query(q.SerializeAsString())));
+    std::string keys;
+    for (auto& x : r.kvs()) {
+      EXPECT_EQ(x.value(), "v" + x.key());
+      keys += x.key() + " ";
+    }
+    return keys + (r.more() ? "+" : ".");
+  };
+  EXPECT_EQ(range("c/", "c0"), "c/1 c/10 c/2 .");        // the prefix "c/"
+  EXPECT_EQ(range("b", "c/2"), "b c c/1 c/10 .");        // the end is left out
+  EXPECT_EQ(range("", std::string(1, '\0')), "a b c c/1 c/10 c/2 d .");
+  EXPECT_EQ(range("c", std::string(1, '\0'), 2), "c c/1 +");
+  EXPECT_EQ(range("c", "c/1", 1), "c .");                 // exactly the limit: no more
+  EXPECT_EQ(range("x", "z"), ".");
+  pb::KvQuery one;
+  one.set_key("d");
+  pb::GetResponse r;
+  ASSERT_TRUE(r.ParseFromString(kv.query(one.SerializeAsString())));
+  EXPECT_TRUE(r.found());
+  EXPECT_EQ(r.value(), "vd");
+  EXPECT_EQ(r.kvs_size(), 0);
 }
 
 } // namespace
