@@ -104,9 +104,9 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
   auto range = ctl(ids, {"get", "--prefix", "p/"});
   EXPECT_EQ(range.code, 0) << range.out;
   EXPECT_EQ(range.out, "p/a\nv-p/a\np/b\nv-p/b\np/c\nv-p/c\n");
-  auto limited = ctl(ids, {"get", "p/b", "q", "--limit", "1", "-w", "json"});
+  auto limited = ctl(ids, {"-w", "json", "get", "p/b", "q", "--limit", "1"});
   EXPECT_EQ(limited.code, 0) << limited.out;
-  EXPECT_NE(limited.out.find("\"more\":true"), std::string::npos) << limited.out;
+  EXPECT_NE(limited.out.find("\"more\": true"), std::string::npos) << limited.out;
   EXPECT_NE(limited.out.find("p/b"), std::string::npos) << limited.out;
   EXPECT_EQ(limited.out.find("p/c"), std::string::npos) << limited.out;
   auto stale = ctl(ids, {"get", "ryw", "--read", "stale", "--min-index",
