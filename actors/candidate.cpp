@@ -46,7 +46,7 @@ caf::behavior candidate_impl(candidate_ptr self, node_context ctx, std::shared_p
       },
       [self](compact_atom, const pb::SnapshotMeta& meta) { step(self, core::compacted{meta}); },
   }
-      .or_else(non_leader_client_handlers(self, role_kind::candidate))
+      .or_else(non_leader_client_handlers(self, &step, role_kind::candidate))
       .or_else(raft_message_handlers(self, &step))
       .or_else(peer_handlers(self));
 }

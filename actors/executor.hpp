@@ -28,7 +28,7 @@ void send_raft_message(Self* self, const std::string& to, core::raft_message msg
 /// A role's entry point: it steps the core with an event and executes the effects.
 template <class Self> struct role_step { using type = void (*)(Self*, core::event); };
 
-/// The seven Raft messages of another node, each stepped into the role's core as a
+/// The Raft messages of another node, each stepped into the role's core as a
 /// core::raft_message (moved out of the mailbox: a hand-over sends it on from the event).
 template <class Self>
 caf::message_handler raft_message_handlers(Self* self, typename role_step<Self>::type step) {
@@ -41,6 +41,8 @@ caf::message_handler raft_message_handlers(Self* self, typename role_step<Self>:
       [raft](pb::InstallSnapshot& m) { raft(m); },
       [raft](pb::InstallSnapshotResponse& m) { raft(m); },
       [raft](pb::TimeoutNow& m) { raft(m); },
+      [raft](pb::ReadIndexRequest& m) { raft(m); },
+      [raft](pb::ReadIndexResponse& m) { raft(m); },
   };
 }
 

@@ -8,7 +8,8 @@ bool is_raft_message(const caf::type_erased_tuple& x) {
   return x.match_elements<pb::AppendEntries>() || x.match_elements<pb::AppendEntriesResponse>() ||
          x.match_elements<pb::RequestVote>() || x.match_elements<pb::RequestVoteResponse>() ||
          x.match_elements<pb::InstallSnapshot>() ||
-         x.match_elements<pb::InstallSnapshotResponse>() || x.match_elements<pb::TimeoutNow>();
+         x.match_elements<pb::InstallSnapshotResponse>() || x.match_elements<pb::TimeoutNow>() ||
+         x.match_elements<pb::ReadIndexRequest>() || x.match_elements<pb::ReadIndexResponse>();
 }
 
 bool is_client_request(const caf::type_erased_tuple& x) {

@@ -213,9 +213,10 @@ inline core::read_query kv_read(const pb::GetRequest& req) {
   return {q.SerializeAsString(), true};
 }
 
-/// How a node serves a read (docs/reads.md): through the leader's ReadIndex, at once from its
-/// own state (stale, after min_index), or not at all (a policy this version does not serve).
-enum class read_mode { linearizable, stale, unsupported };
+/// How a node serves a read (docs/reads.md): through the leader's ReadIndex, from the leader's
+/// state while its lease holds, from its own state after asking the leader for the read index
+/// (follower), at once from its own state (stale, after min_index), or not at all.
+enum class read_mode { linearizable, lease, follower, stale, unsupported };
 
 template <class Request> read_mode read_mode_of(const Request& req) {
   switch (req.policy()) {
@@ -225,15 +226,17 @@ template <class Request> read_mode read_mode_of(const Request& req) {
     return read_mode::linearizable;
   case pb::READ_STALE:
     return read_mode::stale;
+  case pb::READ_FOLLOWER:
+    return read_mode::follower;
+  case pb::READ_LEASE:
+    return read_mode::lease;
   default:
     return read_mode::unsupported;
   }
 }
 
 inline caf::error unsupported_read() {
-  return make_error(errc::invalid_request,
-                    "this version serves linearizable and stale reads only (lease and follower "
-                    "reads are planned, docs/reads.md)");
+  return make_error(errc::invalid_request, "an unknown read policy");
 }
 
 /// A user's own query, as it is.
@@ -241,32 +244,14 @@ inline core::read_query user_read(pb::QueryRequest& req) {
   return {std::move(*req.mutable_query()), false};
 }
 
-/// Asks the state machine `q` once it has applied `min_index`; answers `rp` with a
-/// pb::GetResponse for a KV read, a pb::QueryResponse for a user's query.
+/// Has the state machine answer `rp` with `q` once it has applied `min_index` (a
+/// pb::GetResponse for a KV read, a pb::QueryResponse for a user's query). Delegated: the
+/// state machine answers the client itself, so a role that hands over meanwhile loses nothing.
 template <class Self>
 void read_from_state_machine(Self* self, caf::response_promise rp, uint64_t min_index,
                              core::read_query q) {
-  auto kv = q.kv;
-  self->request(self->state.ctx.state_machine, caf::infinite, query_atom::value, min_index,
-                std::move(q.bytes))
-      .then(
-          [rp, kv](std::string& answer, uint64_t applied) mutable {
-            if (!kv) {
-              pb::QueryResponse resp;
-              resp.set_answer(std::move(answer));
-              resp.set_applied_index(applied);
-              rp.deliver(std::move(resp));
-              return;
-            }
-            pb::GetResponse resp;
-            if (!resp.ParseFromString(answer)) {
-              rp.deliver(make_error(errc::invalid_request, "the state machine is not a KV store"));
-              return;
-            }
-            resp.set_applied_index(applied);
-            rp.deliver(std::move(resp));
-          },
-          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  rp.delegate(self->state.ctx.state_machine, query_atom::value, min_index, std::move(q.bytes),
+              q.kv);
 }
 
 /// The status of this node as a role sees it.
@@ -279,14 +264,17 @@ std::vector<std::pair<std::string, std::string>> role_fields(const raft_state& s
 /// id and address, or unknown_leader.
 caf::error redirect_error(const raft_state& s);
 
-/// A read on a node that does not lead: stale ones from its own state machine, linearizable
-/// ones redirected to the leader.
-template <class Self>
-caf::response_promise non_leader_read(Self* self, read_mode mode, uint64_t min_index,
+/// A read on a node that does not lead: stale ones from its own state machine, follower reads
+/// through the role's rules (core::read_request: the leader's read index, then its own state),
+/// linearizable and lease reads redirected to the leader.
+template <class Self, class Step>
+caf::response_promise non_leader_read(Self* self, Step step, read_mode mode, uint64_t min_index,
                                       core::read_query q) {
   auto rp = self->make_response_promise();
   if (mode == read_mode::stale)
     read_from_state_machine(self, rp, min_index, std::move(q));
+  else if (mode == read_mode::follower)
+    step(self, core::read_request{self->state.hold(rp), std::move(q)});
   else if (mode == read_mode::unsupported)
     rp.deliver(unsupported_read());
   else
@@ -296,7 +284,8 @@ caf::response_promise non_leader_read(Self* self, read_mode mode, uint64_t min_i
 
 /// Handlers that every non-leader role has: clients are redirected, stale reads are served
 /// from the local state machine, status is answered.
-template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind) {
+template <class Self, class Step>
+auto non_leader_client_handlers(Self* self, Step step, role_kind kind) {
   return caf::message_handler{
       [self](const pb::PutRequest&) -> caf::result<pb::WriteResponse> {
         return redirect_error(*self->state.rs);
@@ -313,13 +302,13 @@ template <class Self> auto non_leader_client_handlers(Self* self, role_kind kind
       [self](const pb::OpenSessionRequest&) -> caf::result<pb::WriteResponse> {
         return redirect_error(*self->state.rs);
       },
-      [self](const pb::GetRequest& req) -> caf::response_promise {
-        return non_leader_read(self, read_mode_of(req), req.min_index(), kv_read(req));
+      [self, step](const pb::GetRequest& req) -> caf::response_promise {
+        return non_leader_read(self, step, read_mode_of(req), req.min_index(), kv_read(req));
       },
-      [self](pb::QueryRequest& req) -> caf::response_promise {
+      [self, step](pb::QueryRequest& req) -> caf::response_promise {
         auto mode = read_mode_of(req);
         auto min_index = req.min_index();
-        return non_leader_read(self, mode, min_index, user_read(req));
+        return non_leader_read(self, step, mode, min_index, user_read(req));
       },
       [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
       [self, kind](inspect_atom) {

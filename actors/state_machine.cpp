@@ -22,6 +22,7 @@ namespace {
 
 struct waiting_query {
   std::string query;
+  bool kv;
   caf::response_promise rp;
 };
 
@@ -49,12 +50,33 @@ struct sm_state {
 
 using sm_ptr = inspected<sm_state>*;
 
+/// Answers a read from the state as applied now: a pb::GetResponse for the KV store's
+/// queries (`kv`), a pb::QueryResponse for a user's own.
+void answer(sm_ptr self, caf::response_promise& rp, const std::string& query, bool kv) {
+  auto& st = self->state;
+  auto result = st.sm->query(query);
+  if (!kv) {
+    pb::QueryResponse resp;
+    resp.set_answer(std::move(result));
+    resp.set_applied_index(st.applied);
+    rp.deliver(std::move(resp));
+    return;
+  }
+  pb::GetResponse resp;
+  if (!resp.ParseFromString(result)) {
+    rp.deliver(make_error(errc::invalid_request, "the state machine is not a KV store"));
+    return;
+  }
+  resp.set_applied_index(st.applied);
+  rp.deliver(std::move(resp));
+}
+
 void answer_waiting(sm_ptr self) {
   auto& st = self->state;
   while (!st.waiting.empty() && st.waiting.begin()->first <= st.applied) {
     auto q = std::move(st.waiting.begin()->second);
     st.waiting.erase(st.waiting.begin());
-    q.rp.deliver(st.sm->query(q.query), st.applied);
+    answer(self, q.rp, q.query, q.kv);
   }
 }
 
@@ -328,15 +350,15 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
                                 {"entries_since_snapshot", std::to_string(st.entries_since)},
                                 {"snapshot_in_progress", st.saving ? "true" : "false"}});
       },
-      [self](query_atom, uint64_t min_index, std::string& query) {
+      [self](query_atom, uint64_t min_index, std::string& query, bool kv) {
         auto& st = self->state;
         auto rp = self->make_response_promise();
         if (min_index <= st.applied || CAFRAFT_CANARY("read_before_apply"))
-          rp.deliver(st.sm->query(query), st.applied);
+          answer(self, rp, query, kv);
         else if (st.waiting.size() >= st.cfg->max_pending_requests)
           rp.deliver(make_error(errc::overloaded, "too many reads wait for entries to apply"));
         else
-          st.waiting.emplace(min_index, waiting_query{std::move(query), rp});
+          st.waiting.emplace(min_index, waiting_query{std::move(query), kv, rp});
         return rp;
       },
       [self](restore_atom, const pb::SnapshotMeta& meta) {

@@ -3,8 +3,10 @@
 //
 //   receives  apply_atom, std::vector<pb::LogEntry> -> std::vector<std::string> (one result per
 //             entry; entries at or below the applied index are skipped and get "")
-//             query_atom, uint64_t min_index, std::string query -> (std::string, uint64_t
-//             applied index), answered once the applied index reaches min_index
+//             query_atom, uint64_t min_index, std::string query, bool kv -> pb::GetResponse
+//             (kv: the KV store's query) or pb::QueryResponse (a user's own), answered once
+//             the applied index reaches min_index. The roles delegate reads here: the answer
+//             reaches the client even when the role that asked has handed over meanwhile.
 //             restore_atom, pb::SnapshotMeta: a role installed a snapshot from the leader;
 //             the state is replaced by it (read from storage) before anything else is applied
 //             snapshot_atom -> pb::SnapshotMeta: a snapshot now (a backup), prepared after

@@ -43,6 +43,8 @@ bool is_raft_body(pb::Frame::BodyCase c) {
   case frame::kInstallSnapshot:
   case frame::kInstallSnapshotResponse:
   case frame::kTimeoutNow:
+  case frame::kReadIndex:
+  case frame::kReadIndexResponse:
     return true;
   default:
     return false;
@@ -80,7 +82,8 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_request_vote_response) ||
          put(m, f, &frame::mutable_install_snapshot) ||
          put(m, f, &frame::mutable_install_snapshot_response) ||
-         put(m, f, &frame::mutable_timeout_now) || put(m, f, &frame::mutable_put) ||
+         put(m, f, &frame::mutable_timeout_now) || put(m, f, &frame::mutable_read_index) ||
+         put(m, f, &frame::mutable_read_index_response) || put(m, f, &frame::mutable_put) ||
          put(m, f, &frame::mutable_del) || put(m, f, &frame::mutable_cas) ||
          put(m, f, &frame::mutable_get) || put(m, f, &frame::mutable_propose) ||
          put(m, f, &frame::mutable_open_session) ||
@@ -118,6 +121,10 @@ caf::message from_frame(frame& f) {
     return take(f.mutable_install_snapshot_response());
   case frame::kTimeoutNow:
     return take(f.mutable_timeout_now());
+  case frame::kReadIndex:
+    return take(f.mutable_read_index());
+  case frame::kReadIndexResponse:
+    return take(f.mutable_read_index_response());
   case frame::kPut:
     return take(f.mutable_put());
   case frame::kDel:

@@ -21,7 +21,7 @@ namespace cafraft::canary {
 // Every canary in the code, one per planted bug. tests/canary/check_table.sh keeps this list,
 // the CAFRAFT_CANARY("...") sites in actors/ and runtime/, and tests/canary/canaries.tsv equal.
 // canary-names-begin
-inline constexpr std::array<std::string_view, 33> names{
+inline constexpr std::array<std::string_view, 34> names{
     // persist before you promise
     "vote_sent_before_persisted",
     "vote_forgotten_at_restart",
@@ -66,6 +66,8 @@ inline constexpr std::array<std::string_view, 33> names{
     "feature_gate_ignores_members",
     // client sessions
     "session_duplicate_applied",
+    // read policies
+    "follower_read_skips_read_index",
 };
 // canary-names-end
 

@@ -2,11 +2,13 @@
 
 #include <cafraft/runtime/canary.hpp>
 #include <cafraft/runtime/core_detail.hpp>
+#include <cafraft/runtime/features.hpp>
 #include <cafraft/runtime/rules.hpp>
 
 namespace cafraft::core {
 
 using detail::answer;
+using detail::fail;
 using detail::tell;
 
 namespace {
@@ -88,6 +90,15 @@ reply_value session_reply(uint64_t index, uint64_t term, const std::string& resu
   return resp;
 }
 
+pb::ReadIndexResponse refuse_read_index(const raft_state& s, const pb::ReadIndexRequest& req) {
+  pb::ReadIndexResponse resp;
+  resp.set_term(s.term);
+  resp.set_leader_id(s.id);
+  resp.set_id(req.id());
+  resp.set_granted(false);
+  return resp;
+}
+
 pb::InstallSnapshotResponse reject_stale_snapshot(const raft_state& s,
                                                   const pb::InstallSnapshot& req) {
   pb::InstallSnapshotResponse resp;
@@ -148,6 +159,10 @@ prelude run_prelude(raft_state& s, const raft_message& m, effects& fx, const env
                                  rules::decide_vote(s, req)); // refused: our term
                           return prelude::handled;
                         },
+                        [&](const pb::ReadIndexRequest& req) {
+                          tell(fx, req.node_id(), refuse_read_index(s, req));
+                          return prelude::handled;
+                        },
                         [](const auto&) { return prelude::handled; },
                     },
                     m);
@@ -168,6 +183,7 @@ struct follower_step {
   void heard_from_leader(uint64_t term, const std::string& leader) {
     rules::observe_term(s, term);
     if (s.leader_id != leader) {
+      fail_reads("the leader changed");
       s.leader_id = leader;
       e.log.info("{} [term {}] follows leader {}", s.id, s.term, s.leader_id);
       fx.push_back(leader_known{s.term, leader, s.address_of(leader)});
@@ -297,6 +313,7 @@ struct follower_step {
       return; // the leader's transfer times out
     }
     e.log.info("{} [term {}] takes over the leadership from {}", s.id, s.term, req.leader_id());
+    fail_reads("an election starts");
     s.campaign_now = true;
     fx.push_back(become{role_kind::candidate});
   }
@@ -305,6 +322,66 @@ struct follower_step {
   void on(const pb::AppendEntriesResponse&) {}
   void on(const pb::RequestVoteResponse&) {}
   void on(const pb::InstallSnapshotResponse&) {}
+
+  // -- follower reads (READ_FOLLOWER, thesis §6.4) ---------------------------------------------
+
+  /// Asks the leader for its read index; the read is answered from this node's state once it
+  /// has applied that index (read_state).
+  void on(const read_request& q) {
+    if (s.cluster_level < features::sessions)
+      return fail(fx, q.id, errc::invalid_request,
+                  "follower reads need the cluster's feature level " +
+                      std::to_string(features::sessions));
+    if (s.leader_id.empty() || s.leader_id == s.id)
+      return fail(fx, q.id, errc::unknown_leader);
+    if (r.reads.size() >= e.cfg.max_pending_requests)
+      return fail(fx, q.id, errc::overloaded);
+    if (CAFRAFT_CANARY("follower_read_skips_read_index")) { // its own commit index may lag
+      fx.push_back(read_state{q.id, s.commit_index, q.query});
+      return;
+    }
+    uint64_t token = 0;
+    while (token == 0 || r.reads.count(token))
+      token = e.rng();
+    r.reads.emplace(token, follower_role::remote_read{q.id, s.term, q.query,
+                                                      e.now + e.cfg.election_timeout_max});
+    pb::ReadIndexRequest req;
+    req.set_term(s.term);
+    req.set_node_id(s.id);
+    req.set_id(token);
+    tell(fx, s.leader_id, std::move(req));
+  }
+
+  void on(const pb::ReadIndexResponse& resp) {
+    auto i = r.reads.find(resp.id());
+    if (i == r.reads.end())
+      return; // answered already, or failed
+    auto rd = std::move(i->second);
+    r.reads.erase(i);
+    if (!resp.granted() || resp.term() != rd.term)
+      return fail(fx, rd.id, errc::unknown_leader, "the leader changed");
+    fx.push_back(read_state{rd.id, resp.index(), std::move(rd.query)});
+  }
+
+  void on(const pb::ReadIndexRequest& req) { tell(fx, req.node_id(), refuse_read_index(s, req)); }
+
+  /// The reads that wait for the leader fail (the client asks again, or elsewhere).
+  void fail_reads(const char* why) {
+    for (auto& [token, rd] : r.reads)
+      fail(fx, rd.id, errc::unknown_leader, why);
+    r.reads.clear();
+  }
+
+  void expire_reads() {
+    for (auto i = r.reads.begin(); i != r.reads.end();) {
+      if (e.now >= i->second.deadline) {
+        fail(fx, i->second.id, errc::unknown_leader, "the leader did not give a read index");
+        i = r.reads.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
 
   bool may_campaign_at_all() const {
     return s.self_voter() && !s.resyncing && !s.removed && e.cfg.electable &&
@@ -328,6 +405,7 @@ struct follower_step {
   }
 
   void on(const tick&) {
+    expire_reads();
     if (e.now >= r.timer.deadline)
       on(election_timeout{});
   }
@@ -337,6 +415,7 @@ struct follower_step {
       arm(r.timer, e);
       return;
     }
+    fail_reads("an election starts");
     e.log.info("{} [term {}] election timeout, leader {} silent", s.id, s.term,
                s.leader_id.empty() ? "unknown" : s.leader_id);
     fx.push_back(become{role_kind::candidate});
@@ -500,6 +579,9 @@ struct candidate_step {
   void on(const pb::AppendEntriesResponse&) {}
   void on(const pb::InstallSnapshotResponse&) {}
   void on(const pb::TimeoutNow&) {} // a candidate campaigns already
+  void on(const pb::ReadIndexRequest& req) { tell(fx, req.node_id(), refuse_read_index(s, req)); }
+  void on(const pb::ReadIndexResponse&) {} // to the follower this node was
+  void on(const read_request& q) { fail(fx, q.id, errc::unknown_leader); }
 };
 
 } // namespace
@@ -513,7 +595,10 @@ effects step_candidate(raft_state& s, candidate_role& r, const env& e, const eve
 }
 
 time_point deadline(const follower_role& r) {
-  return r.timer.deadline;
+  auto t = r.timer.deadline;
+  for (auto& [token, rd] : r.reads)
+    t = std::min(t, rd.deadline);
+  return t;
 }
 time_point deadline(const candidate_role& r) {
   return r.timer.deadline;

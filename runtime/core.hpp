@@ -38,9 +38,12 @@ template <class... Fs> struct overloaded : Fs... { using Fs::operator()...; };
 template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
 
 /// The Raft messages a node sends to another.
+/// The Raft messages a node sends to another (ReadIndexRequest and its response: follower
+/// reads, thesis §6.4).
 using raft_message = std::variant<pb::AppendEntries, pb::AppendEntriesResponse, pb::RequestVote,
                                   pb::RequestVoteResponse, pb::InstallSnapshot,
-                                  pb::InstallSnapshotResponse, pb::TimeoutNow>;
+                                  pb::InstallSnapshotResponse, pb::TimeoutNow,
+                                  pb::ReadIndexRequest, pb::ReadIndexResponse>;
 
 /// Points in time as the core sees them (the actor clock's, in virtual time under test).
 using time_point = std::chrono::steady_clock::time_point;
@@ -90,7 +93,9 @@ struct read_query {
   std::string bytes;
   bool kv = true;
 };
-/// A linearizable read (ReadIndex, thesis §6.4).
+/// A linearizable read (ReadIndex, thesis §6.4). On the leader it confirms its leadership; on a
+/// follower it asks the leader for the read index and answers from its own state once it has
+/// applied that far (a follower read); a candidate fails it (unknown_leader).
 struct read_request {
   request_id id;
   read_query query;
@@ -236,6 +241,15 @@ struct election_timer {
 
 /// What the follower role holds besides raft_state.
 struct follower_role {
+  /// A follower read waiting for the leader's read index (ReadIndexRequest::id is the key, a
+  /// random number: an answer to an earlier role's request never matches).
+  struct remote_read {
+    request_id id;
+    uint64_t term; // the term of the leader asked
+    read_query query;
+    time_point deadline; // fails then (unknown_leader): the request or its answer was lost
+  };
+  std::map<uint64_t, remote_read> reads;
   election_timer timer;
   bool chunk_pending = false; // a snapshot chunk is with storage: others wait for a resend
   /// Until then a leader was heard from recently: pre-votes are refused (thesis §9.6).
@@ -260,6 +274,9 @@ struct leader_role {
     uint64_t read_index; // commit index when the read arrived
     read_query query;
     request_id id;
+    // A follower's read (ReadIndexRequest): answered to that node with the read index.
+    std::string remote;
+    uint64_t remote_id = 0;
   };
   struct change {                        // the one membership change it runs
     std::optional<pb::JoinRequest> join; // else a leave
@@ -350,6 +367,9 @@ prelude run_prelude(raft_state& s, const raft_message& m, effects& fx, const env
 /// from what the session table made of it (`result`: an encoded pb::SessionResult): the saved
 /// answer for a duplicate, session_expired or invalid_request when nothing was applied.
 reply_value session_reply(uint64_t index, uint64_t term, const std::string& result);
+
+/// The answer to a ReadIndexRequest that this node cannot grant (it does not lead that term).
+pb::ReadIndexResponse refuse_read_index(const raft_state& s, const pb::ReadIndexRequest& req);
 
 /// The answer to an InstallSnapshot of an older term: our term, so that its sender steps down.
 pb::InstallSnapshotResponse reject_stale_snapshot(const raft_state& s,

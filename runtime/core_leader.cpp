@@ -166,8 +166,18 @@ struct leader_step {
     while (!r.pending_reads.empty() && r.pending_reads.front().round <= confirmed) {
       auto rd = std::move(r.pending_reads.front());
       r.pending_reads.pop_front();
-      fx.push_back(read_state{rd.id, early ? rd.read_index : std::max(rd.read_index, r.noop_index),
-                              std::move(rd.query)});
+      auto index = early ? rd.read_index : std::max(rd.read_index, r.noop_index);
+      if (!rd.remote.empty()) { // a follower's read: it waits for its own apply
+        pb::ReadIndexResponse resp;
+        resp.set_term(s.term);
+        resp.set_leader_id(s.id);
+        resp.set_id(rd.remote_id);
+        resp.set_granted(true);
+        resp.set_index(index);
+        tell(fx, rd.remote, std::move(resp));
+        continue;
+      }
+      fx.push_back(read_state{rd.id, index, std::move(rd.query)});
     }
   }
 
@@ -195,10 +205,23 @@ struct leader_step {
     if (overloaded())
       return fail(fx, q.id, errc::overloaded);
     r.pending_reads.push_back(
-        leader_role::read{r.repl->new_read_round(), s.commit_index, q.query, q.id});
+        leader_role::read{r.repl->new_read_round(), s.commit_index, q.query, q.id, {}, 0});
     r.broadcast_due = true;
     schedule_flush();
   }
+
+  // A follower's read (thesis §6.4): the read index once a majority confirmed this
+  // leadership, as for the leader's own reads. A request for another term was refused by the
+  // prelude (older) or deposed us (newer).
+  void on(const pb::ReadIndexRequest& req) {
+    if (overloaded() || !s.config.is_member(req.node_id()))
+      return tell(fx, req.node_id(), refuse_read_index(s, req));
+    r.pending_reads.push_back(leader_role::read{r.repl->new_read_round(), s.commit_index, {}, 0,
+                                                req.node_id(), req.id()});
+    r.broadcast_due = true;
+    schedule_flush();
+  }
+  void on(const pb::ReadIndexResponse&) {} // to the follower this node was
 
   // -- stepping down ----------------------------------------------------------------------------
 
@@ -214,7 +237,8 @@ struct leader_step {
       fail(fx, w.id, code);
     r.pending_writes.clear();
     for (auto& rd : r.pending_reads)
-      fail(fx, rd.id, code);
+      if (rd.remote.empty()) // a follower's read fails there, when the leader changes
+        fail(fx, rd.id, code);
     r.pending_reads.clear();
   }
 

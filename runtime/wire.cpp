@@ -113,6 +113,10 @@ const std::string& raft_sender(const pb::Frame& f) {
     return f.install_snapshot_response().follower_id();
   case pb::Frame::kTimeoutNow:
     return f.timeout_now().leader_id();
+  case pb::Frame::kReadIndex:
+    return f.read_index().node_id();
+  case pb::Frame::kReadIndexResponse:
+    return f.read_index_response().leader_id();
   default:
     return none;
   }

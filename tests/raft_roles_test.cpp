@@ -215,11 +215,11 @@ TEST(StateMachineActor, AReadWaitsUntilTheStateMachineAppliedItsReadIndex) {
   pb::KvQuery q;
   q.set_key("x");
   sys.spawn([sm, a, query = q.SerializeAsString()](caf::event_based_actor* self) {
-    self->request(sm, caf::infinite, query_atom::value, uint64_t{2}, query)
-        .then([a](std::string& r, uint64_t applied) {
+    self->request(sm, caf::infinite, query_atom::value, uint64_t{2}, query, true)
+        .then([a](pb::GetResponse& r) {
           a->done = true;
-          a->resp.ParseFromString(r);
-          a->applied = applied;
+          a->applied = r.applied_index();
+          a->resp = std::move(r);
         });
   });
   d.run();

@@ -82,6 +82,11 @@ std::string describe(const raft_message& m) {
                        << (x.installed() ? " installed" : "");
                  },
                  [&](const pb::TimeoutNow& x) { out << "TimeoutNow term=" << x.term(); },
+                 [&](const pb::ReadIndexRequest& x) { out << "ReadIndex term=" << x.term(); },
+                 [&](const pb::ReadIndexResponse& x) {
+                   out << "ReadIndexResp term=" << x.term()
+                       << (x.granted() ? " index=" + std::to_string(x.index()) : " refused");
+                 },
              },
              m);
   return out.str();

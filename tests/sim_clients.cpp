@@ -25,7 +25,7 @@ struct sim_clients::shared {
     std::optional<size_t> again; // sessions: the op (by index) to send again, same sequence
     int attempts = 0;            // of that op
   };
-  uint64_t retries = 0, duplicates = 0;
+  uint64_t retries = 0, duplicates = 0, follower_reads = 0;
   std::vector<client_state> clients;
   std::vector<lin::operation> ops;
   std::vector<bool> finished; // per op: completed (else still waiting: unknown)
@@ -176,8 +176,14 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
   case lin::op_kind::read: {
     pb::GetRequest req;
     req.set_key(op.key);
+    auto dest = node;
+    if (read_policies_ && coin(rng_) < 0.5) { // a follower read, at any node
+      req.set_policy(pb::READ_FOLLOWER);
+      dest = c.nodes.at(up[rng_() % up.size()]);
+      ++st_->follower_reads;
+    }
     sys_.spawn([=](caf::event_based_actor* self) {
-      self->request(node, request_timeout, req)
+      self->request(dest, request_timeout, req)
           .then(
               [=](const pb::GetResponse& r) {
                 done(lin::outcome::ok,
@@ -263,6 +269,10 @@ uint64_t sim_clients::session_retries() const {
 
 uint64_t sim_clients::session_duplicates() const {
   return st_->duplicates;
+}
+
+uint64_t sim_clients::follower_reads() const {
+  return st_->follower_reads;
 }
 
 bool sim_clients::idle() const {

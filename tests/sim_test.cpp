@@ -36,6 +36,7 @@ struct sim_result {
   // Seeds whose clients write in sessions: attempts sent again, and retries the session table
   // answered (applied by an earlier attempt; applied again, the history would show it).
   uint64_t session_retries = 0, session_duplicates = 0;
+  uint64_t follower_reads = 0; // reads at any node through the leader's read index
   crash_stats crashes;
 
   void add(const sim_result& r) {
@@ -48,6 +49,7 @@ struct sim_result {
     unknown += r.unknown;
     session_retries += r.session_retries;
     session_duplicates += r.session_duplicates;
+    follower_reads += r.follower_reads;
     crashes.restarts += r.crashes.restarts;
     crashes.lost_writes += r.crashes.lost_writes;
     for (auto& [ev, k] : r.crashes.timed)
@@ -186,6 +188,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   // nodes run this binary's feature level, which has sessions); in even seeds they do not.
   bool sessions = seed % 2 == 1;
   clients.use_sessions(sessions);
+  clients.use_read_policies(sessions);
   {
     // Snapshots every few entries, sent in small chunks: lagging and restarted nodes catch up
     // from snapshots (and their session tables) while messages are lost, duplicated and
@@ -281,6 +284,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     res.steps = c.checker->steps;
     res.session_retries = clients.session_retries();
     res.session_duplicates = clients.session_duplicates();
+    res.follower_reads = clients.follower_reads();
     res.restores = c.checker->restores;
     res.chunks = net->snapshot_chunks;
     res.crashes = c.crashes;
@@ -307,12 +311,12 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
               "linearizability (%llu unknown), %llu acknowledged writes, %llu snapshot chunks "
               "sent, %llu restores from snapshots, %llu confirmed leaves, %llu crashes of which "
               "%llu lost writes (power failures timed to: %s); in sessions %llu writes sent "
-              "again, %llu of them answered from the session table\n",
+              "again, %llu of them answered from the session table; %llu follower reads\n",
               what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
               u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
               u(total.crashes.restarts), u(total.crashes.lost_writes),
               timed.empty() ? "none" : timed.c_str(), u(total.session_retries),
-              u(total.session_duplicates));
+              u(total.session_duplicates), u(total.follower_reads));
   EXPECT_GT(total.committed_writes, 0u)
       << "no write succeeded in any seed: the simulation tested nothing";
   EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
