@@ -13,11 +13,22 @@
 
 namespace cafraft {
 
-/// The core's view of the time: the actor clock's (virtual under CAF's test scheduler).
-template <class Self> core::env core_env(Self* self) {
+/// The node's own clock: the actor clock's (virtual under CAF's test scheduler), run at
+/// node_config::clock_rate (the simulation's clock skew; 1 everywhere else).
+template <class Self> core::time_point local_now(Self* self) {
   static_assert(std::is_same_v<caf::actor_clock::time_point, core::time_point>);
+  auto now = self->clock().now();
+  auto rate = self->state.ctx.cfg->clock_rate;
+  if (rate == 1.0)
+    return now;
+  return core::time_point{std::chrono::duration_cast<core::time_point::duration>(
+      std::chrono::duration<double, core::time_point::period>(now.time_since_epoch()) * rate)};
+}
+
+/// The core's view of the time: the node's own clock.
+template <class Self> core::env core_env(Self* self) {
   auto& st = self->state;
-  return core::env{*st.ctx.cfg, *st.ctx.log, self->clock().now(), st.rng};
+  return core::env{*st.ctx.cfg, *st.ctx.log, local_now(self), st.rng};
 }
 
 template <class Self>
@@ -224,16 +235,24 @@ template <class Self> void wake_at(Self* self, core::time_point when) {
   auto& st = self->state;
   if (st.retired || when == core::time_point::max() || (st.wake_pending && st.wake_at <= when))
     return;
-  auto now = self->clock().now();
+  auto now = local_now(self);
   st.wake_pending = true;
   st.wake_at = when;
-  self->delayed_send(self, when > now ? when - now : caf::timespan{0}, tick_atom::value);
+  auto local = when > now ? when - now : caf::timespan{0};
+  auto rate = st.ctx.cfg->clock_rate;
+  // Rounded up, and a microsecond more: a tick that came early would find nothing due.
+  auto wait = rate == 1.0 ? local
+                          : std::chrono::ceil<caf::timespan>(
+                                std::chrono::duration<double, caf::timespan::period>(local) /
+                                rate) +
+                                std::chrono::microseconds{1};
+  self->delayed_send(self, wait, tick_atom::value);
 }
 
 /// A wake-up came: the one asked for last, or an older one for a later deadline.
 template <class Self> void woken(Self* self) {
   auto& st = self->state;
-  if (st.wake_pending && self->clock().now() >= st.wake_at)
+  if (st.wake_pending && local_now(self) >= st.wake_at)
     st.wake_pending = false;
 }
 

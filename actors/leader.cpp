@@ -139,10 +139,10 @@ template <class Event, class... Ts> caf::response_promise ask(leader_ptr self, T
 /// `min_index`.
 caf::response_promise read(leader_ptr self, read_mode mode, uint64_t min_index,
                            core::read_query q) {
-  // A follower read on the leader is its own ReadIndex read; a lease read is one too while
-  // leases are not served.
+  // A follower read on the leader is its own ReadIndex read; a lease read skips the round trip
+  // while the lease holds (core::read_request::lease).
   if (mode == read_mode::linearizable || mode == read_mode::follower || mode == read_mode::lease)
-    return ask<core::read_request>(self, std::move(q));
+    return ask<core::read_request>(self, std::move(q), mode == read_mode::lease);
   auto rp = self->make_response_promise();
   if (mode == read_mode::unsupported)
     rp.deliver(unsupported_read());

@@ -274,7 +274,7 @@ caf::response_promise non_leader_read(Self* self, Step step, read_mode mode, uin
   if (mode == read_mode::stale)
     read_from_state_machine(self, rp, min_index, std::move(q));
   else if (mode == read_mode::follower)
-    step(self, core::read_request{self->state.hold(rp), std::move(q)});
+    step(self, core::read_request{self->state.hold(rp), std::move(q), false});
   else if (mode == read_mode::unsupported)
     rp.deliver(unsupported_read());
   else

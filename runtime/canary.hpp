@@ -21,7 +21,7 @@ namespace cafraft::canary {
 // Every canary in the code, one per planted bug. tests/canary/check_table.sh keeps this list,
 // the CAFRAFT_CANARY("...") sites in actors/ and runtime/, and tests/canary/canaries.tsv equal.
 // canary-names-begin
-inline constexpr std::array<std::string_view, 34> names{
+inline constexpr std::array<std::string_view, 35> names{
     // persist before you promise
     "vote_sent_before_persisted",
     "vote_forgotten_at_restart",
@@ -68,6 +68,7 @@ inline constexpr std::array<std::string_view, 34> names{
     "session_duplicate_applied",
     // read policies
     "follower_read_skips_read_index",
+    "lease_read_after_expiry",
 };
 // canary-names-end
 

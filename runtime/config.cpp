@@ -39,6 +39,12 @@ std::string validate(const node_config& cfg) {
     return "election timeouts must satisfy 0 < min <= max";
   if (cfg.heartbeat_interval.count() <= 0 || cfg.heartbeat_interval >= cfg.election_timeout_min)
     return "heartbeat interval must be positive and below the minimum election timeout";
+  if (cfg.lease_reads && (!cfg.check_quorum || !cfg.pre_vote))
+    return "lease reads need check-quorum and pre-vote";
+  if (cfg.clock_drift_ppm >= 1000000)
+    return "the clock drift bound must be below 1000000 ppm";
+  if (!(cfg.clock_rate > 0))
+    return "the clock rate must be positive";
   if (cfg.data_dir.empty() && !cfg.storage)
     return "no storage: set data_dir (or a storage object)";
   if (!cfg.data_dir.empty() && cfg.storage)

@@ -129,11 +129,21 @@ struct node_config {
   /// system clock). Sessions expire by these stamps only, never by a node's own clock; the
   /// simulation gives each node a clock of its own here.
   std::function<uint64_t()> wall_clock_ms;
-  /// Lease reads (READ_LEASE): how much faster a node's clock may run than another's, in parts
-  /// per million. The leader's lease after a majority acknowledged a heartbeat sent at t is
-  /// t + election_timeout_min * (1 - drift) (docs/reads.md): a bound too small for the real
-  /// clocks lets a lease read return stale data.
+  /// Lease reads (READ_LEASE, docs/reads.md): the leader answers from its own state while a
+  /// majority acknowledged one of its heartbeats within the last election_timeout_min minus
+  /// the drift bound, without asking them again. Needs check_quorum and pre_vote (the voters
+  /// that acknowledged refuse to pre-vote for anyone else for election_timeout_min); set it on
+  /// every node: a node that sets it also refuses pre-votes for election_timeout_min after it
+  /// starts, since it may have acknowledged a lease before a restart. Off: READ_LEASE is served
+  /// as a linearizable ReadIndex read.
+  bool lease_reads = false;
+  /// How much faster one node's clock may run than another's, in parts per million: a lease
+  /// lasts election_timeout_min * (1 - drift). A bound below the real drift lets a lease read
+  /// return stale data (ReadPolicies.SkewBeyondTheBoundIsWhatBreaksALeaseRead shows it).
   uint32_t clock_drift_ppm = 50000;
+  /// Tests only: this node's clock runs at this rate of the actor clock (1: the same). The
+  /// simulation skews its nodes' clocks with it.
+  double clock_rate = 1.0;
 
   /// The data directory (docs/storage.md): manifest, hard state and WAL, locked while the node
   /// runs. Durable storage is the default: a node needs either this or `storage`.

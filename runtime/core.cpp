@@ -279,7 +279,7 @@ struct follower_step {
 
   void on(const pb::RequestVote& req) {
     if (req.pre_vote()) { // changes nothing here, so nothing to persist
-      bool leader_recent = !s.leader_id.empty() && e.now < r.lease_until &&
+      bool leader_recent = (!s.leader_id.empty() || e.cfg.lease_reads) && e.now < r.lease_until &&
                            !CAFRAFT_CANARY("pre_vote_ignores_leader_lease");
       tell(fx, req.candidate_id(), rules::decide_pre_vote(s, req, leader_recent));
       return;
@@ -424,6 +424,9 @@ struct follower_step {
   void on(const started&) {
     persist_hard_state(s, fx); // a term learned by the role before us
     arm(r.timer, e);
+    // It may have acknowledged a leader's lease before it (re)started: it keeps it.
+    if (e.cfg.lease_reads)
+      r.lease_until = e.now + e.cfg.election_timeout_min;
     check_removal(s, r.removal_reported, fx); // a leader that removed itself hands over to us
   }
 

@@ -99,6 +99,9 @@ struct read_query {
 struct read_request {
   request_id id;
   read_query query;
+  /// READ_LEASE: the leader answers at once while its lease holds (node_config::lease_reads),
+  /// else as any linearizable read.
+  bool lease = false;
 };
 /// A join (`join` set) or a leave, one server at a time (thesis §4.1).
 struct change_request {
@@ -292,6 +295,13 @@ struct leader_role {
   };
   std::unique_ptr<replication> repl;
   uint64_t noop_index = 0;  // first entry of this term; reads wait until it is committed
+  /// Lease reads: when each ReadIndex round the heartbeats carried began, until a majority
+  /// acknowledges it; the latest such beginning (the lease runs from there); and whether this
+  /// term may serve leases at all (not once it sent TimeoutNow: the target's votes ignore the
+  /// voters' pre-vote refusals).
+  std::map<uint64_t, time_point> lease_rounds;
+  time_point lease_start{};
+  bool lease_off = false;
   uint64_t level_index = 0; // the last ENTRY_CLUSTER_LEVEL entry this leader appended
   uint32_t level_sent = 0;  // and its level
   uint64_t flushed = 0;     // highest index handed to storage

@@ -112,6 +112,8 @@ struct leader_step {
   }
 
   void on(const heartbeat_tick&) {
+    if (e.cfg.lease_reads && !r.lease_off) // every heartbeat renews the lease once acknowledged
+      r.lease_rounds.emplace(r.repl->new_read_round(), e.now);
     for (auto& [peer, ignored] : r.repl->progress())
       send_appends(peer, send_mode::tick);
     // Removed members are told until they know; one that is down is given up on after a
@@ -155,7 +157,28 @@ struct leader_step {
     }
   }
 
+  /// The lease: from the beginning of the latest heartbeat round a majority acknowledged. The
+  /// voters that acknowledged it refuse pre-votes for election_timeout_min after they did (by
+  /// their clocks, which run at most clock_drift_ppm faster than ours).
+  void renew_lease() {
+    auto confirmed = r.repl->confirmed_read_round();
+    while (!r.lease_rounds.empty() && r.lease_rounds.begin()->first <= confirmed) {
+      r.lease_start = std::max(r.lease_start, r.lease_rounds.begin()->second);
+      r.lease_rounds.erase(r.lease_rounds.begin());
+    }
+  }
+
+  bool lease_holds() const {
+    if (!e.cfg.lease_reads || r.lease_off || r.pending_transfer || r.leaving ||
+        r.lease_start == time_point{} || s.commit_index < r.noop_index)
+      return false;
+    auto span = e.cfg.election_timeout_min -
+                e.cfg.election_timeout_min * e.cfg.clock_drift_ppm / 1000000;
+    return e.now < r.lease_start + span || CAFRAFT_CANARY("lease_read_after_expiry");
+  }
+
   void serve_reads() {
+    renew_lease();
     // The read index is the commit index as it stands, even before our no-op commits.
     bool early = CAFRAFT_CANARY("read_before_own_term_commit");
     if (s.commit_index < r.noop_index && !early)
@@ -204,6 +227,10 @@ struct leader_step {
   void on(const read_request& q) {
     if (overloaded())
       return fail(fx, q.id, errc::overloaded);
+    if (q.lease && lease_holds()) { // no round trip: the lease says no one else leads
+      fx.push_back(read_state{q.id, s.commit_index, q.query});
+      return;
+    }
     r.pending_reads.push_back(
         leader_role::read{r.repl->new_read_round(), s.commit_index, q.query, q.id, {}, 0});
     r.broadcast_due = true;
@@ -602,6 +629,7 @@ struct leader_step {
   }
 
   void send_timeout_now(const std::string& target) {
+    r.lease_off = true; // the target's election does not wait for the voters' leases
     pb::TimeoutNow tn;
     tn.set_term(s.term);
     tn.set_leader_id(s.id);

@@ -267,6 +267,27 @@ TEST_F(CoreTest, APreVoteIsRefusedWhileTheLeaderIsRecentAndChangesNothing) {
   EXPECT_TRUE(s.voted_for.empty());
 }
 
+// With lease reads a node that (re)starts may have acknowledged a leader's lease just before:
+// it refuses pre-votes for an election timeout, as if it had just heard from a leader.
+TEST_F(CoreTest, WithLeaseReadsAStartingFollowerRefusesPreVotesForAnElectionTimeout) {
+  cfg.lease_reads = true;
+  follower_role r;
+  follower(r, started{});
+  now += cfg.election_timeout_min - std::chrono::milliseconds{1};
+  auto fx = follower(r, raft_message{vote_request("n3", 3, 2, 2, true)});
+  EXPECT_FALSE(sent<pb::RequestVoteResponse>(fx, 0).granted())
+      << "granted a pre-vote within a lease it may have acknowledged before it started";
+  now += std::chrono::milliseconds{1};
+  fx = follower(r, raft_message{vote_request("n3", 3, 2, 2, true)});
+  EXPECT_TRUE(sent<pb::RequestVoteResponse>(fx, 0).granted());
+  // Without lease reads nothing changes: a node that knows no leader grants at once.
+  cfg.lease_reads = false;
+  follower_role fresh;
+  follower(fresh, started{});
+  fx = follower(fresh, raft_message{vote_request("n3", 3, 2, 2, true)});
+  EXPECT_TRUE(sent<pb::RequestVoteResponse>(fx, 0).granted());
+}
+
 TEST_F(CoreTest, OnlyVotersThatMayCampaignBecomeCandidates) {
   follower_role r;
   auto fx = follower(r, election_timeout{});
@@ -533,7 +554,7 @@ TEST_F(LeaderTest, AWriteIsAnsweredWithItsResultOnceApplied) {
 
 TEST_F(LeaderTest, AReadWaitsForTheNoOpAndAMajorityThatConfirmsTheLeadership) {
   take_office();
-  auto fx = lead(read_request{9, "k"});
+  auto fx = lead(read_request{9, {"k", true}, false});
   EXPECT_TRUE(where<read_state>(fx).empty());
   fx = lead(flush_now{});
   uint64_t round = 0;
@@ -556,7 +577,7 @@ TEST_F(LeaderTest, AReadIsServedOnlyOnceAMajorityConfirmedTheLeadershipAfterItAr
   lead(persisted{3});
   lead(raft_message{ack("n2", 3)});
   ASSERT_EQ(s.commit_index, 3u);
-  lead(read_request{9, "k"});
+  lead(read_request{9, {"k", true}, false});
   auto fx = lead(flush_now{});
   uint64_t round = 0;
   for (auto i : where<send>(fx))

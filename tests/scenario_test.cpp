@@ -525,7 +525,7 @@ void run_command(world& w, const std::vector<std::string>& args, std::ostream& o
   } else if (cmd == "read") {
     auto id = w.next_request();
     out << "#" << id << " to " << arg(1) << "\n";
-    w.step(w.node(arg(1)), read_request{id, arg(2)});
+    w.step(w.node(arg(1)), read_request{id, {arg(2), true}, false});
   } else if (cmd == "join" || cmd == "leave") {
     auto id = w.next_request();
     out << "#" << id << " to " << arg(1) << "\n";

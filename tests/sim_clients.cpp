@@ -25,7 +25,7 @@ struct sim_clients::shared {
     std::optional<size_t> again; // sessions: the op (by index) to send again, same sequence
     int attempts = 0;            // of that op
   };
-  uint64_t retries = 0, duplicates = 0, follower_reads = 0;
+  uint64_t retries = 0, duplicates = 0, follower_reads = 0, lease_reads = 0;
   std::vector<client_state> clients;
   std::vector<lin::operation> ops;
   std::vector<bool> finished; // per op: completed (else still waiting: unknown)
@@ -177,10 +177,14 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     pb::GetRequest req;
     req.set_key(op.key);
     auto dest = node;
-    if (read_policies_ && coin(rng_) < 0.5) { // a follower read, at any node
+    auto pick = read_policies_ ? coin(rng_) : 1.0;
+    if (pick < 1.0 / 3) { // a follower read, at any node
       req.set_policy(pb::READ_FOLLOWER);
       dest = c.nodes.at(up[rng_() % up.size()]);
       ++st_->follower_reads;
+    } else if (pick < 2.0 / 3) { // a lease read, answered by a leader while its lease holds
+      req.set_policy(pb::READ_LEASE);
+      ++st_->lease_reads;
     }
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(dest, request_timeout, req)
@@ -273,6 +277,10 @@ uint64_t sim_clients::session_duplicates() const {
 
 uint64_t sim_clients::follower_reads() const {
   return st_->follower_reads;
+}
+
+uint64_t sim_clients::lease_reads() const {
+  return st_->lease_reads;
 }
 
 bool sim_clients::idle() const {

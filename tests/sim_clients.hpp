@@ -20,8 +20,8 @@
 // sends an unknown write or cas again with the same sequence number, up to 4 times, as
 // cafraft::client does: one operation in the history, from its first invocation to the answer
 // of its last attempt. The session table makes it apply once, which the checker verifies.
-// With read policies (use_read_policies()), half of the reads are follower reads at any node:
-// they must be linearizable too.
+// With read policies (use_read_policies()), a third of the reads are follower reads at any
+// node and a third lease reads: they must be linearizable too.
 #pragma once
 
 #include <cstdint>
@@ -42,9 +42,11 @@ public:
 
   /// Writes and swaps go in client sessions, retried with their sequence number.
   void use_sessions(bool on) { sessions_ = on; }
-  /// Half of the reads are follower reads (READ_FOLLOWER) at any node, checked like the others.
+  /// A third of the reads are follower reads (READ_FOLLOWER) at any node, a third lease reads
+  /// (READ_LEASE), checked like the others.
   void use_read_policies(bool on) { read_policies_ = on; }
   uint64_t follower_reads() const;
+  uint64_t lease_reads() const;
   /// Attempts sent again in a session, and answers the session table gave (duplicates).
   uint64_t session_retries() const;
   uint64_t session_duplicates() const;

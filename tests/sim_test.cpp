@@ -37,6 +37,7 @@ struct sim_result {
   // answered (applied by an earlier attempt; applied again, the history would show it).
   uint64_t session_retries = 0, session_duplicates = 0;
   uint64_t follower_reads = 0; // reads at any node through the leader's read index
+  uint64_t lease_reads = 0;    // reads a leader may answer from its lease (clocks skewed)
   crash_stats crashes;
 
   void add(const sim_result& r) {
@@ -50,6 +51,7 @@ struct sim_result {
     session_retries += r.session_retries;
     session_duplicates += r.session_duplicates;
     follower_reads += r.follower_reads;
+    lease_reads += r.lease_reads;
     crashes.restarts += r.crashes.restarts;
     crashes.lost_writes += r.crashes.lost_writes;
     for (auto& [ev, k] : r.crashes.timed)
@@ -193,11 +195,18 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     // Snapshots every few entries, sent in small chunks: lagging and restarted nodes catch up
     // from snapshots (and their session tables) while messages are lost, duplicated and
     // reordered.
-    auto snapshots = [sessions](node_config& nc) {
+    auto snapshots = [sessions, seed](node_config& nc) {
       nc.snapshot_entries = 12;
       nc.snapshot_chunk_bytes = 32;
-      if (sessions)
+      if (sessions) {
         nc.feature_level = features::current;
+        // Lease reads, with each node's clock off by up to a quarter of the drift bound (so
+        // any two differ by at most half of it): the leases must hold.
+        nc.lease_reads = true;
+        nc.clock_drift_ppm = 50000;
+        auto skew = static_cast<double>((std::hash<std::string>{}(nc.id) + seed) % 101) - 50;
+        nc.clock_rate = 1.0 + skew / 50 * 0.0125;
+      }
     };
     cluster c{sys, n, seed, net, snapshots, durable};
     c.worst_moments = worst_moments(n - (n - 1) / 2);
@@ -285,6 +294,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     res.session_retries = clients.session_retries();
     res.session_duplicates = clients.session_duplicates();
     res.follower_reads = clients.follower_reads();
+    res.lease_reads = clients.lease_reads();
     res.restores = c.checker->restores;
     res.chunks = net->snapshot_chunks;
     res.crashes = c.crashes;
@@ -311,12 +321,13 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
               "linearizability (%llu unknown), %llu acknowledged writes, %llu snapshot chunks "
               "sent, %llu restores from snapshots, %llu confirmed leaves, %llu crashes of which "
               "%llu lost writes (power failures timed to: %s); in sessions %llu writes sent "
-              "again, %llu of them answered from the session table; %llu follower reads\n",
+              "again, %llu of them answered from the session table; %llu follower reads, %llu "
+              "lease reads\n",
               what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
               u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
               u(total.crashes.restarts), u(total.crashes.lost_writes),
               timed.empty() ? "none" : timed.c_str(), u(total.session_retries),
-              u(total.session_duplicates), u(total.follower_reads));
+              u(total.session_duplicates), u(total.follower_reads), u(total.lease_reads));
   EXPECT_GT(total.committed_writes, 0u)
       << "no write succeeded in any seed: the simulation tested nothing";
   EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
