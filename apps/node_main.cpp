@@ -214,6 +214,9 @@ int main(int argc, char** argv) {
   nc.check_invariants = f.check_invariants;
   if (f.feature_level != 0)
     nc.feature_level = f.feature_level;
+  nc.lease_reads = f.lease_reads;
+  nc.clock_drift_ppm = f.clock_drift_ppm;
+  nc.session_timeout = std::chrono::milliseconds{f.session_timeout_ms};
   nc.dial_peers = true;
   nc.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.tls_client_ca};
   nc.logger_name = "cafraft";

@@ -139,6 +139,22 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
                  "the node stands for an older binary)")
       ->check(CLI::Range(1u, features::current))
       ->envname("CAFRAFT_FEATURE_LEVEL");
+  app.add_flag("--lease-reads", f.lease_reads,
+               "Serve READ_LEASE reads from the leader's lease (set it on every node; needs "
+               "bounded clock drift, docs/reads.md)")
+      ->envname("CAFRAFT_LEASE_READS");
+  app.add_option("--clock-drift-ppm", f.clock_drift_ppm,
+                 "How much faster one node's clock may run than another's, in parts per million "
+                 "(a lease lasts the minimum election timeout less this share)")
+      ->check(CLI::Range(0u, 999999u))
+      ->capture_default_str()
+      ->envname("CAFRAFT_CLOCK_DRIFT_PPM");
+  app.add_option("--session-timeout-ms", f.session_timeout_ms,
+                 "A client session opened while this node leads expires after this long without "
+                 "a write (docs/sessions.md)")
+      ->check(CLI::Range(int64_t{1000}, int64_t{7} * 24 * 3600 * 1000))
+      ->capture_default_str()
+      ->envname("CAFRAFT_SESSION_TIMEOUT_MS");
   app.add_option("--scheduler", f.sched.policy,
                  "CAF scheduler: sharing (low latency, idle when idle) or stealing")
       ->check(CLI::IsMember({"sharing", "stealing"}))

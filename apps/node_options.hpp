@@ -30,6 +30,9 @@ struct node_flags {
   int heartbeat_ms = 50;
   bool check_invariants = false; // node_config::check_invariants
   uint32_t feature_level = 0;    // node_config::feature_level; 0: this binary's own
+  bool lease_reads = false;      // node_config::lease_reads
+  uint32_t clock_drift_ppm = 50000;
+  int64_t session_timeout_ms = 600000;
   std::string log_level = "info";
   std::string admin;              // HOST:PORT of the admin HTTP endpoints; empty: off
   scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)

@@ -176,7 +176,8 @@ protected:
                    "CAFRAFT_JOIN", "CAFRAFT_CLUSTER_ID", "CAFRAFT_TLS_CERT", "CAFRAFT_TLS_KEY",
                    "CAFRAFT_TLS_CA", "CAFRAFT_TLS_CLIENT_CA", "CAFRAFT_INSECURE",
                    "CAFRAFT_ENDPOINTS", "CAFRAFT_LOG_LEVEL", "CAFRAFT_RESTORE",
-                   "CAFRAFT_FORCE_NEW_CLUSTER", "CAFRAFT_FEATURE_LEVEL", "CAFRAFT_ADMIN"})
+                   "CAFRAFT_FORCE_NEW_CLUSTER", "CAFRAFT_FEATURE_LEVEL", "CAFRAFT_ADMIN",
+                   "CAFRAFT_LEASE_READS", "CAFRAFT_CLOCK_DRIFT_PPM", "CAFRAFT_SESSION_TIMEOUT_MS"})
       ::unsetenv(v);
     char tmpl[] = "/tmp/cafraft-process-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -13,7 +13,7 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
   auto initial = initial_cluster(ids);
   for (auto& id : ids)
-    start_node(id, {"--initial-cluster", initial, "--insecure"});
+    start_node(id, {"--initial-cluster", initial, "--insecure", "--lease-reads"});
   auto first = leader(ids);
   ASSERT_FALSE(first.empty()) << "no leader: see " << dir;
   process_config cfg;
@@ -97,7 +97,20 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
     EXPECT_TRUE(r->found()) << id;
     EXPECT_EQ(r->value(), "seen") << id;
     EXPECT_GE(r->applied_index(), w->index()) << id;
+    // A follower read there: the leader's read index, then the follower's own state.
+    get.set_policy(pb::READ_FOLLOWER);
+    get.set_min_index(0);
+    r = client.ask<pb::GetResponse>(address(id), get, 5000ms);
+    ASSERT_TRUE(r) << render(r.error());
+    EXPECT_EQ(r->value(), "seen") << id;
   }
+  // A lease read on the leader.
+  pb::GetRequest lease;
+  lease.set_key("ryw");
+  lease.set_policy(pb::READ_LEASE);
+  auto l = client.ask<pb::GetResponse>(address(now), lease, 5000ms);
+  ASSERT_TRUE(l) << render(l.error());
+  EXPECT_EQ(l->value(), "seen");
   // cafraftctl: a put in its own session, a stale read with --min-index, prefix and range reads.
   for (auto k : {"p/a", "p/b", "p/c", "q"})
     ASSERT_EQ(ctl(ids, {"put", k, std::string{"v-"} + k}).code, 0);
@@ -113,6 +126,11 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
                          std::to_string(w->index())});
   EXPECT_EQ(stale.code, 0) << stale.out;
   EXPECT_EQ(stale.out, "seen\n");
+  for (auto policy : {"follower", "lease", "linearizable"}) {
+    auto g = ctl(ids, {"get", "ryw", "--read", policy});
+    EXPECT_EQ(g.code, 0) << policy << ": " << g.out;
+    EXPECT_EQ(g.out, "seen\n") << policy;
+  }
   EXPECT_EQ(ctl(ids, {"get", "ryw", "--read", "sometimes"}).code, 1) << "a bad policy is usage";
   (void)last_index;
 }
