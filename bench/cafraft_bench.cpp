@@ -181,7 +181,12 @@ int main(int argc, char** argv) {
   app.add_option("--keys", o.keys, "Key space (uniformly random keys)")->capture_default_str();
   app.add_option("--duration", o.duration, "Seconds measured")->capture_default_str();
   app.add_option("--warmup", o.warmup, "Seconds of load before measuring")->capture_default_str();
-  app.add_option("--ops", o.ops, "put, get (linearizable) or mixed (half each)")
+  app.add_option("--read", o.read,
+                 "The gets' read policy: linearizable, lease, follower (spread over every node) "
+                 "or stale (likewise)")
+      ->check(CLI::IsMember({"linearizable", "lease", "follower", "stale"}))
+      ->capture_default_str();
+  app.add_option("--ops", o.ops, "put, get or mixed (half each)")
       ->check(CLI::IsMember({"put", "get", "mixed"}))
       ->capture_default_str();
   app.add_option("--connections", o.connections,
@@ -292,7 +297,9 @@ int main(int argc, char** argv) {
     return code;
   };
   if (o.processes) {
-    procs = std::make_unique<process_cluster>(o.spawn, root);
+    procs = std::make_unique<process_cluster>(
+        o.spawn, root, o.read == "lease" ? std::vector<std::string>{"--lease-reads"}
+                                         : std::vector<std::string>{});
     endpoints = procs->endpoints();
     target = std::to_string(o.spawn) + " cafraft-node processes on 127.0.0.1, fsync on";
   } else if (!o.endpoints.empty()) {
@@ -308,6 +315,7 @@ int main(int argc, char** argv) {
       nc.id = m.id;
       nc.members = members;
       nc.logger_name = "bench";
+      nc.lease_reads = o.read == "lease";
       if (o.memory)
         nc.storage = std::make_shared<cafraft::memory_storage>();
       else
@@ -358,6 +366,10 @@ int main(int argc, char** argv) {
     s->mix = o.ops == "put"   ? run_shared::puts
              : o.ops == "get" ? run_shared::gets
                               : run_shared::mixed;
+    s->read = o.read == "lease"      ? pb::READ_LEASE
+              : o.read == "follower" ? pb::READ_FOLLOWER
+              : o.read == "stale"    ? pb::READ_STALE
+                                     : pb::READ_LINEARIZABLE;
     s->value.assign(static_cast<size_t>(o.value_size), 'x');
     s->keys = o.keys;
     s->inflight = o.inflight;
@@ -377,8 +389,11 @@ int main(int argc, char** argv) {
     auto& s = shared[i];
     auto lead_index = static_cast<size_t>(std::find(endpoints.begin(), endpoints.end(), leader) -
                                           endpoints.begin());
-    clients.push_back(spawn_client(*sys[i], s, results.back(),
-                                   lead_index + static_cast<size_t>(c) * endpoints.size()));
+    // Reads any node may answer spread over all of them; the others start at the leader.
+    bool anywhere = o.ops == "get" && (o.read == "follower" || o.read == "stale");
+    auto first = anywhere ? static_cast<size_t>(c)
+                          : lead_index + static_cast<size_t>(c) * endpoints.size();
+    clients.push_back(spawn_client(*sys[i], s, results.back(), first));
   }
   auto cpu0 = own_cpu_seconds();
   auto cluster_cpu0 = procs ? procs->cpu_seconds() : 0.0;

@@ -173,6 +173,7 @@ void issue(client_ptr self) {
   } else {
     pb::GetRequest req;
     req.set_key(std::move(key));
+    req.set_policy(run.read);
     await<pb::GetResponse>(self, std::move(req), sent, bytes);
   }
   if (!st.sweeping) {

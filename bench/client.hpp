@@ -14,6 +14,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 
+#include <cafraft/messages/raft.pb.h>
+
 #include "bench/histogram.hpp"
 
 namespace cafraft::bench {
@@ -35,6 +37,7 @@ struct run_shared {
   std::vector<std::string> addresses;           // round robin
   std::map<std::string, caf::actor> by_address; // where a not_leader hint points
   enum { puts, gets, mixed } mix = puts;
+  cafraft::pb::ReadPolicy read = cafraft::pb::READ_LINEARIZABLE;
   std::string value;
   int keys = 1000;
   int inflight = 1;

@@ -18,6 +18,7 @@ struct options {
   double duration = 10;
   double warmup = 2;
   std::string ops = "put";
+  std::string read = "linearizable"; // the gets' policy (docs/reads.md)
   std::string format = "table";
   int connections = 0; // 0: min(clients, 8) over the network, 1 in-process
   int batch = 0;       // batches in flight per connection and node; 0: no batching

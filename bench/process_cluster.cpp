@@ -49,7 +49,8 @@ double peak_rss_mb_of(pid_t pid) {
   return 0;
 }
 
-process_cluster::process_cluster(int n, const std::string& root) : root_(root) {
+process_cluster::process_cluster(int n, const std::string& root, std::vector<std::string> extra)
+    : root_(root), extra_(std::move(extra)) {
   auto exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "cafraft-node";
   node_bin_ = exe.string();
   for (int i = 1; i <= n; ++i) {
@@ -84,6 +85,7 @@ void process_cluster::start(const std::string& id) {
                                 "--insecure",
                                 "--log-level",
                                 "warn"};
+  args.insert(args.end(), extra_.begin(), extra_.end());
   pids_[id] = cafraft::start_process(args, log);
 }
 

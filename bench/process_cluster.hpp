@@ -21,7 +21,8 @@ double peak_rss_mb_of(pid_t pid);
 // and log under `root`. The destructor stops those still running (SIGTERM).
 class process_cluster {
 public:
-  process_cluster(int n, const std::string& root);
+  /// `extra`: more flags for every node (--lease-reads for lease reads).
+  process_cluster(int n, const std::string& root, std::vector<std::string> extra = {});
   ~process_cluster();
   process_cluster(const process_cluster&) = delete;
   process_cluster& operator=(const process_cluster&) = delete;
@@ -40,7 +41,7 @@ public:
 
 private:
   std::string root_, node_bin_, initial_;
-  std::vector<std::string> ids_;
+  std::vector<std::string> ids_, extra_;
   std::map<std::string, std::string> addresses_;
   std::map<std::string, pid_t> pids_;
   double cpu_of_dead_ = 0;
