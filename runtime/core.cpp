@@ -334,17 +334,27 @@ struct follower_step {
                       std::to_string(features::sessions));
     if (s.leader_id.empty() || s.leader_id == s.id)
       return fail(fx, q.id, errc::unknown_leader);
-    if (r.reads.size() >= e.cfg.max_pending_requests)
+    if (r.read_wait.size() >= e.cfg.max_pending_requests)
       return fail(fx, q.id, errc::overloaded);
     if (CAFRAFT_CANARY("follower_read_skips_read_index")) { // its own commit index may lag
       fx.push_back(read_state{q.id, s.commit_index, q.query});
       return;
     }
+    r.read_wait.push_back(follower_role::remote_read{q.id, q.query});
+    if (!r.asked)
+      ask_read_index();
+  }
+
+  /// Asks the leader for its read index, for every read that waits.
+  void ask_read_index() {
+    if (r.read_wait.empty() || s.leader_id.empty())
+      return;
     uint64_t token = 0;
-    while (token == 0 || r.reads.count(token))
+    while (token == 0)
       token = e.rng();
-    r.reads.emplace(token, follower_role::remote_read{q.id, s.term, q.query,
-                                                      e.now + e.cfg.election_timeout_max});
+    r.asked = follower_role::read_batch{token, s.term, e.now + e.cfg.election_timeout_max,
+                                        std::move(r.read_wait)};
+    r.read_wait.clear();
     pb::ReadIndexRequest req;
     req.set_term(s.term);
     req.set_node_id(s.id);
@@ -353,34 +363,39 @@ struct follower_step {
   }
 
   void on(const pb::ReadIndexResponse& resp) {
-    auto i = r.reads.find(resp.id());
-    if (i == r.reads.end())
+    if (!r.asked || r.asked->token != resp.id())
       return; // answered already, or failed
-    auto rd = std::move(i->second);
-    r.reads.erase(i);
-    if (!resp.granted() || resp.term() != rd.term)
-      return fail(fx, rd.id, errc::unknown_leader, "the leader changed");
-    fx.push_back(read_state{rd.id, resp.index(), std::move(rd.query)});
+    auto batch = std::move(*r.asked);
+    r.asked.reset();
+    for (auto& rd : batch.reads) {
+      if (!resp.granted() || resp.term() != batch.term)
+        fail(fx, rd.id, errc::unknown_leader, "the leader changed");
+      else
+        fx.push_back(read_state{rd.id, resp.index(), std::move(rd.query)});
+    }
+    ask_read_index();
   }
 
   void on(const pb::ReadIndexRequest& req) { tell(fx, req.node_id(), refuse_read_index(s, req)); }
 
   /// The reads that wait for the leader fail (the client asks again, or elsewhere).
   void fail_reads(const char* why) {
-    for (auto& [token, rd] : r.reads)
+    if (r.asked)
+      for (auto& rd : r.asked->reads)
+        fail(fx, rd.id, errc::unknown_leader, why);
+    for (auto& rd : r.read_wait)
       fail(fx, rd.id, errc::unknown_leader, why);
-    r.reads.clear();
+    r.asked.reset();
+    r.read_wait.clear();
   }
 
   void expire_reads() {
-    for (auto i = r.reads.begin(); i != r.reads.end();) {
-      if (e.now >= i->second.deadline) {
-        fail(fx, i->second.id, errc::unknown_leader, "the leader did not give a read index");
-        i = r.reads.erase(i);
-      } else {
-        ++i;
-      }
-    }
+    if (!r.asked || e.now < r.asked->deadline)
+      return;
+    for (auto& rd : r.asked->reads)
+      fail(fx, rd.id, errc::unknown_leader, "the leader did not give a read index");
+    r.asked.reset();
+    ask_read_index();
   }
 
   bool may_campaign_at_all() const {
@@ -598,10 +613,7 @@ effects step_candidate(raft_state& s, candidate_role& r, const env& e, const eve
 }
 
 time_point deadline(const follower_role& r) {
-  auto t = r.timer.deadline;
-  for (auto& [token, rd] : r.reads)
-    t = std::min(t, rd.deadline);
-  return t;
+  return r.asked ? std::min(r.timer.deadline, r.asked->deadline) : r.timer.deadline;
 }
 time_point deadline(const candidate_role& r) {
   return r.timer.deadline;

@@ -244,15 +244,22 @@ struct election_timer {
 
 /// What the follower role holds besides raft_state.
 struct follower_role {
-  /// A follower read waiting for the leader's read index (ReadIndexRequest::id is the key, a
-  /// random number: an answer to an earlier role's request never matches).
+  /// Follower reads: one ReadIndexRequest is out at a time, for the reads that arrived before
+  /// it was sent; those that arrive meanwhile wait for the next (an index the leader gave
+  /// before a read arrived would not do for it). The request's id is a random number: an
+  /// answer to an earlier role's request never matches.
   struct remote_read {
     request_id id;
-    uint64_t term; // the term of the leader asked
     read_query query;
-    time_point deadline; // fails then (unknown_leader): the request or its answer was lost
   };
-  std::map<uint64_t, remote_read> reads;
+  struct read_batch {
+    uint64_t token = 0;
+    uint64_t term = 0; // the term of the leader asked
+    time_point deadline; // fails then (unknown_leader): the request or its answer was lost
+    std::vector<remote_read> reads;
+  };
+  std::optional<read_batch> asked;    // the request out
+  std::vector<remote_read> read_wait; // the reads for the next one
   election_timer timer;
   bool chunk_pending = false; // a snapshot chunk is with storage: others wait for a resend
   /// Until then a leader was heard from recently: pre-votes are refused (thesis §9.6).
