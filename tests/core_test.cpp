@@ -7,6 +7,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include <cafraft/runtime/features.hpp>
 #include <spdlog/logger.h>
 
 #include <cafraft/runtime/core.hpp>
@@ -286,6 +288,44 @@ TEST_F(CoreTest, WithLeaseReadsAStartingFollowerRefusesPreVotesForAnElectionTime
   follower(fresh, started{});
   fx = follower(fresh, raft_message{vote_request("n3", 3, 2, 2, true)});
   EXPECT_TRUE(sent<pb::RequestVoteResponse>(fx, 0).granted());
+}
+
+// Follower reads (thesis §6.4): one ReadIndexRequest at a time, for the reads that arrived
+// before it went out. A read that arrives while it is out waits for the next one: the index the
+// leader gives for the first was fixed before that read arrived, and may miss a write
+// acknowledged in between.
+TEST_F(CoreTest, AFollowerReadNeverTakesAReadIndexAskedForBeforeItArrived) {
+  s.cluster_level = features::sessions;
+  follower_role r;
+  follower(r, raft_message{append(2, 2, 2, {})}); // n2 leads term 2
+  auto fx = follower(r, read_request{1, {"a", true}, false});
+  ASSERT_EQ(where<send>(fx).size(), 1u);
+  auto first = sent<pb::ReadIndexRequest>(fx, where<send>(fx)[0]);
+  EXPECT_EQ(std::get<send>(fx[where<send>(fx)[0]]).to, "n2");
+  fx = follower(r, read_request{2, {"b", true}, false});
+  EXPECT_TRUE(where<send>(fx).empty()) << "a second request while the first is out";
+  pb::ReadIndexResponse resp;
+  resp.set_term(2);
+  resp.set_leader_id("n2");
+  resp.set_id(first.id());
+  resp.set_granted(true);
+  resp.set_index(7);
+  fx = follower(r, raft_message{resp});
+  auto& answered = only<read_state>(fx);
+  EXPECT_EQ(answered.id, 1u) << "read 2 took an index asked for before it arrived";
+  EXPECT_EQ(answered.min_index, 7u);
+  ASSERT_EQ(where<send>(fx).size(), 1u) << "the waiting read asks anew";
+  auto second = sent<pb::ReadIndexRequest>(fx, where<send>(fx)[0]);
+  EXPECT_NE(second.id(), first.id());
+  // The answer to the first request, again (a duplicate): nothing.
+  EXPECT_TRUE(follower(r, raft_message{resp}).empty());
+  // A refused answer fails the read; the client asks again.
+  resp.set_id(second.id());
+  resp.set_granted(false);
+  fx = follower(r, raft_message{resp});
+  auto& failed = only<reply>(fx);
+  EXPECT_EQ(failed.id, 2u);
+  EXPECT_EQ(std::get<failure>(failed.value).code, errc::unknown_leader);
 }
 
 TEST_F(CoreTest, OnlyVotersThatMayCampaignBecomeCandidates) {
