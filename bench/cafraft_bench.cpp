@@ -377,7 +377,7 @@ int main(int argc, char** argv) {
     if (o.batch > 0) {
       s->batcher = cafraft::spawn_batcher(
           *sys[static_cast<size_t>(i)],
-          cafraft::batcher_options{static_cast<size_t>(o.batch), s->timeout});
+          cafraft::batch_options(static_cast<size_t>(o.batch), s->timeout));
       batchers.push_back(s->batcher);
     }
     s->measure_from_ns = measure_from;

@@ -7,6 +7,7 @@
 #include <cafraft/actors/batch.hpp>
 #include <cafraft/actors/batcher.hpp>
 #include <cafraft/actors/peer.hpp>
+#include <cafraft/runtime/features.hpp>
 #include <cafraft/runtime/logging.hpp>
 
 namespace cafraft::test {
@@ -239,7 +240,7 @@ caf::actor BatchTest::scripted(std::shared_ptr<std::vector<int>> sizes) {
 TEST_F(BatchTest, TheBatcherGathersWhatCameWhileABatchWasOut) {
   auto sizes = std::make_shared<std::vector<int>>();
   auto node = scripted(sizes);
-  auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
+  auto batcher = this->batcher(batch_options(1, std::chrono::seconds{5}));
   auto first = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("k0", "v"));
   d.run();
   std::vector<std::shared_ptr<outcome<pb::WriteResponse>>> rest;
@@ -271,7 +272,7 @@ TEST_F(BatchTest, TheBatcherGathersWhatCameWhileABatchWasOut) {
 TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
   auto sizes = std::make_shared<std::vector<int>>();
   auto node = scripted(sizes);
-  auto batcher = this->batcher(batcher_options{1, std::chrono::milliseconds{500}});
+  auto batcher = this->batcher(batch_options(1, std::chrono::milliseconds{500}));
   // Input it does not understand is refused and changes nothing.
   auto odd = wait(ask<pb::WriteResponse>(batcher, std::string{"garbage"}));
   ASSERT_FALSE(odd);
@@ -303,7 +304,7 @@ TEST_F(BatchTest, TheBatcherFailsABatchThatGetsNoAnswerOrAWrongOneAndGoesOn) {
 TEST_F(BatchTest, ALostConnectionFailsTheBatchesUnderWayAtOnce) {
   auto sizes = std::make_shared<std::vector<int>>();
   auto node = scripted(sizes);
-  auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
+  auto batcher = this->batcher(batch_options(1, std::chrono::seconds{5}));
   auto sent = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("a", "1"));
   d.run();
   auto queued = ask<pb::WriteResponse>(batcher, batch_atom::value, node, put("b", "1"));
@@ -342,7 +343,7 @@ TEST_F(BatchTest, ADialerWhoseNodeGoesTellsTheBatcherAtOnce) {
   d.run(); // the owner starts, and its dialer with it
   ASSERT_TRUE(dialer);
   caf::anon_send(dialer, peer_handle_atom::value, node);
-  auto batcher = this->batcher(batcher_options{1, std::chrono::seconds{5}});
+  auto batcher = this->batcher(batch_options(1, std::chrono::seconds{5}));
   auto sent = ask<pb::WriteResponse>(batcher, batch_atom::value, dialer, put("a", "1"));
   d.run();
   ASSERT_EQ(*sizes, (std::vector<int>{1}));
@@ -390,6 +391,75 @@ TEST_F(BatchTest, ThroughTheBatcherToARealClusterWritesCommitAndFollowersRedirec
   auto r = wait(ask<pb::GetResponse>(batcher, batch_atom::value, c.nodes.at(leader), get("k49")));
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->found());
+}
+
+// With `resolve`, the batcher's writes go in its client session: a write whose leader crashes
+// under it is sent again with its sequence number, to the next leader, and applies once. A
+// chain of compare-and-swaps shows it: each expects the value the one before wrote, so a write
+// applied twice would fail the next compare.
+TEST_F(BatchTest, InItsSessionTheBatcherRetriesThroughALeadersCrashAndAWriteAppliesOnce) {
+  auto net = std::make_shared<network>(4);
+  bool hold_acks = false; // the leader hears no acknowledgement: it cannot answer
+  std::string leader;
+  net->script = [&](const std::string&, const std::string& to, caf::message& m) {
+    return hold_acks && to == leader && m.match_elements<pb::AppendEntriesResponse>();
+  };
+  cluster c{sys, 3, 4, net, [](node_config& nc) { nc.feature_level = features::current; }};
+  leader = wait_leader(c);
+  ASSERT_FALSE(leader.empty());
+  d.run_until([] { return false; }, 500ms); // the sessions' feature level is put in force
+  batcher_options opts;
+  opts.resolve = [&c](const std::string& id, const std::string&) {
+    return c.nodes.count(id) ? c.nodes.at(id) : caf::actor{};
+  };
+  for (auto& [id, node] : c.nodes)
+    opts.nodes.push_back(node);
+  opts.timeout = std::chrono::milliseconds{500};
+  auto batcher = this->batcher(opts);
+  uint64_t duplicates = 0;
+  for (int i = 1; i <= 12; ++i) {
+    pb::CasRequest cas;
+    cas.set_key("chain");
+    cas.set_value(std::to_string(i));
+    if (i == 1)
+      cas.set_expect_absent(true);
+    else
+      cas.set_expected(std::to_string(i - 1));
+    // Write 6 reaches the followers, but the leader never hears them and crashes: the write is
+    // in a majority's logs, unanswered. The next leader commits it; the batcher's retry must
+    // not apply it again.
+    hold_acks = i == 6;
+    auto w = ask<pb::WriteResponse>(batcher, batch_atom::value, c.nodes.at(leader), cas);
+    if (i == 6) {
+      d.run_until([] { return false; }, 50ms);
+      c.stop(leader);
+      hold_acks = false;
+    }
+    d.run_until([&] { return w->done; }, 5000ms);
+    ASSERT_TRUE(w->done) << "cas " << i;
+    ASSERT_TRUE(w->value) << "cas " << i << ": " << render(w->value.error());
+    pb::KvResult res;
+    ASSERT_TRUE(res.ParseFromString(w->value->result()));
+    ASSERT_FALSE(res.compare_failed()) << "cas " << i << " found " << res.previous();
+    duplicates += w->value->duplicate();
+    if (i == 6)
+      leader = wait_leader(c);
+  }
+  uint64_t retries = 0;
+  bool told = false;
+  sys.spawn([&, batcher](caf::event_based_actor* self) {
+    self->request(batcher, std::chrono::seconds{1}, status_atom::value)
+        .then([&](uint64_t, uint64_t r, uint64_t) {
+          retries = r;
+          told = true;
+        });
+  });
+  d.run_until([&] { return told; }, 100ms);
+  EXPECT_GT(retries, 0u) << "the crash left no write to send again: the test tested nothing";
+  EXPECT_GT(duplicates, 0u) << "write 6 was not answered from the session table";
+  std::printf("[batcher] %llu writes sent again, %llu answered from the session table\n",
+              static_cast<unsigned long long>(retries),
+              static_cast<unsigned long long>(duplicates));
 }
 
 } // namespace
