@@ -336,6 +336,10 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
       [self](const pb::SnapshotNowRequest&) {
         return self->delegate(self->state.ctx.state_machine, snapshot_atom::value);
       },
+      [self](watch_atom, pb::WatchRequest& req, caf::actor& watcher) {
+        return self->delegate(self->state.ctx.state_machine, watch_atom::value, std::move(req),
+                              std::move(watcher));
+      },
       [self](const pb::SnapshotReadRequest& req) {
         auto& ns = self->state;
         auto rp = self->make_response_promise();

@@ -1,5 +1,6 @@
 #include <cafraft/actors/state_machine.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <utility>
@@ -19,6 +20,23 @@
 namespace cafraft {
 
 namespace {
+
+/// A watch (docs/watches.md): the changes of [key, range_end) from `from` on, queued for the
+/// watcher, one WatchBatch out at a time.
+struct watch {
+  caf::actor who;
+  std::string key, range_end; // range_end empty: `key` alone; "\0": no end
+  uint64_t from = 0;          // the first index to deliver
+  std::deque<pb::WatchEvent> queue;
+  bool in_flight = false;
+  uint64_t delivered = 0; // the last index in a batch sent
+  size_t backlog = 0;     // the changes from the history it started with: above the buffer
+  bool matches(const std::string& k) const {
+    if (range_end.empty())
+      return k == key;
+    return k >= key && (range_end == std::string(1, '\0') || k < range_end);
+  }
+};
 
 struct waiting_query {
   std::string query;
@@ -45,6 +63,12 @@ struct sm_state {
   std::vector<caf::response_promise> now_waiting;
   std::vector<caf::response_promise> on_saved;
   std::multimap<uint64_t, waiting_query> waiting; // by min_index
+  // Watches: the KV store's recent changes (those after `history_floor`), and the watches.
+  bool kv = false;
+  std::deque<pb::WatchEvent> history;
+  uint64_t history_floor = 0; // changes at or below this index are not in `history`
+  std::map<uint64_t, watch> watches;
+  uint64_t next_watch = 0;
   static inline const char* name = "cafraft.state_machine";
 };
 
@@ -69,6 +93,149 @@ void answer(sm_ptr self, caf::response_promise& rp, const std::string& query, bo
   }
   resp.set_applied_index(st.applied);
   rp.deliver(std::move(resp));
+}
+
+// -- watches ------------------------------------------------------------------------------------
+
+constexpr int max_batch_events = 256;
+
+void end_watch(sm_ptr self, uint64_t id, errc code, std::string detail, uint64_t last_index) {
+  auto& st = self->state;
+  auto i = st.watches.find(id);
+  if (i == st.watches.end())
+    return;
+  pb::WatchBatch b;
+  b.set_watch_id(id);
+  b.set_error(static_cast<uint32_t>(code));
+  b.set_detail(std::move(detail));
+  b.set_last_index(last_index);
+  self->send(i->second.who, std::move(b));
+  st.watches.erase(i);
+}
+
+/// Sends the watcher its next batch, once it has answered the last.
+void push_watch(sm_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.watches.find(id);
+  if (i == st.watches.end() || i->second.in_flight || i->second.queue.empty())
+    return;
+  auto& w = i->second;
+  pb::WatchBatch b;
+  b.set_watch_id(id);
+  while (!w.queue.empty() && b.events_size() < max_batch_events) {
+    *b.add_events() = std::move(w.queue.front());
+    w.queue.pop_front();
+  }
+  w.delivered = b.events(b.events_size() - 1).index();
+  w.in_flight = true;
+  auto release = [self, id] {
+    auto j = self->state.watches.find(id);
+    if (j == self->state.watches.end())
+      return;
+    j->second.in_flight = false;
+    push_watch(self, id);
+  };
+  self->request(w.who, caf::infinite, std::move(b))
+      .then([release] { release(); },
+            [self, id](caf::error&) { self->state.watches.erase(id); }); // the watcher is gone
+}
+
+/// Queues `ev` for the watches it matches; a watch more than watch_buffer behind ends.
+void offer(sm_ptr self, uint64_t id, watch& w, const pb::WatchEvent& ev) {
+  if (ev.index() < w.from || !w.matches(ev.key()))
+    return;
+  if (w.queue.size() >= self->state.cfg->watch_buffer + w.backlog) {
+    auto last = w.delivered;
+    end_watch(self, id, errc::watch_overflow,
+              "the watcher fell more than " + std::to_string(self->state.cfg->watch_buffer) +
+                  " changes behind",
+              last);
+    return;
+  }
+  w.queue.push_back(ev);
+}
+
+/// The KV store changed `key` at `index` (`value`, or deleted): kept, and given to the watches.
+void changed(sm_ptr self, uint64_t index, const std::string& key, const std::string* value) {
+  auto& st = self->state;
+  pb::WatchEvent ev;
+  ev.set_index(index);
+  ev.set_key(key);
+  if (value)
+    ev.set_value(*value);
+  else
+    ev.set_deleted(true);
+  st.history.push_back(ev);
+  while (st.history.size() > st.cfg->watch_history) {
+    st.history_floor = st.history.front().index();
+    st.history.pop_front();
+  }
+  for (auto i = st.watches.begin(); i != st.watches.end();) {
+    auto id = i->first;
+    ++i; // offer may end the watch
+    offer(self, id, st.watches.at(id), ev);
+    push_watch(self, id);
+  }
+}
+
+/// The change a KV command made, from the command and its result.
+void record_change(sm_ptr self, uint64_t index, const std::string& command,
+                   const std::string& result) {
+  if (!self->state.kv)
+    return;
+  pb::KvCommand cmd;
+  pb::KvResult res;
+  if (!cmd.ParseFromString(command) || !res.ParseFromString(result))
+    return;
+  if (cmd.has_put())
+    changed(self, index, cmd.put().key(), &cmd.put().value());
+  else if (cmd.has_cas() && !res.compare_failed())
+    changed(self, index, cmd.cas().key(), &cmd.cas().value());
+  else if (cmd.has_del() && res.existed())
+    changed(self, index, cmd.del().key(), nullptr);
+}
+
+/// The state machine's apply of one command, and the change it made for the watches.
+std::string apply_command(sm_ptr self, uint64_t index, const std::string& command) {
+  auto result = self->state.sm->apply(index, command);
+  record_change(self, index, command, result);
+  return result;
+}
+
+pb::WatchStarted start_watch(sm_ptr self, pb::WatchRequest& req, caf::actor who,
+                             caf::error& refused) {
+  auto& st = self->state;
+  pb::WatchStarted started;
+  if (!st.kv) {
+    refused = make_error(errc::invalid_request, "watches are for the built-in KV store");
+    return started;
+  }
+  if (!who) {
+    refused = make_error(errc::invalid_request, "a watch needs a watcher");
+    return started;
+  }
+  auto from = req.from_index() == 0 ? st.applied + 1 : req.from_index();
+  if (from <= st.history_floor) {
+    refused = make_error(errc::compacted, "the changes from index " + std::to_string(from) +
+                                              " on are gone (a snapshot replaced them): read "
+                                              "the state, then watch from index " +
+                                              std::to_string(st.history_floor + 1));
+    return started;
+  }
+  auto id = ++st.next_watch;
+  auto& w = st.watches[id];
+  w.who = std::move(who);
+  w.key = req.key();
+  w.range_end = req.range_end();
+  w.from = from;
+  self->monitor(w.who);
+  for (auto& ev : st.history) // what it asked for from before now: all of it, whatever the buffer
+    if (ev.index() >= w.from && w.matches(ev.key()))
+      w.queue.push_back(ev);
+  w.backlog = w.queue.size();
+  started.set_watch_id(id);
+  started.set_applied_index(st.applied);
+  return started;
 }
 
 void answer_waiting(sm_ptr self) {
@@ -251,6 +418,17 @@ bool restore(sm_ptr self, const pb::SnapshotMeta& meta, snapshot_source& in) {
     return false;
   }
   st.sessions = std::move(sessions);
+  // The changes before the snapshot are gone: watches that miss them end, and the history
+  // starts over after it.
+  st.history.clear();
+  st.history_floor = meta.index();
+  for (auto i = st.watches.begin(); i != st.watches.end();) {
+    auto id = (i++)->first;
+    auto& w = st.watches.at(id);
+    end_watch(self, id, errc::compacted,
+              "a snapshot from the leader replaced the changes the watch was waiting for",
+              std::max(w.delivered, w.from - 1));
+  }
   st.applied = meta.index();
   st.applied_term = meta.term();
   st.cluster_level = std::max(st.cluster_level, meta.cluster_level());
@@ -272,6 +450,12 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
   self->state.node = std::move(node);
   self->state.storage = std::move(storage);
   self->state.sm = std::move(sm);
+  self->state.kv = dynamic_cast<kv_store*>(self->state.sm.get()) != nullptr;
+  self->set_down_handler([self](caf::down_msg& m) { // a watcher went away
+    auto& ws = self->state.watches;
+    for (auto i = ws.begin(); i != ws.end();)
+      i = i->second.who.address() == m.source ? ws.erase(i) : std::next(i);
+  });
   self->state.config.members = self->state.cfg->members;
   if (start && (!start_data || !restore(self, *start, *start_data)))
     return {};
@@ -293,12 +477,12 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
             return results;
           }
           if (e.type() == pb::ENTRY_COMMAND)
-            results.push_back(st.sm->apply(e.index(), e.data()));
+            results.push_back(apply_command(self, e.index(), e.data()));
           else if (e.type() == pb::ENTRY_SESSION)
             results.push_back(st.sessions
                                   .apply(e.index(), e.data(),
                                          [&](const std::string& command) {
-                                           return st.sm->apply(e.index(), command);
+                                           return apply_command(self, e.index(), command);
                                          })
                                   .SerializeAsString());
           else
@@ -345,11 +529,24 @@ caf::behavior sm_impl(sm_ptr self, std::shared_ptr<const node_config> cfg, caf::
                                 {"applied_term", std::to_string(st.applied_term)},
                                 {"waiting_reads", std::to_string(st.waiting.size())},
                                 {"sessions", std::to_string(st.sessions.size())},
+                                {"watches", std::to_string(st.watches.size())},
+                                {"watch_history", std::to_string(st.history.size())},
                                 {"session_duplicates", std::to_string(st.sessions.duplicates())},
                                 {"sessions_expired", std::to_string(st.sessions.expired())},
                                 {"entries_since_snapshot", std::to_string(st.entries_since)},
                                 {"snapshot_in_progress", st.saving ? "true" : "false"}});
       },
+      [self](watch_atom, pb::WatchRequest& req, caf::actor& who) -> caf::result<pb::WatchStarted> {
+        caf::error refused;
+        auto started = start_watch(self, req, std::move(who), refused);
+        if (refused)
+          return refused;
+        // The first batch goes after the answer: a watcher (or a connection that carries the
+        // watch) learns the watch's id before its events.
+        self->send(self, watch_atom::value, started.watch_id());
+        return started;
+      },
+      [self](watch_atom, uint64_t id) { push_watch(self, id); },
       [self](query_atom, uint64_t min_index, std::string& query, bool kv) {
         auto& st = self->state;
         auto rp = self->make_response_promise();

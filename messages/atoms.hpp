@@ -48,6 +48,9 @@ using new_peer_atom = caf::atom_constant<caf::atom("rf_newpeer")>;
 using config_change_atom = caf::atom_constant<caf::atom("rf_cfgchg")>;
 using admitted_atom = caf::atom_constant<caf::atom("rf_admit")>;
 using retry_atom = caf::atom_constant<caf::atom("rf_retry")>;
+/// A watch of the KV store (docs/watches.md): (watch_atom, pb::WatchRequest, caf::actor
+/// watcher) -> pb::WatchStarted.
+using watch_atom = caf::atom_constant<caf::atom("rf_watch")>;
 /// A leadership hook (node_config::on_become_leader, before_transfer) called `done`, or its
 /// time ran out: (hook_done_atom, hook id, bool timed_out).
 using hook_done_atom = caf::atom_constant<caf::atom("rf_hookok")>;

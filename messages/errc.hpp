@@ -57,11 +57,16 @@ enum class errc : uint8_t {
   /// applied. A write retried after an indefinite failure may have been applied before the
   /// session expired (docs/sessions.md); the client opens a new session.
   session_expired = 19,
+  /// Definite. A watch fell behind its buffer and was ended; resume from the index given.
+  watch_overflow = 20,
+  /// Definite. A watch asked for changes older than the node still holds (a snapshot replaced
+  /// them); resume from the index given, after reading the current state.
+  compacted = 21,
 };
 
 /// True for a number that names an error of this version (retired numbers do not).
 constexpr bool known_errc(uint32_t code) {
-  return code <= static_cast<uint32_t>(errc::session_expired) && code != 4 && code != 5;
+  return code <= static_cast<uint32_t>(errc::compacted) && code != 4 && code != 5;
 }
 
 } // namespace cafraft

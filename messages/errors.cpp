@@ -45,6 +45,10 @@ const char* to_string(errc x) {
     return "connection_lost";
   case errc::session_expired:
     return "session_expired";
+  case errc::watch_overflow:
+    return "watch_overflow";
+  case errc::compacted:
+    return "compacted";
   }
   return "unknown cafraft error";
 }

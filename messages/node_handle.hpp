@@ -52,7 +52,9 @@ using node_handle = caf::typed_actor<
     caf::replies_to<recent_log_atom, uint32_t>::with<pb::LogLines>,
     // Backups (docs/deployment.md).
     caf::replies_to<pb::SnapshotNowRequest>::with<pb::SnapshotMeta>,
-    caf::replies_to<pb::SnapshotReadRequest>::with<pb::SnapshotChunk>>;
+    caf::replies_to<pb::SnapshotReadRequest>::with<pb::SnapshotChunk>,
+    // Watches (docs/watches.md): pb::WatchBatch requests follow to the watcher.
+    caf::replies_to<watch_atom, pb::WatchRequest, caf::actor>::with<pb::WatchStarted>>;
 
 /// The typed handle of a node actor (from spawn_node, join_cluster) or of a dialer.
 inline node_handle typed(const caf::actor& node) {

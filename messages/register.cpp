@@ -53,7 +53,10 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::BatchResponse>("r.BatchR")
       .add_message_type<pb::OpenSessionRequest>("r.OpenSess")
       .add_message_type<pb::ReadIndexRequest>("r.RI")
-      .add_message_type<pb::ReadIndexResponse>("r.RIR");
+      .add_message_type<pb::ReadIndexResponse>("r.RIR")
+      .add_message_type<pb::WatchRequest>("r.Watch")
+      .add_message_type<pb::WatchStarted>("r.WatchOn")
+      .add_message_type<pb::WatchBatch>("r.WatchB");
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value, const caf::message& ctx) {
                            return render(caf::error{code, error_category, ctx});

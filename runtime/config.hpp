@@ -145,6 +145,13 @@ struct node_config {
   /// simulation skews its nodes' clocks with it.
   double clock_rate = 1.0;
 
+  /// Watches (docs/watches.md): the KV store's most recent changes a node keeps for watches
+  /// that start from an earlier index (they are also gone after a snapshot is installed or the
+  /// node restarts: such a watch gets `compacted`), and the changes a watcher may fall behind
+  /// before its watch ends with `watch_overflow`.
+  size_t watch_history = 100000;
+  size_t watch_buffer = 1024;
+
   /// The data directory (docs/storage.md): manifest, hard state and WAL, locked while the node
   /// runs. Durable storage is the default: a node needs either this or `storage`.
   std::string data_dir;

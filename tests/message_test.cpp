@@ -144,6 +144,32 @@ void fill(pb::PutRequest& x) {
   fill(*x.mutable_session());
 }
 
+void fill(pb::WatchRequest& x) {
+  x.set_key("a/");
+  x.set_range_end("a0");
+  x.set_from_index(12);
+}
+
+void fill(pb::WatchStarted& x) {
+  x.set_watch_id(3);
+  x.set_applied_index(40);
+}
+
+void fill(pb::WatchBatch& x) {
+  x.set_watch_id(3);
+  auto& ev = *x.add_events();
+  ev.set_index(41);
+  ev.set_key("a/1");
+  ev.set_value(binary);
+  auto& del = *x.add_events();
+  del.set_index(42);
+  del.set_key("a/2");
+  del.set_deleted(true);
+  x.set_error(20);
+  x.set_detail("behind");
+  x.set_last_index(42);
+}
+
 void fill(pb::ReadIndexRequest& x) {
   x.set_term(7);
   x.set_node_id("n2");
@@ -415,7 +441,8 @@ using registered_types = testing::Types<
     pb::MembershipResponse, pb::LeaderInfo, pb::LeadershipEvent, pb::TransferLeadershipRequest,
     pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection,
     pb::LogLines, pb::BatchRequest, pb::BatchResponse, pb::QueryRequest, pb::QueryResponse,
-    pb::SnapshotReadRequest, pb::SnapshotChunk, pb::ReadIndexRequest, pb::ReadIndexResponse>;
+    pb::SnapshotReadRequest, pb::SnapshotChunk, pb::ReadIndexRequest, pb::ReadIndexResponse,
+    pb::WatchRequest, pb::WatchStarted, pb::WatchBatch>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -480,7 +507,10 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::BatchResponse),
                                        typeid(pb::OpenSessionRequest),
                                        typeid(pb::ReadIndexRequest),
-                                       typeid(pb::ReadIndexResponse)};
+                                       typeid(pb::ReadIndexResponse),
+                                       typeid(pb::WatchRequest),
+                                       typeid(pb::WatchStarted),
+                                       typeid(pb::WatchBatch)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;
