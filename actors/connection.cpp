@@ -51,6 +51,10 @@ struct connection_state {
   size_t serving = 0; // the other side's requests under way here
   std::vector<caf::actor> subscribers;
   bool subscribed = false;
+  // Watches this side asked for: the watcher of a WatchRequest until its WatchStarted comes
+  // (by frame id), then by watch id: the WatchBatch frames go to it.
+  std::unordered_map<uint64_t, caf::actor> watch_requests;
+  std::unordered_map<uint64_t, caf::actor> watchers;
   bool closed = false;
   steady::time_point started;
   steady::time_point heard;
@@ -209,12 +213,39 @@ void pass_event(conn_ptr self, uint64_t id, caf::message ev) {
             });
 }
 
+/// A WatchBatch from the other side, to the watcher of its watch on this side; a request is
+/// answered once the watcher answered (the other side sends the next batch then).
+void pass_watch_batch(conn_ptr self, uint64_t id, pb::Frame& f) {
+  auto& st = self->state;
+  auto watch_id = f.watch_batch().watch_id();
+  auto i = st.watchers.find(watch_id);
+  if (i == st.watchers.end()) {
+    if (id != 0)
+      answer_error(self, id, make_error(errc::invalid_request, "no such watch here"));
+    return;
+  }
+  auto watcher = i->second;
+  bool ends = f.watch_batch().error() != 0;
+  if (ends)
+    st.watchers.erase(i);
+  auto msg = from_frame(f);
+  if (id == 0) {
+    self->send(watcher, std::move(msg));
+    return;
+  }
+  self->request(watcher, caf::infinite, std::move(msg))
+      .then([self, id] { answer(self, id, caf::message{}); },
+            [self, id](caf::error& e) { answer_error(self, id, e); });
+}
+
 void take_request(conn_ptr self, pb::Frame& f) {
   auto& st = self->state;
   auto id = f.id();
   auto body = f.body_case();
   if (body == pb::Frame::kLeadershipEvent)
     return pass_event(self, id, from_frame(f));
+  if (body == pb::Frame::kWatchBatch)
+    return pass_watch_batch(self, id, f);
   if (!st.opts.node)
     return answer_error(self, id, make_error(errc::invalid_request, "this side serves nothing"));
   if (st.serving >= st.opts.limits.max_requests_in_flight)
@@ -252,6 +283,11 @@ void take_request(conn_ptr self, pb::Frame& f) {
     return serve<pb::SnapshotMeta>(self, id, std::move(msg));
   case pb::Frame::kSnapshotRead:
     return serve<pb::SnapshotChunk>(self, id, std::move(msg));
+  case pb::Frame::kWatch: // the batches come to this connection, which passes them on
+    return serve<pb::WatchStarted>(self, id,
+                                   caf::make_message(watch_atom::value,
+                                                     msg.get_as<pb::WatchRequest>(0),
+                                                     caf::actor_cast<caf::actor>(self)));
   case pb::Frame::kBatch:
     return serve<pb::BatchResponse>(self, id, std::move(msg));
   case pb::Frame::kStatus:
@@ -279,6 +315,11 @@ void take_request(conn_ptr self, pb::Frame& f) {
 
 void take_answer(conn_ptr self, pb::Frame& f) {
   auto& st = self->state;
+  if (auto w = st.watch_requests.find(f.id()); w != st.watch_requests.end()) {
+    if (f.body_case() == pb::Frame::kWatchStarted)
+      st.watchers[f.watch_started().watch_id()] = w->second;
+    st.watch_requests.erase(w);
+  }
   auto i = st.waiting.find(f.id());
   if (i == st.waiting.end())
     return; // an answer nobody waits for any more
@@ -333,6 +374,8 @@ void take_frame(conn_ptr self, pb::Frame& f) {
   }
   if (body == pb::Frame::kLeadershipEvent)
     return pass_event(self, 0, from_frame(f));
+  if (body == pb::Frame::kWatchBatch)
+    return pass_watch_batch(self, 0, f);
   close(self, fault::not_allowed,
         "a one-way " + pb::Frame::descriptor()->FindFieldByNumber(body)->name() + " frame");
 }
@@ -452,6 +495,21 @@ caf::result<caf::message> take_outgoing(conn_ptr self, caf::message_view& x) {
     return caf::message{};
   }
   auto msg = x.move_content_to_message();
+  if (request && msg.match_elements<watch_atom, pb::WatchRequest, caf::actor>()) {
+    // A watch: its batches come back to the watcher on this side (pass_watch_batch).
+    auto id = st.next_id++;
+    pb::Frame f;
+    f.set_id(id);
+    *f.mutable_watch() = msg.get_as<pb::WatchRequest>(1);
+    auto watcher = msg.get_as<caf::actor>(2);
+    if (watcher) {
+      self->monitor(watcher);
+      st.watch_requests.emplace(id, watcher);
+    }
+    st.waiting.emplace(id, self->make_response_promise());
+    send_frame(self, f);
+    return caf::delegated<caf::message>{};
+  }
   if (msg.size() >= 2 && msg.match_element<subscribe_atom>(0) && msg.match_element<caf::actor>(1)) {
     auto sub = msg.get_as<caf::actor>(1);
     if (sub) {
@@ -505,6 +563,9 @@ caf::behavior run(conn_ptr self, bool accepting) {
     subs.erase(std::remove_if(subs.begin(), subs.end(),
                               [&](const caf::actor& a) { return a.address() == dm.source; }),
                subs.end());
+    for (auto* m : {&s.watch_requests, &s.watchers})
+      for (auto i = m->begin(); i != m->end();)
+        i = i->second.address() == dm.source ? m->erase(i) : std::next(i);
   });
   self->set_default_handler(
       [self](caf::scheduled_actor*, caf::message_view& x) { return take_outgoing(self, x); });

@@ -86,7 +86,8 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_read_index_response) || put(m, f, &frame::mutable_put) ||
          put(m, f, &frame::mutable_del) || put(m, f, &frame::mutable_cas) ||
          put(m, f, &frame::mutable_get) || put(m, f, &frame::mutable_propose) ||
-         put(m, f, &frame::mutable_open_session) ||
+         put(m, f, &frame::mutable_open_session) || put(m, f, &frame::mutable_watch_started) ||
+         put(m, f, &frame::mutable_watch_batch) ||
          put(m, f, &frame::mutable_query) || put(m, f, &frame::mutable_query_response) ||
          put(m, f, &frame::mutable_snapshot_now) || put(m, f, &frame::mutable_snapshot_meta) ||
          put(m, f, &frame::mutable_snapshot_read) || put(m, f, &frame::mutable_snapshot_chunk) ||
@@ -137,6 +138,12 @@ caf::message from_frame(frame& f) {
     return take(f.mutable_propose());
   case frame::kOpenSession:
     return take(f.mutable_open_session());
+  case frame::kWatch:
+    return take(f.mutable_watch());
+  case frame::kWatchStarted:
+    return take(f.mutable_watch_started());
+  case frame::kWatchBatch:
+    return take(f.mutable_watch_batch());
   case frame::kQuery:
     return take(f.mutable_query());
   case frame::kQueryResponse:

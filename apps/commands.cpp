@@ -1,7 +1,11 @@
 #include "apps/commands.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -192,6 +196,146 @@ int get(session& s, const std::string& key, const get_options& opts) {
   if (!s.json_out())
     std::printf("%s\n", r->value().c_str());
   return exit_ok;
+}
+
+namespace {
+
+/// What a watcher actor hands the printing thread: a batch, or that the connection broke.
+struct watch_feed {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::deque<pb::WatchBatch> batches;
+  bool lost = false;
+};
+
+/// The watcher of one watch: it passes the batches on, and asks `dialer` to tell it when the
+/// connection breaks (actors/peer.hpp).
+caf::actor spawn_watcher(caf::actor_system& sys, std::shared_ptr<watch_feed> feed,
+                         caf::actor dialer) {
+  return sys.spawn([feed, dialer](caf::event_based_actor* self) -> caf::behavior {
+    self->send(dialer, connection_watch_atom::value);
+    auto push = [feed](pb::WatchBatch b) {
+      std::lock_guard<std::mutex> guard{feed->mtx};
+      feed->batches.push_back(std::move(b));
+      feed->cv.notify_one();
+    };
+    return {
+        [push](pb::WatchBatch& b) { push(std::move(b)); },
+        [feed](connection_lost_atom, const caf::actor&) {
+          std::lock_guard<std::mutex> guard{feed->mtx};
+          feed->lost = true;
+          feed->cv.notify_one();
+        },
+    };
+  });
+}
+
+} // namespace
+
+int watch(session& s, const std::string& key, const watch_options& opts) {
+  pb::WatchRequest req;
+  req.set_key(key);
+  req.set_range_end(opts.prefix ? prefix_end(key) : opts.range_end);
+  uint64_t next = opts.from; // resumes here
+  uint64_t printed = 0;
+  auto& eps = s.client().endpoints();
+  size_t ep = 0, failures = 0;
+  bool reached = false;
+  caf::error last = make_error(errc::unreachable, "no endpoint answered");
+  while (failures < 2 * eps.size()) {
+    auto& address = eps[ep % eps.size()];
+    auto dialer = s.client().connect(address);
+    if (!dialer) {
+      ++ep;
+      ++failures;
+      continue;
+    }
+    auto feed = std::make_shared<watch_feed>();
+    auto watcher = spawn_watcher(s.system(), feed, dialer);
+    req.set_from_index(next);
+    caf::expected<pb::WatchStarted> started{caf::error{}};
+    {
+      caf::scoped_actor self{s.system()};
+      self->request(dialer, std::chrono::milliseconds{s.opts().timeout_ms}, watch_atom::value,
+                    req, watcher)
+          .receive([&](pb::WatchStarted& w) { started = std::move(w); },
+                   [&](caf::error& e) { started = std::move(e); });
+    }
+    if (!started) {
+      last = started.error();
+      caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+      if (remote_client::is(last, errc::compacted))
+        return s.fail(last, true);
+      ++ep;
+      ++failures;
+      continue;
+    }
+    reached = true;
+    failures = 0;
+    bool resume = false;
+    for (;;) {
+      std::unique_lock<std::mutex> lock{feed->mtx};
+      feed->cv.wait_for(lock, std::chrono::milliseconds{200},
+                        [&] { return !feed->batches.empty() || feed->lost; });
+      if (feed->batches.empty()) {
+        if (feed->lost) {
+          resume = true;
+          break;
+        }
+        continue;
+      }
+      auto b = std::move(feed->batches.front());
+      feed->batches.pop_front();
+      lock.unlock();
+      for (auto& ev : b.events()) {
+        if (s.json_out()) {
+          auto j = json{{"index", str(ev.index())}, {"key", ev.key()}};
+          if (ev.deleted())
+            j["deleted"] = true;
+          else
+            j["value"] = ev.value();
+          std::printf("%s\n", j.dump().c_str());
+        } else if (ev.deleted()) {
+          std::printf("%llu DELETE %s\n", static_cast<unsigned long long>(ev.index()),
+                      ev.key().c_str());
+        } else {
+          std::printf("%llu PUT %s %s\n", static_cast<unsigned long long>(ev.index()),
+                      ev.key().c_str(), ev.value().c_str());
+        }
+        std::fflush(stdout);
+        next = ev.index() + 1;
+        if (opts.count > 0 && ++printed >= opts.count) {
+          caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+          return exit_ok;
+        }
+      }
+      if (b.error() != 0) {
+        auto e = from_pb([&] {
+          pb::BatchError be;
+          be.set_code(b.error());
+          be.set_detail(b.detail());
+          return be;
+        }());
+        next = b.last_index() + 1;
+        if (b.error() == static_cast<uint32_t>(errc::watch_overflow)) {
+          std::fprintf(stderr, "%s: %s; resuming from index %llu\n", s.opts().program.c_str(),
+                       render(e).c_str(), static_cast<unsigned long long>(next));
+          resume = true;
+          break;
+        }
+        caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+        return s.fail(e, true);
+      }
+    }
+    caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+    if (resume && feed->lost) {
+      std::fprintf(stderr, "%s: the connection to %s broke; resuming from index %llu\n",
+                   s.opts().program.c_str(), address.c_str(),
+                   static_cast<unsigned long long>(next));
+      ++ep;
+    }
+  }
+  return s.fail(last, reached);
 }
 
 int cas(session& s, const std::string& key, const std::string& expected, const std::string& value,

@@ -74,6 +74,19 @@ struct get_options {
 std::string prefix_end(const std::string& prefix);
 
 int get(session& s, const std::string& key, const get_options& opts = {});
+
+/// A watch's options (cafraftctl watch).
+struct watch_options {
+  std::string range_end; // the keys in [key, range_end)
+  bool prefix = false;   // every key with the key as its prefix
+  uint64_t from = 0;     // the first index (0: the next change)
+  uint64_t count = 0;    // exit after this many changes (0: until interrupted)
+};
+
+/// Prints every change of the keys in commit order, one line each; resumes after a watch
+/// overflow, and on the next endpoint when its node goes away, from the index after the last
+/// change printed.
+int watch(session& s, const std::string& key, const watch_options& opts);
 int del(session& s, const std::string& key);
 /// Sets `key` to `value` if it is `expected` now (or absent, with `expect_absent`).
 int cas(session& s, const std::string& key, const std::string& expected, const std::string& value,

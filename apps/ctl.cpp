@@ -55,6 +55,17 @@ int main(int argc, char** argv) {
   get->add_option("--min-index", gopts.min_index,
                   "A stale read waits until the node applied this index (read-your-writes "
                   "after a write that returned it)");
+  cli::watch_options wopts;
+  auto* watch = app.add_subcommand(
+      "watch", "Print every change of KEY (or of the keys with its prefix, or in [KEY, "
+               "RANGE_END)) in commit order, one line each, until interrupted");
+  watch->add_option("KEY", key)->required();
+  watch->add_option("RANGE_END", wopts.range_end, "The keys in [KEY, RANGE_END)");
+  watch->add_flag("--prefix", wopts.prefix, "Every key that starts with KEY");
+  watch->add_option("--from", wopts.from,
+                    "The first index to print (a watch that ended resumes from the index after "
+                    "its last change); 0: the next change");
+  watch->add_option("--count", wopts.count, "Exit after this many changes (0: never)");
   auto* del = app.add_subcommand("del", "Delete KEY");
   del->add_option("KEY", key)->required();
   auto* cas = app.add_subcommand("cas", "Set KEY to NEW if it is EXPECTED now (exit 2 if not)");
@@ -110,6 +121,8 @@ int main(int argc, char** argv) {
     return cli::get(s, key, gopts);
   if (cas->parsed())
     return cli::cas(s, key, expected, value, absent);
+  if (watch->parsed())
+    return cli::watch(s, key, wopts);
   if (mlist->parsed())
     return cli::member_list(s);
   if (madd->parsed())

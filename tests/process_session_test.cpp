@@ -132,6 +132,30 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
     EXPECT_EQ(g.out, "seen\n") << policy;
   }
   EXPECT_EQ(ctl(ids, {"get", "ryw", "--read", "sometimes"}).code, 1) << "a bad policy is usage";
+
+  // Watches: the history of a prefix from index 1 (through the first endpoint that answers:
+  // the killed one does not), and live changes to a watcher that waits for them.
+  auto history = ctl(ids, {"watch", "p/", "--prefix", "--from", "1", "--count", "3"});
+  EXPECT_EQ(history.code, 0) << history.out;
+  std::istringstream lines{history.out};
+  std::vector<std::string> keys;
+  for (std::string line; std::getline(lines, line);)
+    if (line.find(" PUT ") != std::string::npos)
+      keys.push_back(line.substr(line.find(" PUT ") + 5));
+  EXPECT_EQ(keys, (std::vector<std::string>{"p/a v-p/a", "p/b v-p/b", "p/c v-p/c"}))
+      << history.out;
+  auto live_log = dir + "/watch.log";
+  auto watcher = start({bin_dir + "/cafraftctl", "--endpoints", endpoints(ids), "-w", "json",
+                        "watch", "live", "--count", "2"},
+                       live_log);
+  std::this_thread::sleep_for(1s); // the watch starts
+  ASSERT_EQ(ctl(ids, {"put", "live", "1"}).code, 0);
+  ASSERT_EQ(ctl(ids, {"del", "live"}).code, 0);
+  EXPECT_EQ(wait_exit(watcher, 10s), 0);
+  std::ifstream in{live_log};
+  std::string live{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_NE(live.find("\"key\":\"live\",\"value\":\"1\""), std::string::npos) << live;
+  EXPECT_NE(live.find("\"key\":\"live\",\"deleted\":true"), std::string::npos) << live;
   (void)last_index;
 }
 
