@@ -38,6 +38,7 @@ struct sim_result {
   uint64_t session_retries = 0, session_duplicates = 0;
   uint64_t follower_reads = 0; // reads at any node through the leader's read index
   uint64_t lease_reads = 0;    // reads a leader may answer from its lease (clocks skewed)
+  uint64_t watched = 0;        // nodes whose watch streams from index 1 were checked
   crash_stats crashes;
 
   void add(const sim_result& r) {
@@ -52,6 +53,7 @@ struct sim_result {
     session_duplicates += r.session_duplicates;
     follower_reads += r.follower_reads;
     lease_reads += r.lease_reads;
+    watched += r.watched;
     crashes.restarts += r.crashes.restarts;
     crashes.lost_writes += r.crashes.lost_writes;
     for (auto& [ev, k] : r.crashes.timed)
@@ -177,6 +179,84 @@ void check_same_data(cluster& c, driver& d, const std::string& leader,
   }
 }
 
+// The watch streams after healing: every node that still holds its changes from index 1 (it
+// never restarted nor installed a snapshot) replays all of them to a watch of every key; the
+// streams must be the same on every such node (each committed change once, in commit order),
+// their indexes must increase, and replaying one must give the node's data.
+void check_watches(cluster& c, driver& d, sim_result& res) {
+  struct stream {
+    std::vector<pb::WatchEvent> events;
+    bool ended = false;
+  };
+  std::map<std::string, std::shared_ptr<stream>> streams;
+  std::vector<caf::actor> watchers;
+  for (auto& [id, node] : c.nodes) {
+    auto s = std::make_shared<stream>();
+    auto w = c.nodes.at(id).home_system().spawn([s](caf::event_based_actor*) -> caf::behavior {
+      return {[s](pb::WatchBatch& b) {
+        s->ended = s->ended || b.error() != 0;
+        for (auto& e : b.events())
+          s->events.push_back(e);
+      }};
+    });
+    watchers.push_back(w);
+    pb::WatchRequest req;
+    req.set_range_end(std::string(1, '\0'));
+    req.set_from_index(1);
+    auto o = ask_with<pb::WatchStarted>(node.home_system(), node, std::chrono::seconds{1},
+                                        watch_atom::value, req, w);
+    d.run_until([&] { return o->done; }, 1000ms);
+    if (o->done && o->value)
+      streams[id] = s;
+    else if (!o->done || o->value.error().code() != static_cast<uint8_t>(errc::compacted))
+      res.failures.push_back("a watch on " + id + " failed: " +
+                             (o->done ? render(o->value.error()) : std::string{"no answer"}));
+  }
+  d.run_until([] { return false; }, 200ms);
+  const std::vector<pb::WatchEvent>* first = nullptr;
+  std::string first_id;
+  for (auto& [id, s] : streams) {
+    std::map<std::string, std::string> replayed;
+    uint64_t last = 0;
+    for (auto& e : s->events) {
+      if (e.index() <= last)
+        res.failures.push_back("the watch on " + id + " repeated or reordered index " +
+                               std::to_string(e.index()));
+      last = e.index();
+      if (e.deleted())
+        replayed.erase(e.key());
+      else
+        replayed[e.key()] = e.value();
+    }
+    for (int k = 0; k < 5; ++k) {
+      auto name = "k" + std::to_string(k);
+      auto r = c.ask<pb::GetResponse>(id, get(name, true));
+      d.run_until([&] { return r->done; }, 500ms);
+      auto i = replayed.find(name);
+      bool same = r->done && r->value &&
+                  (r->value->found() ? i != replayed.end() && i->second == r->value->value()
+                                     : i == replayed.end());
+      if (!same)
+        res.failures.push_back("replaying the watch on " + id + " does not give its value of " +
+                               name);
+    }
+    if (!first) {
+      first = &s->events;
+      first_id = id;
+    } else if (s->events.size() != first->size() ||
+               !std::equal(first->begin(), first->end(), s->events.begin(),
+                           [](const pb::WatchEvent& a, const pb::WatchEvent& b) {
+                             return a.SerializeAsString() == b.SerializeAsString();
+                           })) {
+      res.failures.push_back("the watches on " + first_id + " and " + id +
+                             " saw different changes");
+    }
+  }
+  res.watched += streams.size();
+  for (auto& w : watchers)
+    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+}
+
 sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   sim_result res;
   test_config cfg;
@@ -283,6 +363,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
           res.failures.push_back("not every node applied the final write at index " +
                                  std::to_string(index));
         check_same_data(c, d, leader, c.ids, res);
+        check_watches(c, d, res);
         clients.final_reads(c, d, leader);
       }
     }
@@ -322,12 +403,13 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
               "sent, %llu restores from snapshots, %llu confirmed leaves, %llu crashes of which "
               "%llu lost writes (power failures timed to: %s); in sessions %llu writes sent "
               "again, %llu of them answered from the session table; %llu follower reads, %llu "
-              "lease reads\n",
+              "lease reads; %llu watch streams from index 1 checked\n",
               what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
               u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
               u(total.crashes.restarts), u(total.crashes.lost_writes),
               timed.empty() ? "none" : timed.c_str(), u(total.session_retries),
-              u(total.session_duplicates), u(total.follower_reads), u(total.lease_reads));
+              u(total.session_duplicates), u(total.follower_reads), u(total.lease_reads),
+              u(total.watched));
   EXPECT_GT(total.committed_writes, 0u)
       << "no write succeeded in any seed: the simulation tested nothing";
   EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
@@ -368,6 +450,7 @@ void run_seeds(size_t n, bool durable = false) {
   if (!only) {
     EXPECT_GT(total.session_duplicates, 0u)
         << "no retry in a session was answered from the table: exactly-once went untested";
+    EXPECT_GT(total.watched, 0u) << "no watch stream was checked";
   }
 }
 
