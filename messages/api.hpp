@@ -2,15 +2,23 @@
 // the typed handle (messages/node_handle.hpp: cafraft::node_handle, cafraft::typed()), which
 // declares each request below with its response type.
 //
-//   pb::PutRequest      -> pb::WriteResponse   write; answered after commit and apply
+//   pb::PutRequest      -> pb::WriteResponse   write; answered after commit and apply. Every
+//                                              write may carry a client session's tag: a
+//                                              retry with it applies once (docs/sessions.md)
 //   pb::DeleteRequest   -> pb::WriteResponse
 //   pb::CasRequest      -> pb::WriteResponse   compare and swap; result: pb::KvResult
 //   pb::ProposeRequest  -> pb::WriteResponse   opaque bytes for a user's state machine; the
 //                                              result is what its apply() returned
-//   pb::GetRequest      -> pb::GetResponse     linearizable (ReadIndex) unless stale is set
+//   pb::OpenSessionRequest -> pb::WriteResponse  a client session; its id is the index
+//   pb::GetRequest      -> pb::GetResponse     by its read policy (docs/reads.md):
+//                                              linearizable, lease, follower or stale (after
+//                                              min_index); a range read with range_end
 //   pb::QueryRequest    -> pb::QueryResponse   a query for a user's state machine, answered
-//                                              in its own format (state_machine::query);
-//                                              linearizable unless stale is set
+//                                              in its own format (state_machine::query); the
+//                                              same read policies
+//   watch_atom, pb::WatchRequest, caf::actor watcher -> pb::WatchStarted   every change of a
+//                                              key range, in commit order, as pb::WatchBatch
+//                                              requests to the watcher (docs/watches.md)
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
 //   pb::BatchRequest    -> pb::BatchResponse   many of the requests above in one message, each
 //                                              answered as if sent alone (its result or error)
@@ -41,11 +49,13 @@
 // Failures are caf::error values of the "cafraft" category (messages/errors.hpp): not_leader
 // with the leader's id and address, unknown_leader, leadership_lost, overloaded,
 // invalid_request, config_change_in_progress, self_join, missing_data, duplicate_member,
-// removed_member, ...; and on the client's side unreachable and connection_lost.
+// removed_member, session_expired, watch_overflow, compacted, ...; and on the client's side
+// unreachable and connection_lost.
 //
 // Between nodes (one way; responses are messages of their own):
 //   pb::RequestVote, pb::RequestVoteResponse, pb::AppendEntries, pb::AppendEntriesResponse,
-//   pb::InstallSnapshot, pb::InstallSnapshotResponse, pb::TimeoutNow
+//   pb::InstallSnapshot, pb::InstallSnapshotResponse, pb::TimeoutNow, and for follower reads
+//   pb::ReadIndexRequest, pb::ReadIndexResponse
 //
 // Wiring (one way): peer_handle_atom, std::string peer_id, caf::actor peer_node
 //   tells a node where to reach peer `peer_id` (a local actor, or the connection a listener
