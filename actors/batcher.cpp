@@ -245,7 +245,8 @@ void attempt(batcher_ptr self, uint64_t seq) {
         tag->set_id(ss.id);
         tag->set_sequence(seq);
         tag->set_acked_below(acked);
-        self->request(caf::actor_cast<caf::actor>(self), caf::infinite, batch_atom::value, i->second.node, std::move(r))
+        self->request(caf::actor_cast<caf::actor>(self), caf::infinite, batch_atom::value,
+                      i->second.node, std::move(r))
             .then(
                 [self, seq](pb::WriteResponse& resp) {
                   auto& s = self->state.session;
@@ -308,7 +309,8 @@ void open_session(batcher_ptr self, const caf::actor& node) {
       else
         start();
   };
-  self->request(caf::actor_cast<caf::actor>(self), caf::infinite, batch_atom::value, node, pb::OpenSessionRequest{})
+  self->request(caf::actor_cast<caf::actor>(self), caf::infinite, batch_atom::value, node,
+                pb::OpenSessionRequest{})
       .then(
           [self, finish](pb::WriteResponse& w) {
             auto& s = self->state.session;
@@ -334,8 +336,8 @@ void open_session(batcher_ptr self, const caf::actor& node) {
               finish(&e);
               return;
             }
-            self->delayed_send(self, std::chrono::milliseconds{20}, retry_atom::value,
-                               uint64_t{0}, next);
+            self->delayed_send(self, std::chrono::milliseconds{20}, retry_atom::value, uint64_t{0},
+                               next);
           });
 }
 
@@ -349,7 +351,8 @@ caf::result<caf::message> write(batcher_ptr self, const caf::actor& node, Reques
   auto start = [self, node, rp, r = std::move(req)]() mutable {
     auto& s = self->state.session;
     if (!s.enabled) { // refused: as it is
-      self->request(caf::actor_cast<caf::actor>(self), caf::infinite, batch_atom::value, node, std::move(r))
+      self->request(caf::actor_cast<caf::actor>(self), caf::infinite, batch_atom::value, node,
+                    std::move(r))
           .then([rp](pb::WriteResponse& w) mutable { rp.deliver(std::move(w)); },
                 [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
       return;

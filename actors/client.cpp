@@ -74,8 +74,7 @@ template <class Request> caf::expected<pb::WriteResponse> client::write(Request 
   return write_in_session(
       session_, std::move(req),
       [&](const Request& r) { return call<pb::WriteResponse>(r, preferred_, until); },
-      [&] { return call<pb::WriteResponse>(pb::OpenSessionRequest{}, preferred_, until); },
-      until);
+      [&] { return call<pb::WriteResponse>(pb::OpenSessionRequest{}, preferred_, until); }, until);
 }
 
 caf::expected<pb::WriteResponse> client::put(const std::string& key, const std::string& value) {

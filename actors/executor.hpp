@@ -241,11 +241,11 @@ template <class Self> void wake_at(Self* self, core::time_point when) {
   auto local = when > now ? when - now : caf::timespan{0};
   auto rate = st.ctx.cfg->clock_rate;
   // Rounded up, and a microsecond more: a tick that came early would find nothing due.
-  auto wait = rate == 1.0 ? local
-                          : std::chrono::ceil<caf::timespan>(
-                                std::chrono::duration<double, caf::timespan::period>(local) /
-                                rate) +
-                                std::chrono::microseconds{1};
+  auto wait = rate == 1.0
+                  ? local
+                  : std::chrono::ceil<caf::timespan>(
+                        std::chrono::duration<double, caf::timespan::period>(local) / rate) +
+                        std::chrono::microseconds{1};
   self->delayed_send(self, wait, tick_atom::value);
 }
 

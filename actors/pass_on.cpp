@@ -15,8 +15,8 @@ bool is_raft_message(const caf::type_erased_tuple& x) {
 bool is_client_request(const caf::type_erased_tuple& x) {
   return x.match_elements<pb::PutRequest>() || x.match_elements<pb::DeleteRequest>() ||
          x.match_elements<pb::CasRequest>() || x.match_elements<pb::ProposeRequest>() ||
-         x.match_elements<pb::OpenSessionRequest>() ||
-         x.match_elements<pb::GetRequest>() || x.match_elements<pb::QueryRequest>();
+         x.match_elements<pb::OpenSessionRequest>() || x.match_elements<pb::GetRequest>() ||
+         x.match_elements<pb::QueryRequest>();
 }
 
 } // namespace cafraft

@@ -87,15 +87,15 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_del) || put(m, f, &frame::mutable_cas) ||
          put(m, f, &frame::mutable_get) || put(m, f, &frame::mutable_propose) ||
          put(m, f, &frame::mutable_open_session) || put(m, f, &frame::mutable_watch_started) ||
-         put(m, f, &frame::mutable_watch_batch) ||
-         put(m, f, &frame::mutable_query) || put(m, f, &frame::mutable_query_response) ||
-         put(m, f, &frame::mutable_snapshot_now) || put(m, f, &frame::mutable_snapshot_meta) ||
-         put(m, f, &frame::mutable_snapshot_read) || put(m, f, &frame::mutable_snapshot_chunk) ||
-         put(m, f, &frame::mutable_batch) || put(m, f, &frame::mutable_write_response) ||
-         put(m, f, &frame::mutable_get_response) || put(m, f, &frame::mutable_batch_response) ||
-         put(m, f, &frame::mutable_node_status) || put(m, f, &frame::mutable_join) ||
-         put(m, f, &frame::mutable_leave) || put(m, f, &frame::mutable_membership_response) ||
-         put(m, f, &frame::mutable_leader_info) || put(m, f, &frame::mutable_transfer_leadership) ||
+         put(m, f, &frame::mutable_watch_batch) || put(m, f, &frame::mutable_query) ||
+         put(m, f, &frame::mutable_query_response) || put(m, f, &frame::mutable_snapshot_now) ||
+         put(m, f, &frame::mutable_snapshot_meta) || put(m, f, &frame::mutable_snapshot_read) ||
+         put(m, f, &frame::mutable_snapshot_chunk) || put(m, f, &frame::mutable_batch) ||
+         put(m, f, &frame::mutable_write_response) || put(m, f, &frame::mutable_get_response) ||
+         put(m, f, &frame::mutable_batch_response) || put(m, f, &frame::mutable_node_status) ||
+         put(m, f, &frame::mutable_join) || put(m, f, &frame::mutable_leave) ||
+         put(m, f, &frame::mutable_membership_response) || put(m, f, &frame::mutable_leader_info) ||
+         put(m, f, &frame::mutable_transfer_leadership) ||
          put(m, f, &frame::mutable_leadership_event) ||
          put(m, f, &frame::mutable_actor_directory) || put(m, f, &frame::mutable_inspect) ||
          put(m, f, &frame::mutable_inspection) || put(m, f, &frame::mutable_log_lines) ||

@@ -175,9 +175,8 @@ int get(session& s, const std::string& key, const get_options& opts) {
       json kvs = json::array();
       for (auto& kv : r->kvs())
         kvs.push_back(json{{"key", kv.key()}, {"value", kv.value()}});
-      print_json(json{{"kvs", kvs},
-                      {"more", r->more()},
-                      {"applied_index", str(r->applied_index())}});
+      print_json(
+          json{{"kvs", kvs}, {"more", r->more()}, {"applied_index", str(r->applied_index())}});
     } else {
       for (auto& kv : r->kvs())
         std::printf("%s\n%s\n", kv.key().c_str(), kv.value().c_str());
@@ -256,8 +255,8 @@ int watch(session& s, const std::string& key, const watch_options& opts) {
     caf::expected<pb::WatchStarted> started{caf::error{}};
     {
       caf::scoped_actor self{s.system()};
-      self->request(dialer, std::chrono::milliseconds{s.opts().timeout_ms}, watch_atom::value,
-                    req, watcher)
+      self->request(dialer, std::chrono::milliseconds{s.opts().timeout_ms}, watch_atom::value, req,
+                    watcher)
           .receive([&](pb::WatchStarted& w) { started = std::move(w); },
                    [&](caf::error& e) { started = std::move(e); });
     }

@@ -298,8 +298,8 @@ int main(int argc, char** argv) {
   };
   if (o.processes) {
     procs = std::make_unique<process_cluster>(
-        o.spawn, root, o.read == "lease" ? std::vector<std::string>{"--lease-reads"}
-                                         : std::vector<std::string>{});
+        o.spawn, root,
+        o.read == "lease" ? std::vector<std::string>{"--lease-reads"} : std::vector<std::string>{});
     endpoints = procs->endpoints();
     target = std::to_string(o.spawn) + " cafraft-node processes on 127.0.0.1, fsync on";
   } else if (!o.endpoints.empty()) {
@@ -375,9 +375,9 @@ int main(int argc, char** argv) {
     s->inflight = o.inflight;
     s->timeout = std::chrono::milliseconds{o.timeout_ms};
     if (o.batch > 0) {
-      s->batcher = cafraft::spawn_batcher(
-          *sys[static_cast<size_t>(i)],
-          cafraft::batch_options(static_cast<size_t>(o.batch), s->timeout));
+      s->batcher =
+          cafraft::spawn_batcher(*sys[static_cast<size_t>(i)],
+                                 cafraft::batch_options(static_cast<size_t>(o.batch), s->timeout));
       batchers.push_back(s->batcher);
     }
     s->measure_from_ns = measure_from;
@@ -391,8 +391,8 @@ int main(int argc, char** argv) {
                                           endpoints.begin());
     // Reads any node may answer spread over all of them; the others start at the leader.
     bool anywhere = o.ops == "get" && (o.read == "follower" || o.read == "stale");
-    auto first = anywhere ? static_cast<size_t>(c)
-                          : lead_index + static_cast<size_t>(c) * endpoints.size();
+    auto first =
+        anywhere ? static_cast<size_t>(c) : lead_index + static_cast<size_t>(c) * endpoints.size();
     clients.push_back(spawn_client(*sys[i], s, results.back(), first));
   }
   auto cpu0 = own_cpu_seconds();

@@ -40,10 +40,10 @@ template <class... Fs> overloaded(Fs...) -> overloaded<Fs...>;
 /// The Raft messages a node sends to another.
 /// The Raft messages a node sends to another (ReadIndexRequest and its response: follower
 /// reads, thesis §6.4).
-using raft_message = std::variant<pb::AppendEntries, pb::AppendEntriesResponse, pb::RequestVote,
-                                  pb::RequestVoteResponse, pb::InstallSnapshot,
-                                  pb::InstallSnapshotResponse, pb::TimeoutNow,
-                                  pb::ReadIndexRequest, pb::ReadIndexResponse>;
+using raft_message =
+    std::variant<pb::AppendEntries, pb::AppendEntriesResponse, pb::RequestVote,
+                 pb::RequestVoteResponse, pb::InstallSnapshot, pb::InstallSnapshotResponse,
+                 pb::TimeoutNow, pb::ReadIndexRequest, pb::ReadIndexResponse>;
 
 /// Points in time as the core sees them (the actor clock's, in virtual time under test).
 using time_point = std::chrono::steady_clock::time_point;
@@ -254,7 +254,7 @@ struct follower_role {
   };
   struct read_batch {
     uint64_t token = 0;
-    uint64_t term = 0; // the term of the leader asked
+    uint64_t term = 0;   // the term of the leader asked
     time_point deadline; // fails then (unknown_leader): the request or its answer was lost
     std::vector<remote_read> reads;
   };
@@ -301,7 +301,7 @@ struct leader_role {
     time_point deadline; // gives up then
   };
   std::unique_ptr<replication> repl;
-  uint64_t noop_index = 0;  // first entry of this term; reads wait until it is committed
+  uint64_t noop_index = 0; // first entry of this term; reads wait until it is committed
   /// Lease reads: when each ReadIndex round the heartbeats carried began, until a majority
   /// acknowledges it; the latest such beginning (the lease runs from there); and whether this
   /// term may serve leases at all (not once it sent TimeoutNow: the target's votes ignore the

@@ -172,8 +172,8 @@ struct leader_step {
     if (!e.cfg.lease_reads || r.lease_off || r.pending_transfer || r.leaving ||
         r.lease_start == time_point{} || s.commit_index < r.noop_index)
       return false;
-    auto span = e.cfg.election_timeout_min -
-                e.cfg.election_timeout_min * e.cfg.clock_drift_ppm / 1000000;
+    auto span =
+        e.cfg.election_timeout_min - e.cfg.election_timeout_min * e.cfg.clock_drift_ppm / 1000000;
     return e.now < r.lease_start + span || CAFRAFT_CANARY("lease_read_after_expiry");
   }
 
@@ -243,8 +243,8 @@ struct leader_step {
   void on(const pb::ReadIndexRequest& req) {
     if (overloaded() || !s.config.is_member(req.node_id()))
       return tell(fx, req.node_id(), refuse_read_index(s, req));
-    r.pending_reads.push_back(leader_role::read{r.repl->new_read_round(), s.commit_index, {}, 0,
-                                                req.node_id(), req.id()});
+    r.pending_reads.push_back(leader_role::read{
+        r.repl->new_read_round(), s.commit_index, {}, 0, req.node_id(), req.id()});
     r.broadcast_due = true;
     schedule_flush();
   }

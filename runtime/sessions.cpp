@@ -75,9 +75,9 @@ pb::SessionResult session_table::apply(uint64_t index, const std::string& data,
     return r;
   }
   if (tag.sequence() == 0 || tag.sequence() < s.acked_below)
-    return refuse(errc::invalid_request,
-                  "sequence " + std::to_string(tag.sequence()) + " of session " +
-                      std::to_string(tag.id()) + " was acknowledged by its client already");
+    return refuse(errc::invalid_request, "sequence " + std::to_string(tag.sequence()) +
+                                             " of session " + std::to_string(tag.id()) +
+                                             " was acknowledged by its client already");
   pb::SessionResult r;
   r.set_index(index);
   r.set_result(run(e.command()));

@@ -172,12 +172,26 @@ protected:
     // a plain write(), which raises SIGPIPE): a refused client must fail, not kill the tests.
     std::signal(SIGPIPE, SIG_IGN);
     // The programs read CAFRAFT_* variables: the developer's shell must not change the tests.
-    for (auto v : {"CAFRAFT_ID", "CAFRAFT_DATA_DIR", "CAFRAFT_LISTEN", "CAFRAFT_INITIAL_CLUSTER",
-                   "CAFRAFT_JOIN", "CAFRAFT_CLUSTER_ID", "CAFRAFT_TLS_CERT", "CAFRAFT_TLS_KEY",
-                   "CAFRAFT_TLS_CA", "CAFRAFT_TLS_CLIENT_CA", "CAFRAFT_INSECURE",
-                   "CAFRAFT_ENDPOINTS", "CAFRAFT_LOG_LEVEL", "CAFRAFT_RESTORE",
-                   "CAFRAFT_FORCE_NEW_CLUSTER", "CAFRAFT_FEATURE_LEVEL", "CAFRAFT_ADMIN",
-                   "CAFRAFT_LEASE_READS", "CAFRAFT_CLOCK_DRIFT_PPM", "CAFRAFT_SESSION_TIMEOUT_MS"})
+    for (auto v : {"CAFRAFT_ID",
+                   "CAFRAFT_DATA_DIR",
+                   "CAFRAFT_LISTEN",
+                   "CAFRAFT_INITIAL_CLUSTER",
+                   "CAFRAFT_JOIN",
+                   "CAFRAFT_CLUSTER_ID",
+                   "CAFRAFT_TLS_CERT",
+                   "CAFRAFT_TLS_KEY",
+                   "CAFRAFT_TLS_CA",
+                   "CAFRAFT_TLS_CLIENT_CA",
+                   "CAFRAFT_INSECURE",
+                   "CAFRAFT_ENDPOINTS",
+                   "CAFRAFT_LOG_LEVEL",
+                   "CAFRAFT_RESTORE",
+                   "CAFRAFT_FORCE_NEW_CLUSTER",
+                   "CAFRAFT_FEATURE_LEVEL",
+                   "CAFRAFT_ADMIN",
+                   "CAFRAFT_LEASE_READS",
+                   "CAFRAFT_CLOCK_DRIFT_PPM",
+                   "CAFRAFT_SESSION_TIMEOUT_MS"})
       ::unsetenv(v);
     char tmpl[] = "/tmp/cafraft-process-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -122,8 +122,8 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
   EXPECT_NE(limited.out.find("\"more\": true"), std::string::npos) << limited.out;
   EXPECT_NE(limited.out.find("p/b"), std::string::npos) << limited.out;
   EXPECT_EQ(limited.out.find("p/c"), std::string::npos) << limited.out;
-  auto stale = ctl(ids, {"get", "ryw", "--read", "stale", "--min-index",
-                         std::to_string(w->index())});
+  auto stale =
+      ctl(ids, {"get", "ryw", "--read", "stale", "--min-index", std::to_string(w->index())});
   EXPECT_EQ(stale.code, 0) << stale.out;
   EXPECT_EQ(stale.out, "seen\n");
   for (auto policy : {"follower", "lease", "linearizable"}) {
@@ -142,8 +142,7 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
   for (std::string line; std::getline(lines, line);)
     if (line.find(" PUT ") != std::string::npos)
       keys.push_back(line.substr(line.find(" PUT ") + 5));
-  EXPECT_EQ(keys, (std::vector<std::string>{"p/a v-p/a", "p/b v-p/b", "p/c v-p/c"}))
-      << history.out;
+  EXPECT_EQ(keys, (std::vector<std::string>{"p/a v-p/a", "p/b v-p/b", "p/c v-p/c"})) << history.out;
   auto live_log = dir + "/watch.log";
   auto watcher = start({bin_dir + "/cafraftctl", "--endpoints", endpoints(ids), "-w", "json",
                         "watch", "live", "--count", "2"},

@@ -20,8 +20,8 @@ struct sim_clients::shared {
     std::optional<lin::operation> retry;     // the next operation, when already chosen
     std::map<std::string, std::string> seen; // key -> the last value it read or wrote
     uint64_t next_value = 0;
-    uint64_t session = 0; // sessions: its id, 0 while none is open
-    uint64_t seq = 0;     // the last sequence number given out
+    uint64_t session = 0;        // sessions: its id, 0 while none is open
+    uint64_t seq = 0;            // the last sequence number given out
     std::optional<size_t> again; // sessions: the op (by index) to send again, same sequence
     int attempts = 0;            // of that op
   };
@@ -52,7 +52,8 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     target = cl.preferred;
   auto st = st_;
   auto node = c.nodes.at(target);
-  if (sessions_ && cl.session == 0 && !cl.retry) { // open one first (not an operation of the history)
+  if (sessions_ && cl.session == 0 &&
+      !cl.retry) { // open one first (not an operation of the history)
     cl.busy = true;
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(node, request_timeout, pb::OpenSessionRequest{})
@@ -124,7 +125,7 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
   bool sessions = sessions_;
   // Every answer ends here: the outcome, the completion time, and what the client learned.
   auto done = [st, index, ci, sessions](lin::outcome result, std::optional<std::string> read_value,
-                              const caf::error* err) {
+                                        const caf::error* err) {
     auto& o = st->ops[index];
     auto& client = st->clients[ci];
     o.result = result;

@@ -261,11 +261,11 @@ TEST(KvRangeRead, ReturnsTheKeysOfARangeInOrderUpToTheLimit) {
     }
     return keys + (r.more() ? "+" : ".");
   };
-  EXPECT_EQ(range("c/", "c0"), "c/1 c/10 c/2 .");        // the prefix "c/"
-  EXPECT_EQ(range("b", "c/2"), "b c c/1 c/10 .");        // the end is left out
+  EXPECT_EQ(range("c/", "c0"), "c/1 c/10 c/2 ."); // the prefix "c/"
+  EXPECT_EQ(range("b", "c/2"), "b c c/1 c/10 ."); // the end is left out
   EXPECT_EQ(range("", std::string(1, '\0')), "a b c c/1 c/10 c/2 d .");
   EXPECT_EQ(range("c", std::string(1, '\0'), 2), "c c/1 +");
-  EXPECT_EQ(range("c", "c/1", 1), "c .");                 // exactly the limit: no more
+  EXPECT_EQ(range("c", "c/1", 1), "c ."); // exactly the limit: no more
   EXPECT_EQ(range("x", "z"), ".");
   pb::KvQuery one;
   one.set_key("d");

@@ -126,8 +126,8 @@ TEST_F(Watches, DeliverEveryChangeOfTheirRangeOnceInCommitOrder) {
   auto i5 = write(*c, leader, del_cmd("a/1"));
   write(*c, leader, del_cmd("a/9")); // absent: no change
   d.run_until([] { return false; }, 200ms);
-  auto want = std::to_string(i1) + ":a/1=x " + std::to_string(i3) + ":a/1=y " +
-              std::to_string(i5) + ":a/1- ";
+  auto want = std::to_string(i1) + ":a/1=x " + std::to_string(i3) + ":a/1=y " + std::to_string(i5) +
+              ":a/1- ";
   EXPECT_EQ(text(s->events), want);
   EXPECT_EQ(text(on_follower->events), want) << "a follower's watch sees the same";
   EXPECT_TRUE(s->ends.empty());
@@ -157,8 +157,7 @@ TEST_F(Watches, ResumeFromAnIndexAndAWatcherThatFallsBehindIsToldWhere) {
   ASSERT_EQ(slow->ends.size(), 1u);
   EXPECT_EQ(slow->ends[0].error(), static_cast<uint32_t>(errc::watch_overflow));
   ASSERT_FALSE(slow->events.empty());
-  EXPECT_EQ(slow->ends[0].last_index(), slow->events.back().index())
-      << "the last index delivered";
+  EXPECT_EQ(slow->ends[0].last_index(), slow->events.back().index()) << "the last index delivered";
   // It resumes after the last index it got, and misses nothing.
   auto resumed = std::make_shared<seen>();
   ASSERT_TRUE(watch(*c, leader, "k", "", slow->ends[0].last_index() + 1, watcher(resumed)));
