@@ -149,7 +149,7 @@ struct node_config {
   /// that start from an earlier index (they are also gone after a snapshot is installed or the
   /// node restarts: such a watch gets `compacted`), and the changes a watcher may fall behind
   /// before its watch ends with `watch_overflow`.
-  size_t watch_history = 100000;
+  size_t watch_history = 10000;
   size_t watch_buffer = 1024;
 
   /// The data directory (docs/storage.md): manifest, hard state and WAL, locked while the node
