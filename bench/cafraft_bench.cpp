@@ -186,6 +186,10 @@ int main(int argc, char** argv) {
                  "or stale (likewise)")
       ->check(CLI::IsMember({"linearizable", "lease", "follower", "stale"}))
       ->capture_default_str();
+  app.add_flag("--sessions", o.sessions,
+               "Writes in client sessions, sent again after indefinite failures (through the "
+               "batcher: implies --batch 1 when --batch is not given); the report counts the "
+               "retries the session table answered");
   app.add_option("--ops", o.ops, "put, get or mixed (half each)")
       ->check(CLI::IsMember({"put", "get", "mixed"}))
       ->capture_default_str();
@@ -374,10 +378,19 @@ int main(int argc, char** argv) {
     s->keys = o.keys;
     s->inflight = o.inflight;
     s->timeout = std::chrono::milliseconds{o.timeout_ms};
-    if (o.batch > 0) {
-      s->batcher =
-          cafraft::spawn_batcher(*sys[static_cast<size_t>(i)],
-                                 cafraft::batch_options(static_cast<size_t>(o.batch), s->timeout));
+    if (o.batch > 0 || o.sessions) {
+      auto bo = cafraft::batch_options(static_cast<size_t>(std::max(o.batch, 1)), s->timeout);
+      if (o.sessions) { // the batcher follows not_leader to the leader's address
+        auto by_address = s->by_address;
+        bo.resolve = [by_address](const std::string&, const std::string& address) {
+          auto a = by_address.find(address);
+          return a != by_address.end() ? a->second : caf::actor{};
+        };
+        for (auto& [address, node] : by_address)
+          bo.nodes.push_back(node);
+        bo.retry_for = std::chrono::milliseconds{o.timeout_ms} * 5;
+      }
+      s->batcher = cafraft::spawn_batcher(*sys[static_cast<size_t>(i)], bo);
       batchers.push_back(s->batcher);
     }
     s->measure_from_ns = measure_from;
@@ -489,6 +502,19 @@ int main(int argc, char** argv) {
   if (inspector.joinable())
     inspector.join();
   r.inspections = inspections;
+  if (o.sessions) {
+    r.session_retries = r.session_duplicates = 0;
+    for (size_t b = 0; b < batchers.size(); ++b) {
+      caf::scoped_actor self{*sys[b % sys.size()]};
+      self->request(batchers[b], 2s, cafraft::status_atom::value)
+          .receive(
+              [&](uint64_t, uint64_t retries, uint64_t duplicates) {
+                r.session_retries += static_cast<int64_t>(retries);
+                r.session_duplicates += static_cast<int64_t>(duplicates);
+              },
+              [](caf::error&) {});
+    }
+  }
   r.seconds = static_cast<double>(t_end - measure_from) / 1e9;
   for (auto& res : results) {
     r.ops += res->ops;

@@ -60,6 +60,10 @@ void print(const options& o, const report& r, const std::string& target) {
       j["node_peak_rss_mb"] = r.node_rss_mb;
     if (o.inspect_every_ms > 0)
       j["inspections"] = r.inspections;
+    if (r.session_retries >= 0) {
+      j["session_retries"] = r.session_retries;
+      j["session_duplicates"] = r.session_duplicates;
+    }
     if (!r.messages_handled.empty() && r.ops > 0) {
       json by_kind = json::object();
       for (auto& [kind, n] : r.messages_handled)
@@ -115,6 +119,10 @@ void print(const options& o, const report& r, const std::string& target) {
     }
     std::printf(")\n");
   }
+  if (r.session_retries >= 0)
+    std::printf("sessions    %lld writes sent again, %lld answered from the session table\n",
+                static_cast<long long>(r.session_retries),
+                static_cast<long long>(r.session_duplicates));
   if (o.inspect_every_ms > 0)
     std::printf("inspection  every %d ms: %llu actor inspections\n", o.inspect_every_ms,
                 static_cast<unsigned long long>(r.inspections));

@@ -22,6 +22,9 @@ struct report {
   double node_rss_mb = -1; // the largest of the node processes' (-1: unknown)
   std::vector<double> failover_ms;
   uint64_t inspections = 0;
+  // --sessions: writes the batchers sent again after an indefinite failure, and the retries
+  // the session table answered (applied by an earlier attempt); -1: no sessions.
+  int64_t session_retries = -1, session_duplicates = -1;
   // Messages the nodes' actors handled during the measured time, by kind (empty: not counted).
   std::map<std::string, uint64_t> messages_handled;
 };

@@ -259,8 +259,10 @@ TEST_F(ProcessCluster, AMixedClusterHoldsTheFeatureGateUntilTheLastNodeUpgrades)
   };
   bool logged = false;
   for (auto& id : ids)
-    logged = logged || log(id).find("every member supports feature level 2") != std::string::npos;
-  EXPECT_TRUE(logged) << "no leader logged that it put level 2 in force";
+    logged = logged || log(id).find("every member supports feature level " +
+                                    std::to_string(features::current)) != std::string::npos;
+  EXPECT_TRUE(logged) << "no leader logged that it put level " << features::current
+                      << " in force";
 }
 
 } // namespace
