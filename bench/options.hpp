@@ -19,7 +19,7 @@ struct options {
   double warmup = 2;
   std::string ops = "put";
   std::string read = "linearizable"; // the gets' policy (docs/reads.md)
-  bool sessions = false; // writes in the batchers' client sessions (implies --batch 1)
+  bool sessions = false;             // writes in the batchers' client sessions (implies --batch 1)
   std::string format = "table";
   int connections = 0; // 0: min(clients, 8) over the network, 1 in-process
   int batch = 0;       // batches in flight per connection and node; 0: no batching

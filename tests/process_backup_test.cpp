@@ -261,8 +261,7 @@ TEST_F(ProcessCluster, AMixedClusterHoldsTheFeatureGateUntilTheLastNodeUpgrades)
   for (auto& id : ids)
     logged = logged || log(id).find("every member supports feature level " +
                                     std::to_string(features::current)) != std::string::npos;
-  EXPECT_TRUE(logged) << "no leader logged that it put level " << features::current
-                      << " in force";
+  EXPECT_TRUE(logged) << "no leader logged that it put level " << features::current << " in force";
 }
 
 } // namespace

@@ -21,11 +21,13 @@ struct sim_clients::shared {
     std::map<std::string, std::string> seen; // key -> the last value it read or wrote
     uint64_t next_value = 0;
     uint64_t session = 0;        // sessions: its id, 0 while none is open
+    uint64_t written = 0;        // the highest index a write of this client was acknowledged at
     uint64_t seq = 0;            // the last sequence number given out
     std::optional<size_t> again; // sessions: the op (by index) to send again, same sequence
     int attempts = 0;            // of that op
   };
-  uint64_t retries = 0, duplicates = 0, follower_reads = 0, lease_reads = 0;
+  uint64_t retries = 0, duplicates = 0, follower_reads = 0, lease_reads = 0, stale_reads = 0;
+  std::vector<std::string> violations; // stale reads that broke their min_index
   std::vector<client_state> clients;
   std::vector<lin::operation> ops;
   std::vector<bool> finished; // per op: completed (else still waiting: unknown)
@@ -169,7 +171,10 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     bool definite = e.category() == error_category && !is_indefinite(e) && !resend;
     done(definite ? lin::outcome::rejected : lin::outcome::unknown, std::nullopt, &e);
   };
-  auto count = [st](const pb::WriteResponse& w) { st->duplicates += w.duplicate(); };
+  auto count = [st, ci](const pb::WriteResponse& w) {
+    st->duplicates += w.duplicate();
+    st->clients[ci].written = std::max(st->clients[ci].written, w.index());
+  };
   auto read_failed = [done](const caf::error& e) {
     done(lin::outcome::rejected, std::nullopt, &e); // a read changes nothing
   };
@@ -186,6 +191,28 @@ void sim_clients::start(cluster& c, size_t ci, const std::string& to) {
     } else if (pick < 2.0 / 3) { // a lease read, answered by a leader while its lease holds
       req.set_policy(pb::READ_LEASE);
       ++st_->lease_reads;
+    } else if (pick < 5.0 / 6) {
+      // A stale read with the index of the client's last acknowledged write, at any node: not
+      // linearizable (left out of the history), but it must come from a state that applied
+      // that write (read-your-writes).
+      auto min_index = cl.written;
+      req.set_policy(pb::READ_STALE);
+      req.set_min_index(min_index);
+      dest = c.nodes.at(up[rng_() % up.size()]);
+      ++st_->stale_reads;
+      sys_.spawn([=](caf::event_based_actor* self) {
+        self->request(dest, request_timeout, req)
+            .then(
+                [=](const pb::GetResponse& r) {
+                  if (r.applied_index() < min_index)
+                    st->violations.push_back(
+                        "a stale read with min_index " + std::to_string(min_index) +
+                        " answered from applied index " + std::to_string(r.applied_index()));
+                  done(lin::outcome::rejected, std::nullopt, nullptr);
+                },
+                [=](caf::error& e) { read_failed(e); });
+      });
+      break;
     }
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(dest, request_timeout, req)
@@ -282,6 +309,14 @@ uint64_t sim_clients::follower_reads() const {
 
 uint64_t sim_clients::lease_reads() const {
   return st_->lease_reads;
+}
+
+uint64_t sim_clients::stale_reads() const {
+  return st_->stale_reads;
+}
+
+const std::vector<std::string>& sim_clients::violations() const {
+  return st_->violations;
 }
 
 bool sim_clients::idle() const {

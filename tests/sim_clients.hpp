@@ -47,6 +47,11 @@ public:
   void use_read_policies(bool on) { read_policies_ = on; }
   uint64_t follower_reads() const;
   uint64_t lease_reads() const;
+  /// A sixth of the reads, with read policies: stale reads at any node with the index of the
+  /// client's last acknowledged write as min_index. Left out of the history; each must come
+  /// from a state that applied that index, or it is a violation.
+  uint64_t stale_reads() const;
+  const std::vector<std::string>& violations() const;
   /// Attempts sent again in a session, and answers the session table gave (duplicates).
   uint64_t session_retries() const;
   uint64_t session_duplicates() const;

@@ -39,6 +39,7 @@ struct sim_result {
   uint64_t follower_reads = 0; // reads at any node through the leader's read index
   uint64_t lease_reads = 0;    // reads a leader may answer from its lease (clocks skewed)
   uint64_t watched = 0;        // nodes whose watch streams from index 1 were checked
+  uint64_t stale_reads = 0;    // read-your-writes reads (stale, min_index) at any node
   crash_stats crashes;
 
   void add(const sim_result& r) {
@@ -54,6 +55,7 @@ struct sim_result {
     follower_reads += r.follower_reads;
     lease_reads += r.lease_reads;
     watched += r.watched;
+    stale_reads += r.stale_reads;
     crashes.restarts += r.crashes.restarts;
     crashes.lost_writes += r.crashes.lost_writes;
     for (auto& [ev, k] : r.crashes.timed)
@@ -376,6 +378,9 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     res.session_duplicates = clients.session_duplicates();
     res.follower_reads = clients.follower_reads();
     res.lease_reads = clients.lease_reads();
+    res.stale_reads = clients.stale_reads();
+    for (auto& v : clients.violations())
+      res.failures.push_back(v);
     res.restores = c.checker->restores;
     res.chunks = net->snapshot_chunks;
     res.crashes = c.crashes;
@@ -403,13 +408,14 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
               "sent, %llu restores from snapshots, %llu confirmed leaves, %llu crashes of which "
               "%llu lost writes (power failures timed to: %s); in sessions %llu writes sent "
               "again, %llu of them answered from the session table; %llu follower reads, %llu "
-              "lease reads; %llu watch streams from index 1 checked\n",
+              "lease reads, %llu stale reads with min_index; %llu watch streams from index 1 "
+              "checked\n",
               what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
               u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
               u(total.crashes.restarts), u(total.crashes.lost_writes),
               timed.empty() ? "none" : timed.c_str(), u(total.session_retries),
               u(total.session_duplicates), u(total.follower_reads), u(total.lease_reads),
-              u(total.watched));
+              u(total.stale_reads), u(total.watched));
   EXPECT_GT(total.committed_writes, 0u)
       << "no write succeeded in any seed: the simulation tested nothing";
   EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
