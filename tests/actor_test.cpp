@@ -208,6 +208,17 @@ TEST_F(ClusterTest, ANodeThatIsStoppedFailsWhatWaitsAtItAtOnce) {
   ASSERT_FALSE(waiter->value);
   EXPECT_EQ(waiter->value.error(), make_error(errc::shutting_down));
   EXPECT_FALSE(is_indefinite(waiter->value.error()));
+  // A joining node that is stopped before it was admitted tells whoever waits for its join.
+  auto n4 = c->join("n4");
+  auto joined =
+      ask_actor<pb::MembershipResponse>(sys, n4, caf::make_message(joined_atom::value), 10s);
+  d.advance(20ms);
+  ASSERT_FALSE(joined->done) << "n4 was admitted by a cluster without a leader";
+  caf::anon_send_exit(n4, caf::exit_reason::user_shutdown);
+  d.run_until([&] { return joined->done; }, 50ms);
+  ASSERT_TRUE(joined->done);
+  ASSERT_FALSE(joined->value);
+  EXPECT_EQ(joined->value.error(), make_error(errc::shutting_down));
 }
 
 TEST_F(ClusterTest, CandidateWithStaleLogCannotWin) {

@@ -797,6 +797,14 @@ TEST_F(MembershipTest, LeadershipHooksRunBeforeServingAndBeforeTransfer) {
   d.run_until([&] { return w2->done; }, 1000ms);
   ASSERT_TRUE(w2->done) << "a stuck hook held the leader";
   ASSERT_TRUE(w2->value) << render(w2->value.error());
+  // Nor does a before_transfer that never calls done hold a transfer.
+  auto t2 = ask_actor<pb::LeaderInfo>(sys, c->nodes[next], pb::TransferLeadershipRequest{}, 5000ms);
+  d.advance(200ms);
+  EXPECT_FALSE(t2->done);
+  d.run_until([&] { return t2->done; }, 2000ms);
+  ASSERT_TRUE(t2->done) << "a stuck before_transfer held the transfer";
+  ASSERT_TRUE(t2->value) << render(t2->value.error());
+  EXPECT_NE(t2->value->id(), next);
   expect_safe(*c);
 }
 

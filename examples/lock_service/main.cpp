@@ -2,93 +2,21 @@
 // locks with owners and fencing tokens, through a leader failover and a snapshot installed on a
 // follower that fell behind. Built with the project (build/bin/lock-service-example) and run by
 // ctest (Examples.LockServiceFailoverAndSnapshotInstall); exits 0 when every check holds.
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <thread>
 
 #include <caf/all.hpp>
 
-#include <cafraft/actors/client.hpp>
-#include <cafraft/actors/node.hpp>
 #include <cafraft/messages/api.hpp>
 #include <cafraft/messages/register.hpp>
 
+#include "../example_cluster.hpp"
 #include "lock.pb.h"
 #include "lock_table.hpp"
 
-using namespace std::chrono_literals;
-
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
-  failures += ok ? 0 : 1;
-}
-
-struct cluster {
-  cluster(caf::actor_system& s, std::string d) : sys(s), dir(std::move(d)) {}
-
-  caf::actor_system& sys;
-  std::string dir;
-  std::vector<cafraft::member> members{{"a", "a:1"}, {"b", "b:1"}, {"c", "c:1"}};
-  std::map<std::string, caf::actor> nodes;
-  std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> restored;
-
-  cafraft::node_config config(const std::string& id) {
-    cafraft::node_config nc;
-    nc.id = id;
-    nc.members = members;
-    nc.data_dir = dir + "/" + id;
-    nc.election_timeout_min = 150ms;
-    nc.election_timeout_max = 300ms;
-    nc.heartbeat_interval = 50ms;
-    nc.snapshot_entries = 20; // snapshots often: the log is compacted behind the leader
-    auto seen = restored[id] = std::make_shared<std::atomic<uint64_t>>(0);
-    nc.make_state_machine = [seen] { return std::make_unique<lockservice::lock_table>(seen); };
-    return nc;
-  }
-
-  bool start(const std::string& id) {
-    // A node that just stopped may still hold its data directory's lock for a moment.
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      if (auto n = cafraft::spawn_node(sys, config(id))) {
-        nodes[id] = *n;
-        cafraft::connect_all(nodes);
-        return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-
-  void stop(const std::string& id) {
-    caf::scoped_actor self{sys};
-    self->monitor(nodes[id]);
-    caf::anon_send_exit(nodes[id], caf::exit_reason::kill); // as a crash: its disk stays
-    self->receive([](caf::down_msg&) {});
-    nodes.erase(id);
-  }
-
-  /// A client of the nodes running now (it follows redirects to the leader).
-  std::unique_ptr<cafraft::client> client() {
-    return std::make_unique<cafraft::client>(sys, nodes);
-  }
-
-  std::string leader() {
-    for (int i = 0; i < 100; ++i) {
-      auto c = client();
-      for (auto& [id, n] : nodes)
-        if (auto st = c->status(id); st && st->role() == "leader")
-          return id;
-      std::this_thread::sleep_for(50ms);
-    }
-    return {};
-  }
-};
+using example::check;
 
 lockservice::Result acquire(cafraft::client& c, const std::string& lock, const std::string& owner) {
   lockservice::Command cmd;
@@ -124,7 +52,9 @@ int main() {
   caf::actor_system sys{cfg};
   auto dir = std::filesystem::temp_directory_path() / "cafraft-lock-example";
   std::filesystem::remove_all(dir);
-  cluster cl{sys, dir.string()};
+  example::cluster cl{sys, dir.string(), [](std::shared_ptr<std::atomic<uint64_t>> restored) {
+                        return std::make_unique<lockservice::lock_table>(std::move(restored));
+                      }};
   for (auto& m : cl.members)
     if (!cl.start(m.id))
       return 1;
@@ -138,7 +68,7 @@ int main() {
 
   // The leader crashes; a new one is elected and the lock is still alice's.
   auto first = cl.leader();
-  cl.stop(first);
+  cl.crash(first);
   auto second = cl.leader();
   check(!second.empty() && second != first, "a new leader is elected after the crash");
   c = cl.client();
@@ -154,13 +84,10 @@ int main() {
   // hands: the leader snapshots and compacts its log past the follower's.
   check(cl.start(first), "the crashed node restarts from its data directory");
   auto leader = cl.leader();
-  std::string lagging;
-  for (auto& m : cl.members)
-    if (m.id != leader)
-      lagging = m.id;
+  auto lagging = cl.other_than(leader);
   auto lagging_status = c->status(lagging);
   uint64_t behind = lagging_status ? lagging_status->applied_index() : 0;
-  cl.stop(lagging);
+  cl.crash(lagging);
   c = cl.client();
   for (int i = 0; i < 60; ++i) {
     auto lock = "queue-" + std::to_string(i % 10);
@@ -168,17 +95,10 @@ int main() {
     if (g.ok() && i % 3 != 0)
       release(*c, lock, "worker-" + std::to_string(i), g.token());
   }
-  auto target = c->status(leader);
   check(cl.start(lagging), "the lagging follower restarts");
   c = cl.client();
-  bool caught_up = false;
-  for (int i = 0; i < 200 && !caught_up; ++i) {
-    auto st = c->status(lagging);
-    caught_up = st && target && st->applied_index() >= target->applied_index();
-    std::this_thread::sleep_for(20ms);
-  }
-  check(caught_up, "the lagging follower caught up");
-  check(cl.restored[lagging]->load() > behind,
+  check(cl.caught_up(lagging, leader), "the lagging follower caught up");
+  check(example::eventually([&] { return cl.restored[lagging]->load() > behind; }),
         "it caught up from the leader's snapshot (a restore past where it stopped)");
   bool same = true;
   for (int i = 0; i < 10; ++i) {
@@ -189,9 +109,8 @@ int main() {
   }
   check(same, "its lock table is the leader's");
 
-  for (auto& [id, n] : cl.nodes)
-    caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+  cl.stop_all();
   std::filesystem::remove_all(dir);
-  std::printf("%s\n", failures == 0 ? "all checks passed" : "some checks failed");
-  return failures == 0 ? 0 : 1;
+  std::printf("%s\n", example::failures == 0 ? "all checks passed" : "some checks failed");
+  return example::failures == 0 ? 0 : 1;
 }
