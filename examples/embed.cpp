@@ -1,6 +1,7 @@
 // Embedding cafraft in a CAF application: register the message types, spawn three nodes,
 // write and read through typed requests. Built with the project (build/bin/embed-example).
 #include <cstdio>
+#include <filesystem>
 
 #include <caf/all.hpp>
 
@@ -58,7 +59,12 @@ int main() {
   if (!w || !r || !r->found())
     return 1;
   std::printf("greeting = %s (written at index %lu)\n", r->value().c_str(), w->index());
-  for (auto& [id, n] : nodes)
+  for (auto& [id, n] : nodes) {
+    caf::scoped_actor waiter{sys};
+    waiter->monitor(n);
     caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+    waiter->receive([](const caf::down_msg&) {});
+  }
+  std::filesystem::remove_all("/tmp/cafraft-embed-example"); // the nodes have let go of it
   return 0;
 }
