@@ -54,6 +54,10 @@ caf::message_handler raft_message_handlers(Self* self, typename role_step<Self>:
       [raft](pb::TimeoutNow& m) { raft(m); },
       [raft](pb::ReadIndexRequest& m) { raft(m); },
       [raft](pb::ReadIndexResponse& m) { raft(m); },
+      // The node's peer actor lost its connection to member `id` (quiescence: core::peer_lost).
+      [self, step](connection_lost_atom, const std::string& id) {
+        step(self, core::peer_lost{id});
+      },
   };
 }
 

@@ -157,6 +157,8 @@ caf::behavior peer_impl(peer_ptr self, caf::actor node, std::string local_id, st
       // requesters hear it now instead of at their timeouts.
       for (auto& w : s.watchers)
         self->send(w, connection_lost_atom::value, caf::actor_cast<caf::actor>(self));
+      if (s.node) // its role wakes if the group was quiesced (core::peer_lost)
+        self->send(s.node, connection_lost_atom::value, s.peer_id);
       if (!s.dial.address.empty())
         redial_later(self);
       return;

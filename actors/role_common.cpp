@@ -15,6 +15,7 @@ pb::NodeStatus make_status(const raft_state& s, role_kind role) {
   *st.mutable_members() = s.config.to_proto().members();
   st.set_feature_level(s.feature_level);
   st.set_cluster_level(s.cluster_level);
+  st.set_quiesced(s.quiesced);
   return st;
 }
 
@@ -30,7 +31,8 @@ std::vector<std::pair<std::string, std::string>> role_fields(const raft_state& s
           {"last_index", std::to_string(s.last_index())},
           {"snapshot_index", std::to_string(s.snapshot_index)},
           {"config_index", std::to_string(s.config.index)},
-          {"members", members}};
+          {"members", members},
+          {"quiesced", s.quiesced ? "yes" : "no"}};
 }
 
 caf::error redirect_error(const raft_state& s) {

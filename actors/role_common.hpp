@@ -286,22 +286,17 @@ caf::response_promise non_leader_read(Self* self, Step step, read_mode mode, uin
 /// from the local state machine, status is answered.
 template <class Self, class Step>
 auto non_leader_client_handlers(Self* self, Step step, role_kind kind) {
+  // A client sent away may find the leader gone: a quiesced follower wakes (core::wake).
+  auto away = [self, step] {
+    step(self, core::wake{});
+    return redirect_error(*self->state.rs);
+  };
   return caf::message_handler{
-      [self](const pb::PutRequest&) -> caf::result<pb::WriteResponse> {
-        return redirect_error(*self->state.rs);
-      },
-      [self](const pb::DeleteRequest&) -> caf::result<pb::WriteResponse> {
-        return redirect_error(*self->state.rs);
-      },
-      [self](const pb::ProposeRequest&) -> caf::result<pb::WriteResponse> {
-        return redirect_error(*self->state.rs);
-      },
-      [self](const pb::CasRequest&) -> caf::result<pb::WriteResponse> {
-        return redirect_error(*self->state.rs);
-      },
-      [self](const pb::OpenSessionRequest&) -> caf::result<pb::WriteResponse> {
-        return redirect_error(*self->state.rs);
-      },
+      [away](const pb::PutRequest&) -> caf::result<pb::WriteResponse> { return away(); },
+      [away](const pb::DeleteRequest&) -> caf::result<pb::WriteResponse> { return away(); },
+      [away](const pb::ProposeRequest&) -> caf::result<pb::WriteResponse> { return away(); },
+      [away](const pb::CasRequest&) -> caf::result<pb::WriteResponse> { return away(); },
+      [away](const pb::OpenSessionRequest&) -> caf::result<pb::WriteResponse> { return away(); },
       [self, step](const pb::GetRequest& req) -> caf::response_promise {
         return non_leader_read(self, step, read_mode_of(req), req.min_index(), kv_read(req));
       },
@@ -314,14 +309,14 @@ auto non_leader_client_handlers(Self* self, Step step, role_kind kind) {
       [self, kind](inspect_atom) {
         return make_inspection(self, to_string(kind), role_fields(*self->state.rs));
       },
-      [self](config_change_atom, const pb::JoinRequest&) -> caf::result<pb::MembershipResponse> {
-        return redirect_error(*self->state.rs);
+      [away](config_change_atom, const pb::JoinRequest&) -> caf::result<pb::MembershipResponse> {
+        return away();
       },
-      [self](config_change_atom, const pb::LeaveRequest&) -> caf::result<pb::MembershipResponse> {
-        return redirect_error(*self->state.rs);
+      [away](config_change_atom, const pb::LeaveRequest&) -> caf::result<pb::MembershipResponse> {
+        return away();
       },
-      [self](const pb::TransferLeadershipRequest&) -> caf::result<pb::LeaderInfo> {
-        return redirect_error(*self->state.rs);
+      [away](const pb::TransferLeadershipRequest&) -> caf::result<pb::LeaderInfo> {
+        return away();
       },
       [self](step_down_atom) -> caf::result<uint64_t> { return redirect_error(*self->state.rs); },
   };

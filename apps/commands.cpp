@@ -401,6 +401,7 @@ int member_list(session& s) {
       j["lag"] = str(lag);
       j["feature_level"] = st->feature_level();
       j["cluster_level"] = st->cluster_level();
+      j["quiesced"] = st->quiesced();
     }
     arr.push_back(j);
   }

@@ -96,6 +96,7 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
                              {"last_log_index", std::to_string(st->last_log_index())},
                              {"feature_level", st->feature_level()},
                              {"cluster_level", st->cluster_level()},
+                             {"quiesced", st->quiesced()},
                              {"members", members}};
     res.set_content(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
                     "application/json");
@@ -217,6 +218,7 @@ int main(int argc, char** argv) {
   nc.lease_reads = f.lease_reads;
   nc.clock_drift_ppm = f.clock_drift_ppm;
   nc.session_timeout = std::chrono::milliseconds{f.session_timeout_ms};
+  nc.quiesce_after = std::chrono::milliseconds{f.quiesce_after_ms};
   nc.dial_peers = true;
   nc.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.tls_client_ca};
   nc.logger_name = "cafraft";

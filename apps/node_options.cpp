@@ -155,6 +155,13 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
       ->check(CLI::Range(int64_t{1000}, int64_t{7} * 24 * 3600 * 1000))
       ->capture_default_str()
       ->envname("CAFRAFT_SESSION_TIMEOUT_MS");
+  app.add_option("--quiesce-after-ms", f.quiesce_after_ms,
+                 "A leader with no client request for this long, its followers caught up, "
+                 "stops heartbeating until something happens; 0: never (docs/membership.md, "
+                 "\"Quiescence\")")
+      ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000))
+      ->capture_default_str()
+      ->envname("CAFRAFT_QUIESCE_AFTER_MS");
   app.add_option("--scheduler", f.sched.policy,
                  "CAF scheduler: sharing (low latency, idle when idle) or stealing")
       ->check(CLI::IsMember({"sharing", "stealing"}))
@@ -271,6 +278,8 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
   if (f.election_min_ms <= 0 || f.election_max_ms < f.election_min_ms || f.heartbeat_ms <= 0 ||
       f.heartbeat_ms >= f.election_min_ms)
     return "timeouts must satisfy 0 < heartbeat < election-min <= election-max";
+  if (f.quiesce_after_ms > 0 && f.quiesce_after_ms < 2 * int64_t{f.heartbeat_ms})
+    return "--quiesce-after-ms must be 0 or at least two heartbeat intervals";
   if (spdlog::level::from_str(f.log_level) == spdlog::level::off && f.log_level != "off")
     return "--log-level must be one of trace, debug, info, warn, error, off";
   // CAF starts every scheduler thread at once, and dies of a number it cannot (fuzz tier:

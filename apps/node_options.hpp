@@ -33,6 +33,7 @@ struct node_flags {
   bool lease_reads = false;      // node_config::lease_reads
   uint32_t clock_drift_ppm = 50000;
   int64_t session_timeout_ms = 600000;
+  int64_t quiesce_after_ms = 0; // node_config::quiesce_after; 0: never
   std::string log_level = "info";
   std::string admin;              // HOST:PORT of the admin HTTP endpoints; empty: off
   scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)

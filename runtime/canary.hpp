@@ -21,7 +21,7 @@ namespace cafraft::canary {
 // Every canary in the code, one per planted bug. tests/canary/check_table.sh keeps this list,
 // the CAFRAFT_CANARY("...") sites in actors/ and runtime/, and tests/canary/canaries.tsv equal.
 // canary-names-begin
-inline constexpr std::array<std::string_view, 35> names{
+inline constexpr std::array<std::string_view, 37> names{
     // persist before you promise
     "vote_sent_before_persisted",
     "vote_forgotten_at_restart",
@@ -69,6 +69,9 @@ inline constexpr std::array<std::string_view, 35> names{
     // read policies
     "follower_read_skips_read_index",
     "lease_read_after_expiry",
+    // quiescence
+    "quiesced_follower_never_wakes",
+    "leader_quiesces_with_lagging_follower",
 };
 // canary-names-end
 

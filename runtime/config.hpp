@@ -52,6 +52,15 @@ struct node_config {
   std::chrono::milliseconds election_timeout_max{300};
   /// How often a leader sends AppendEntries when it has nothing else to send.
   std::chrono::milliseconds heartbeat_interval{50};
+  /// Quiescence (0: never): a leader with no client request for this long, whose followers
+  /// all hold every entry, committed, sends one last heartbeat marked `quiesce` and then none;
+  /// its followers stop their election timers. The group sends nothing until a client request
+  /// or a Raft message wakes the leader (its next AppendEntries wakes the followers), a client
+  /// turns up at a follower, or a node loses its connection to the leader (which the
+  /// connection's keepalive notices once per pair of processes, not per group): that follower
+  /// starts its election timer again. Meant for many groups per process, most of them idle.
+  /// Should be several heartbeat intervals.
+  std::chrono::milliseconds quiesce_after{0};
   /// Seed of the node's random source (election timeouts). 0 draws one from std::random_device.
   uint64_t seed = 0;
 

@@ -190,10 +190,34 @@ struct follower_step {
     }
     rearm(r.timer, e);
     r.lease_until = e.now + e.cfg.election_timeout_min;
+    s.quiesced = false;
+  }
+
+  // -- quiescence (node_config::quiesce_after) ---------------------------------------------
+
+  /// The group may not be idle after all: the election timer runs again, so that a leader that
+  /// is gone is replaced (one that is there wakes and keeps the timer from running out).
+  void resume(const char* why) {
+    if (!s.quiesced || CAFRAFT_CANARY("quiesced_follower_never_wakes"))
+      return;
+    s.quiesced = false;
+    arm(r.timer, e);
+    e.log.info("{} [term {}] wakes: {}", s.id, s.term, why);
+  }
+
+  void on(const wake&) { resume("a client turned up"); }
+
+  void on(const peer_lost& p) {
+    if (p.id == s.leader_id)
+      resume("the connection to the leader broke");
   }
 
   void on(const pb::AppendEntries& req) {
     heard_from_leader(req.term(), req.leader_id());
+    if (req.quiesce()) { // after the answer below, nothing until the group wakes
+      s.quiesced = true;
+      r.timer.deadline = time_point::max();
+    }
     bool was_resyncing = s.resyncing;
     auto ae = rules::accept_append(s, req);
     if (was_resyncing && !s.resyncing)
@@ -278,6 +302,7 @@ struct follower_step {
   }
 
   void on(const pb::RequestVote& req) {
+    resume("a node campaigns");
     if (req.pre_vote()) { // changes nothing here, so nothing to persist
       bool leader_recent = (!s.leader_id.empty() || e.cfg.lease_reads) && e.now < r.lease_until &&
                            !CAFRAFT_CANARY("pre_vote_ignores_leader_lease");
@@ -328,6 +353,7 @@ struct follower_step {
   /// Asks the leader for its read index; the read is answered from this node's state once it
   /// has applied that index (read_state).
   void on(const read_request& q) {
+    resume("a client turned up");
     if (s.cluster_level < features::sessions)
       return fail(fx, q.id, errc::invalid_request,
                   "follower reads need the cluster's feature level " +
@@ -439,6 +465,7 @@ struct follower_step {
   void on(const started&) {
     persist_hard_state(s, fx); // a term learned by the role before us
     arm(r.timer, e);
+    s.quiesced = false;
     // It may have acknowledged a leader's lease before it (re)started: it keeps it.
     if (e.cfg.lease_reads)
       r.lease_until = e.now + e.cfg.election_timeout_min;
@@ -527,6 +554,7 @@ struct candidate_step {
   }
 
   void on(const started&) {
+    s.quiesced = false;
     if (e.cfg.pre_vote && !s.campaign_now)
       pre_campaign();
     else

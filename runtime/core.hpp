@@ -125,6 +125,15 @@ struct heartbeat_tick {};
 struct quorum_check {};
 /// The leadership transfer ran out of time, now (tick runs it at its deadline).
 struct transfer_timeout {};
+/// A client turned up at a node that does not lead (it was sent to the leader): a quiesced
+/// follower starts its election timer again, in case the leader is gone (quiesce_after).
+struct wake {};
+/// The connection to member `id` broke (the shell's monitor of it, so failures are noticed
+/// once per pair of processes, not per group). A quiesced follower of that leader starts its
+/// election timer again; a quiesced leader resumes heartbeats and check-quorum.
+struct peer_lost {
+  std::string id;
+};
 /// The flush asked for with flush_soon: what arrived meanwhile goes out in one batch.
 struct flush_now {};
 /// The state machine applied entries from index `first` on, with one result each; a barrier
@@ -142,10 +151,10 @@ struct chunk_read {
   std::string data;
 };
 
-using event =
-    std::variant<started, tick, election_timeout, persisted, chunk_stored, compacted, raft_message,
-                 write_request, read_request, change_request, transfer_request, step_down_request,
-                 heartbeat_tick, quorum_check, transfer_timeout, flush_now, applied, chunk_read>;
+using event = std::variant<started, tick, election_timeout, persisted, chunk_stored, compacted,
+                           raft_message, write_request, read_request, change_request,
+                           transfer_request, step_down_request, heartbeat_tick, quorum_check,
+                           transfer_timeout, flush_now, applied, chunk_read, wake, peer_lost>;
 
 // -- effects ----------------------------------------------------------------------------------
 
@@ -315,6 +324,7 @@ struct leader_role {
   /// When each follower's last answer of this term came (inspection: last contact).
   std::map<std::string, time_point> last_heard;
   time_point next_heartbeat = time_point::max();
+  time_point quiet_since{}; // the last client request or wake-up (quiesce_after)
   time_point quorum_deadline = time_point::max(); // the next check-quorum
   bool flush_scheduled = false;
   bool broadcast_due = false; // the next flush sends to every peer (reads, first heartbeat)

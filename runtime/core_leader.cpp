@@ -111,7 +111,65 @@ struct leader_step {
     serve_reads();
   }
 
+  // -- quiescence (node_config::quiesce_after) -------------------------------------------------
+
+  /// Nothing waits, and every follower holds every entry, committed, and answered during the
+  /// quiet period (one that went silent keeps the leader awake, so check-quorum runs): one
+  /// last heartbeat (it carries the commit index) tells them all there is.
+  bool idle() const {
+    if (!r.pending_writes.empty() || !r.pending_reads.empty() || r.pending_change ||
+        r.pending_transfer || r.leaving || s.commit_index != s.last_index() ||
+        r.repl->local_persisted() < s.last_index())
+      return false;
+    if (CAFRAFT_CANARY("leader_quiesces_with_lagging_follower")) // a follower may lack entries
+      return true;
+    for (auto& [id, p] : r.repl->progress()) {
+      auto heard = r.last_heard.find(id);
+      if (p.departing || p.snapshotting || p.inflight > 0 || p.match != s.last_index() ||
+          heard == r.last_heard.end() || heard->second < r.quiet_since)
+        return false;
+    }
+    return true;
+  }
+
+  void quiesce() {
+    for (auto& [peer, ignored] : r.repl->progress())
+      for (auto& ae : r.repl->to_send(peer, send_mode::heartbeat)) {
+        ae.set_quiesce(true);
+        tell(fx, peer, std::move(ae));
+      }
+    s.quiesced = true;
+    r.next_heartbeat = time_point::max();
+    r.quorum_deadline = time_point::max();
+    e.log.info("{} [term {}] quiesces: idle for {} ms", s.id, s.term, e.cfg.quiesce_after.count());
+  }
+
+  /// Something happened: the quiet period starts again, and a quiesced leader resumes its
+  /// heartbeats (the next flush wakes the followers) and check-quorum.
+  void busy(const char* why) {
+    r.quiet_since = e.now;
+    if (!s.quiesced)
+      return;
+    s.quiesced = false;
+    r.next_heartbeat = e.now + e.cfg.heartbeat_interval;
+    if (e.cfg.check_quorum) {
+      r.repl->quorum_active(); // what was heard before the quiet period does not count
+      r.quorum_deadline = e.now + e.cfg.election_timeout_max;
+    }
+    r.broadcast_due = true;
+    schedule_flush();
+    e.log.info("{} [term {}] wakes: {}", s.id, s.term, why);
+  }
+
+  void on(const wake&) { busy("a client turned up"); }
+  void on(const peer_lost& p) {
+    if (r.repl->progress().count(p.id))
+      busy("a connection to a member broke");
+  }
+
   void on(const heartbeat_tick&) {
+    if (e.cfg.quiesce_after.count() > 0 && e.now - r.quiet_since >= e.cfg.quiesce_after && idle())
+      return quiesce();
     if (e.cfg.lease_reads && !r.lease_off) // every heartbeat renews the lease once acknowledged
       r.lease_rounds.emplace(r.repl->new_read_round(), e.now);
     for (auto& [peer, ignored] : r.repl->progress())
@@ -209,6 +267,7 @@ struct leader_step {
   }
 
   void on(const write_request& w) {
+    busy("a write");
     if (overloaded())
       return fail(fx, w.id, errc::overloaded);
     if (r.pending_transfer || r.leaving) // thesis §3.10: no new entries while leadership moves
@@ -225,6 +284,7 @@ struct leader_step {
   }
 
   void on(const read_request& q) {
+    busy("a read");
     if (overloaded())
       return fail(fx, q.id, errc::overloaded);
     if (q.lease && lease_holds()) { // no round trip: the lease says no one else leads
@@ -241,6 +301,7 @@ struct leader_step {
   // leadership, as for the leader's own reads. A request for another term was refused by the
   // prelude (older) or deposed us (newer).
   void on(const pb::ReadIndexRequest& req) {
+    busy("a follower's read");
     if (overloaded() || !s.config.is_member(req.node_id()))
       return tell(fx, req.node_id(), refuse_read_index(s, req));
     r.pending_reads.push_back(leader_role::read{
@@ -363,6 +424,7 @@ struct leader_step {
   // A pre-vote never deposes a leader, nor does a candidate of our own term: both are refused,
   // and our term tells the candidate.
   void on(const pb::RequestVote& req) {
+    busy("a node campaigns"); // its heartbeats keep the others' leases (pre-vote refusals)
     pb::RequestVoteResponse resp;
     resp.set_term(s.term);
     resp.set_voter_id(s.id);
@@ -412,6 +474,8 @@ struct leader_step {
     r.broadcast_due = true;
     schedule_flush();
     r.next_heartbeat = e.now + e.cfg.heartbeat_interval;
+    r.quiet_since = e.now;
+    s.quiesced = false;
     if (e.cfg.check_quorum)
       r.quorum_deadline = e.now + e.cfg.election_timeout_max;
     e.log.info("{} [term {}] became leader (last index {}, commit {})", s.id, s.term,
@@ -573,6 +637,7 @@ struct leader_step {
   }
 
   void on(const change_request& c) {
+    busy("a membership change");
     if (r.pending_change)
       return fail(fx, c.id, errc::config_change_in_progress);
     // A node's own join (an operator's add has no incarnation) from a binary that cannot read
@@ -650,6 +715,7 @@ struct leader_step {
   }
 
   void on(const transfer_request& t) {
+    busy("a leadership transfer");
     auto target = t.target.empty() ? best_successor() : t.target;
     if (target == s.id) {
       pb::LeaderInfo info;

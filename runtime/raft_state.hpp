@@ -73,6 +73,7 @@ struct raft_state {
   uint32_t feature_level = features::base;
   uint32_t cluster_level = features::base;
   std::string leader_id; // leader of `term` when known, else empty
+  bool quiesced = false; // the group is idle: no heartbeats, no election timer (quiesce_after)
   // The leader handed its leadership to this node (TimeoutNow, thesis §3.10): the next
   // election starts at once, without a pre-vote.
   bool campaign_now = false;

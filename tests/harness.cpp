@@ -71,6 +71,10 @@ caf::behavior link_actor(link_type* self, std::string from, std::string to, caf:
   self->to = to;
   self->net = net;
   install_guards(self);
+  // A connection closes when the process at its end goes away: the sender's peer actor
+  // notices (core::peer_lost, which wakes a quiesced group).
+  self->monitor(dest);
+  self->set_down_handler([self](caf::down_msg& m) { self->quit(m.reason); });
   self->set_default_handler(
       [=](caf::scheduled_actor*, caf::message_view& x) -> caf::result<caf::message> {
         auto msg = x.move_content_to_message();
@@ -85,6 +89,8 @@ caf::behavior link_actor(link_type* self, std::string from, std::string to, caf:
         }
         if (msg.match_elements<pb::InstallSnapshot>())
           ++net->snapshot_chunks;
+        if (msg.match_elements<pb::AppendEntries>() && msg.get_as<pb::AppendEntries>(0).quiesce())
+          ++net->quiesce_marks;
         std::uniform_real_distribution<double> coin{0.0, 1.0};
         if (net->blocked(from, to) || (net->script && net->script(from, to, msg)) ||
             coin(net->rng) < net->loss) {

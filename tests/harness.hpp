@@ -62,6 +62,7 @@ public:
 
   uint64_t delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
   uint64_t snapshot_chunks = 0; // InstallSnapshot messages sent (lost or not)
+  uint64_t quiesce_marks = 0;   // AppendEntries marked quiesce (lost or not)
 
   /// Every vote granted, (voter, term) -> candidate, as it leaves the voter (lost or not):
   /// a second, different grant in one term is a violation, across restarts too.

@@ -191,7 +191,8 @@ protected:
                    "CAFRAFT_ADMIN",
                    "CAFRAFT_LEASE_READS",
                    "CAFRAFT_CLOCK_DRIFT_PPM",
-                   "CAFRAFT_SESSION_TIMEOUT_MS"})
+                   "CAFRAFT_SESSION_TIMEOUT_MS",
+                   "CAFRAFT_QUIESCE_AFTER_MS"})
       ::unsetenv(v);
     char tmpl[] = "/tmp/cafraft-process-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);

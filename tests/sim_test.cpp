@@ -40,6 +40,7 @@ struct sim_result {
   uint64_t lease_reads = 0;    // reads a leader may answer from its lease (clocks skewed)
   uint64_t watched = 0;        // nodes whose watch streams from index 1 were checked
   uint64_t stale_reads = 0;    // read-your-writes reads (stale, min_index) at any node
+  uint64_t quiesced = 0;       // heartbeats marked quiesce (the group went idle)
   crash_stats crashes;
 
   void add(const sim_result& r) {
@@ -56,6 +57,7 @@ struct sim_result {
     lease_reads += r.lease_reads;
     watched += r.watched;
     stale_reads += r.stale_reads;
+    quiesced += r.quiesced;
     crashes.restarts += r.crashes.restarts;
     crashes.lost_writes += r.crashes.lost_writes;
     for (auto& [ev, k] : r.crashes.timed)
@@ -259,6 +261,25 @@ void check_watches(cluster& c, driver& d, sim_result& res) {
     caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
 }
 
+// Seeds with quiescence: the group, idle and asleep, loses its leader's process for good. The
+// others hear no heartbeat either way; they must notice the broken connections, elect a new
+// leader and take a write.
+void check_idle_leader_loss(cluster& c, driver& d, const std::string& leader, sim_result& res) {
+  d.advance(1000ms, 5ms); // no client: the group quiesces
+  c.stop(leader);
+  d.advance(3000ms, 5ms);
+  auto next = agreed_leader(c, d);
+  if (next.empty() || next == leader) {
+    res.failures.push_back("the idle group lost its leader " + leader + " and elected no other");
+    return;
+  }
+  auto w = c.ask<pb::WriteResponse>(next, put("after-loss", "1"), 2s);
+  d.run_until([&] { return w->done; }, 2100ms);
+  if (!w->done || !w->value)
+    res.failures.push_back("the write after the idle group lost its leader failed: " +
+                           (w->done ? render(w->value.error()) : "no answer"));
+}
+
 sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   sim_result res;
   test_config cfg;
@@ -273,13 +294,19 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
   bool sessions = seed % 2 == 1;
   clients.use_sessions(sessions);
   clients.use_read_policies(sessions);
+  // In every third seed the groups quiesce after 150 ms without a client, and the clients
+  // pause every other 600 ms for that: groups fall asleep and are woken by clients, campaigns
+  // and crashes, under the same faults.
+  bool quiesce = seed % 3 == 0;
   {
     // Snapshots every few entries, sent in small chunks: lagging and restarted nodes catch up
     // from snapshots (and their session tables) while messages are lost, duplicated and
     // reordered.
-    auto snapshots = [sessions, seed](node_config& nc) {
+    auto snapshots = [sessions, seed, quiesce](node_config& nc) {
       nc.snapshot_entries = 12;
       nc.snapshot_chunk_bytes = 32;
+      if (quiesce)
+        nc.quiesce_after = 150ms;
       if (sessions) {
         nc.feature_level = features::current;
         // Lease reads, with each node's clock off by up to a quarter of the drift bound (so
@@ -328,7 +355,8 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
           crashes.stop_at(victim, t + std::chrono::milliseconds{rng() % 20});
         }
       }
-      clients.step(c, 0.25);
+      if (!quiesce || (t / 600ms) % 2 == 0)
+        clients.step(c, 0.25);
       auto step = std::chrono::milliseconds{1 + static_cast<int64_t>(rng() % 10)};
       d.advance(step, step);
       t += step;
@@ -367,6 +395,8 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
         check_same_data(c, d, leader, c.ids, res);
         check_watches(c, d, res);
         clients.final_reads(c, d, leader);
+        if (quiesce)
+          check_idle_leader_loss(c, d, leader, res);
       }
     }
     for (auto& v : c.checker->violations)
@@ -379,6 +409,7 @@ sim_result run_seed(size_t n, uint64_t seed, bool durable = false) {
     res.follower_reads = clients.follower_reads();
     res.lease_reads = clients.lease_reads();
     res.stale_reads = clients.stale_reads();
+    res.quiesced = net->quiesce_marks;
     for (auto& v : clients.violations())
       res.failures.push_back(v);
     res.restores = c.checker->restores;
@@ -409,13 +440,13 @@ void report(const std::string& what, uint64_t seeds, const sim_result& total, bo
               "%llu lost writes (power failures timed to: %s); in sessions %llu writes sent "
               "again, %llu of them answered from the session table; %llu follower reads, %llu "
               "lease reads, %llu stale reads with min_index; %llu watch streams from index 1 "
-              "checked\n",
+              "checked; %llu heartbeats marked quiesce\n",
               what.c_str(), u(seeds), u(total.steps), u(total.operations), u(total.unknown),
               u(total.committed_writes), u(total.chunks), u(total.restores), u(total.leaves),
               u(total.crashes.restarts), u(total.crashes.lost_writes),
               timed.empty() ? "none" : timed.c_str(), u(total.session_retries),
               u(total.session_duplicates), u(total.follower_reads), u(total.lease_reads),
-              u(total.stale_reads), u(total.watched));
+              u(total.stale_reads), u(total.watched), u(total.quiesced));
   EXPECT_GT(total.committed_writes, 0u)
       << "no write succeeded in any seed: the simulation tested nothing";
   EXPECT_GT(total.operations, total.unknown * 2) << "most operations ended unknown";
@@ -457,6 +488,7 @@ void run_seeds(size_t n, bool durable = false) {
     EXPECT_GT(total.session_duplicates, 0u)
         << "no retry in a session was answered from the table: exactly-once went untested";
     EXPECT_GT(total.watched, 0u) << "no watch stream was checked";
+    EXPECT_GT(total.quiesced, 0u) << "no group ever went idle: quiescence went untested";
   }
 }
 

@@ -1,0 +1,165 @@
+// Quiescence (node_config::quiesce_after, docs/membership.md): an idle group sends nothing, and
+// wakes on what could need it (a client, a Raft message, a lost connection to the leader).
+// The core's rules as values, then three nodes under CAF's test scheduler.
+#include "cluster_test.hpp"
+#include "core_fixture.hpp"
+
+namespace cafraft {
+namespace {
+
+using namespace core;
+using namespace core::test;
+using cafraft::test::put;
+using cafraft::test::statuses;
+
+/// Sends of `fx` whose AppendEntries is marked quiesce.
+size_t quiesce_marks(const effects& fx) {
+  size_t n = 0;
+  for (auto i : where<send>(fx))
+    if (auto* ae = std::get_if<pb::AppendEntries>(&std::get<send>(fx[i]).msg))
+      n += ae->quiesce() ? 1 : 0;
+  return n;
+}
+
+struct QuiesceLeader : LeaderTest {
+  QuiesceLeader() { cfg.quiesce_after = 200ms; }
+
+  /// Runs every tick that comes due up to `until`, or until the leader hands over; returns
+  /// their effects, in order. `acks`: followers that answer each heartbeat round.
+  effects ticks_until(time_point until, std::vector<std::string> acks = {}) {
+    effects all;
+    while (deadline(r) <= until && where<become>(all).empty()) {
+      now = deadline(r);
+      for (auto& f : lead(tick{}))
+        all.push_back(std::move(f));
+      for (auto& id : acks)
+        lead(raft_message{ack(id, s.last_index())});
+    }
+    now = std::max(now, until);
+    return all;
+  }
+};
+
+TEST_F(QuiesceLeader, AnIdleLeaderWhoseFollowersHoldEverythingSendsOneLastMarkedHeartbeat) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)});
+  lead(raft_message{ack("n3", 3)});
+  ASSERT_EQ(s.commit_index, 3u);
+  auto before = ticks_until(now + 150ms);
+  EXPECT_EQ(where<send>(before).size(), 6u) << "three heartbeat rounds while not yet idle long";
+  EXPECT_EQ(quiesce_marks(before), 0u);
+  auto fx = ticks_until(now + 100ms);
+  EXPECT_EQ(quiesce_marks(fx), 2u) << "one marked heartbeat to each follower";
+  EXPECT_TRUE(s.quiesced);
+  EXPECT_EQ(deadline(r), time_point::max()) << "no heartbeat, no check-quorum";
+  now += 1h;
+  EXPECT_TRUE(lead(tick{}).empty()) << "an hour later, still nothing to send";
+  // A write wakes it: the entry goes out, heartbeats and check-quorum are due again.
+  fx = lead(write_request{7, pb::ENTRY_COMMAND, "x"});
+  EXPECT_FALSE(s.quiesced);
+  EXPECT_EQ(where<flush_soon>(fx).size(), 1u);
+  fx = lead(flush_now{});
+  EXPECT_EQ(where<send>(fx).size(), 2u);
+  EXPECT_EQ(quiesce_marks(fx), 0u);
+  EXPECT_EQ(deadline(r), now + cfg.heartbeat_interval);
+}
+
+TEST_F(QuiesceLeader, ALeaderNeverQuiescesWhileAFollowerLacksAnEntry) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)}); // n3 never answers
+  ASSERT_EQ(s.commit_index, 3u);
+  auto fx = ticks_until(now + 2s, {"n2"});
+  EXPECT_TRUE(where<become>(fx).empty()) << "n2 keeps it in office";
+  EXPECT_EQ(quiesce_marks(fx), 0u) << "n3 would sleep without the no-op, or never hear of it";
+  EXPECT_FALSE(s.quiesced);
+}
+
+TEST_F(QuiesceLeader, AQuiescedLeaderWakesWhenAConnectionToAFollowerBreaks) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)});
+  lead(raft_message{ack("n3", 3)});
+  ticks_until(now + 300ms);
+  ASSERT_TRUE(s.quiesced);
+  lead(peer_lost{"n9"}); // not a member
+  EXPECT_TRUE(s.quiesced);
+  lead(peer_lost{"n3"});
+  EXPECT_FALSE(s.quiesced);
+  EXPECT_EQ(deadline(r), now + cfg.heartbeat_interval);
+  // What was heard before the quiet period does not keep it in office: check-quorum runs on
+  // what answers from now on.
+  auto fx = ticks_until(now + cfg.election_timeout_max);
+  EXPECT_EQ(only<become>(fx).next, role_kind::follower);
+}
+
+TEST_F(CoreTest, AQuiescedFollowerStopsItsTimerUntilItsLeaderIsLostOrAClientTurnsUp) {
+  follower_role r;
+  follower(r, started{});
+  auto quiet = append(2, 2, 2, {});
+  quiet.set_quiesce(true);
+  auto fx = follower(r, raft_message{quiet});
+  EXPECT_EQ(where<send>(fx).size(), 1u) << "the marked heartbeat is answered";
+  EXPECT_TRUE(s.quiesced);
+  EXPECT_EQ(deadline(r), time_point::max());
+  now += 1h;
+  EXPECT_TRUE(follower(r, tick{}).empty());
+  follower(r, peer_lost{"n3"}); // not the leader
+  EXPECT_EQ(deadline(r), time_point::max());
+  follower(r, peer_lost{"n2"});
+  EXPECT_FALSE(s.quiesced);
+  now = deadline(r);
+  EXPECT_EQ(only<become>(follower(r, tick{})).next, role_kind::candidate)
+      << "its leader's process is gone: it campaigns";
+  // Another follower, quiesced, sent a client away: it starts its timer too.
+  follower_role r2;
+  follower(r2, started{});
+  follower(r2, raft_message{quiet});
+  ASSERT_EQ(deadline(r2), time_point::max());
+  follower(r2, wake{});
+  EXPECT_LE(deadline(r2), now + cfg.election_timeout_max);
+  // The leader's next message (woken) rearms it as usual.
+  follower(r2, raft_message{append(2, 2, 2, {})});
+  EXPECT_FALSE(s.quiesced);
+}
+
+// -- three nodes --------------------------------------------------------------------------------
+
+class Quiescence : public cafraft::test::cluster_test {};
+
+TEST_F(Quiescence, AnIdleClusterSendsNothingAndAWriteOrALostLeaderWakesIt) {
+  auto c = std::make_unique<cafraft::test::cluster>(
+      sys, 3, 11, nullptr, [](node_config& nc) { nc.quiesce_after = 300ms; });
+  auto leader = wait_leader(*c);
+  ASSERT_FALSE(leader.empty());
+  ASSERT_TRUE(call<pb::WriteResponse>(*c, leader, put("k", "v1")));
+  d.run_until([] { return false; }, 1000ms);
+  for (auto& [id, st] : statuses(*c, d))
+    EXPECT_TRUE(st.quiesced()) << id;
+  auto delivered = c->net->delivered;
+  d.run_until([] { return false; }, 60s);
+  EXPECT_EQ(c->net->delivered, delivered) << "a minute of an idle group: no message";
+  // A write wakes the leader, and its entries wake the followers.
+  auto w = c->ask<pb::WriteResponse>(leader, put("k", "v2"), 2s);
+  d.run_until([&] { return w->done; }, 2s);
+  ASSERT_TRUE(w->done && w->value);
+  for (auto& [id, st] : statuses(*c, d))
+    EXPECT_FALSE(st.quiesced()) << id;
+  d.run_until([] { return false; }, 1000ms); // quiet again
+  // The leader's process goes away while the group sleeps: the others notice the broken
+  // connections (not a heartbeat: there is none), elect, and take writes.
+  c->stop(leader);
+  auto next = wait_leader(*c, 3000ms);
+  ASSERT_FALSE(next.empty()) << "the quiesced followers never noticed their leader was gone";
+  EXPECT_NE(next, leader);
+  auto w3 = c->ask<pb::WriteResponse>(next, put("k", "v3"), 2s);
+  d.run_until([&] { return w3->done; }, 2s);
+  ASSERT_TRUE(w3->done && w3->value);
+  EXPECT_GT(c->checker->steps, 0u);
+  for (auto& v : c->checker->violations)
+    ADD_FAILURE() << v;
+}
+
+} // namespace
+} // namespace cafraft
