@@ -97,12 +97,16 @@ namespace {
 // byte order, then an encoded pb::KvCommand. One piece per shard, written under its lock.
 class kv_writer : public snapshot_writer {
 public:
-  explicit kv_writer(std::shared_ptr<kv_store::shards> s) : shards_(std::move(s)) {}
+  /// `visit`: the shards of `s` that existed when the snapshot was prepared (the store's thread
+  /// may fill empty slots of `s` meanwhile: those shards hold only later writes, and the
+  /// writer never reads a slot).
+  kv_writer(std::shared_ptr<kv_store::shards> s, std::vector<kv_store::shard*> visit)
+      : shards_(std::move(s)), visit_(std::move(visit)) {}
 
   ~kv_writer() override {
     // Abandoned half-way (the node stops): the shards not written keep no more undo records.
-    for (; next_ < shards_->size(); ++next_) {
-      auto& sh = *(*shards_)[next_];
+    for (; next_ < visit_.size(); ++next_) {
+      auto& sh = *visit_[next_];
       std::lock_guard<std::mutex> guard{sh.mtx};
       sh.pending = false;
       sh.before.clear();
@@ -111,8 +115,8 @@ public:
 
   bool write_next(snapshot_sink& out) override {
     std::string piece;
-    for (; next_ < shards_->size() && piece.empty(); ++next_) {
-      auto& sh = *(*shards_)[next_];
+    for (; next_ < visit_.size() && piece.empty(); ++next_) {
+      auto& sh = *visit_[next_];
       std::lock_guard<std::mutex> guard{sh.mtx};
       for (auto& [key, value] : sh.data) {
         auto old = sh.before.find(key);
@@ -134,16 +138,16 @@ public:
   }
 
 private:
-  std::shared_ptr<kv_store::shards> shards_;
+  std::shared_ptr<kv_store::shards> shards_; // keeps the shards alive
+  std::vector<kv_store::shard*> visit_;
   size_t next_ = 0;
   pb::KvCommand put_;
 };
 
+/// The table of slots, every shard still to be made.
 std::shared_ptr<kv_store::shards> make_shards() {
   auto s = std::make_shared<kv_store::shards>();
-  s->reserve(kv_store::shard_count);
-  for (size_t i = 0; i < kv_store::shard_count; ++i)
-    s->push_back(std::make_unique<kv_store::shard>());
+  s->resize(kv_store::shard_count);
   return s;
 }
 
@@ -184,8 +188,15 @@ kv_store::kv_store() : shards_(make_shards()) {}
 
 kv_store::~kv_store() = default;
 
-kv_store::shard& kv_store::shard_of(const std::string& key) const {
-  return *(*shards_)[crc32c(key) % shard_count];
+kv_store::shard* kv_store::find_shard(const std::string& key) const {
+  return (*shards_)[crc32c(key) % shard_count].get();
+}
+
+kv_store::shard& kv_store::shard_for(const std::string& key) {
+  auto& slot = (*shards_)[crc32c(key) % shard_count];
+  if (!slot)
+    slot = std::make_unique<shard>();
+  return *slot;
 }
 
 std::string kv_store::apply(uint64_t, const std::string& command) {
@@ -196,33 +207,38 @@ std::string kv_store::apply(uint64_t, const std::string& command) {
   const std::string& key = cmd.has_put()   ? cmd.put().key()
                            : cmd.has_cas() ? cmd.cas().key()
                                            : cmd.del().key();
-  auto& sh = shard_of(key);
-  auto i = sh.data.find(key); // only this thread changes `data`: a read needs no lock
-  if (i != sh.data.end()) {
+  // Only this thread changes `data` and the slots: a read needs no lock.
+  auto* found = find_shard(key);
+  const std::string* current = nullptr;
+  if (found) {
+    auto i = found->data.find(key);
+    if (i != found->data.end())
+      current = &i->second;
+  }
+  if (current) {
     res.set_existed(true);
-    res.set_previous(i->second);
+    res.set_previous(*current);
   }
   if (cmd.has_cas()) {
     auto& c = cmd.cas();
-    bool holds =
-        c.expect_absent() ? i == sh.data.end() : i != sh.data.end() && i->second == c.expected();
+    bool holds = c.expect_absent() ? current == nullptr : current && *current == c.expected();
     if (!holds) {
       res.set_compare_failed(true);
       return res.SerializeAsString();
     }
-  } else if (!cmd.has_put() && (!cmd.has_del() || i == sh.data.end())) {
+  } else if (!cmd.has_put() && (!cmd.has_del() || current == nullptr)) {
     return res.SerializeAsString(); // nothing changes
   }
+  auto& sh = found ? *found : shard_for(key);
   std::lock_guard<std::mutex> guard{sh.mtx};
   if (sh.pending && sh.before.count(key) == 0 && !CAFRAFT_CANARY("kv_snapshot_sees_later_writes"))
-    sh.before.emplace(key,
-                      i != sh.data.end() ? std::optional<std::string>{i->second} : std::nullopt);
+    sh.before.emplace(key, current ? std::optional<std::string>{*current} : std::nullopt);
   if (cmd.has_cas())
     sh.data[key] = cmd.cas().value();
   else if (cmd.has_put())
     sh.data[key] = cmd.put().value();
   else
-    sh.data.erase(i);
+    sh.data.erase(key);
   return res.SerializeAsString();
 }
 
@@ -238,6 +254,8 @@ void range_read(const kv_store::shards& shards, const std::string& from, const s
   };
   std::vector<std::pair<iter, iter>> heap; // (next, end of its shard), smallest key on top
   for (auto& sh : shards) {
+    if (!sh)
+      continue;
     auto i = sh->data.lower_bound(from);
     if (i != sh->data.end() && (end.empty() || i->first < end))
       heap.emplace_back(i, sh->data.end());
@@ -273,23 +291,28 @@ std::string kv_store::query(const std::string& query) const {
                q.limit(), resp);
     resp.set_found(resp.kvs_size() > 0);
   } else if (parsed) {
-    auto& sh = shard_of(q.key());
-    auto i = sh.data.find(q.key());
-    if (i != sh.data.end()) {
-      resp.set_found(true);
-      resp.set_value(i->second);
+    if (auto* sh = find_shard(q.key())) {
+      auto i = sh->data.find(q.key());
+      if (i != sh->data.end()) {
+        resp.set_found(true);
+        resp.set_value(i->second);
+      }
     }
   }
   return resp.SerializeAsString();
 }
 
 std::unique_ptr<snapshot_writer> kv_store::prepare_snapshot() {
+  std::vector<shard*> visit;
   for (auto& sh : *shards_) {
+    if (!sh)
+      continue;
     std::lock_guard<std::mutex> guard{sh->mtx};
     sh->pending = true;
     sh->before.clear();
+    visit.push_back(sh.get());
   }
-  return std::make_unique<kv_writer>(shards_);
+  return std::make_unique<kv_writer>(shards_, std::move(visit));
 }
 
 bool kv_store::restore(snapshot_source& in) {
@@ -309,7 +332,10 @@ bool kv_store::restore(snapshot_source& in) {
     if (!in.read_exact(record.data(), n) || !put.ParseFromString(record) || !put.has_put())
       return false;
     auto& key = *put.mutable_put()->mutable_key();
-    (*fresh)[crc32c(key) % shard_count]->data[key] = std::move(*put.mutable_put()->mutable_value());
+    auto& slot = (*fresh)[crc32c(key) % shard_count];
+    if (!slot)
+      slot = std::make_unique<shard>();
+    slot->data[key] = std::move(*put.mutable_put()->mutable_value());
   }
   // A writer of an earlier snapshot still under way keeps the shards it writes.
   shards_ = std::move(fresh);
@@ -319,14 +345,16 @@ bool kv_store::restore(snapshot_source& in) {
 std::map<std::string, std::string> kv_store::data() const {
   std::map<std::string, std::string> out;
   for (auto& sh : *shards_)
-    out.insert(sh->data.begin(), sh->data.end());
+    if (sh)
+      out.insert(sh->data.begin(), sh->data.end());
   return out;
 }
 
 size_t kv_store::size() const {
   size_t n = 0;
   for (auto& sh : *shards_)
-    n += sh->data.size();
+    if (sh)
+      n += sh->data.size();
   return n;
 }
 

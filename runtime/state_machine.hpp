@@ -81,7 +81,9 @@ bool restore_from_string(state_machine& sm, std::string bytes);
 /// The built-in replicated key-value store. Commands are encoded pb::KvCommand, queries
 /// pb::KvQuery, query answers pb::GetResponse, apply results pb::KvResult.
 ///
-/// The pairs live in 4096 shards by a hash of the key. A snapshot costs no copy of the state:
+/// The pairs live in 4096 shards by a hash of the key, each made when a key first lands in it
+/// (an empty store, as in each of many idle groups, holds only the table of 4096 slots: 32 KiB).
+/// A snapshot costs no copy of the state:
 /// its writer goes through the shards one at a time while applies go on, and an apply that
 /// changes a key in a shard the writer has not reached yet first keeps the key's value as it
 /// was (an undo record) for the writer. Memory during a snapshot thus grows by the old values
@@ -107,7 +109,10 @@ public:
   using shards = std::vector<std::unique_ptr<shard>>;
 
 private:
-  shard& shard_of(const std::string& key) const;
+  /// The shard of `key`; null while no key has landed in it.
+  shard* find_shard(const std::string& key) const;
+  /// The same, made if missing.
+  shard& shard_for(const std::string& key);
 
   /// Shared with a snapshot writer, which may outlive the store or a restore.
   std::shared_ptr<shards> shards_;
