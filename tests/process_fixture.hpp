@@ -246,6 +246,14 @@ protected:
     return out;
   }
 
+  /// The nodes' addresses, for a remote_client.
+  std::vector<std::string> addresses(const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    for (auto& id : ids)
+      out.push_back(address(id));
+    return out;
+  }
+
   std::string endpoints(const std::vector<std::string>& ids) {
     std::string out;
     for (auto& id : ids)

@@ -35,10 +35,7 @@ TEST_F(ProcessCluster, AnIdleClusterQuiescesAndElectsWhenItsSleepingLeaderIsKill
   ASSERT_EQ(ctl(ids, {"put", "k", "v1"}).code, 0);
   process_config cfg;
   caf::actor_system sys{cfg};
-  std::vector<std::string> eps;
-  for (auto& id : ids)
-    eps.push_back(address(id));
-  cafraft::remote_client client{sys, eps, cafraft::tls_files{}, 5s};
+  cafraft::remote_client client{sys, addresses(ids), cafraft::tls_files{}, 5s};
   auto all_quiesced = [&](const std::vector<std::string>& which) {
     for (auto& id : which) {
       auto st = client.ask<pb::NodeStatus>(address(id), status_atom::value, 1000ms);

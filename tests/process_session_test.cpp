@@ -18,10 +18,7 @@ TEST_F(ProcessCluster, WritesInASessionApplyOnceThroughALeaderKill) {
   ASSERT_FALSE(first.empty()) << "no leader: see " << dir;
   process_config cfg;
   caf::actor_system sys{cfg};
-  std::vector<std::string> eps;
-  for (auto& id : ids)
-    eps.push_back(address(id));
-  cafraft::remote_client client{sys, eps, cafraft::tls_files{}, 15s};
+  cafraft::remote_client client{sys, addresses(ids), cafraft::tls_files{}, 15s};
   // Sessions open once the cluster has their feature level in force (every member announced
   // it to the leader).
   ASSERT_TRUE(eventually(10s, [&] {

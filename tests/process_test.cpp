@@ -35,12 +35,9 @@ TEST_F(ProcessCluster, SurvivesLeaderKillAndMembershipChanges) {
   // 500 writes through a client of the cluster.
   process_config cfg;
   caf::actor_system sys{cfg};
-  std::vector<std::string> eps;
-  for (auto& id : ids)
-    eps.push_back(address(id));
   std::map<std::string, std::string> acknowledged;
   {
-    cafraft::remote_client client{sys, eps, cafraft::tls_files{}, 10s};
+    cafraft::remote_client client{sys, addresses(ids), cafraft::tls_files{}, 10s};
     for (int i = 0; i < 500; ++i) {
       pb::PutRequest req;
       req.set_key("k" + std::to_string(i));
