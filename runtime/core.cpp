@@ -214,12 +214,15 @@ struct follower_step {
 
   void on(const pb::AppendEntries& req) {
     heard_from_leader(req.term(), req.leader_id());
-    if (req.quiesce()) { // after the answer below, nothing until the group wakes
+    bool was_resyncing = s.resyncing;
+    auto ae = rules::accept_append(s, req);
+    // The leader says the group is idle, and our log matches its: after the answer below,
+    // nothing until the group wakes. (A log that does not match waits for the leader's next
+    // word with its timer running.)
+    if (req.quiesce() && ae.response.success()) {
       s.quiesced = true;
       r.timer.deadline = time_point::max();
     }
-    bool was_resyncing = s.resyncing;
-    auto ae = rules::accept_append(s, req);
     if (was_resyncing && !s.resyncing)
       e.log.info("{} [term {}] caught up after its log was discarded: votes again", s.id, s.term);
     persist p;

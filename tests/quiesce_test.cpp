@@ -112,6 +112,14 @@ TEST_F(CoreTest, AQuiescedFollowerStopsItsTimerUntilItsLeaderIsLostOrAClientTurn
   now = deadline(r);
   EXPECT_EQ(only<become>(follower(r, tick{})).next, role_kind::candidate)
       << "its leader's process is gone: it campaigns";
+  // A marked heartbeat that the log does not match (a stale one, say) stops no timer.
+  follower_role r3;
+  follower(r3, started{});
+  auto mismatched = append(2, 5, 2, {});
+  mismatched.set_quiesce(true);
+  follower(r3, raft_message{mismatched});
+  EXPECT_FALSE(s.quiesced);
+  EXPECT_LE(deadline(r3), now + cfg.election_timeout_max);
   // Another follower, quiesced, sent a client away: it starts its timer too.
   follower_role r2;
   follower(r2, started{});
