@@ -61,6 +61,10 @@ struct node_config {
   /// starts its election timer again. Meant for many groups per process, most of them idle.
   /// Should be several heartbeat intervals.
   std::chrono::milliseconds quiesce_after{0};
+  /// A quiesced follower that heard nothing for this long asks the leader whether it is there
+  /// (a probe; the leader, there and idle, answers with one marked heartbeat): the backstop for
+  /// a broken connection it did not hear of. 0: never.
+  std::chrono::milliseconds quiesce_backstop{60000};
   /// Seed of the node's random source (election timeouts). 0 draws one from std::random_device.
   uint64_t seed = 0;
 

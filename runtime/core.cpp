@@ -197,12 +197,22 @@ struct follower_step {
 
   /// The group may not be idle after all: the election timer runs again, so that a leader that
   /// is gone is replaced (one that is there wakes and keeps the timer from running out).
+  /// The leader, asked, answers at once if it is there: awake, with its heartbeats; asleep
+  /// and still idle, with a marked heartbeat that puts this node back to sleep. A follower
+  /// that merely sent a client away therefore does not depose a leader that is there.
   void resume(const char* why) {
     if (!s.quiesced || CAFRAFT_CANARY("quiesced_follower_never_wakes"))
       return;
     s.quiesced = false;
     arm(r.timer, e);
     e.log.info("{} [term {}] wakes: {}", s.id, s.term, why);
+    if (s.leader_id.empty() || s.leader_id == s.id)
+      return;
+    pb::ReadIndexRequest probe;
+    probe.set_term(s.term);
+    probe.set_node_id(s.id);
+    probe.set_probe(true);
+    tell(fx, s.leader_id, std::move(probe));
   }
 
   void on(const wake&) { resume("a client turned up"); }
@@ -221,7 +231,8 @@ struct follower_step {
     // word with its timer running.)
     if (req.quiesce() && ae.response.success()) {
       s.quiesced = true;
-      r.timer.deadline = time_point::max();
+      r.timer.deadline =
+          e.cfg.quiesce_backstop.count() > 0 ? e.now + e.cfg.quiesce_backstop : time_point::max();
     }
     if (was_resyncing && !s.resyncing)
       e.log.info("{} [term {}] caught up after its log was discarded: votes again", s.id, s.term);
@@ -450,7 +461,9 @@ struct follower_step {
 
   void on(const tick&) {
     expire_reads();
-    if (e.now >= r.timer.deadline)
+    if (e.now >= r.timer.deadline && s.quiesced)
+      resume("nothing from the leader for the quiescence backstop");
+    else if (e.now >= r.timer.deadline)
       on(election_timeout{});
   }
 

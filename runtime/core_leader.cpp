@@ -132,12 +132,17 @@ struct leader_step {
     return true;
   }
 
+  /// A heartbeat marked quiesce to `peer`: nothing comes after it until the group wakes.
+  void send_quiesce(const std::string& peer) {
+    for (auto& ae : r.repl->to_send(peer, send_mode::heartbeat)) {
+      ae.set_quiesce(true);
+      tell(fx, peer, std::move(ae));
+    }
+  }
+
   void quiesce() {
     for (auto& [peer, ignored] : r.repl->progress())
-      for (auto& ae : r.repl->to_send(peer, send_mode::heartbeat)) {
-        ae.set_quiesce(true);
-        tell(fx, peer, std::move(ae));
-      }
+      send_quiesce(peer);
     s.quiesced = true;
     r.next_heartbeat = time_point::max();
     r.quorum_deadline = time_point::max();
@@ -301,6 +306,12 @@ struct leader_step {
   // leadership, as for the leader's own reads. A request for another term was refused by the
   // prelude (older) or deposed us (newer).
   void on(const pb::ReadIndexRequest& req) {
+    if (req.probe()) { // a follower of a quiesced group woke and asks whether we are there
+      auto p = r.repl->progress().find(req.node_id());
+      if (s.quiesced && p != r.repl->progress().end() && p->second.match == s.last_index())
+        return send_quiesce(req.node_id()); // here, and the group is still idle
+      return busy("a follower asks for its leader");
+    }
     busy("a follower's read");
     if (overloaded() || !s.config.is_member(req.node_id()))
       return tell(fx, req.node_id(), refuse_read_index(s, req));
@@ -370,6 +381,9 @@ struct leader_step {
 
   void on(const step_down_request& q) {
     e.log.info("{} [term {}] steps down on request", s.id, s.term);
+    if (s.quiesced) // heartbeats start the sleeping followers' timers: one of them takes over
+      for (auto& [peer, ignored] : r.repl->progress())
+        send_appends(peer, send_mode::heartbeat);
     s.leader_id.clear();
     s.skip_campaign = true;
     step_down();
@@ -391,6 +405,8 @@ struct leader_step {
 
   void on(const pb::AppendEntriesResponse& resp) {
     r.last_heard[resp.follower_id()] = e.now;
+    if (s.quiesced && !resp.success()) // its log does not match: it needs what we have
+      busy("a follower lacks entries");
     if (r.repl->on_response(resp))
       on_commit();
     if (left())
@@ -424,6 +440,11 @@ struct leader_step {
   // A pre-vote never deposes a leader, nor does a candidate of our own term: both are refused,
   // and our term tells the candidate.
   void on(const pb::RequestVote& req) {
+    if (s.quiesced && e.cfg.lease_reads) {
+      // The sleepers' leases ran out: they may grant this campaign a vote while our next
+      // heartbeats renew a lease of ours. No lease reads for the rest of this term.
+      r.lease_off = true;
+    }
     busy("a node campaigns"); // its heartbeats keep the others' leases (pre-vote refusals)
     pb::RequestVoteResponse resp;
     resp.set_term(s.term);

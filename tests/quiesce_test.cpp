@@ -102,16 +102,18 @@ TEST_F(CoreTest, AQuiescedFollowerStopsItsTimerUntilItsLeaderIsLostOrAClientTurn
   auto fx = follower(r, raft_message{quiet});
   EXPECT_EQ(where<send>(fx).size(), 1u) << "the marked heartbeat is answered";
   EXPECT_TRUE(s.quiesced);
-  EXPECT_EQ(deadline(r), time_point::max());
-  now += 1h;
+  EXPECT_EQ(deadline(r), now + cfg.quiesce_backstop) << "only the backstop is left";
+  now += 50s;
   EXPECT_TRUE(follower(r, tick{}).empty());
   follower(r, peer_lost{"n3"}); // not the leader
-  EXPECT_EQ(deadline(r), time_point::max());
-  follower(r, peer_lost{"n2"});
+  EXPECT_TRUE(s.quiesced);
+  fx = follower(r, peer_lost{"n2"});
   EXPECT_FALSE(s.quiesced);
+  EXPECT_TRUE(sent<pb::ReadIndexRequest>(fx, where<send>(fx).at(0)).probe())
+      << "it asks the leader whether it is there";
   now = deadline(r);
   EXPECT_EQ(only<become>(follower(r, tick{})).next, role_kind::candidate)
-      << "its leader's process is gone: it campaigns";
+      << "no answer: its leader's process is gone, it campaigns";
   // A marked heartbeat that the log does not match (a stale one, say) stops no timer.
   follower_role r3;
   follower(r3, started{});
@@ -120,16 +122,59 @@ TEST_F(CoreTest, AQuiescedFollowerStopsItsTimerUntilItsLeaderIsLostOrAClientTurn
   follower(r3, raft_message{mismatched});
   EXPECT_FALSE(s.quiesced);
   EXPECT_LE(deadline(r3), now + cfg.election_timeout_max);
-  // Another follower, quiesced, sent a client away: it starts its timer too.
+  // Another follower, quiesced, sent a client away: it starts its timer and asks the leader,
+  // whose marked answer (it is there, still idle) puts it back to sleep.
   follower_role r2;
   follower(r2, started{});
   follower(r2, raft_message{quiet});
-  ASSERT_EQ(deadline(r2), time_point::max());
-  follower(r2, wake{});
+  fx = follower(r2, wake{});
+  EXPECT_EQ(where<send>(fx).size(), 1u);
+  EXPECT_LE(deadline(r2), now + cfg.election_timeout_max);
+  follower(r2, raft_message{quiet});
+  EXPECT_TRUE(s.quiesced);
+  // Its backstop: a whole backstop with no word, and it asks again, without campaigning.
+  now += cfg.quiesce_backstop;
+  fx = follower(r2, tick{});
+  EXPECT_TRUE(where<become>(fx).empty());
+  ASSERT_EQ(where<send>(fx).size(), 1u);
+  EXPECT_TRUE(sent<pb::ReadIndexRequest>(fx, where<send>(fx).at(0)).probe());
   EXPECT_LE(deadline(r2), now + cfg.election_timeout_max);
   // The leader's next message (woken) rearms it as usual.
   follower(r2, raft_message{append(2, 2, 2, {})});
   EXPECT_FALSE(s.quiesced);
+}
+
+TEST_F(QuiesceLeader, AQuiescedLeaderAnswersAProbeAsleepAndWakesForAFollowerThatLacksEntries) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)});
+  lead(raft_message{ack("n3", 3)});
+  ticks_until(now + 300ms);
+  ASSERT_TRUE(s.quiesced);
+  pb::ReadIndexRequest probe;
+  probe.set_term(s.term);
+  probe.set_node_id("n2");
+  probe.set_probe(true);
+  auto fx = lead(raft_message{probe});
+  EXPECT_EQ(quiesce_marks(fx), 1u) << "here and idle: one marked heartbeat to n2";
+  EXPECT_TRUE(s.quiesced);
+  auto reject = ack("n3", 3);
+  reject.set_success(false);
+  lead(raft_message{reject});
+  EXPECT_FALSE(s.quiesced) << "n3's log does not match: it needs the leader awake";
+}
+
+TEST_F(QuiesceLeader, AQuiescedLeaderThatStepsDownWakesItsFollowersFirst) {
+  take_office();
+  lead(persisted{3});
+  lead(raft_message{ack("n2", 3)});
+  lead(raft_message{ack("n3", 3)});
+  ticks_until(now + 300ms);
+  ASSERT_TRUE(s.quiesced);
+  auto fx = lead(step_down_request{9});
+  EXPECT_EQ(where<send>(fx).size(), 2u) << "a heartbeat starts each sleeper's timer";
+  EXPECT_EQ(quiesce_marks(fx), 0u);
+  EXPECT_EQ(only<become>(fx).next, role_kind::follower);
 }
 
 // -- three nodes --------------------------------------------------------------------------------
@@ -146,8 +191,8 @@ TEST_F(Quiescence, AnIdleClusterSendsNothingAndAWriteOrALostLeaderWakesIt) {
   for (auto& [id, st] : statuses(*c, d))
     EXPECT_TRUE(st.quiesced()) << id;
   auto delivered = c->net->delivered;
-  d.run_until([] { return false; }, 60s);
-  EXPECT_EQ(c->net->delivered, delivered) << "a minute of an idle group: no message";
+  d.run_until([] { return false; }, 50s);
+  EXPECT_EQ(c->net->delivered, delivered) << "50 s of an idle group: no message";
   // A write wakes the leader, and its entries wake the followers.
   auto w = c->ask<pb::WriteResponse>(leader, put("k", "v2"), 2s);
   d.run_until([&] { return w->done; }, 2s);
