@@ -164,6 +164,41 @@ TEST_F(QuiesceLeader, AQuiescedLeaderAnswersAProbeAsleepAndWakesForAFollowerThat
   EXPECT_FALSE(s.quiesced) << "n3's log does not match: it needs the leader awake";
 }
 
+/// With lease reads: heartbeats, each round acknowledged by both followers, until it quiesces.
+void sleep_with_lease(QuiesceLeader& t) {
+  t.cfg.lease_reads = true;
+  t.take_office();
+  t.lead(persisted{3});
+  t.lead(raft_message{t.ack("n2", 3)});
+  t.lead(raft_message{t.ack("n3", 3)});
+  while (!t.s.quiesced) {
+    t.now = deadline(t.r);
+    auto fx = t.lead(tick{});
+    for (auto i : where<send>(fx))
+      if (auto* ae = std::get_if<pb::AppendEntries>(&std::get<send>(fx[i]).msg))
+        t.lead(raft_message{t.ack(std::get<send>(fx[i]).to, 3, ae->read_round())});
+  }
+  t.now += 10ms;
+}
+
+read_request lease_read(request_id id) {
+  return read_request{id, read_query{"k", true}, true};
+}
+
+TEST_F(QuiesceLeader, AFreshLeaseStillServesAReadRightAfterQuiescing) {
+  sleep_with_lease(*this);
+  EXPECT_EQ(where<read_state>(lead(lease_read(5))).size(), 1u)
+      << "the lease acknowledged before it fell asleep still holds: answered at once";
+}
+
+TEST_F(QuiesceLeader, ALeaderWokenByACampaignServesNoLeaseReadsForTheRestOfItsTerm) {
+  sleep_with_lease(*this);
+  lead(raft_message{vote_request("n2", 4, 3, 3, true)}); // the sleepers' leases ran out
+  EXPECT_FALSE(s.quiesced);
+  EXPECT_TRUE(where<read_state>(lead(lease_read(5))).empty())
+      << "the voters may grant this campaign while a new lease is acknowledged";
+}
+
 TEST_F(QuiesceLeader, AQuiescedLeaderThatStepsDownWakesItsFollowersFirst) {
   take_office();
   lead(persisted{3});
