@@ -24,6 +24,15 @@ size_t quiesce_marks(const effects& fx) {
 struct QuiesceLeader : LeaderTest {
   QuiesceLeader() { cfg.quiesce_after = 200ms; }
 
+  /// In office, its no-op held by both followers, then idle until it quiesces.
+  void fall_asleep() {
+    take_office();
+    lead(persisted{3});
+    lead(raft_message{ack("n2", 3)});
+    lead(raft_message{ack("n3", 3)});
+    ticks_until(now + 300ms);
+  }
+
   /// Runs every tick that comes due up to `until`, or until the leader hands over; returns
   /// their effects, in order. `acks`: followers that answer each heartbeat round.
   effects ticks_until(time_point until, std::vector<std::string> acks = {}) {
@@ -77,11 +86,7 @@ TEST_F(QuiesceLeader, ALeaderNeverQuiescesWhileAFollowerLacksAnEntry) {
 }
 
 TEST_F(QuiesceLeader, AQuiescedLeaderWakesWhenAConnectionToAFollowerBreaks) {
-  take_office();
-  lead(persisted{3});
-  lead(raft_message{ack("n2", 3)});
-  lead(raft_message{ack("n3", 3)});
-  ticks_until(now + 300ms);
+  fall_asleep();
   ASSERT_TRUE(s.quiesced);
   lead(peer_lost{"n9"}); // not a member
   EXPECT_TRUE(s.quiesced);
@@ -145,11 +150,7 @@ TEST_F(CoreTest, AQuiescedFollowerStopsItsTimerUntilItsLeaderIsLostOrAClientTurn
 }
 
 TEST_F(QuiesceLeader, AQuiescedLeaderAnswersAProbeAsleepAndWakesForAFollowerThatLacksEntries) {
-  take_office();
-  lead(persisted{3});
-  lead(raft_message{ack("n2", 3)});
-  lead(raft_message{ack("n3", 3)});
-  ticks_until(now + 300ms);
+  fall_asleep();
   ASSERT_TRUE(s.quiesced);
   pb::ReadIndexRequest probe;
   probe.set_term(s.term);
@@ -200,11 +201,7 @@ TEST_F(QuiesceLeader, ALeaderWokenByACampaignServesNoLeaseReadsForTheRestOfItsTe
 }
 
 TEST_F(QuiesceLeader, AQuiescedLeaderThatStepsDownWakesItsFollowersFirst) {
-  take_office();
-  lead(persisted{3});
-  lead(raft_message{ack("n2", 3)});
-  lead(raft_message{ack("n3", 3)});
-  ticks_until(now + 300ms);
+  fall_asleep();
   ASSERT_TRUE(s.quiesced);
   auto fx = lead(step_down_request{9});
   EXPECT_EQ(where<send>(fx).size(), 2u) << "a heartbeat starts each sleeper's timer";
