@@ -66,8 +66,12 @@ struct connection_state {
   uint64_t frames_out = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
-  uint64_t non_member_frames = 0; // Raft messages dropped: the other side is no known member
-  message_counter handled;        // frames each way and messages to send, for inspections
+  uint64_t non_member_frames = 0;    // Raft messages dropped: the other side is no known member
+  uint64_t unknown_group_frames = 0; // Raft messages dropped: for a group this process lacks
+  // The groups of this process's peers that send through this connection, by the peer's
+  // address (lane_atom): their Raft messages are stamped with it (docs/groups.md).
+  std::unordered_map<caf::actor_addr, uint64_t> lanes;
+  message_counter handled; // frames each way and messages to send, for inspections
   static inline const char* name = "cafraft.connection";
 };
 
@@ -104,6 +108,8 @@ void close(conn_ptr self, fault why, const std::string& detail) {
   for (auto& [id, rp] : st.waiting)
     rp.deliver(make_error(errc::connection_lost, other(self) + ": " + detail));
   st.waiting.clear();
+  if (st.opts.groups && st.session && !st.session->peer_node_id().empty())
+    st.opts.groups->disconnected(st.session->peer_node_id(), self->address());
   self->close(st.hdl);
   wire_stats().open.fetch_sub(1, std::memory_order_relaxed);
   self->quit(why == fault::none ? caf::error{make_error(errc::connection_lost, detail)}
@@ -175,10 +181,11 @@ void answer_error(conn_ptr self, uint64_t id, const caf::error& e) {
 }
 
 /// Asks the node the other side's request and sends the answer back as a frame.
-template <class Answer> void serve(conn_ptr self, uint64_t id, caf::message msg) {
+template <class Answer>
+void serve(conn_ptr self, const caf::actor& node, uint64_t id, caf::message msg) {
   auto& st = self->state;
   ++st.serving;
-  self->request(st.opts.node, caf::infinite, std::move(msg))
+  self->request(node, caf::infinite, std::move(msg))
       .then(
           [self, id](Answer& x) {
             --self->state.serving;
@@ -238,6 +245,24 @@ void pass_watch_batch(conn_ptr self, uint64_t id, pb::Frame& f) {
             [self, id](caf::error& e) { answer_error(self, id, e); });
 }
 
+/// The node of the group a frame names (docs/groups.md), with the members it knows (null: the
+/// session's own check applies); no node when this process has no such group.
+std::pair<caf::actor, std::shared_ptr<known_members>> group_node(conn_ptr self, uint64_t group) {
+  auto& st = self->state;
+  if (!st.opts.groups)
+    return {group == 0 ? st.opts.node : caf::actor{}, nullptr};
+  auto g = st.opts.groups->find(group);
+  if (!g)
+    return {};
+  if (g->node == st.opts.node)
+    return {g->node, nullptr};
+  return {g->node, g->members};
+}
+
+caf::error no_such_group(uint64_t group) {
+  return make_error(errc::unknown_group, "no group " + std::to_string(group) + " here");
+}
+
 void take_request(conn_ptr self, pb::Frame& f) {
   auto& st = self->state;
   auto id = f.id();
@@ -248,6 +273,9 @@ void take_request(conn_ptr self, pb::Frame& f) {
     return pass_watch_batch(self, id, f);
   if (!st.opts.node)
     return answer_error(self, id, make_error(errc::invalid_request, "this side serves nothing"));
+  auto node = group_node(self, f.group()).first;
+  if (!node)
+    return answer_error(self, id, no_such_group(f.group()));
   if (st.serving >= st.opts.limits.max_requests_in_flight)
     return answer_error(
         self, id,
@@ -274,40 +302,42 @@ void take_request(conn_ptr self, pb::Frame& f) {
   case pb::Frame::kCas:
   case pb::Frame::kPropose:
   case pb::Frame::kOpenSession:
-    return serve<pb::WriteResponse>(self, id, std::move(msg));
+    return serve<pb::WriteResponse>(self, node, id, std::move(msg));
   case pb::Frame::kGet:
-    return serve<pb::GetResponse>(self, id, std::move(msg));
+    return serve<pb::GetResponse>(self, node, id, std::move(msg));
   case pb::Frame::kQuery:
-    return serve<pb::QueryResponse>(self, id, std::move(msg));
+    return serve<pb::QueryResponse>(self, node, id, std::move(msg));
   case pb::Frame::kSnapshotNow:
-    return serve<pb::SnapshotMeta>(self, id, std::move(msg));
+    return serve<pb::SnapshotMeta>(self, node, id, std::move(msg));
   case pb::Frame::kSnapshotRead:
-    return serve<pb::SnapshotChunk>(self, id, std::move(msg));
+    return serve<pb::SnapshotChunk>(self, node, id, std::move(msg));
   case pb::Frame::kWatch: // the batches come to this connection, which passes them on
-    return serve<pb::WatchStarted>(self, id,
+    return serve<pb::WatchStarted>(self, node, id,
                                    caf::make_message(watch_atom::value,
                                                      msg.get_as<pb::WatchRequest>(0),
                                                      caf::actor_cast<caf::actor>(self)));
   case pb::Frame::kBatch:
-    return serve<pb::BatchResponse>(self, id, std::move(msg));
+    return serve<pb::BatchResponse>(self, node, id, std::move(msg));
   case pb::Frame::kStatus:
-    return serve<pb::NodeStatus>(self, id, std::move(msg));
+    return serve<pb::NodeStatus>(self, node, id, std::move(msg));
   case pb::Frame::kJoin:
   case pb::Frame::kLeave:
   case pb::Frame::kJoined:
-    return serve<pb::MembershipResponse>(self, id, std::move(msg));
+    return serve<pb::MembershipResponse>(self, node, id, std::move(msg));
   case pb::Frame::kLeader:
   case pb::Frame::kWaitLeader:
   case pb::Frame::kTransferLeadership:
-    return serve<pb::LeaderInfo>(self, id, std::move(msg));
+    return serve<pb::LeaderInfo>(self, node, id, std::move(msg));
   case pb::Frame::kStepDown:
-    return serve<uint64_t>(self, id, std::move(msg));
+    return serve<uint64_t>(self, node, id, std::move(msg));
   case pb::Frame::kDirectory:
-    return serve<pb::ActorDirectory>(self, id, std::move(msg));
+    return serve<pb::ActorDirectory>(self, node, id, std::move(msg));
   case pb::Frame::kInspect:
-    return serve<pb::Inspection>(self, id, std::move(msg));
+    return serve<pb::Inspection>(self, node, id, std::move(msg));
   case pb::Frame::kRecentLog:
-    return serve<pb::LogLines>(self, id, std::move(msg));
+    return serve<pb::LogLines>(self, node, id, std::move(msg));
+  case pb::Frame::kGroups:
+    return serve<pb::GroupList>(self, node, id, std::move(msg));
   default:
     return answer_error(self, id, make_error(errc::invalid_request, "not a request"));
   }
@@ -354,7 +384,16 @@ void take_frame(conn_ptr self, pb::Frame& f) {
                    peer.empty()
                        ? std::string{"a Raft message from a client"}
                        : "a Raft message in the name of " + wire::raft_sender(f) + " from " + peer);
-    if (!st.session->peer_is_member()) {
+    auto [node, members] = group_node(self, f.group());
+    if (!node) {
+      // A group this process does not host (not yet, or no longer): dropped, logged once.
+      if (st.unknown_group_frames++ == 0 && st.opts.log)
+        st.opts.log->warn("{}: drops the Raft messages of {} for group {}, which this process "
+                          "does not host",
+                          who(self), peer, f.group());
+      return;
+    }
+    if (members ? !members->contains(peer) : !st.session->peer_is_member()) {
       // A node of the cluster's CA that is no member it knows (a client's certificate that
       // names itself as a node, or a node not admitted yet): dropped, and logged once.
       if (st.non_member_frames++ == 0 && st.opts.log)
@@ -363,12 +402,15 @@ void take_frame(conn_ptr self, pb::Frame& f) {
                           who(self), peer);
       return;
     }
-    self->send(st.opts.node, from_frame(f));
+    self->send(node, from_frame(f));
     return;
   }
   if (body == pb::Frame::kSubscribe && st.opts.node && !st.subscribed) {
+    auto node = group_node(self, f.group()).first;
+    if (!node)
+      return close(self, fault::not_allowed, "a subscription to a group this process lacks");
     st.subscribed = true;
-    self->send(st.opts.node, subscribe_atom::value, caf::actor_cast<caf::actor>(self),
+    self->send(node, subscribe_atom::value, caf::actor_cast<caf::actor>(self),
                f.subscribe().membership());
     return;
   }
@@ -395,6 +437,14 @@ void established(conn_ptr self) {
   if (st.session->accepting() && !peer.empty() && st.opts.node) {
     // The node reaches that member through this connection from now on.
     self->send(st.opts.node, peer_handle_atom::value, peer, caf::actor_cast<caf::actor>(self));
+  }
+  if (st.opts.groups && !peer.empty() && st.opts.node) {
+    // So do the other groups of this process (docs/groups.md), and those that start later.
+    auto me = caf::actor_cast<caf::actor>(self);
+    st.opts.groups->connected(peer, me);
+    for (auto& [group, node] : st.opts.groups->nodes())
+      if (node != st.opts.node)
+        self->send(node, peer_handle_atom::value, peer, me);
   }
 }
 
@@ -495,11 +545,17 @@ caf::result<caf::message> take_outgoing(conn_ptr self, caf::message_view& x) {
     return caf::message{};
   }
   auto msg = x.move_content_to_message();
+  // The group it is for: its sender's lane, else this side's (docs/groups.md).
+  auto group = st.opts.group;
+  if (auto& sender = self->current_sender(); sender && !st.lanes.empty())
+    if (auto lane = st.lanes.find(sender->address()); lane != st.lanes.end())
+      group = lane->second;
   if (request && msg.match_elements<watch_atom, pb::WatchRequest, caf::actor>()) {
     // A watch: its batches come back to the watcher on this side (pass_watch_batch).
     auto id = st.next_id++;
     pb::Frame f;
     f.set_id(id);
+    f.set_group(group);
     *f.mutable_watch() = msg.get_as<pb::WatchRequest>(1);
     auto watcher = msg.get_as<caf::actor>(2);
     if (watcher) {
@@ -518,6 +574,7 @@ caf::result<caf::message> take_outgoing(conn_ptr self, caf::message_view& x) {
     }
   }
   pb::Frame f;
+  f.set_group(group);
   if (!to_frame(msg, f)) {
     if (request)
       return make_error(errc::invalid_request, "not a message the wire carries");
@@ -559,6 +616,7 @@ caf::behavior run(conn_ptr self, bool accepting) {
     auto& s = self->state;
     if (dm.source == s.owner.address() || dm.source == s.opts.node.address())
       return close(self, fault::none, "its owner stopped");
+    s.lanes.erase(dm.source);
     auto& subs = s.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
                               [&](const caf::actor& a) { return a.address() == dm.source; }),
@@ -590,6 +648,15 @@ caf::behavior run(conn_ptr self, bool accepting) {
         close(self, fault::none, "the other side closed it");
       },
       [self](tick_atom) { tick(self); },
+      [self](lane_atom, uint64_t group) {
+        // A peer of another group of this process sends through here (docs/groups.md).
+        auto& sender = self->current_sender();
+        if (!sender || sender->node() != self->node())
+          return;
+        auto who = sender->address();
+        if (self->state.lanes.emplace(who, group).second)
+          self->monitor(who);
+      },
       [self](inspect_atom) {
         auto& s = self->state;
         auto yes_no = [](bool b) { return std::string{b ? "true" : "false"}; };
@@ -605,6 +672,8 @@ caf::behavior run(conn_ptr self, bool accepting) {
              {"bytes_in", std::to_string(s.bytes_in)},
              {"bytes_out", std::to_string(s.bytes_out)},
              {"non_member_frames", std::to_string(s.non_member_frames)},
+             {"unknown_group_frames", std::to_string(s.unknown_group_frames)},
+             {"lanes", std::to_string(s.lanes.size())},
              {"waiting", std::to_string(s.waiting.size())},
              {"serving", std::to_string(s.serving)},
              {"subscribers", std::to_string(s.subscribers.size())},
@@ -842,6 +911,7 @@ serve_node(caf::actor_system& sys, const caf::actor& node, const node_config& cf
   opts.limits = limits;
   opts.node = node;
   opts.log = get_logger(cfg.logger_name);
+  opts.groups = cfg.groups;
   if (cfg.tls.enabled()) {
     std::string why;
     opts.tls = tls_context::shared(cfg.tls, why);

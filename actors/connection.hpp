@@ -28,6 +28,7 @@
 #include <spdlog/logger.h>
 
 #include <cafraft/actors/context.hpp>
+#include <cafraft/actors/group_table.hpp>
 #include <cafraft/runtime/config.hpp>
 #include <cafraft/runtime/tls.hpp>
 #include <cafraft/runtime/wire.hpp>
@@ -47,6 +48,11 @@ struct connection_options {
   /// of `node`, a node actor of this process, known_members_of; no check for other actors).
   std::shared_ptr<known_members> members;
   std::shared_ptr<spdlog::logger> log;
+  /// The group this side's requests are for when their sender names none (a client's, e.g.
+  /// cafraftctl --group), and the process's groups: frames of the other side go to the group
+  /// they name (null: all to `node`, and a frame for another group is refused). docs/groups.md.
+  uint64_t group = 0;
+  std::shared_ptr<group_table> groups;
 };
 
 /// Connects to host:port without blocking. The actor tells `owner` (wire_up_atom, the other

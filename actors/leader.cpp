@@ -269,7 +269,9 @@ caf::behavior leader_impl(leader_ptr self, node_context ctx, std::shared_ptr<raf
         auto min_index = req.min_index();
         return read(self, mode, min_index, user_read(req));
       },
-      [self](status_atom) { return make_status(*self->state.rs, role_kind::leader); },
+      [self](status_atom) {
+        return make_status(*self->state.rs, role_kind::leader, self->state.ctx.cfg->group);
+      },
       [self](config_change_atom, pb::JoinRequest& req) {
         return ask<core::change_request>(self, std::optional<pb::JoinRequest>{std::move(req)},
                                          pb::LeaveRequest{});

@@ -11,6 +11,7 @@
 
 #include <cafraft/actors/batch.hpp>
 #include <cafraft/actors/change_request.hpp>
+#include <cafraft/actors/group_table.hpp>
 #include <cafraft/actors/guards.hpp>
 #include <cafraft/actors/node_state.hpp>
 #include <cafraft/actors/peer.hpp>
@@ -49,11 +50,17 @@ uint64_t unix_ms() {
                                    .count());
 }
 
-// Lists `who` in the node's directory as "<node id>/<name>".
+// The node's name in its directory: its id, and for a group other than the process's own,
+// "<id>/g<group>" (docs/groups.md).
+std::string node_name(const node_config& cfg) {
+  return cfg.group == 0 ? cfg.id : cfg.id + "/g" + std::to_string(cfg.group);
+}
+
+// Lists `who` in the node's directory as "<node name>/<name>".
 void enlist(node_ptr self, const std::string& name, const caf::actor& who, std::string kind) {
   auto& st = self->state;
-  st.directory[st.ctx.cfg->id + "/" + name] =
-      directory_entry{who, std::move(kind), st.ctx.cfg->id, unix_ms()};
+  auto parent = node_name(*st.ctx.cfg);
+  st.directory[parent + "/" + name] = directory_entry{who, std::move(kind), parent, unix_ms()};
 }
 
 caf::actor ensure_peer(node_ptr self, const std::string& id) {
@@ -63,12 +70,16 @@ caf::actor ensure_peer(node_ptr self, const std::string& id) {
     return i->second;
   auto& cfg = *st.ctx.cfg;
   dial_options dial;
-  if (cfg.dial_peers && cfg.id < id) { // the other side learns of us when we connect
+  // The other side learns of us when we connect. Of a process's groups only its own (group 0)
+  // dials: the others share its connections (docs/groups.md).
+  if (cfg.dial_peers && cfg.id < id && (cfg.group == 0 || !cfg.groups)) {
     dial.address = st.addresses[id];
     dial.tls = cfg.tls;
     dial.cluster_id = cfg.cluster_id;
     dial.connect_timeout = cfg.connect_timeout;
   }
+  dial.group = cfg.group;
+  dial.groups = cfg.groups;
   auto peer = spawn_peer(self, cfg.id, id, st.ctx.log, std::move(dial));
   st.ctx.peers.emplace(id, peer);
   st.ctx.known->add(id);
@@ -188,7 +199,16 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
                                                                      : std::make_unique<kv_store>(),
                                              std::move(snapshot), std::move(snapshot_data));
   st.changer = spawn_change_request(self, cfg->id, cfg->max_pending_changes, st.ctx.log);
-  st.directory[cfg->id] = directory_entry{st.ctx.node, "node", "", unix_ms()};
+  st.directory[node_name(*cfg)] = directory_entry{st.ctx.node, "node", "", unix_ms()};
+  if (cfg->groups) {
+    // Its process's connections carry its messages too; those up already are used at once.
+    cfg->groups->add(cfg->group, st.ctx.node, st.ctx.known);
+    self->attach_functor([groups = cfg->groups, group = cfg->group, addr = self->address()] {
+      groups->remove(group, addr);
+    });
+    for (auto& [member, connection] : cfg->groups->connections())
+      st.handles[member] = connection;
+  }
   enlist(self, "storage", st.ctx.storage, "storage");
   enlist(self, "state_machine", st.ctx.state_machine, "state_machine");
   enlist(self, "change_request", st.changer, "change_request");
@@ -254,7 +274,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         ns.role = spawn_role(self, h.next, std::move(h.state));
         if (!ns.joining)
           self->route->set(caf::actor_cast<caf::strong_actor_ptr>(ns.role));
-        ns.directory.erase(ns.ctx.cfg->id + "/" + to_string(was));
+        ns.directory.erase(node_name(*ns.ctx.cfg) + "/" + to_string(was));
         enlist(self, to_string(h.next), ns.role, to_string(h.next));
         self->send(old, retire_atom::value);
       },
@@ -406,7 +426,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         auto& ns = self->state;
         auto rp = self->make_response_promise();
         auto name = req.name();
-        if (name == ns.ctx.cfg->id) {
+        if (name == node_name(*ns.ctx.cfg)) {
           auto i = make_inspection(self, "node",
                                    {{"role", to_string(ns.kind)},
                                     {"joining", ns.joining ? "true" : "false"},
@@ -452,6 +472,44 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         }
         return rp;
       },
+      [self](groups_atom) {
+        // Every group of the process, by group id, each as its node sees itself.
+        auto& ns = self->state;
+        auto rp = self->make_response_promise<pb::GroupList>();
+        std::vector<std::pair<uint64_t, caf::actor>> nodes;
+        if (ns.ctx.cfg->groups)
+          nodes = ns.ctx.cfg->groups->nodes();
+        else
+          nodes.emplace_back(ns.ctx.cfg->group, caf::actor_cast<caf::actor>(self));
+        auto out = std::make_shared<pb::GroupList>();
+        for (auto& [id, node] : nodes)
+          out->add_groups()->set_group(id);
+        auto left = std::make_shared<size_t>(nodes.size());
+        if (nodes.empty())
+          rp.deliver(*out);
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          auto done = [rp, out, left]() mutable {
+            if (--*left == 0)
+              rp.deliver(std::move(*out));
+          };
+          self->request(nodes[i].second, std::chrono::seconds{2}, status_atom::value)
+              .then(
+                  [out, i, done](pb::NodeStatus& s) mutable {
+                    *out->mutable_groups(static_cast<int>(i)) = std::move(s);
+                    done();
+                  },
+                  [out, i, done, id = ns.ctx.cfg->id](caf::error& e) mutable {
+                    auto& g = *out->mutable_groups(static_cast<int>(i));
+                    g.set_id(id);
+                    g.set_role("unavailable: " + render(e));
+                    done();
+                  });
+        }
+        return rp;
+      },
+      [](lane_atom, uint64_t) {
+        // For a connection (a peer wired to this node in-process sends it here): nothing.
+      },
       [self](status_atom) -> caf::result<caf::message> {
         auto& ns = self->state;
         if (!ns.joining)
@@ -460,6 +518,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         status.set_id(ns.ctx.cfg->id);
         status.set_role("joining");
         status.set_joining(true);
+        status.set_group(ns.ctx.cfg->group);
         return caf::make_message(std::move(status));
       },
   };

@@ -68,7 +68,12 @@ using peer_ptr = peer_actor*;
 
 /// Where the member is reached now (null: not connected).
 void set_remote(peer_ptr self, caf::actor remote) {
-  self->state.remote = std::move(remote);
+  auto& st = self->state;
+  // A connection shared by the groups of the process learns which group this peer's messages
+  // are for before the first of them, which pass_on enqueues after this (docs/groups.md).
+  if (remote && st.dial.groups && st.dial.group != 0)
+    self->send(remote, lane_atom::value, st.dial.group);
+  st.remote = std::move(remote);
   self->direct.set(caf::actor_cast<caf::strong_actor_ptr>(self->state.remote));
 }
 
@@ -104,6 +109,8 @@ void dial(peer_ptr self) {
   opts.limits.handshake_timeout = st.dial.connect_timeout;
   opts.node = st.node;
   opts.log = st.log;
+  opts.group = st.dial.group;
+  opts.groups = st.dial.groups;
   if (st.dial.tls.enabled()) {
     std::string why;
     opts.tls = tls_context::shared(st.dial.tls, why);

@@ -31,6 +31,7 @@
 #include <caf/local_actor.hpp>
 #include <spdlog/logger.h>
 
+#include <cafraft/actors/group_table.hpp>
 #include <cafraft/runtime/tls.hpp>
 #include <cafraft/runtime/wire.hpp>
 
@@ -45,6 +46,11 @@ struct dial_options {
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
   wire::limits limits;
+  /// The Raft group whose messages this peer carries, and the process's group table
+  /// (node_config::group, groups; docs/groups.md). A peer of a group other than 0 marks the
+  /// connection it is given as a lane of its group; a dialer's requests are for `group`.
+  uint64_t group = 0;
+  std::shared_ptr<group_table> groups;
 };
 
 caf::actor spawn_peer(caf::local_actor* node, std::string local_id, std::string peer_id,

@@ -20,6 +20,7 @@ caf::actor remote_client::connect(const std::string& address, std::chrono::milli
     dial_options o;
     o.address = address;
     o.tls = tls_;
+    o.group = group_;
     d = spawn_dialer(sys_, o, get_logger("cafraft-client"));
   }
   auto until = std::chrono::steady_clock::now() + wait;
@@ -48,12 +49,14 @@ caf::expected<pb::MembershipResponse> remote_client::change(const caf::message& 
   auto redirects = std::make_shared<std::map<std::string, caf::actor>>();
   auto& sys = sys_;
   auto tls = tls_;
-  o.resolve = [&sys, redirects, tls](const std::string&, const std::string& address) {
+  o.resolve = [&sys, redirects, tls, group = group_](const std::string&,
+                                                     const std::string& address) {
     auto& d = (*redirects)[address];
     if (!d && !address.empty()) {
       dial_options opts;
       opts.address = address;
       opts.tls = tls;
+      opts.group = group;
       d = spawn_dialer(sys, opts, get_logger("cafraft-client"));
     }
     return d;
@@ -72,14 +75,25 @@ caf::expected<pb::MembershipResponse> remote_client::change(const caf::message& 
   return out;
 }
 
+void remote_client::use_group(uint64_t group) {
+  if (group == group_)
+    return;
+  group_ = group;
+  for (auto& [address, d] : dialers_)
+    caf::anon_send_exit(d, caf::exit_reason::user_shutdown);
+  dialers_.clear();
+  preferred_.clear();
+}
+
 bool remote_client::is(const caf::error& e, errc c) {
   return e && e.category() == error_category && e.code() == static_cast<uint8_t>(c);
 }
 
 bool remote_client::final_error(const caf::error& e) {
-  return is(e, errc::invalid_request) || is(e, errc::self_join) || is(e, errc::missing_data) ||
-         is(e, errc::duplicate_member) || is(e, errc::removed_member) ||
-         is(e, errc::leadership_lost) || is(e, errc::disk_full) || is(e, errc::storage_failed);
+  return is(e, errc::invalid_request) || is(e, errc::unknown_group) || is(e, errc::self_join) ||
+         is(e, errc::missing_data) || is(e, errc::duplicate_member) ||
+         is(e, errc::removed_member) || is(e, errc::leadership_lost) || is(e, errc::disk_full) ||
+         is(e, errc::storage_failed);
 }
 
 } // namespace cafraft

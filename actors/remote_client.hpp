@@ -123,6 +123,11 @@ public:
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
 
+  /// Every request from now on is for Raft group `group` of the processes it reaches
+  /// (docs/groups.md; 0, the default: each process's own group).
+  void use_group(uint64_t group);
+  uint64_t group() const { return group_; }
+
   /// Requests that change the state machine (a retry after an unknown outcome may apply twice).
   template <class Req> static constexpr bool writes() {
     return std::is_same_v<Req, pb::PutRequest> || std::is_same_v<Req, pb::DeleteRequest> ||
@@ -153,6 +158,7 @@ private:
   std::map<std::string, caf::actor> dialers_;
   std::string preferred_;
   client_session session_;
+  uint64_t group_ = 0;
 };
 
 } // namespace cafraft

@@ -2,8 +2,9 @@
 
 namespace cafraft {
 
-pb::NodeStatus make_status(const raft_state& s, role_kind role) {
+pb::NodeStatus make_status(const raft_state& s, role_kind role, uint64_t group) {
   pb::NodeStatus st;
+  st.set_group(group);
   st.set_id(s.id);
   st.set_role(to_string(role));
   st.set_term(s.term);

@@ -255,7 +255,7 @@ void read_from_state_machine(Self* self, caf::response_promise rp, uint64_t min_
 }
 
 /// The status of this node as a role sees it.
-pb::NodeStatus make_status(const raft_state& s, role_kind role);
+pb::NodeStatus make_status(const raft_state& s, role_kind role, uint64_t group);
 
 /// What every role shows when inspected: term, vote, indexes, leader, configuration.
 std::vector<std::pair<std::string, std::string>> role_fields(const raft_state& s);
@@ -305,7 +305,9 @@ auto non_leader_client_handlers(Self* self, Step step, role_kind kind) {
         auto min_index = req.min_index();
         return non_leader_read(self, step, mode, min_index, user_read(req));
       },
-      [self, kind](status_atom) { return make_status(*self->state.rs, kind); },
+      [self, kind](status_atom) {
+        return make_status(*self->state.rs, kind, self->state.ctx.cfg->group);
+      },
       [self, kind](inspect_atom) {
         return make_inspection(self, to_string(kind), role_fields(*self->state.rs));
       },

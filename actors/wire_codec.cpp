@@ -99,6 +99,8 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_leadership_event) ||
          put(m, f, &frame::mutable_actor_directory) || put(m, f, &frame::mutable_inspect) ||
          put(m, f, &frame::mutable_inspection) || put(m, f, &frame::mutable_log_lines) ||
+         put(m, f, &frame::mutable_group_list) ||
+         put_atom<groups_atom>(m, f, &frame::mutable_groups) ||
          put_atom<status_atom>(m, f, &frame::mutable_status) ||
          put_atom<leader_atom>(m, f, &frame::mutable_leader) ||
          put_atom<step_down_atom>(m, f, &frame::mutable_step_down) ||
@@ -202,6 +204,10 @@ caf::message from_frame(frame& f) {
     return caf::make_message(recent_log_atom::value, f.recent_log().max());
   case frame::kLogLines:
     return take(f.mutable_log_lines());
+  case frame::kGroups:
+    return caf::make_message(groups_atom::value);
+  case frame::kGroupList:
+    return take(f.mutable_group_list());
   default:
     return caf::message{};
   }

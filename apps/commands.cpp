@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -106,6 +107,7 @@ session::session(const session_options& o)
       client_(sys_, o.endpoints, tls_files{o.tls_cert, o.tls_key, o.tls_ca, {}},
               std::chrono::milliseconds{o.timeout_ms}) {
   get_logger("cafraft-client")->set_level(spdlog::level::off);
+  client_.use_group(o.group);
 }
 
 std::optional<pb::NodeStatus> session::view() {
@@ -482,6 +484,60 @@ int status(session& s) {
     print_table(rows);
   if (reached == 0)
     return exit_unreachable;
+  return reached == s.opts().endpoints.size() ? exit_ok : exit_failed;
+}
+
+int group_list(session& s) {
+  // Each group as its replica with the highest term (a leader first) sees it.
+  std::map<uint64_t, pb::NodeStatus> best;
+  std::map<uint64_t, std::pair<uint64_t, size_t>> applied; // highest applied index, replicas
+  size_t reached = 0;
+  caf::error last;
+  for (auto& e : s.opts().endpoints) {
+    auto list = s.client().ask<pb::GroupList>(e, groups_atom::value, 3000ms);
+    if (!list) {
+      last = list.error();
+      continue;
+    }
+    ++reached;
+    for (auto& g : list->groups()) {
+      auto& a = applied[g.group()];
+      a.first = std::max(a.first, g.applied_index());
+      ++a.second;
+      auto [i, fresh] = best.emplace(g.group(), g);
+      if (!fresh &&
+          (g.term() > i->second.term() || (g.term() == i->second.term() && g.role() == "leader")))
+        i->second = g;
+    }
+  }
+  if (reached == 0)
+    return s.fail(last ? last : make_error(errc::unreachable, "no endpoint answered"), false);
+  std::vector<std::vector<std::string>> rows{
+      {"GROUP", "LEADER", "TERM", "MEMBERS", "APPLIED", "REPLICAS", "QUIESCED"}};
+  json arr = json::array();
+  for (auto& [id, st] : best) {
+    std::string members;
+    json mj = json::array();
+    for (auto& m : st.members()) {
+      members += (members.empty() ? "" : ",") + m.id() + (m.learner() ? "(learner)" : "");
+      mj.push_back(json{{"id", m.id()}, {"address", m.address()}, {"voter", !m.learner()}});
+    }
+    auto [app, replicas] = applied[id];
+    rows.push_back({str(id), st.leader_id().empty() ? "-" : st.leader_id(), str(st.term()), members,
+                    str(app), str(replicas), st.quiesced() ? "yes" : "no"});
+    arr.push_back(json{{"group", str(id)},
+                       {"leader", st.leader_id()},
+                       {"leader_address", st.leader_address()},
+                       {"term", str(st.term())},
+                       {"members", mj},
+                       {"applied_index", str(app)},
+                       {"replicas", replicas},
+                       {"quiesced", st.quiesced()}});
+  }
+  if (s.json_out())
+    print_json(json{{"groups", arr}});
+  else
+    print_table(rows);
   return reached == s.opts().endpoints.size() ? exit_ok : exit_failed;
 }
 

@@ -28,6 +28,7 @@ struct session_options {
   std::string format = "table"; // or "json"
   int timeout_ms = 5000;
   std::string tls_cert, tls_key, tls_ca;
+  uint64_t group = 0; // the Raft group the commands are for (docs/groups.md)
 };
 
 /// Checks the options a user gave (endpoint list, TLS files, timeout). Returns an error message
@@ -102,6 +103,9 @@ int leader(session& s);
 int leader_transfer(session& s, const std::string& id);
 /// One row per endpoint.
 int status(session& s);
+/// One row per group the endpoints' processes host: its leader and term as the replica with
+/// the highest term sees them, its members, its highest applied index (docs/groups.md).
+int group_list(session& s);
 /// Streams a snapshot the leader takes now into the backup file `file` (runtime/backup.hpp).
 int snapshot_save(session& s, const std::string& file);
 /// Checks backup file `file` whole and describes it; exit 2 when it is unusable. Needs no

@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", o.tls_cert, "PEM client certificate")->envname("CAFRAFT_TLS_CERT");
   app.add_option("--tls-key", o.tls_key, "PEM key of --tls-cert")->envname("CAFRAFT_TLS_KEY");
   app.add_option("--tls-ca", o.tls_ca, "PEM CA of the cluster")->envname("CAFRAFT_TLS_CA");
+  app.add_option("--group", o.group,
+                 "The Raft group the command is for, in processes that host many "
+                 "(cafraft-node --groups; 0: each process's own)")
+      ->capture_default_str()
+      ->envname("CAFRAFT_GROUP");
   app.require_subcommand(1);
   std::string key, value, expected, id, address;
   bool absent = false;
@@ -85,6 +90,11 @@ int main(int argc, char** argv) {
   auto* transfer = leader->add_subcommand("transfer", "Hand the leadership to ID (or the best)");
   transfer->add_option("ID", id);
   auto* status = app.add_subcommand("status", "One row per endpoint");
+  auto* group = app.add_subcommand("group", "The Raft groups of the processes (docs/groups.md)");
+  group->require_subcommand(1);
+  auto* glist = group->add_subcommand(
+      "list", "One row per group: leader, term, members, applied index (exit 2 if an endpoint "
+              "did not answer)");
   std::string file;
   auto* snapshot = app.add_subcommand("snapshot", "Backups of the cluster's state");
   snapshot->require_subcommand(1);
@@ -135,6 +145,8 @@ int main(int argc, char** argv) {
     return cli::leader(s);
   if (status->parsed())
     return cli::status(s);
+  if (glist->parsed())
+    return cli::group_list(s);
   if (ssave->parsed())
     return cli::snapshot_save(s, file);
   return cli::exit_usage;

@@ -38,6 +38,7 @@
 #include "apps/network.hpp"
 #include "apps/node_options.hpp"
 #include <cafraft/actors/connection.hpp>
+#include <cafraft/actors/group_table.hpp>
 #include <cafraft/actors/node.hpp>
 #include <cafraft/actors/peer.hpp>
 #include <cafraft/messages/api.hpp>
@@ -123,6 +124,42 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
     res.set_content(cafraft::render_metrics(*st, actors) + cafraft::render_wire_metrics(st->id()),
                     "text/plain; version=0.0.4");
   });
+}
+
+} // namespace
+
+namespace {
+
+/// The groups besides group 0 this process hosts (docs/groups.md): 1..--groups, and every group
+/// whose data directory (DATA_DIR/g<id>) exists, as one created at run time left it.
+std::set<uint64_t> hosted_groups(const cafraft::node_flags& f) {
+  std::set<uint64_t> out;
+  for (uint64_t g = 1; g <= f.groups; ++g)
+    out.insert(g);
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator{f.data_dir, ec}) {
+    auto name = e.path().filename().string();
+    if (name.size() < 2 || name.size() > 12 || name[0] != 'g' ||
+        name.find_first_not_of("0123456789", 1) != std::string::npos || !e.is_directory(ec))
+      continue;
+    if (auto g = std::stoull(name.substr(1)); g > 0)
+      out.insert(g);
+  }
+  return out;
+}
+
+/// Spawns the node of `group` beside the process's own (nc, group 0): its own data directory and
+/// log prefix, the same members and connections.
+caf::expected<caf::actor> spawn_group(caf::actor_system& sys, cafraft::node_config nc,
+                                      uint64_t group, spdlog::level::level_enum level) {
+  auto tag = "g" + std::to_string(group);
+  nc.group = group;
+  nc.data_dir = (std::filesystem::path{nc.data_dir} / tag).string();
+  nc.logger_name = "cafraft." + tag;
+  auto log = cafraft::get_logger(nc.logger_name);
+  log->set_level(level);
+  log->set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
+  return cafraft::spawn_node(sys, std::move(nc));
 }
 
 } // namespace
@@ -223,6 +260,18 @@ int main(int argc, char** argv) {
   nc.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.tls_client_ca};
   nc.logger_name = "cafraft";
   caf::expected<caf::actor> node{caf::error{}};
+  // The nodes of the groups besides group 0 (--groups); stopped with it.
+  std::vector<caf::actor> groups;
+  auto stop_groups = [&groups, &sys] {
+    caf::scoped_actor self{sys};
+    for (auto& g : groups) {
+      self->monitor(g);
+      self->send_exit(g, caf::exit_reason::user_shutdown);
+    }
+    for (size_t i = 0; i < groups.size(); ++i)
+      self->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
+    groups.clear();
+  };
   // The join's own connections to its contacts; gone once the node is admitted (its peers
   // connect by the rule that the smaller id dials).
   auto stop_dialers = [dialers, dialers_mtx] {
@@ -256,7 +305,25 @@ int main(int argc, char** argv) {
     opts.timeout = 30s;
     node = cafraft::join_cluster(sys, nc, opts);
   } else {
+    auto hosted = hosted_groups(f);
+    if (!hosted.empty())
+      nc.groups = std::make_shared<cafraft::group_table>();
     node = cafraft::spawn_node(sys, nc);
+    for (auto g : hosted) {
+      if (!node)
+        break;
+      auto n = spawn_group(sys, nc, g, log->level());
+      if (!n) {
+        std::fprintf(stderr, "cafraft-node: error: group %llu: %s\n",
+                     static_cast<unsigned long long>(g), cafraft::render(n.error()).c_str());
+        stop_groups();
+        caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+        return 2;
+      }
+      groups.push_back(*n);
+    }
+    if (!hosted.empty())
+      log->info("{} hosts {} groups besides its own", f.id, hosted.size());
   }
   if (!node) {
     std::fprintf(stderr, "cafraft-node: error: %s\n", cafraft::render(node.error()).c_str());
@@ -267,6 +334,7 @@ int main(int argc, char** argv) {
   if (!served) {
     std::fprintf(stderr, "cafraft-node: error: cannot listen on %s: %s\n", f.listen.c_str(),
                  cafraft::render(served.error()).c_str());
+    stop_groups();
     caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
     stop_dialers();
     return 2;
@@ -298,6 +366,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr,
                      "cafraft-node: error: --tls-client-ca %s is not a PEM CA certificate\n",
                      f.tls_client_ca.c_str());
+        stop_groups();
         caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
         stop_dialers();
         return 2;
@@ -305,6 +374,7 @@ int main(int argc, char** argv) {
       if (!https->is_valid()) {
         std::fprintf(stderr, "cafraft-node: error: cannot serve --admin over TLS with %s\n",
                      f.tls_cert.c_str());
+        stop_groups();
         caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
         stop_dialers();
         return 2;
@@ -321,6 +391,7 @@ int main(int argc, char** argv) {
     cafraft::split_address(f.admin, ahost, aport);
     if (!admin->bind_to_port(ahost.c_str(), aport)) {
       std::fprintf(stderr, "cafraft-node: error: cannot serve --admin on %s\n", f.admin.c_str());
+      stop_groups();
       caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
       stop_dialers();
       return 2;
@@ -353,6 +424,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   if (!node_down) {
     log->info("{} stops (signal {})", f.id, sig);
+    stop_groups(); // before group 0, whose connections they use
     caf::scoped_actor self{sys};
     self->monitor(*node);
     self->send_exit(*node, caf::exit_reason::user_shutdown);
@@ -365,6 +437,7 @@ int main(int argc, char** argv) {
   }
   std::lock_guard<std::mutex> guard{mtx};
   log->error("{} stopped: {}", f.id, cafraft::render(why_down));
+  stop_groups();
   stop_admin();
   stop_dialers();
   return 2;

@@ -162,6 +162,13 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
       ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000))
       ->capture_default_str()
       ->envname("CAFRAFT_QUIESCE_AFTER_MS");
+  app.add_option("--groups", f.groups,
+                 "Host Raft groups 1..N besides the process's own group 0, over the same "
+                 "members, their data in DATA_DIR/g<id>; groups found there start too "
+                 "(docs/groups.md)")
+      ->check(CLI::Range(0u, max_groups))
+      ->capture_default_str()
+      ->envname("CAFRAFT_GROUPS");
   app.add_option("--scheduler", f.sched.policy,
                  "CAF scheduler: sharing (low latency, idle when idle) or stealing")
       ->check(CLI::IsMember({"sharing", "stealing"}))
@@ -239,6 +246,9 @@ std::string validate_node_flags(const node_flags& f, std::vector<member>& member
       return "--join names this node's own address " + a + " (self_join)";
   if (auto why = checks.check_listen(f.listen); !why.empty())
     return why;
+  if (f.groups > 0 && (f.force_new_cluster || !f.restore.empty() || !f.join.empty()))
+    return "--groups starts groups over the members of --initial-cluster: it takes none of "
+           "--join, --restore and --force-new-cluster, which concern group 0 alone";
   if (f.force_new_cluster && (!f.restore.empty() || !f.initial_cluster.empty() || !f.join.empty()))
     return "--force-new-cluster restarts a node from its own data: give none of --restore, "
            "--initial-cluster and --join";

@@ -34,6 +34,7 @@ struct node_flags {
   uint32_t clock_drift_ppm = 50000;
   int64_t session_timeout_ms = 600000;
   int64_t quiesce_after_ms = 0; // node_config::quiesce_after; 0: never
+  uint32_t groups = 0; // Raft groups 1..N besides the process's own group 0 (docs/groups.md)
   std::string log_level = "info";
   std::string admin;              // HOST:PORT of the admin HTTP endpoints; empty: off
   scheduling sched{"sharing", 1}; // one worker: measured fastest (docs/performance.md)
@@ -68,6 +69,8 @@ node_checks real_node_checks();
 
 /// The most CAF scheduler threads --threads may ask for.
 constexpr size_t max_scheduler_threads = 1024;
+/// The most groups --groups starts in one process.
+constexpr uint32_t max_groups = 100000;
 
 /// Everything that can be checked without touching the data directory. Returns the reason, or
 /// "" and the initial members and join contacts.

@@ -20,6 +20,8 @@
 //                                              key range, in commit order, as pb::WatchBatch
 //                                              requests to the watcher (docs/watches.md)
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
+//   groups_atom         -> pb::GroupList       the status of every group of the process
+//                                              (docs/groups.md); a node of one group: its own
 //   pb::BatchRequest    -> pb::BatchResponse   many of the requests above in one message, each
 //                                              answered as if sent alone (its result or error)
 //

@@ -54,5 +54,10 @@ using watch_atom = caf::atom_constant<caf::atom("rf_watch")>;
 /// A leadership hook (node_config::on_become_leader, before_transfer) called `done`, or its
 /// time ran out: (hook_done_atom, hook id, bool timed_out).
 using hook_done_atom = caf::atom_constant<caf::atom("rf_hookok")>;
+/// The groups of a process (docs/groups.md): groups_atom -> pb::GroupList.
+using groups_atom = caf::atom_constant<caf::atom("rf_groups")>;
+/// From a group's peer to the connection it shares with the other groups of its process:
+/// (lane_atom, uint64_t group), the group its Raft messages are for.
+using lane_atom = caf::atom_constant<caf::atom("rf_lane")>;
 
 } // namespace cafraft

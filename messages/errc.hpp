@@ -62,11 +62,14 @@ enum class errc : uint8_t {
   /// Definite. A watch asked for changes older than the node still holds (a snapshot replaced
   /// them); resume from the index given, after reading the current state.
   compacted = 21,
+  /// Definite. The process the request reached hosts no group with the id it names
+  /// (docs/groups.md).
+  unknown_group = 22,
 };
 
 /// True for a number that names an error of this version (retired numbers do not).
 constexpr bool known_errc(uint32_t code) {
-  return code <= static_cast<uint32_t>(errc::compacted) && code != 4 && code != 5;
+  return code <= static_cast<uint32_t>(errc::unknown_group) && code != 4 && code != 5;
 }
 
 } // namespace cafraft

@@ -49,6 +49,8 @@ const char* to_string(errc x) {
     return "watch_overflow";
   case errc::compacted:
     return "compacted";
+  case errc::unknown_group:
+    return "unknown_group";
   }
   return "unknown cafraft error";
 }

@@ -32,6 +32,7 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::WriteResponse>("r.WriteR")
       .add_message_type<pb::GetResponse>("r.GetR")
       .add_message_type<pb::NodeStatus>("r.Status")
+      .add_message_type<pb::GroupList>("r.Groups")
       .add_message_type<pb::KvCommand>("r.KvCmd")
       .add_message_type<pb::KvQuery>("r.KvQ")
       .add_message_type<pb::KvResult>("r.KvRes")

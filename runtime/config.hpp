@@ -14,6 +14,7 @@
 
 namespace cafraft {
 
+class group_table;
 class log_storage;
 class state_machine;
 class step_observer;
@@ -204,6 +205,12 @@ struct node_config {
   /// process, served with serve_node(); docs/protocol.md). Off: peers are wired with
   /// connect_peer() (in-process clusters, tests).
   bool dial_peers = false;
+  /// Many groups in one process (docs/groups.md): the Raft group this node is a replica of, and
+  /// the table of the process's groups, shared by its nodes and connections (null: one group
+  /// per process). Group 0 is the process's own: it is served (serve_node()) and, with
+  /// `dial_peers`, dials; the nodes of other groups share its connections and dial none.
+  uint64_t group = 0;
+  std::shared_ptr<group_table> groups;
   /// Mutual TLS for the peers' connections and the node's listener (empty: plaintext). With
   /// TLS a node's certificate names its id (CN or a DNS SAN).
   tls_files tls;

@@ -192,7 +192,9 @@ protected:
                    "CAFRAFT_LEASE_READS",
                    "CAFRAFT_CLOCK_DRIFT_PPM",
                    "CAFRAFT_SESSION_TIMEOUT_MS",
-                   "CAFRAFT_QUIESCE_AFTER_MS"})
+                   "CAFRAFT_QUIESCE_AFTER_MS",
+                   "CAFRAFT_GROUPS",
+                   "CAFRAFT_GROUP"})
       ::unsetenv(v);
     char tmpl[] = "/tmp/cafraft-process-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -269,12 +271,12 @@ protected:
     return run(a, dir);
   }
 
-  // The leader's id, as cafraftctl reports it (other than `not`).
+  // The leader's id of Raft group `group`, as cafraftctl reports it (other than `not`).
   std::string leader(const std::vector<std::string>& ids, const std::string& not_this = {},
-                     std::chrono::milliseconds limit = 10s) {
+                     std::chrono::milliseconds limit = 10s, uint64_t group = 0) {
     auto until = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < until) {
-      auto r = ctl(ids, {"leader"});
+      auto r = ctl(ids, {"--group", std::to_string(group), "leader"});
       auto id = r.out.substr(0, r.out.find(' '));
       if (r.code == 0 && id != not_this)
         return id;

@@ -1,0 +1,164 @@
+// Many Raft groups in cafraft-node processes (docs/groups.md): three processes host five groups
+// each (--groups 4 besides group 0) over one TCP connection per pair of processes; every group
+// takes writes of its own through cafraftctl --group; a process killed -9 costs each group it
+// led an election, and every group goes on; restarted without --groups, the process finds its
+// groups in its data directory and catches them all up.
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "process_fixture.hpp"
+
+namespace cafraft::test {
+namespace {
+
+constexpr uint64_t group_count = 5; // group 0 and --groups 4
+
+/// The inodes of the sockets process `pid` holds open.
+std::set<std::string> socket_inodes(pid_t pid) {
+  std::set<std::string> out;
+  auto fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  auto* d = ::opendir(fd_dir.c_str());
+  if (d == nullptr)
+    return out;
+  while (auto* e = ::readdir(d)) {
+    char target[256];
+    auto path = fd_dir + "/" + e->d_name;
+    auto n = ::readlink(path.c_str(), target, sizeof target - 1);
+    if (n <= 0)
+      continue;
+    std::string t{target, static_cast<size_t>(n)};
+    if (t.rfind("socket:[", 0) == 0)
+      out.insert(t.substr(8, t.size() - 9));
+  }
+  ::closedir(d);
+  return out;
+}
+
+/// How many established TCP connections the processes `pids` opened to one of `ports`: the
+/// connections between cafraft-node processes, counted once, on their dialing side.
+size_t dialed_between(const std::vector<pid_t>& pids, const std::set<uint16_t>& ports) {
+  std::set<std::string> inodes;
+  for (auto pid : pids)
+    for (auto& i : socket_inodes(pid))
+      inodes.insert(i);
+  size_t n = 0;
+  for (auto table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in{table};
+    std::string line;
+    std::getline(in, line); // the header
+    while (std::getline(in, line)) {
+      std::istringstream f{line};
+      std::string slot, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      f >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      if (state != "01" || inodes.count(inode) == 0) // 01: ESTABLISHED
+        continue;
+      auto port =
+          static_cast<uint16_t>(std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16));
+      n += ports.count(port);
+    }
+  }
+  return n;
+}
+
+TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
+  phase_clock clock;
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  auto initial = initial_cluster(ids);
+  for (auto& id : ids)
+    start_node(id, {"--initial-cluster", initial, "--insecure", "--groups", "4"});
+  auto group_args = [](uint64_t g, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--group", std::to_string(g)});
+    return args;
+  };
+  std::map<uint64_t, std::string> leaders;
+  for (uint64_t g = 0; g < group_count; ++g) {
+    leaders[g] = leader(ids, {}, 15s, g);
+    ASSERT_FALSE(leaders[g].empty()) << "group " << g << " elected no leader: see " << dir;
+  }
+  clock("every group has a leader");
+  for (uint64_t g = 0; g < group_count; ++g) {
+    auto put = ctl(ids, group_args(g, {"put", "k" + std::to_string(g), "v" + std::to_string(g)}));
+    ASSERT_EQ(put.code, 0) << "group " << g << ": " << put.out;
+  }
+  // Each group is a state machine of its own: a key is where it was written, and only there.
+  for (uint64_t g = 0; g < group_count; ++g) {
+    auto own = ctl(ids, group_args(g, {"get", "k" + std::to_string(g)}));
+    EXPECT_EQ(own.out, "v" + std::to_string(g) + "\n") << "group " << g << ": " << own.out;
+    auto other = ctl(ids, group_args(g, {"get", "k" + std::to_string((g + 1) % group_count)}));
+    EXPECT_EQ(other.code, 2) << "group " << g << " holds a key of another group: " << other.out;
+  }
+  auto none = ctl(ids, group_args(99, {"get", "k0"}));
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.out.find("unknown_group"), std::string::npos) << none.out;
+
+  auto listed = ctl(ids, {"-w", "json", "group", "list"});
+  ASSERT_EQ(listed.code, 0) << listed.out;
+  auto groups = nlohmann::json::parse(listed.out)["groups"];
+  ASSERT_EQ(groups.size(), group_count) << listed.out;
+  for (auto& g : groups) {
+    EXPECT_EQ(g["replicas"], 3) << g.dump();
+    EXPECT_EQ(g["members"].size(), 3u) << g.dump();
+    EXPECT_EQ(g["leader"], leaders[std::stoull(g["group"].get<std::string>())]) << g.dump();
+  }
+
+  // One connection per pair of processes, whatever the number of groups.
+  std::vector<pid_t> node_pids;
+  std::set<uint16_t> node_ports;
+  for (auto& id : ids) {
+    node_pids.push_back(pids[id]);
+    node_ports.insert(ports[id]);
+  }
+  EXPECT_EQ(dialed_between(node_pids, node_ports), 3u);
+  clock("five groups written, listed, over three connections");
+
+  // The process that leads group 0 dies; every group it led elects, and every group goes on.
+  auto victim = leaders[0];
+  ::kill(pids[victim], SIGKILL);
+  EXPECT_EQ(wait_exit(pids[victim]), 128 + SIGKILL);
+  pids[victim] = 0;
+  std::vector<std::string> rest;
+  for (auto& id : ids)
+    if (id != victim)
+      rest.push_back(id);
+  for (uint64_t g = 0; g < group_count; ++g) {
+    auto next = leader(rest, victim, 15s, g);
+    ASSERT_FALSE(next.empty()) << "group " << g << " lost its leader " << victim
+                               << " for good: see " << dir;
+    auto put = ctl(rest, group_args(g, {"put", "after" + std::to_string(g), "yes"}));
+    EXPECT_EQ(put.code, 0) << "group " << g << ": " << put.out;
+  }
+  clock("every group elected and wrote without the killed process");
+
+  // Restarted without --groups, it starts the groups its data directory holds.
+  start_node(victim, {"--initial-cluster", initial, "--insecure"});
+  auto caught_up = [&] {
+    auto r = ctl(ids, {"-w", "json", "group", "list"});
+    if (r.code != 0)
+      return false;
+    auto gs = nlohmann::json::parse(r.out)["groups"];
+    if (gs.size() != group_count)
+      return false;
+    for (auto& g : gs)
+      if (g["replicas"] != 3)
+        return false;
+    for (uint64_t g = 0; g < group_count; ++g) {
+      auto got = ctl({victim}, group_args(g, {"get", "after" + std::to_string(g), "--read", "stale",
+                                              "--min-index", "1"}));
+      if (got.out != "yes\n")
+        return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(eventually(20s, caught_up))
+      << "the restarted process did not catch up its groups: see " << dir;
+  clock("the restarted process caught up every group");
+}
+
+} // namespace
+} // namespace cafraft::test
