@@ -337,6 +337,8 @@ void take_request(conn_ptr self, pb::Frame& f) {
   case pb::Frame::kRecentLog:
     return serve<pb::LogLines>(self, node, id, std::move(msg));
   case pb::Frame::kGroups:
+  case pb::Frame::kCreateGroup:
+  case pb::Frame::kRemoveGroup:
     return serve<pb::GroupList>(self, node, id, std::move(msg));
   default:
     return answer_error(self, id, make_error(errc::invalid_request, "not a request"));

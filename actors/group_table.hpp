@@ -41,6 +41,12 @@ public:
     groups_[id] = group{std::move(node), std::move(members)};
   }
 
+  /// The same, unless the group is listed already (by its node, which knows its members).
+  void add_if_absent(uint64_t id, caf::actor node) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    groups_.emplace(id, group{std::move(node), nullptr});
+  }
+
   /// Group `id` ends, if `node` still serves it.
   void remove(uint64_t id, const caf::actor_addr& node) {
     std::lock_guard<std::mutex> guard{mtx_};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <optional>
 #include <random>
 
@@ -120,6 +121,74 @@ void stop_node(node_ptr self, const caf::error& why) {
     rp.deliver(told);
   st.join_waiters.clear();
   self->quit(why);
+}
+
+// Why this node cannot create or remove group `group` of its process; "" when it can.
+std::string cannot_change_group(node_ptr self, uint64_t group) {
+  auto& cfg = *self->state.ctx.cfg;
+  if (!cfg.groups || cfg.group != 0)
+    return "groups are created and removed by the node of a process's own group (0), in a "
+           "process that hosts many (cafraft-node runs so; node_config::groups)";
+  if (group == 0)
+    return "group 0 is the process's own: it is neither created nor removed";
+  return {};
+}
+
+caf::result<caf::message> create_group(node_ptr self, const pb::CreateGroupRequest& req) {
+  auto& ns = self->state;
+  auto& cfg = *ns.ctx.cfg;
+  if (auto why = cannot_change_group(self, req.group()); !why.empty())
+    return make_error(errc::invalid_request, std::move(why));
+  std::vector<member> members;
+  bool mine = false;
+  for (auto& m : req.members()) {
+    if (m.id().empty() || m.address().empty())
+      return make_error(errc::invalid_request,
+                        "every member of a group needs an id and an address");
+    members.push_back(member{m.id(), m.address(), false, 0});
+    mine = mine || m.id() == cfg.id;
+  }
+  auto name = "group " + std::to_string(req.group());
+  if (!mine)
+    return make_error(errc::invalid_request, cfg.id + " is not a member of " + name);
+  if (!cfg.groups->find(req.group())) {
+    auto node = spawn_group(self->home_system(), cfg, req.group(), std::move(members));
+    if (!node)
+      return node.error();
+    ns.ctx.log->info("{} starts {} ({} members)", cfg.id, name, req.members_size());
+  }
+  return self->delegate(caf::actor_cast<caf::actor>(self), groups_atom::value);
+}
+
+caf::result<caf::message> remove_group(node_ptr self, const pb::RemoveGroupRequest& req) {
+  auto& ns = self->state;
+  auto& cfg = *ns.ctx.cfg;
+  if (auto why = cannot_change_group(self, req.group()); !why.empty())
+    return make_error(errc::invalid_request, std::move(why));
+  auto rp = self->make_response_promise();
+  auto& waiting = ns.group_removals[req.group()];
+  waiting.push_back(rp);
+  if (waiting.size() > 1) // stopping already
+    return rp;
+  auto dir = group_config(cfg, req.group()).data_dir;
+  auto hub = caf::actor_cast<caf::actor>(self);
+  auto erase = [hub, group = req.group(), dir, groups = cfg.groups] {
+    if (auto g = groups->find(group)) // as the node does when it ends, whichever runs first
+      groups->remove(group, g->node.address());
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    caf::send_as(hub, hub, removed_atom::value, group,
+                 ec ? "cannot delete " + dir + ": " + ec.message() : std::string{});
+  };
+  if (auto g = cfg.groups->find(req.group())) {
+    ns.ctx.log->info("{} stops group {} and deletes its data", cfg.id, req.group());
+    // Its data goes once it has stopped (the node's storage with it).
+    g->node->attach_functor(erase);
+    self->send_exit(g->node, caf::exit_reason::user_shutdown);
+  } else {
+    erase();
+  }
+  return rp;
 }
 
 void finish_join(node_ptr self, caf::expected<pb::MembershipResponse> outcome) {
@@ -342,6 +411,25 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         self->send(peer, std::move(msg));
         if (is_new)
           self->send(ns.role, new_peer_atom::value, peer_id, peer);
+      },
+      [self](const pb::CreateGroupRequest& req) { return create_group(self, req); },
+      [self](const pb::RemoveGroupRequest& req) { return remove_group(self, req); },
+      [self](removed_atom, uint64_t group, const std::string& why) {
+        // A group this node removed has stopped and its data is gone (remove_group).
+        if (!from_here(self))
+          return;
+        auto& ns = self->state;
+        auto i = ns.group_removals.find(group);
+        if (i == ns.group_removals.end())
+          return;
+        auto waiting = std::move(i->second);
+        ns.group_removals.erase(i);
+        for (auto& rp : waiting) {
+          if (why.empty())
+            rp.delegate(caf::actor_cast<caf::actor>(self), groups_atom::value);
+          else
+            rp.deliver(make_error(errc::storage_failed, why));
+        }
       },
       [self](removed_atom) {
         if (!from_here(self))
@@ -625,6 +713,45 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
     }
   }
   return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
+}
+
+node_config group_config(const node_config& process, uint64_t group, std::vector<member> members) {
+  auto tag = "g" + std::to_string(group);
+  auto c = process;
+  c.group = group;
+  if (!members.empty())
+    c.members = std::move(members);
+  if (!process.data_dir.empty())
+    c.data_dir = (std::filesystem::path{process.data_dir} / tag).string();
+  c.logger_name =
+      (process.logger_name.empty() ? std::string{"cafraft"} : process.logger_name) + "." + tag;
+  if (c.seed != 0)
+    c.seed += group;
+  return c;
+}
+
+caf::expected<caf::actor> spawn_group(caf::actor_system& sys, const node_config& process,
+                                      uint64_t group, std::vector<member> members) {
+  if (group == 0)
+    return make_error(errc::invalid_request, "group 0 is the process's own");
+  if (!process.groups)
+    return make_error(errc::invalid_request, "a process hosts many groups with a group table "
+                                             "(node_config::groups)");
+  if (process.storage && process.data_dir.empty())
+    return make_error(errc::invalid_request,
+                      "the process's node keeps its log in a storage object of its own: give "
+                      "each group a node_config with storage of its own");
+  auto c = group_config(process, group, std::move(members));
+  c.storage = nullptr;
+  auto base = get_logger(process.logger_name);
+  auto log = get_logger(c.logger_name);
+  log->set_level(base->level());
+  log->set_pattern("%H:%M:%S.%e %^%l%$ [g" + std::to_string(group) + "] %v");
+  auto groups = process.groups;
+  auto node = spawn_node(sys, std::move(c));
+  if (node) // listed at once, before the node has started (it lists itself then)
+    groups->add_if_absent(group, *node);
+  return node;
 }
 
 void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,

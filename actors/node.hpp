@@ -52,6 +52,22 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
 void enlist_actor(const caf::actor& node, const std::string& name, const std::string& kind,
                   const caf::actor& who);
 
+/// Many groups in one process (docs/groups.md): the configuration of group `group`'s replica in
+/// the process whose own node (group 0) runs with `process`. The same id, timeouts, TLS and
+/// state machine; the data in `<process.data_dir>/g<group>`; log lines under the logger
+/// `<process logger>.g<group>`, prefixed "[g<group>]"; `members` as the group's first
+/// configuration (empty: those of `process`). `process.groups` must be set: the group shares
+/// its table and the connections of group 0.
+node_config group_config(const node_config& process, uint64_t group,
+                         std::vector<member> members = {});
+
+/// Spawns group `group`'s replica (group_config()): a node like any other, stopped with
+/// send_exit. Fails with invalid_request for group 0, without a group table, or when the
+/// process's node keeps its log in memory (`process.storage`: give each group its own
+/// node_config instead).
+caf::expected<caf::actor> spawn_group(caf::actor_system& sys, const node_config& process,
+                                      uint64_t group, std::vector<member> members = {});
+
 /// Tells `node` where to reach member `peer_id`.
 void connect_peer(const caf::actor& node, const std::string& peer_id, const caf::actor& peer_node);
 

@@ -68,6 +68,8 @@ struct node_state {
   // Joining: Raft messages are dropped until the cluster admitted this node (docs/membership.md).
   bool joining = false;
   std::vector<caf::response_promise> join_waiters;
+  // Removals of other groups of the process under way (docs/groups.md): what waits for each.
+  std::map<uint64_t, std::vector<caf::response_promise>> group_removals;
   std::optional<pb::MembershipResponse> joined;
   static inline const char* name = "cafraft.node";
 };

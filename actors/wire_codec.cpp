@@ -99,7 +99,8 @@ bool to_frame(caf::message& m, frame& f) {
          put(m, f, &frame::mutable_leadership_event) ||
          put(m, f, &frame::mutable_actor_directory) || put(m, f, &frame::mutable_inspect) ||
          put(m, f, &frame::mutable_inspection) || put(m, f, &frame::mutable_log_lines) ||
-         put(m, f, &frame::mutable_group_list) ||
+         put(m, f, &frame::mutable_group_list) || put(m, f, &frame::mutable_create_group) ||
+         put(m, f, &frame::mutable_remove_group) ||
          put_atom<groups_atom>(m, f, &frame::mutable_groups) ||
          put_atom<status_atom>(m, f, &frame::mutable_status) ||
          put_atom<leader_atom>(m, f, &frame::mutable_leader) ||
@@ -208,6 +209,10 @@ caf::message from_frame(frame& f) {
     return caf::make_message(groups_atom::value);
   case frame::kGroupList:
     return take(f.mutable_group_list());
+  case frame::kCreateGroup:
+    return take(f.mutable_create_group());
+  case frame::kRemoveGroup:
+    return take(f.mutable_remove_group());
   default:
     return caf::message{};
   }

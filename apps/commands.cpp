@@ -541,6 +541,90 @@ int group_list(session& s) {
   return reached == s.opts().endpoints.size() ? exit_ok : exit_failed;
 }
 
+namespace {
+
+/// Asks `req` of the process of every member in `targets`, after which each must list `group`
+/// (`listed`) or not; prints one row each.
+template <class Req>
+int ask_each_process(session& s, const std::vector<pb::Member>& targets, const Req& req,
+                     uint64_t group, bool listed, const char* done) {
+  std::vector<std::vector<std::string>> rows{{"MEMBER", "ADDRESS", "RESULT"}};
+  json arr = json::array();
+  bool all = true;
+  for (auto& m : targets) {
+    auto r = s.client().ask<pb::GroupList>(m.address(), req, 10000ms);
+    std::string result = done;
+    if (!r) {
+      all = false;
+      result = render(r.error());
+    } else if (std::any_of(r->groups().begin(), r->groups().end(),
+                           [&](const pb::NodeStatus& g) { return g.group() == group; }) !=
+               listed) {
+      all = false;
+      result = "not done: its process lists the group as it was";
+    }
+    rows.push_back({m.id(), m.address(), result});
+    arr.push_back(json{
+        {"member", m.id()}, {"address", m.address()}, {"ok", result == done}, {"result", result}});
+  }
+  if (s.json_out())
+    print_json(json{{"group", str(group)}, {"processes", arr}});
+  else
+    print_table(rows);
+  return all ? exit_ok : exit_failed;
+}
+
+} // namespace
+
+int group_create(session& s, uint64_t group, const std::string& members) {
+  s.client().use_group(0); // the processes' own group knows their members
+  auto view = s.view();
+  if (!view) {
+    std::fprintf(stderr, "%s: no endpoint reachable\n", s.opts().program.c_str());
+    return exit_unreachable;
+  }
+  std::vector<pb::Member> chosen;
+  if (members.empty()) {
+    chosen.assign(view->members().begin(), view->members().end());
+  } else {
+    size_t at = 0;
+    while (at <= members.size()) {
+      auto comma = std::min(members.find(',', at), members.size());
+      auto id = members.substr(at, comma - at);
+      auto m = std::find_if(view->members().begin(), view->members().end(),
+                            [&](const pb::Member& x) { return x.id() == id; });
+      if (m == view->members().end()) {
+        std::fprintf(stderr, "%s: %s is no member of the processes' own group (member list)\n",
+                     s.opts().program.c_str(), id.c_str());
+        return exit_usage;
+      }
+      chosen.push_back(*m);
+      at = comma + 1;
+    }
+  }
+  pb::CreateGroupRequest req;
+  req.set_group(group);
+  for (auto& m : chosen) {
+    auto& x = *req.add_members();
+    x.set_id(m.id());
+    x.set_address(m.address());
+  }
+  return ask_each_process(s, chosen, req, group, true, "started");
+}
+
+int group_remove(session& s, uint64_t group) {
+  s.client().use_group(0);
+  auto view = s.view();
+  if (!view) {
+    std::fprintf(stderr, "%s: no endpoint reachable\n", s.opts().program.c_str());
+    return exit_unreachable;
+  }
+  pb::RemoveGroupRequest req;
+  req.set_group(group);
+  std::vector<pb::Member> all{view->members().begin(), view->members().end()};
+  return ask_each_process(s, all, req, group, false, "removed");
+}
+
 void print_json(const json& j) {
   std::printf("%s\n", j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
 }

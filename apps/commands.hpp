@@ -106,6 +106,11 @@ int status(session& s);
 /// One row per group the endpoints' processes host: its leader and term as the replica with
 /// the highest term sees them, its members, its highest applied index (docs/groups.md).
 int group_list(session& s);
+/// Starts group `group` on the processes of `members` (ids of group 0's members, comma
+/// separated; empty: all of them), each process its replica (docs/groups.md).
+int group_create(session& s, uint64_t group, const std::string& members);
+/// Stops group `group` on every process of group 0's members and deletes its data.
+int group_remove(session& s, uint64_t group);
 /// Streams a snapshot the leader takes now into the backup file `file` (runtime/backup.hpp).
 int snapshot_save(session& s, const std::string& file);
 /// Checks backup file `file` whole and describes it; exit 2 when it is unusable. Needs no

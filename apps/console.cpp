@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -51,8 +52,13 @@ struct command_info {
 const std::vector<command_info>& commands() {
   static const std::vector<command_info> all{
       {"members", "", 0, 0, "the cluster: one row per member with role, term, indexes and lag"},
-      {"actors", "[NODE]", 0, 1, "the actor tree of one node, or of every member"},
-      {"inspect", "ACTOR", 1, 1, "one actor's whole state (ACTOR as actors names it: n1/leader)"},
+      {"actors", "[NODE]", 0, 1,
+       "the actor tree of one node, or of every member (NODE n1/g17: the replica of group 17 "
+       "on n1)"},
+      {"inspect", "ACTOR", 1, 1,
+       "one actor's whole state (ACTOR as actors names it: n1/leader, n1/g17/leader)"},
+      {"groups", "", 0, 0,
+       "the Raft groups of the processes: leader, term, members, applied index per group"},
       {"top", "[mailbox|rate]", 0, 1,
        "the actors of every member ranked by mailbox size (default) or message rate; "
        "interactive: refreshes every 2 s until a key is pressed"},
@@ -175,6 +181,8 @@ public:
       return actors(args.empty() ? std::string{} : args[0]);
     if (name == "inspect")
       return inspect(args[0]);
+    if (name == "groups")
+      return cli::group_list(s_);
     if (name == "top") {
       bool by_rate = !args.empty() && args[0] == "rate";
       if (!args.empty() && !by_rate && args[0] != "mailbox")
@@ -258,7 +266,41 @@ private:
     return out;
   }
 
-  int actors(const std::string& only) {
+  // "n1/g17/leader" names an actor of group 17's replica on n1; "n1/leader" one of n1's own
+  // group (docs/groups.md). Returns the node id and sets `group`.
+  std::string split_name(const std::string& name, uint64_t& group) const {
+    auto slash = name.find('/');
+    auto node = name.substr(0, slash);
+    group = s_.opts().group;
+    if (slash == std::string::npos)
+      return node;
+    auto rest = name.substr(slash + 1);
+    auto part = rest.substr(0, rest.find('/'));
+    if (part.size() >= 2 && part.size() <= 12 && part[0] == 'g' &&
+        part.find_first_not_of("0123456789", 1) == std::string::npos)
+      group = std::stoull(part.substr(1));
+    return node;
+  }
+
+  // The client that asks group `group` of the processes.
+  cafraft::remote_client& client_for(uint64_t group) {
+    if (group == s_.opts().group)
+      return client_;
+    auto& c = group_clients_[group];
+    if (!c) {
+      c = std::make_unique<cafraft::remote_client>(
+          s_.system(), s_.opts().endpoints,
+          cafraft::tls_files{s_.opts().tls_cert, s_.opts().tls_key, s_.opts().tls_ca, {}},
+          std::chrono::milliseconds{s_.opts().timeout_ms});
+      c->use_group(group);
+    }
+    return *c;
+  }
+
+  int actors(const std::string& name) {
+    uint64_t group = 0;
+    auto only = split_name(name, group);
+    auto& client = client_for(group);
     bool reachable = false;
     auto ms = targets(only, reachable);
     if (!reachable) {
@@ -273,7 +315,7 @@ private:
     json out = json::array();
     for (auto& m : ms) {
       auto dir =
-          client_.ask<pb::ActorDirectory>(m.address(), cafraft::directory_atom::value, 2000ms);
+          client.ask<pb::ActorDirectory>(m.address(), cafraft::directory_atom::value, 2000ms);
       if (!dir) {
         healthy = false;
         if (s_.json_out())
@@ -290,7 +332,9 @@ private:
         out.push_back({{"node", m.id()}, {"actors", list}});
         continue;
       }
-      std::printf("%s (node)\n", m.id().c_str());
+      for (auto& a : dir->actors())
+        if (a.parent().empty())
+          std::printf("%s (node)\n", a.name().c_str());
       for (auto& a : dir->actors())
         if (!a.parent().empty())
           std::printf("  +-- %-28s %s\n", a.name().c_str(), a.kind().c_str());
@@ -308,7 +352,8 @@ private:
   }
 
   int inspect(const std::string& name) {
-    auto node = name.substr(0, name.find('/'));
+    uint64_t group = 0;
+    auto node = split_name(name, group);
     auto address = address_of(node);
     if (address.empty()) {
       std::fprintf(stderr, "no member %s\n", node.c_str());
@@ -316,7 +361,7 @@ private:
     }
     pb::InspectRequest req;
     req.set_name(name);
-    auto i = client_.ask<pb::Inspection>(address, req, 2000ms);
+    auto i = client_for(group).ask<pb::Inspection>(address, req, 2000ms);
     if (!i) {
       std::fprintf(stderr, "%s: %s\n", name.c_str(), cafraft::render(i.error()).c_str());
       return exit_failed;
@@ -539,6 +584,7 @@ private:
 
   cli::session s_;
   cafraft::remote_client& client_;
+  std::map<uint64_t, std::unique_ptr<cafraft::remote_client>> group_clients_;
   bool interactive_;
 };
 
@@ -585,6 +631,11 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", o.tls_cert, "PEM client certificate")->envname("CAFRAFT_TLS_CERT");
   app.add_option("--tls-key", o.tls_key, "PEM key of --tls-cert")->envname("CAFRAFT_TLS_KEY");
   app.add_option("--tls-ca", o.tls_ca, "PEM CA of the cluster")->envname("CAFRAFT_TLS_CA");
+  app.add_option("--group", o.group,
+                 "The Raft group the commands are for, in processes that host many "
+                 "(cafraft-node --groups; 0: each process's own)")
+      ->capture_default_str()
+      ->envname("CAFRAFT_GROUP");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -95,6 +95,20 @@ int main(int argc, char** argv) {
   auto* glist = group->add_subcommand(
       "list", "One row per group: leader, term, members, applied index (exit 2 if an endpoint "
               "did not answer)");
+  uint64_t group_id = 0;
+  std::string group_members;
+  auto* gcreate = group->add_subcommand(
+      "create", "Start group ID on the processes of --members (default: every member), each "
+                "its replica");
+  gcreate->add_option("ID", group_id, "The group's id (not 0)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  gcreate->add_option("--members", group_members, "Member ids, comma separated (n1,n2,n3)");
+  auto* gremove =
+      group->add_subcommand("remove", "Stop group ID on every process and delete its data");
+  gremove->add_option("ID", group_id, "The group's id (not 0)")
+      ->required()
+      ->check(CLI::PositiveNumber);
   std::string file;
   auto* snapshot = app.add_subcommand("snapshot", "Backups of the cluster's state");
   snapshot->require_subcommand(1);
@@ -147,6 +161,10 @@ int main(int argc, char** argv) {
     return cli::status(s);
   if (glist->parsed())
     return cli::group_list(s);
+  if (gcreate->parsed())
+    return cli::group_create(s, group_id, group_members);
+  if (gremove->parsed())
+    return cli::group_remove(s, group_id);
   if (ssave->parsed())
     return cli::snapshot_save(s, file);
   return cli::exit_usage;

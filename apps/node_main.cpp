@@ -131,7 +131,8 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
 namespace {
 
 /// The groups besides group 0 this process hosts (docs/groups.md): 1..--groups, and every group
-/// whose data directory (DATA_DIR/g<id>) exists, as one created at run time left it.
+/// with data in DATA_DIR/g<id>, as one created at run time left it. A directory without data
+/// (a creation cut short) is left alone: its group's members are known only to the creator.
 std::set<uint64_t> hosted_groups(const cafraft::node_flags& f) {
   std::set<uint64_t> out;
   for (uint64_t g = 1; g <= f.groups; ++g)
@@ -142,24 +143,11 @@ std::set<uint64_t> hosted_groups(const cafraft::node_flags& f) {
     if (name.size() < 2 || name.size() > 12 || name[0] != 'g' ||
         name.find_first_not_of("0123456789", 1) != std::string::npos || !e.is_directory(ec))
       continue;
-    if (auto g = std::stoull(name.substr(1)); g > 0)
+    if (auto g = std::stoull(name.substr(1));
+        g > 0 && std::filesystem::exists(e.path() / "MANIFEST", ec))
       out.insert(g);
   }
   return out;
-}
-
-/// Spawns the node of `group` beside the process's own (nc, group 0): its own data directory and
-/// log prefix, the same members and connections.
-caf::expected<caf::actor> spawn_group(caf::actor_system& sys, cafraft::node_config nc,
-                                      uint64_t group, spdlog::level::level_enum level) {
-  auto tag = "g" + std::to_string(group);
-  nc.group = group;
-  nc.data_dir = (std::filesystem::path{nc.data_dir} / tag).string();
-  nc.logger_name = "cafraft." + tag;
-  auto log = cafraft::get_logger(nc.logger_name);
-  log->set_level(level);
-  log->set_pattern("%H:%M:%S.%e %^%l%$ [" + tag + "] %v");
-  return cafraft::spawn_node(sys, std::move(nc));
 }
 
 } // namespace
@@ -260,17 +248,20 @@ int main(int argc, char** argv) {
   nc.tls = {f.tls_cert, f.tls_key, f.tls_ca, f.tls_client_ca};
   nc.logger_name = "cafraft";
   caf::expected<caf::actor> node{caf::error{}};
-  // The nodes of the groups besides group 0 (--groups); stopped with it.
-  std::vector<caf::actor> groups;
-  auto stop_groups = [&groups, &sys] {
+  // The process's groups (docs/groups.md): the others (--groups, cafraftctl group create) stop
+  // before group 0, whose connections they use.
+  nc.groups = std::make_shared<cafraft::group_table>();
+  auto stop_groups = [groups = nc.groups, &sys] {
     caf::scoped_actor self{sys};
-    for (auto& g : groups) {
-      self->monitor(g);
-      self->send_exit(g, caf::exit_reason::user_shutdown);
-    }
-    for (size_t i = 0; i < groups.size(); ++i)
+    size_t stopping = 0;
+    for (auto& [id, g] : groups->nodes())
+      if (id != 0) {
+        self->monitor(g);
+        self->send_exit(g, caf::exit_reason::user_shutdown);
+        ++stopping;
+      }
+    for (size_t i = 0; i < stopping; ++i)
       self->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
-    groups.clear();
   };
   // The join's own connections to its contacts; gone once the node is admitted (its peers
   // connect by the rule that the smaller id dials).
@@ -305,31 +296,27 @@ int main(int argc, char** argv) {
     opts.timeout = 30s;
     node = cafraft::join_cluster(sys, nc, opts);
   } else {
-    auto hosted = hosted_groups(f);
-    if (!hosted.empty())
-      nc.groups = std::make_shared<cafraft::group_table>();
     node = cafraft::spawn_node(sys, nc);
-    for (auto g : hosted) {
-      if (!node)
-        break;
-      auto n = spawn_group(sys, nc, g, log->level());
-      if (!n) {
-        std::fprintf(stderr, "cafraft-node: error: group %llu: %s\n",
-                     static_cast<unsigned long long>(g), cafraft::render(n.error()).c_str());
-        stop_groups();
-        caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
-        return 2;
-      }
-      groups.push_back(*n);
-    }
-    if (!hosted.empty())
-      log->info("{} hosts {} groups besides its own", f.id, hosted.size());
   }
   if (!node) {
     std::fprintf(stderr, "cafraft-node: error: %s\n", cafraft::render(node.error()).c_str());
     stop_dialers();
     return 2;
   }
+  auto hosted = hosted_groups(f);
+  for (auto g : hosted) {
+    auto n = cafraft::spawn_group(sys, nc, g);
+    if (!n) {
+      std::fprintf(stderr, "cafraft-node: error: group %llu: %s\n",
+                   static_cast<unsigned long long>(g), cafraft::render(n.error()).c_str());
+      stop_groups();
+      caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
+      stop_dialers();
+      return 2;
+    }
+  }
+  if (!hosted.empty())
+    log->info("{} hosts {} groups besides its own", f.id, hosted.size());
   auto served = cafraft::serve_node(sys, *node, nc, f.listen);
   if (!served) {
     std::fprintf(stderr, "cafraft-node: error: cannot listen on %s: %s\n", f.listen.c_str(),

@@ -22,6 +22,9 @@
 //   status_atom         -> pb::NodeStatus      role, term, leader, indexes, members
 //   groups_atom         -> pb::GroupList       the status of every group of the process
 //                                              (docs/groups.md); a node of one group: its own
+//   pb::CreateGroupRequest -> pb::GroupList    group 0's node: starts a group's replica in
+//                                              this process (node_config::groups)
+//   pb::RemoveGroupRequest -> pb::GroupList    group 0's node: stops one, deletes its data
 //   pb::BatchRequest    -> pb::BatchResponse   many of the requests above in one message, each
 //                                              answered as if sent alone (its result or error)
 //

@@ -33,6 +33,8 @@ void register_types(caf::actor_system_config& cfg) {
       .add_message_type<pb::GetResponse>("r.GetR")
       .add_message_type<pb::NodeStatus>("r.Status")
       .add_message_type<pb::GroupList>("r.Groups")
+      .add_message_type<pb::CreateGroupRequest>("r.GroupNew")
+      .add_message_type<pb::RemoveGroupRequest>("r.GroupDel")
       .add_message_type<pb::KvCommand>("r.KvCmd")
       .add_message_type<pb::KvQuery>("r.KvQ")
       .add_message_type<pb::KvResult>("r.KvRes")

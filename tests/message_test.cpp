@@ -255,6 +255,22 @@ void fill(pb::NodeStatus& x) {
   *x.add_members() = make_member("n1");
   *x.add_members() = make_member("n2");
   *x.add_members() = make_member("n3");
+  x.set_group(17);
+}
+
+void fill(pb::GroupList& x) {
+  fill(*x.add_groups());
+  x.add_groups()->set_group(3);
+}
+
+void fill(pb::CreateGroupRequest& x) {
+  x.set_group(17);
+  *x.add_members() = make_member("n1");
+  *x.add_members() = make_member("n2");
+}
+
+void fill(pb::RemoveGroupRequest& x) {
+  x.set_group(17);
 }
 
 void fill(pb::KvCommand& x) {
@@ -442,7 +458,8 @@ using registered_types = testing::Types<
     pb::CasRequest, pb::ActorInfo, pb::ActorDirectory, pb::InspectRequest, pb::Inspection,
     pb::LogLines, pb::BatchRequest, pb::BatchResponse, pb::QueryRequest, pb::QueryResponse,
     pb::SnapshotReadRequest, pb::SnapshotChunk, pb::ReadIndexRequest, pb::ReadIndexResponse,
-    pb::WatchRequest, pb::WatchStarted, pb::WatchBatch>;
+    pb::WatchRequest, pb::WatchStarted, pb::WatchBatch, pb::GroupList, pb::CreateGroupRequest,
+    pb::RemoveGroupRequest>;
 
 struct pb_type_name {
   template <class T> static std::string GetName(int) { return T::descriptor()->name(); }
@@ -510,7 +527,10 @@ TEST(MessageRegistration, EveryRegisteredTypeIsCoveredByARoundTripTest) {
                                        typeid(pb::ReadIndexResponse),
                                        typeid(pb::WatchRequest),
                                        typeid(pb::WatchStarted),
-                                       typeid(pb::WatchBatch)};
+                                       typeid(pb::WatchBatch),
+                                       typeid(pb::GroupList),
+                                       typeid(pb::CreateGroupRequest),
+                                       typeid(pb::RemoveGroupRequest)};
   caf::actor_system_config plain;
   registered_config cfg;
   std::vector<std::string> missing;

@@ -162,3 +162,60 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
 
 } // namespace
 } // namespace cafraft::test
+
+namespace cafraft::test {
+namespace {
+
+TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
+  std::vector<std::string> ids{"n1", "n2", "n3"};
+  auto initial = initial_cluster(ids);
+  for (auto& id : ids)
+    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  ASSERT_FALSE(leader(ids).empty()) << "no leader: see " << dir;
+  auto listed = [&] {
+    auto r = ctl(ids, {"-w", "json", "group", "list"});
+    return r.code == 0 ? nlohmann::json::parse(r.out)["groups"] : nlohmann::json::array();
+  };
+  EXPECT_EQ(listed().size(), 1u); // a process's own group
+
+  // Group 7 on two of the three processes.
+  auto created = ctl(ids, {"group", "create", "7", "--members", "n1,n2"});
+  ASSERT_EQ(created.code, 0) << created.out;
+  ASSERT_FALSE(leader(ids, {}, 10s, 7).empty()) << "group 7 elected no leader: see " << dir;
+  ASSERT_EQ(ctl(ids, {"--group", "7", "put", "k", "in7"}).code, 0);
+  EXPECT_EQ(ctl(ids, {"--group", "7", "get", "k"}).out, "in7\n");
+  EXPECT_EQ(ctl(ids, {"get", "k"}).code, 2) << "group 0 holds a key of group 7";
+  auto groups = listed();
+  ASSERT_EQ(groups.size(), 2u) << groups.dump();
+  EXPECT_EQ(groups[1]["group"], "7");
+  EXPECT_EQ(groups[1]["replicas"], 2);
+  EXPECT_EQ(groups[1]["members"].size(), 2u);
+  EXPECT_FALSE(fs::exists(dir + "/n3/g7")) << "n3 is no member of group 7";
+  // Created again: nothing changes. A member that is not one: refused.
+  EXPECT_EQ(ctl(ids, {"group", "create", "7", "--members", "n1,n2"}).code, 0);
+  EXPECT_EQ(ctl(ids, {"--group", "7", "get", "k"}).out, "in7\n");
+  EXPECT_EQ(ctl(ids, {"group", "create", "8", "--members", "n1,n9"}).code, 1);
+  EXPECT_EQ(ctl(ids, {"group", "create", "0"}).code, 1);
+
+  // Both members restart without a word about group 7: their data directories hold it.
+  for (auto& id : {"n1", "n2"}) {
+    ::kill(pids[id], SIGTERM);
+    EXPECT_EQ(wait_exit(pids[id]), 0);
+    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  }
+  EXPECT_TRUE(eventually(15s, [&] {
+    return ctl(ids, {"--group", "7", "get", "k"}).out == "in7\n";
+  })) << "group 7 did not come back with its processes: see " << dir;
+
+  auto removed = ctl(ids, {"group", "remove", "7"});
+  EXPECT_EQ(removed.code, 0) << removed.out;
+  EXPECT_EQ(listed().size(), 1u);
+  EXPECT_FALSE(fs::exists(dir + "/n1/g7"));
+  EXPECT_FALSE(fs::exists(dir + "/n2/g7"));
+  auto gone = ctl(ids, {"--group", "7", "get", "k"});
+  EXPECT_EQ(gone.code, 2);
+  EXPECT_NE(gone.out.find("unknown_group"), std::string::npos) << gone.out;
+}
+
+} // namespace
+} // namespace cafraft::test

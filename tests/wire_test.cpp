@@ -443,6 +443,15 @@ TEST(WireCodec, EveryMessageOfTheApiCrossesTheWireUnchanged) {
   expect_round_trip(pb::InspectRequest{});
   expect_round_trip(pb::Inspection{});
   expect_round_trip(pb::LogLines{});
+  pb::GroupList groups;
+  groups.add_groups()->set_group(17);
+  expect_round_trip(groups);
+  pb::CreateGroupRequest create;
+  create.set_group(17);
+  expect_round_trip(create);
+  pb::RemoveGroupRequest remove;
+  remove.set_group(17);
+  expect_round_trip(remove);
 }
 
 TEST(WireCodec, AtomRequestsAndPlainAnswersHaveMessagesOfTheirOwn) {
@@ -454,6 +463,7 @@ TEST(WireCodec, AtomRequestsAndPlainAnswersHaveMessagesOfTheirOwn) {
   EXPECT_TRUE(through_wire(caf::make_message(joined_atom::value)).match_elements<joined_atom>());
   EXPECT_TRUE(
       through_wire(caf::make_message(directory_atom::value)).match_elements<directory_atom>());
+  EXPECT_TRUE(through_wire(caf::make_message(groups_atom::value)).match_elements<groups_atom>());
   auto wait = through_wire(caf::make_message(wait_leader_atom::value, uint64_t{42}));
   ASSERT_TRUE((wait.match_elements<wait_leader_atom, uint64_t>()));
   EXPECT_EQ(wait.get_as<uint64_t>(1), 42u);
