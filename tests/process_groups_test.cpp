@@ -107,6 +107,16 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
     EXPECT_EQ(g["leader"], leaders[std::stoull(g["group"].get<std::string>())]) << g.dump();
   }
 
+  // The console names each group's replica and its actors.
+  auto console = run({bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-c",
+                      "groups; actors n1/g3; inspect n1/g3/storage"},
+                     dir);
+  EXPECT_EQ(console.code, 0) << console.out;
+  for (auto want : {"REPLICAS", "n1/g3 (node)", "n1/g3/storage", "n1/g3/peer-n2",
+                    "n1/g3/storage (storage)", "batches_written"})
+    EXPECT_NE(console.out.find(want), std::string::npos) << want << " in:\n" << console.out;
+  EXPECT_EQ(console.out.find("n1/g2"), std::string::npos) << console.out;
+
   // One connection per pair of processes, whatever the number of groups.
   std::vector<pid_t> node_pids;
   std::set<uint16_t> node_ports;
