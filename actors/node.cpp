@@ -715,6 +715,11 @@ caf::expected<caf::actor> join_cluster(caf::actor_system& sys, node_config cfg, 
   return node_detail::start_node(sys, std::move(cfg), std::move(*n), std::move(opts));
 }
 
+namespace {
+/// The priority of a group's replica on a process other than the one the group prefers.
+constexpr int spread_priority = 25;
+} // namespace
+
 node_config group_config(const node_config& process, uint64_t group, std::vector<member> members) {
   auto tag = "g" + std::to_string(group);
   auto c = process;
@@ -727,6 +732,15 @@ node_config group_config(const node_config& process, uint64_t group, std::vector
       (process.logger_name.empty() ? std::string{"cafraft"} : process.logger_name) + "." + tag;
   if (c.seed != 0)
     c.seed += group;
+  // Leaders spread over the processes: group g prefers the (g mod n)-th of its n members by id,
+  // whose election timer runs out first; the others wait three quarters of the timeout range
+  // longer (a preference: any of them wins when it is gone).
+  std::vector<std::string> ids;
+  for (auto& m : c.members)
+    ids.push_back(m.id);
+  std::sort(ids.begin(), ids.end());
+  if (!ids.empty() && ids[group % ids.size()] != c.id)
+    c.priority = std::min(c.priority, spread_priority);
   return c;
 }
 

@@ -57,7 +57,9 @@ void enlist_actor(const caf::actor& node, const std::string& name, const std::st
 /// state machine; the data in `<process.data_dir>/g<group>`; log lines under the logger
 /// `<process logger>.g<group>`, prefixed "[g<group>]"; `members` as the group's first
 /// configuration (empty: those of `process`). `process.groups` must be set: the group shares
-/// its table and the connections of group 0.
+/// its table and the connections of group 0. Leaders spread over the processes: the replica on
+/// the (group mod n)-th of the n members by id keeps `process.priority`, the others get at most
+/// 25 (node_config::priority), so that it usually wins the group's elections.
 node_config group_config(const node_config& process, uint64_t group,
                          std::vector<member> members = {});
 

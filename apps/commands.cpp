@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -487,12 +488,20 @@ int status(session& s) {
   return reached == s.opts().endpoints.size() ? exit_ok : exit_failed;
 }
 
-int group_list(session& s) {
-  // Each group as its replica with the highest term (a leader first) sees it.
+namespace {
+
+/// The groups of the endpoints' processes, each as its replica with the highest term (a leader
+/// first) sees it, with its highest applied index and how many replicas answered.
+struct group_view {
   std::map<uint64_t, pb::NodeStatus> best;
   std::map<uint64_t, std::pair<uint64_t, size_t>> applied; // highest applied index, replicas
-  size_t reached = 0;
+  size_t reached = 0;                                      // endpoints that answered
   caf::error last;
+};
+
+group_view view_groups(session& s) {
+  group_view v;
+  auto& [best, applied, reached, last] = v;
   for (auto& e : s.opts().endpoints) {
     auto list = s.client().ask<pb::GroupList>(e, groups_atom::value, 3000ms);
     if (!list) {
@@ -510,6 +519,14 @@ int group_list(session& s) {
         i->second = g;
     }
   }
+  return v;
+}
+
+} // namespace
+
+int group_list(session& s) {
+  auto v = view_groups(s);
+  auto& [best, applied, reached, last] = v;
   if (reached == 0)
     return s.fail(last ? last : make_error(errc::unreachable, "no endpoint answered"), false);
   std::vector<std::vector<std::string>> rows{
@@ -541,6 +558,94 @@ int group_list(session& s) {
   return reached == s.opts().endpoints.size() ? exit_ok : exit_failed;
 }
 
+int balance(session& s) {
+  auto v = view_groups(s);
+  if (v.reached == 0)
+    return s.fail(v.last ? v.last : make_error(errc::unreachable, "no endpoint answered"), false);
+  auto own = v.best.find(0);
+  if (own == v.best.end()) {
+    std::fprintf(stderr, "%s: no process answered for its own group 0\n", s.opts().program.c_str());
+    return exit_failed;
+  }
+  // Leaders per voter of the processes' own group.
+  std::map<std::string, size_t> led;
+  for (auto& m : own->second.members())
+    if (!m.learner())
+      led[m.id()] = 0;
+  size_t leaderless = 0;
+  for (auto& [id, g] : v.best) {
+    if (g.leader_id().empty())
+      ++leaderless;
+    else if (led.count(g.leader_id()) > 0)
+      ++led[g.leader_id()];
+  }
+  std::vector<std::vector<std::string>> rows{{"GROUP", "FROM", "TO", "RESULT"}};
+  json moves = json::array();
+  bool all = true;
+  std::set<uint64_t> tried;
+  for (;;) {
+    // The busiest process hands one of its groups to the least busy voter of that group, as
+    // long as that narrows the gap.
+    auto busiest = std::max_element(led.begin(), led.end(),
+                                    [](auto& a, auto& b) { return a.second < b.second; });
+    if (busiest == led.end())
+      break;
+    uint64_t group = 0;
+    std::string to;
+    for (auto& [id, g] : v.best) {
+      if (g.leader_id() != busiest->first || tried.count(id) > 0)
+        continue;
+      for (auto& m : g.members()) {
+        auto c = led.find(m.id());
+        if (m.learner() || c == led.end() || c->second + 1 >= busiest->second)
+          continue;
+        if (to.empty() || c->second < led[to]) {
+          to = m.id();
+          group = id;
+        }
+      }
+      if (!to.empty())
+        break;
+    }
+    if (to.empty())
+      break;
+    tried.insert(group);
+    pb::TransferLeadershipRequest req;
+    req.set_target(to);
+    s.client().use_group(group);
+    bool reached = false;
+    auto r = s.client().call<pb::LeaderInfo>(req, reached);
+    std::string result = "moved";
+    if (!r || r->id() != to) {
+      all = false;
+      result = r ? "led by " + r->id() + " instead" : render(r.error());
+    } else {
+      --busiest->second;
+      ++led[to];
+    }
+    rows.push_back({str(group), busiest->first, to, result});
+    moves.push_back(
+        json{{"group", str(group)}, {"from", busiest->first}, {"to", to}, {"result", result}});
+  }
+  s.client().use_group(s.opts().group);
+  json counts = json::object();
+  std::string summary;
+  for (auto& [id, n] : led) {
+    counts[id] = n;
+    summary += (summary.empty() ? "" : ", ") + id + " " + std::to_string(n);
+  }
+  if (s.json_out()) {
+    print_json(json{{"moves", moves}, {"leaders", counts}, {"leaderless", leaderless}});
+  } else {
+    if (rows.size() > 1)
+      print_table(rows);
+    if (leaderless > 0)
+      summary += ", " + std::to_string(leaderless) + " without a leader";
+    std::printf("groups led: %s\n", summary.c_str());
+  }
+  return all && leaderless == 0 ? exit_ok : exit_failed;
+}
+
 namespace {
 
 /// Asks `req` of the process of every member in `targets`, after which each must list `group`
@@ -558,8 +663,7 @@ int ask_each_process(session& s, const std::vector<pb::Member>& targets, const R
       all = false;
       result = render(r.error());
     } else if (std::any_of(r->groups().begin(), r->groups().end(),
-                           [&](const pb::NodeStatus& g) { return g.group() == group; }) !=
-               listed) {
+                           [&](const pb::NodeStatus& g) { return g.group() == group; }) != listed) {
       all = false;
       result = "not done: its process lists the group as it was";
     }

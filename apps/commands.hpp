@@ -109,6 +109,9 @@ int group_list(session& s);
 /// Starts group `group` on the processes of `members` (ids of group 0's members, comma
 /// separated; empty: all of them), each process its replica (docs/groups.md).
 int group_create(session& s, uint64_t group, const std::string& members);
+/// Moves the leadership of groups from the processes that lead the most to those that lead the
+/// fewest, one transfer at a time, until no move narrows the gap (docs/groups.md).
+int balance(session& s);
 /// Stops group `group` on every process of group 0's members and deletes its data.
 int group_remove(session& s, uint64_t group);
 /// Streams a snapshot the leader takes now into the backup file `file` (runtime/backup.hpp).

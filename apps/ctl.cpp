@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::PositiveNumber);
   gcreate->add_option("--members", group_members, "Member ids, comma separated (n1,n2,n3)");
+  auto* balance = app.add_subcommand(
+      "balance", "Spread the leaders of the groups evenly over the processes, by leadership "
+                 "transfers (exit 2 if a transfer failed or a group has no leader)");
   auto* gremove =
       group->add_subcommand("remove", "Stop group ID on every process and delete its data");
   gremove->add_option("ID", group_id, "The group's id (not 0)")
@@ -165,6 +168,8 @@ int main(int argc, char** argv) {
     return cli::group_create(s, group_id, group_members);
   if (gremove->parsed())
     return cli::group_remove(s, group_id);
+  if (balance->parsed())
+    return cli::balance(s);
   if (ssave->parsed())
     return cli::snapshot_save(s, file);
   return cli::exit_usage;

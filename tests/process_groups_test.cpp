@@ -168,6 +168,18 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
   EXPECT_TRUE(eventually(20s, caught_up))
       << "the restarted process did not catch up its groups: see " << dir;
   clock("the restarted process caught up every group");
+
+  // It leads nothing now (it came back to groups that had leaders): balance hands it some.
+  auto balanced = ctl(ids, {"-w", "json", "balance"});
+  EXPECT_EQ(balanced.code, 0) << balanced.out;
+  std::map<std::string, int> led;
+  auto after = nlohmann::json::parse(ctl(ids, {"-w", "json", "group", "list"}).out);
+  for (auto& g : after["groups"])
+    ++led[g["leader"].get<std::string>()];
+  EXPECT_EQ(led.size(), 3u) << balanced.out;
+  for (auto& [id, n] : led)
+    EXPECT_TRUE(n == 1 || n == 2) << id << " leads " << n << " of 5 groups: " << balanced.out;
+  clock("balanced");
 }
 
 } // namespace
