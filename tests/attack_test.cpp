@@ -26,28 +26,12 @@
 #include <openssl/ssl.h>
 
 #include "process_fixture.hpp"
+#include "raw_wire.hpp"
 #include <cafraft/messages/wire.pb.h>
 #include <cafraft/runtime/wire.hpp>
 
 namespace cafraft::test {
 namespace {
-
-int tcp_connect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
 
 /// One connection to a node: plain TCP, or TLS with a certificate of the cluster's CA.
 class channel {
@@ -105,22 +89,6 @@ private:
   SSL* ssl_;
   bool ok_ = false;
 };
-
-std::string frame_bytes(const pb::Frame& f) {
-  std::vector<char> out;
-  wire::append_frame(f, out);
-  return {out.begin(), out.end()};
-}
-
-std::string hello(const std::string& node_id) {
-  pb::Frame f;
-  auto* h = f.mutable_hello();
-  h->set_magic(wire::magic);
-  h->set_min_version(wire::min_version);
-  h->set_max_version(wire::max_version);
-  h->set_node_id(node_id);
-  return frame_bytes(f);
-}
 
 std::string length(uint32_t n) {
   return {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "process_fixture.hpp"
+#include "raw_wire.hpp"
 
 namespace cafraft::test {
 namespace {
@@ -213,6 +214,39 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   EXPECT_EQ(groups[1]["replicas"], 2);
   EXPECT_EQ(groups[1]["members"].size(), 2u);
   EXPECT_FALSE(fs::exists(dir + "/n3/g7")) << "n3 is no member of group 7";
+  // n3 is a member of group 0 but not of group 7: Raft messages for group 7 in n3's name (a
+  // leader and a candidate of a far later term) are dropped, however well formed.
+  auto group7 = [&] {
+    auto r = ctl(ids, {"--group", "7", "-w", "json", "status"});
+    return nlohmann::json::parse(r.out)["endpoints"][0];
+  };
+  auto before = group7();
+  for (auto& id : {"n1", "n2"}) {
+    pb::Frame ae, vote;
+    ae.set_group(7);
+    ae.mutable_append_entries()->set_term(1000000);
+    ae.mutable_append_entries()->set_leader_id("n3");
+    vote.set_group(7);
+    vote.mutable_request_vote()->set_term(1000000);
+    vote.mutable_request_vote()->set_candidate_id("n3");
+    vote.mutable_request_vote()->set_last_log_index(1000000);
+    vote.mutable_request_vote()->set_last_log_term(1000000);
+    int fd = tcp_connect(ports[id]);
+    ASSERT_GE(fd, 0);
+    auto bytes = hello("n3") + frame_bytes(ae) + frame_bytes(vote);
+    EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+    std::this_thread::sleep_for(200ms);
+    ::close(fd);
+  }
+  auto after = group7();
+  EXPECT_EQ(after["term"], before["term"]) << "group 7 took a Raft message of a non-member";
+  EXPECT_EQ(after["leader"], before["leader"]);
+  EXPECT_EQ(ctl(ids, {"--group", "7", "get", "k"}).out, "in7\n");
+  std::ifstream log{dir + "/n1.log"};
+  std::string text{std::istreambuf_iterator<char>{log}, {}};
+  EXPECT_NE(text.find("drops the Raft messages of n3"), std::string::npos) << "see " << dir;
+
   // Created again: nothing changes. A member that is not one: refused.
   EXPECT_EQ(ctl(ids, {"group", "create", "7", "--members", "n1,n2"}).code, 0);
   EXPECT_EQ(ctl(ids, {"--group", "7", "get", "k"}).out, "in7\n");
@@ -225,9 +259,11 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
     EXPECT_EQ(wait_exit(pids[id]), 0);
     start_node(id, {"--initial-cluster", initial, "--insecure"});
   }
-  EXPECT_TRUE(eventually(15s, [&] {
-    return ctl(ids, {"--group", "7", "get", "k"}).out == "in7\n";
-  })) << "group 7 did not come back with its processes: see " << dir;
+  EXPECT_TRUE(eventually(15s,
+                         [&] {
+                           return ctl(ids, {"--group", "7", "get", "k"}).out == "in7\n";
+                         }))
+      << "group 7 did not come back with its processes: see " << dir;
 
   auto removed = ctl(ids, {"group", "remove", "7"});
   EXPECT_EQ(removed.code, 0) << removed.out;
