@@ -25,6 +25,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
+#include <caf/io/broker.hpp>
 #include <spdlog/logger.h>
 
 #include <cafraft/actors/context.hpp>
@@ -59,6 +60,11 @@ struct connection_options {
 /// side's node id) when the handshake is done, and ends when it fails or the connection closes.
 caf::expected<caf::actor> dial_connection(caf::actor_system& sys, const std::string& host,
                                           uint16_t port, connection_options opts, caf::actor owner);
+
+/// The connection actor of a connection `listener` accepted (actors/listener.cpp): it tells the
+/// listener (wire_up_atom, id) once its handshake is done.
+caf::actor fork_connection(caf::io::broker* listener, caf::io::connection_handle hdl,
+                           connection_options opts);
 
 /// Listens on host:port (port 0: any free one). Returns the listener and its port.
 caf::expected<std::pair<caf::actor, uint16_t>>
