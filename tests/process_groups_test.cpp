@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -72,7 +73,8 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
   auto initial = initial_cluster(ids);
   for (auto& id : ids)
-    start_node(id, {"--initial-cluster", initial, "--insecure", "--groups", "4"});
+    start_node(id, {"--initial-cluster", initial, "--insecure", "--groups", "4",
+                    "--quiesce-after-ms", "300"});
   auto group_args = [](uint64_t g, std::vector<std::string> args) {
     args.insert(args.begin(), {"--group", std::to_string(g)});
     return args;
@@ -128,7 +130,20 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
   EXPECT_EQ(dialed_between(node_pids, node_ports), 3u);
   clock("five groups written, listed, over three connections");
 
-  // The process that leads group 0 dies; every group it led elects, and every group goes on.
+  // Idle, every group goes quiet (docs/membership.md, "Quiescence").
+  auto all_quiet = [&] {
+    auto r = ctl(ids, {"-w", "json", "group", "list"});
+    if (r.code != 0)
+      return false;
+    auto gs = nlohmann::json::parse(r.out)["groups"];
+    return gs.size() == group_count &&
+           std::all_of(gs.begin(), gs.end(), [](auto& g) { return g["quiesced"] == true; });
+  };
+  ASSERT_TRUE(eventually(10s, all_quiet)) << "the idle groups did not quiesce: see " << dir;
+  clock("every group quiesced");
+
+  // The process that leads group 0 dies while every group sleeps: the broken connections wake
+  // them (once per pair of processes), every group it led elects, and every group goes on.
   auto victim = leaders[0];
   ::kill(pids[victim], SIGKILL);
   EXPECT_EQ(wait_exit(pids[victim]), 128 + SIGKILL);
