@@ -120,6 +120,10 @@ void stop_node(node_ptr self, const caf::error& why) {
   for (auto& rp : st.join_waiters)
     rp.deliver(told);
   st.join_waiters.clear();
+  // Out of the process's group table before anyone sees it down (its monitors are told
+  // before the functor attached at its start runs).
+  if (auto& groups = st.ctx.cfg->groups)
+    groups->remove(st.ctx.cfg->group, self->address());
   self->quit(why);
 }
 

@@ -50,6 +50,10 @@ using node_handle = caf::typed_actor<
     caf::replies_to<directory_atom>::with<pb::ActorDirectory>,
     caf::replies_to<pb::InspectRequest>::with<pb::Inspection>,
     caf::replies_to<recent_log_atom, uint32_t>::with<pb::LogLines>,
+    // The groups of the process (docs/groups.md); creating and removing them: group 0's node.
+    caf::replies_to<groups_atom>::with<pb::GroupList>,
+    caf::replies_to<pb::CreateGroupRequest>::with<pb::GroupList>,
+    caf::replies_to<pb::RemoveGroupRequest>::with<pb::GroupList>,
     // Backups (docs/deployment.md).
     caf::replies_to<pb::SnapshotNowRequest>::with<pb::SnapshotMeta>,
     caf::replies_to<pb::SnapshotReadRequest>::with<pb::SnapshotChunk>,

@@ -85,6 +85,17 @@ TEST_F(NodeHandleTest, EveryDeclaredRequestIsAnsweredWithItsDeclaredType) {
   inspect.set_name(leader + "/storage");
   answered(ask_typed<pb::Inspection>(sys, node, inspect), "inspect");
   answered(ask_typed<pb::LogLines>(sys, node, recent_log_atom::value, uint32_t{10}), "recent_log");
+  // A node of an in-process cluster is a process of one group: its own.
+  auto groups = answered(ask_typed<pb::GroupList>(sys, node, groups_atom::value), "groups");
+  ASSERT_EQ(groups.groups_size(), 1);
+  EXPECT_EQ(groups.groups(0).group(), 0u);
+  EXPECT_EQ(groups.groups(0).role(), "leader");
+  pb::CreateGroupRequest create; // it has no group table: refused, typed
+  create.set_group(7);
+  answered_or_refused(ask_typed<pb::GroupList>(sys, node, create), "create group");
+  pb::RemoveGroupRequest remove;
+  remove.set_group(7);
+  answered_or_refused(ask_typed<pb::GroupList>(sys, node, remove), "remove group");
   answered_or_refused(ask_typed<pb::MembershipResponse>(sys, follower, joined_atom::value),
                       "joined");
   auto snap =
