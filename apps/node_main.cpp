@@ -53,6 +53,31 @@ namespace {
 
 std::atomic<bool> node_down{false};
 
+// A node's status as /v1/status and /v1/groups give it (64-bit numbers as strings).
+nlohmann::ordered_json status_json(const cafraft::pb::NodeStatus& st) {
+  nlohmann::ordered_json members = nlohmann::ordered_json::array();
+  for (auto& m : st.members())
+    members.push_back({{"id", m.id()}, {"address", m.address()}, {"voter", !m.learner()}});
+  return {{"id", st.id()},
+          {"group", std::to_string(st.group())},
+          {"role", st.role()},
+          {"term", std::to_string(st.term())},
+          {"leader", st.leader_id()},
+          {"leader_address", st.leader_address()},
+          {"commit_index", std::to_string(st.commit_index())},
+          {"applied_index", std::to_string(st.applied_index())},
+          {"last_log_index", std::to_string(st.last_log_index())},
+          {"feature_level", st.feature_level()},
+          {"cluster_level", st.cluster_level()},
+          {"quiesced", st.quiesced()},
+          {"members", members}};
+}
+
+void send_json(httplib::Response& res, const nlohmann::ordered_json& j) {
+  res.set_content(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                  "application/json");
+}
+
 // Registers the read-only admin endpoints (apps/admin.hpp).
 void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) {
   auto status = [&sys, node]() -> caf::expected<cafraft::pb::NodeStatus> {
@@ -84,23 +109,24 @@ void serve_admin(caf::actor_system& sys, caf::actor node, httplib::Server& srv) 
       res.set_content("{\"error\": \"node not answering\"}\n", "application/json");
       return;
     }
-    nlohmann::ordered_json members = nlohmann::ordered_json::array();
-    for (auto& m : st->members())
-      members.push_back({{"id", m.id()}, {"address", m.address()}, {"voter", !m.learner()}});
-    nlohmann::ordered_json j{{"id", st->id()},
-                             {"role", st->role()},
-                             {"term", std::to_string(st->term())},
-                             {"leader", st->leader_id()},
-                             {"leader_address", st->leader_address()},
-                             {"commit_index", std::to_string(st->commit_index())},
-                             {"applied_index", std::to_string(st->applied_index())},
-                             {"last_log_index", std::to_string(st->last_log_index())},
-                             {"feature_level", st->feature_level()},
-                             {"cluster_level", st->cluster_level()},
-                             {"quiesced", st->quiesced()},
-                             {"members", members}};
-    res.set_content(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
-                    "application/json");
+    send_json(res, status_json(*st));
+  });
+  srv.Get("/v1/groups", [&sys, node](const httplib::Request&, httplib::Response& res) {
+    // Every group of the process (docs/groups.md), by group id.
+    caf::scoped_actor self{sys};
+    caf::expected<cafraft::pb::GroupList> list{caf::error{}};
+    self->request(node, 3s, cafraft::groups_atom::value)
+        .receive([&](cafraft::pb::GroupList& l) { list = std::move(l); },
+                 [&](caf::error& e) { list = std::move(e); });
+    if (!list) {
+      res.status = 503;
+      res.set_content("{\"error\": \"node not answering\"}\n", "application/json");
+      return;
+    }
+    nlohmann::ordered_json groups = nlohmann::ordered_json::array();
+    for (auto& g : list->groups())
+      groups.push_back(status_json(g));
+    send_json(res, {{"groups", groups}});
   });
   srv.Get("/metrics", [&sys, node, status](const httplib::Request&, httplib::Response& res) {
     auto st = status();
@@ -384,8 +410,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     admin_thread = std::thread{[&] { admin->listen_after_bind(); }};
-    log->info("{} serves the dashboard at /, /metrics, /livez, /readyz, /v1/status, /v1/cluster "
-              "and /v1/history on {} ({})",
+    log->info("{} serves the dashboard at /, /metrics, /livez, /readyz, /v1/status, /v1/groups, "
+              "/v1/cluster and /v1/history on {} ({})",
               f.id, f.admin,
               nc.tls.enabled() ? "HTTPS, client certificates of the cluster's CA" : "HTTP");
   }

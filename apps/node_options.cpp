@@ -132,7 +132,7 @@ node_parse_result parse_node_flags(int argc, const char* const* argv, node_flags
       ->envname("CAFRAFT_CHECK_INVARIANTS");
   app.add_option("--admin", f.admin,
                  "HOST:PORT for the dashboard (/), /metrics, /livez, /readyz, /v1/status, "
-                 "/v1/cluster and /v1/history (HTTPS with TLS; off if unset)")
+                 "/v1/groups, /v1/cluster and /v1/history (HTTPS with TLS; off if unset)")
       ->envname("CAFRAFT_ADMIN");
   app.add_option("--feature-level", f.feature_level,
                  "Announce this feature level instead of the binary's own (upgrade rehearsals: "

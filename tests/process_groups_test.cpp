@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "process_fixture.hpp"
@@ -207,8 +208,13 @@ namespace {
 TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
   auto initial = initial_cluster(ids);
-  for (auto& id : ids)
-    start_node(id, {"--initial-cluster", initial, "--insecure"});
+  auto admin_port = free_port();
+  for (auto& id : ids) {
+    std::vector<std::string> args{"--initial-cluster", initial, "--insecure"};
+    if (id == std::string{"n1"})
+      args.insert(args.end(), {"--admin", "127.0.0.1:" + std::to_string(admin_port)});
+    start_node(id, args);
+  }
   ASSERT_FALSE(leader(ids).empty()) << "no leader: see " << dir;
   auto listed = [&] {
     auto r = ctl(ids, {"-w", "json", "group", "list"});
@@ -229,6 +235,17 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   EXPECT_EQ(groups[1]["replicas"], 2);
   EXPECT_EQ(groups[1]["members"].size(), 2u);
   EXPECT_FALSE(fs::exists(dir + "/n3/g7")) << "n3 is no member of group 7";
+  // The admin endpoint lists the process's groups.
+  httplib::Client http{"127.0.0.1", admin_port};
+  auto answer = http.Get("/v1/groups");
+  ASSERT_TRUE(answer) << "no answer from /v1/groups";
+  EXPECT_EQ(answer->status, 200);
+  auto served = nlohmann::json::parse(answer->body)["groups"];
+  ASSERT_EQ(served.size(), 2u) << answer->body;
+  EXPECT_EQ(served[0]["group"], "0");
+  EXPECT_EQ(served[1]["group"], "7");
+  EXPECT_EQ(served[1]["id"], "n1");
+  EXPECT_EQ(served[1]["members"].size(), 2u);
   // n3 is a member of group 0 but not of group 7: Raft messages for group 7 in n3's name (a
   // leader and a candidate of a far later term) are dropped, however well formed.
   auto group7 = [&] {
