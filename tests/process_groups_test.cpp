@@ -199,12 +199,6 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
   clock("balanced");
 }
 
-} // namespace
-} // namespace cafraft::test
-
-namespace cafraft::test {
-namespace {
-
 TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   std::vector<std::string> ids{"n1", "n2", "n3"};
   auto initial = initial_cluster(ids);
