@@ -281,6 +281,12 @@ void take_request(conn_ptr self, pb::Frame& f) {
         self, id,
         make_error(errc::overloaded,
                    std::to_string(st.serving) + " requests of this connection are under way"));
+  if ((body == pb::Frame::kCreateGroup || body == pb::Frame::kRemoveGroup) && st.tls &&
+      st.tls->client_ca_apart() && st.tls->peer_may_be_node())
+    return answer_error(self, id,
+                        make_error(errc::invalid_request,
+                                   "groups are created and removed with a certificate of the "
+                                   "client CA (an operator's), not a node's"));
   if ((body == pb::Frame::kJoin || body == pb::Frame::kLeave) && st.tls &&
       st.tls->client_ca_apart() && st.tls->peer_may_be_node()) {
     // With a client CA apart, operators change the membership with its certificates; a node's
@@ -367,6 +373,10 @@ void take_answer(conn_ptr self, pb::Frame& f) {
 void take_frame(conn_ptr self, pb::Frame& f) {
   auto& st = self->state;
   auto body = f.body_case();
+  if (f.group() != 0 && st.session->version() < wire::groups_version)
+    return close(self, fault::not_allowed,
+                 "a frame for group " + std::to_string(f.group()) + " at protocol version " +
+                     std::to_string(st.session->version()) + ", which has no groups");
   if (body == pb::Frame::kPing) {
     pb::Frame pong;
     pong.mutable_pong();
@@ -439,14 +449,6 @@ void established(conn_ptr self) {
   if (st.session->accepting() && !peer.empty() && st.opts.node) {
     // The node reaches that member through this connection from now on.
     self->send(st.opts.node, peer_handle_atom::value, peer, caf::actor_cast<caf::actor>(self));
-  }
-  if (st.opts.groups && !peer.empty() && st.opts.node) {
-    // So do the other groups of this process (docs/groups.md), and those that start later.
-    auto me = caf::actor_cast<caf::actor>(self);
-    st.opts.groups->connected(peer, me);
-    for (auto& [group, node] : st.opts.groups->nodes())
-      if (node != st.opts.node)
-        self->send(node, peer_handle_atom::value, peer, me);
   }
 }
 
@@ -552,6 +554,14 @@ caf::result<caf::message> take_outgoing(conn_ptr self, caf::message_view& x) {
   if (auto& sender = self->current_sender(); sender && !st.lanes.empty())
     if (auto lane = st.lanes.find(sender->address()); lane != st.lanes.end())
       group = lane->second;
+  if (group != 0 && st.session->version() < wire::groups_version) {
+    // The other side is of a version without groups: it would take this for its group 0.
+    if (request)
+      return make_error(errc::unknown_group, other(self) + " speaks protocol version " +
+                                                 std::to_string(st.session->version()) +
+                                                 ", which has no groups");
+    return caf::message{};
+  }
   if (request && msg.match_elements<watch_atom, pb::WatchRequest, caf::actor>()) {
     // A watch: its batches come back to the watcher on this side (pass_watch_batch).
     auto id = st.next_id++;
@@ -650,14 +660,15 @@ caf::behavior run(conn_ptr self, bool accepting) {
         close(self, fault::none, "the other side closed it");
       },
       [self](tick_atom) { tick(self); },
-      [self](lane_atom, uint64_t group) {
-        // A peer of another group of this process sends through here (docs/groups.md).
+      [self](lane_atom, uint64_t group, const caf::actor& node) {
+        // A peer of another group of this process sends through here (docs/groups.md), and so
+        // does that group's node, for its requests the peer passes on (a step-down).
         auto& sender = self->current_sender();
         if (!sender || sender->node() != self->node())
           return;
-        auto who = sender->address();
-        if (self->state.lanes.emplace(who, group).second)
-          self->monitor(who);
+        for (auto who : {sender->address(), node ? node.address() : caf::actor_addr{}})
+          if (who && self->state.lanes.emplace(who, group).second)
+            self->monitor(who);
       },
       [self](inspect_atom) {
         auto& s = self->state;

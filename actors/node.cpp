@@ -120,6 +120,10 @@ void stop_node(node_ptr self, const caf::error& why) {
   for (auto& rp : st.join_waiters)
     rp.deliver(told);
   st.join_waiters.clear();
+  for (auto& [group, waiting] : st.group_removals)
+    for (auto& rp : waiting)
+      rp.deliver(told);
+  st.group_removals.clear();
   // Out of the process's group table before anyone sees it down (its monitors are told
   // before the functor attached at its start runs).
   if (auto& groups = st.ctx.cfg->groups)
@@ -143,16 +147,25 @@ caf::result<caf::message> create_group(node_ptr self, const pb::CreateGroupReque
   auto& cfg = *ns.ctx.cfg;
   if (auto why = cannot_change_group(self, req.group()); !why.empty())
     return make_error(errc::invalid_request, std::move(why));
+  auto name = "group " + std::to_string(req.group());
+  if (ns.group_removals.count(req.group()) > 0)
+    return make_error(errc::overloaded, name + " is being removed here: retry shortly");
+  // Its members are processes of group 0, at the addresses group 0 knows them by.
   std::vector<member> members;
   bool mine = false;
   for (auto& m : req.members()) {
-    if (m.id().empty() || m.address().empty())
-      return make_error(errc::invalid_request,
-                        "every member of a group needs an id and an address");
-    members.push_back(member{m.id(), m.address(), false, 0});
+    auto known = ns.addresses.find(m.id());
+    if (m.id() != cfg.id && (known == ns.addresses.end() || known->second.empty()))
+      return make_error(errc::invalid_request, m.id() + " is no member of " + cfg.id +
+                                                   "'s own group (0): a group's "
+                                                   "members are processes of the cluster");
+    if (std::any_of(members.begin(), members.end(),
+                    [&](const member& x) { return x.id == m.id(); }))
+      return make_error(errc::invalid_request, m.id() + " is named twice");
+    members.push_back(
+        member{m.id(), m.id() == cfg.id ? cfg.own_address() : known->second, false, 0});
     mine = mine || m.id() == cfg.id;
   }
-  auto name = "group " + std::to_string(req.group());
   if (!mine)
     return make_error(errc::invalid_request, cfg.id + " is not a member of " + name);
   if (!cfg.groups->find(req.group())) {
@@ -176,17 +189,27 @@ caf::result<caf::message> remove_group(node_ptr self, const pb::RemoveGroupReque
     return rp;
   auto dir = group_config(cfg, req.group()).data_dir;
   auto hub = caf::actor_cast<caf::actor>(self);
-  auto erase = [hub, group = req.group(), dir, groups = cfg.groups] {
-    if (auto g = groups->find(group)) // as the node does when it ends, whichever runs first
-      groups->remove(group, g->node.address());
+  auto g = cfg.groups->find(req.group());
+  auto erase = [hub, group = req.group(), dir, groups = cfg.groups,
+                addr = g ? g->node.address() : caf::actor_addr{}] {
+    if (addr) // as the node does when it ends, whichever runs first
+      groups->remove(group, addr);
+    // Renamed first: a restart never finds it again, and a storage actor that still writes
+    // (it stops after its node) writes into the renamed directory.
     std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    caf::send_as(hub, hub, removed_atom::value, group,
-                 ec ? "cannot delete " + dir + ": " + ec.message() : std::string{});
+    auto tomb = dir + ".removed";
+    std::filesystem::remove_all(tomb, ec);
+    std::filesystem::rename(dir, tomb, ec);
+    std::string why;
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      why = "cannot set " + dir + " aside: " + ec.message();
+    ec.clear();
+    std::filesystem::remove_all(tomb, ec);
+    caf::send_as(hub, hub, removed_atom::value, group, why);
   };
-  if (auto g = cfg.groups->find(req.group())) {
+  if (g) {
     ns.ctx.log->info("{} stops group {} and deletes its data", cfg.id, req.group());
-    // Its data goes once it has stopped (the node's storage with it).
+    // Its data goes once it has stopped.
     g->node->attach_functor(erase);
     self->send_exit(g->node, caf::exit_reason::user_shutdown);
   } else {
@@ -382,7 +405,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         // connection announcing the member at its other end (actors/connection.hpp).
         if (!from_here(self))
           return;
-        if (self->current_sender() == handle) {
+        if (self->current_sender() == handle && (ns.ctx.cfg->group == 0 || !ns.ctx.cfg->groups)) {
           // A connection announces the member at its other end. A newer one takes over, and
           // the older one is closed: kept, it would stay up on keepalives but carry nothing
           // from here, and should the newer one close first (one that its side had given up,
@@ -398,8 +421,18 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         }
         ns.handles[peer_id] = handle;
         auto i = ns.ctx.peers.find(peer_id);
-        if (i != ns.ctx.peers.end())
+        bool from_peer = i != ns.ctx.peers.end() && self->current_sender() == i->second;
+        if (i != ns.ctx.peers.end() && !from_peer)
           self->send(i->second, peer_handle_atom::value, handle);
+        // Group 0 decides which connection reaches a member, and hands it to the process's
+        // other groups (docs/groups.md): one its listener accepted, or one its peer dialed.
+        auto& own = *ns.ctx.cfg;
+        if (own.groups && own.group == 0 && (self->current_sender() == handle || from_peer)) {
+          own.groups->connected(peer_id, handle);
+          for (auto& [group, node] : own.groups->nodes())
+            if (group != 0)
+              self->send(node, peer_handle_atom::value, peer_id, handle);
+        }
       },
       [self](send_to_peer_atom, const std::string& peer_id, const std::string& address,
              caf::message& msg) {
@@ -599,7 +632,7 @@ caf::behavior node_impl(node_ptr self, std::shared_ptr<const node_config> cfg,
         }
         return rp;
       },
-      [](lane_atom, uint64_t) {
+      [](lane_atom, uint64_t, const caf::actor&) {
         // For a connection (a peer wired to this node in-process sends it here): nothing.
       },
       [self](status_atom) -> caf::result<caf::message> {
@@ -767,8 +800,12 @@ caf::expected<caf::actor> spawn_group(caf::actor_system& sys, const node_config&
   log->set_pattern("%H:%M:%S.%e %^%l%$ [g" + std::to_string(group) + "] %v");
   auto groups = process.groups;
   auto node = spawn_node(sys, std::move(c));
-  if (node) // listed at once, before the node has started (it lists itself then)
+  if (node) { // listed at once, before the node has started (it lists itself then)
     groups->add_if_absent(group, *node);
+    // Out of the table when it ends, even before it started (then this runs at once).
+    (*node)->attach_functor(
+        [groups, group, addr = node->address()] { groups->remove(group, addr); });
+  }
   return node;
 }
 

@@ -72,7 +72,7 @@ void set_remote(peer_ptr self, caf::actor remote) {
   // A connection shared by the groups of the process learns which group this peer's messages
   // are for before the first of them, which pass_on enqueues after this (docs/groups.md).
   if (remote && st.dial.groups && st.dial.group != 0)
-    self->send(remote, lane_atom::value, st.dial.group);
+    self->send(remote, lane_atom::value, st.dial.group, st.node);
   st.remote = std::move(remote);
   self->direct.set(caf::actor_cast<caf::strong_actor_ptr>(self->state.remote));
 }
@@ -218,6 +218,9 @@ caf::behavior peer_impl(peer_ptr self, caf::actor node, std::string local_id, st
         s.dialing = false;
         s.backoff = std::chrono::milliseconds{0};
         s.log->info("{} reaches {} at {}", s.local_id, s.peer_id, s.dial.address);
+        // The process's other groups use this connection too: the node hands it to them.
+        if (s.node && s.dial.groups)
+          self->send(s.node, peer_handle_atom::value, s.peer_id, s.remote);
       },
       [self](connection_watch_atom) {
         auto& ws = self->state.watchers;

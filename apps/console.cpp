@@ -266,8 +266,8 @@ private:
     return out;
   }
 
-  // "n1/g17/leader" names an actor of group 17's replica on n1; "n1/leader" one of n1's own
-  // group (docs/groups.md). Returns the node id and sets `group`.
+  // "n1/g17/leader" names an actor of group 17's replica on n1; "n1/leader" one of the group
+  // --group names (0: n1's own; docs/groups.md). Returns the node id and sets `group`.
   std::string split_name(const std::string& name, uint64_t& group) const {
     auto slash = name.find('/');
     auto node = name.substr(0, slash);

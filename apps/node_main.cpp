@@ -165,12 +165,15 @@ std::set<uint64_t> hosted_groups(const cafraft::node_flags& f) {
     out.insert(g);
   std::error_code ec;
   for (auto& e : std::filesystem::directory_iterator{f.data_dir, ec}) {
+    // g<id>, the id as std::to_string writes it (no sign, no leading zero).
     auto name = e.path().filename().string();
-    if (name.size() < 2 || name.size() > 12 || name[0] != 'g' ||
+    if (name.size() < 2 || name.size() > 21 || name[0] != 'g' || name[1] == '0' ||
         name.find_first_not_of("0123456789", 1) != std::string::npos || !e.is_directory(ec))
       continue;
-    if (auto g = std::stoull(name.substr(1));
-        g > 0 && std::filesystem::exists(e.path() / "MANIFEST", ec))
+    errno = 0;
+    auto g = std::strtoull(name.c_str() + 1, nullptr, 10);
+    if (errno == 0 && std::to_string(g) == name.substr(1) &&
+        std::filesystem::exists(e.path() / "MANIFEST", ec))
       out.insert(g);
   }
   return out;
@@ -286,8 +289,13 @@ int main(int argc, char** argv) {
         self->send_exit(g, caf::exit_reason::user_shutdown);
         ++stopping;
       }
-    for (size_t i = 0; i < stopping; ++i)
-      self->receive([](caf::down_msg&) {}, caf::after(10s) >> [] {});
+    // Each finishes the write it is doing; 10 s for all of them.
+    auto until = std::chrono::steady_clock::now() + 10s;
+    for (size_t i = 0; i < stopping && std::chrono::steady_clock::now() < until; ++i)
+      self->receive([](caf::down_msg&) {},
+                    caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        until - std::chrono::steady_clock::now())) >>
+                        [] {});
   };
   // The join's own connections to its contacts; gone once the node is admitted (its peers
   // connect by the rule that the smaller id dials).
@@ -329,20 +337,18 @@ int main(int argc, char** argv) {
     stop_dialers();
     return 2;
   }
+  // A group that cannot start (removed from its own membership, its data damaged) is left out:
+  // the process and its other groups go on.
   auto hosted = hosted_groups(f);
+  size_t started = 0;
   for (auto g : hosted) {
-    auto n = cafraft::spawn_group(sys, nc, g);
-    if (!n) {
-      std::fprintf(stderr, "cafraft-node: error: group %llu: %s\n",
-                   static_cast<unsigned long long>(g), cafraft::render(n.error()).c_str());
-      stop_groups();
-      caf::anon_send_exit(*node, caf::exit_reason::user_shutdown);
-      stop_dialers();
-      return 2;
-    }
+    if (auto n = cafraft::spawn_group(sys, nc, g))
+      ++started;
+    else
+      log->error("{}: group {} does not start: {}", f.id, g, cafraft::render(n.error()));
   }
   if (!hosted.empty())
-    log->info("{} hosts {} groups besides its own", f.id, hosted.size());
+    log->info("{} hosts {} groups besides its own", f.id, started);
   auto served = cafraft::serve_node(sys, *node, nc, f.listen);
   if (!served) {
     std::fprintf(stderr, "cafraft-node: error: cannot listen on %s: %s\n", f.listen.c_str(),

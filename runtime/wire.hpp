@@ -18,9 +18,12 @@
 
 namespace cafraft::wire {
 
-/// The protocol versions this build speaks (Hello.min_version..max_version).
+/// The protocol versions this build speaks (Hello.min_version..max_version). Version 2 adds
+/// Frame.group (docs/groups.md): a connection negotiated at version 1 carries group 0 only.
 constexpr uint32_t min_version = 1;
-constexpr uint32_t max_version = 1;
+constexpr uint32_t max_version = 2;
+/// The first version whose frames may name a group other than 0.
+constexpr uint32_t groups_version = 2;
 /// Hello.magic.
 constexpr const char* magic = "cafraft";
 /// Bytes of the length in front of every frame (big-endian).

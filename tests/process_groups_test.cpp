@@ -278,6 +278,52 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   EXPECT_EQ(ctl(ids, {"--group", "7", "get", "k"}).out, "in7\n");
   EXPECT_EQ(ctl(ids, {"group", "create", "8", "--members", "n1,n9"}).code, 1);
   EXPECT_EQ(ctl(ids, {"group", "create", "0"}).code, 1);
+  // The nodes check too: a member named twice would count its own vote twice.
+  auto twice = ctl(ids, {"group", "create", "8", "--members", "n1,n1,n2"});
+  EXPECT_EQ(twice.code, 2) << twice.out;
+  EXPECT_NE(twice.out.find("named twice"), std::string::npos) << twice.out;
+  EXPECT_FALSE(fs::exists(dir + "/n1/g8"));
+
+  // A peer of the protocol before groups (version 1) cannot name a group: its connection is
+  // closed, and nothing it sent reaches group 7.
+  {
+    pb::Frame old;
+    auto* h = old.mutable_hello();
+    h->set_magic(wire::magic);
+    h->set_min_version(1);
+    h->set_max_version(1);
+    pb::Frame ask;
+    ask.set_id(1);
+    ask.set_group(7);
+    ask.mutable_status();
+    int fd = tcp_connect(ports["n1"]);
+    ASSERT_GE(fd, 0);
+    auto bytes = frame_bytes(old) + frame_bytes(ask);
+    ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+    timeval one_second{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &one_second, sizeof one_second);
+    std::string got;
+    char buf[4096];
+    ssize_t n = 0;
+    auto until = std::chrono::steady_clock::now() + 3s;
+    while (std::chrono::steady_clock::now() < until && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+      got.append(buf, static_cast<size_t>(n));
+    EXPECT_EQ(n, 0) << "the connection stayed open";
+    ::close(fd);
+    // What came: the Welcome, and no answer to the request.
+    for (size_t at = 0; at + 4 <= got.size();) {
+      auto len = (uint32_t{static_cast<uint8_t>(got[at])} << 24) |
+                 (uint32_t{static_cast<uint8_t>(got[at + 1])} << 16) |
+                 (uint32_t{static_cast<uint8_t>(got[at + 2])} << 8) |
+                 uint32_t{static_cast<uint8_t>(got[at + 3])};
+      pb::Frame f;
+      ASSERT_LE(at + 4 + len, got.size());
+      ASSERT_TRUE(f.ParseFromArray(got.data() + at + 4, static_cast<int>(len)));
+      EXPECT_FALSE(f.answer()) << "answered at version 1: " << f.ShortDebugString();
+      at += 4 + len;
+    }
+  }
 
   // Both members restart without a word about group 7: their data directories hold it.
   for (auto& id : {"n1", "n2"}) {
@@ -290,6 +336,18 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
                            return ctl(ids, {"--group", "7", "get", "k"}).out == "in7\n";
                          }))
       << "group 7 did not come back with its processes: see " << dir;
+
+  // n2 leaves group 7 (and only group 7): its replica there stops for good, and the process
+  // still starts, with its own group, when that replica's data says it was removed.
+  auto left = ctl(ids, {"--group", "7", "member", "remove", "n2"});
+  ASSERT_EQ(left.code, 0) << left.out;
+  ::kill(pids["n2"], SIGTERM);
+  EXPECT_EQ(wait_exit(pids["n2"]), 0);
+  start_node("n2", {"--initial-cluster", initial, "--insecure"});
+  EXPECT_TRUE(eventually(10s, [&] { return ctl({"n2"}, {"status"}).code == 0; }))
+      << "n2 did not start again: see " << dir;
+  EXPECT_EQ(ctl(ids, {"--group", "7", "put", "k", "alone"}).code, 0);
+  EXPECT_EQ(ctl(ids, {"put", "k", "zero"}).code, 0);
 
   auto removed = ctl(ids, {"group", "remove", "7"});
   EXPECT_EQ(removed.code, 0) << removed.out;
