@@ -120,6 +120,19 @@ TEST_F(ProcessCluster, ThreeProcessesServeManyGroupsOverOneConnectionPerPair) {
                     "n1/g3/storage (storage)", "batches_written"})
     EXPECT_NE(console.out.find(want), std::string::npos) << want << " in:\n" << console.out;
   EXPECT_EQ(console.out.find("n1/g2"), std::string::npos) << console.out;
+  // Every frame reached its group: none for a group or from a member the receiver lacks, and
+  // each of n1's four other groups sends through its one connection to n2 (a lane for the
+  // group's peer, one for its node).
+  for (auto conn : {"n1/conn-n2", "n2/conn-n1", "n3/conn-n1"}) {
+    auto shown = run({bin_dir + "/cafraft-console", "--endpoints", endpoints(ids), "-w", "json",
+                      "-c", std::string{"inspect "} + conn},
+                     dir);
+    ASSERT_EQ(shown.code, 0) << shown.out;
+    auto fields = nlohmann::json::parse(shown.out)["fields"];
+    EXPECT_EQ(fields["unknown_group_frames"], "0") << conn;
+    EXPECT_EQ(fields["non_member_frames"], "0") << conn;
+    EXPECT_EQ(fields["lanes"], "8") << conn;
+  }
 
   // One connection per pair of processes, whatever the number of groups.
   std::vector<pid_t> node_pids;
