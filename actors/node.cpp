@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <sstream>
 
 #include <mutex>
 
@@ -22,6 +23,7 @@
 #include <cafraft/messages/api.hpp>
 #include <cafraft/messages/local.hpp>
 #include <cafraft/runtime/canary.hpp>
+#include <cafraft/runtime/disk.hpp>
 #include <cafraft/runtime/durable_storage.hpp>
 #include <cafraft/runtime/logging.hpp>
 #include <cafraft/runtime/rules.hpp>
@@ -197,6 +199,7 @@ caf::result<caf::message> remove_group(node_ptr self, const pb::RemoveGroupReque
     // Renamed first: a restart never finds it again, and a storage actor that still writes
     // (it stops after its node) writes into the renamed directory.
     std::error_code ec;
+    std::filesystem::remove(dir + ".members", ec);
     auto tomb = dir + ".removed";
     std::filesystem::remove_all(tomb, ec);
     std::filesystem::rename(dir, tomb, ec);
@@ -781,6 +784,57 @@ node_config group_config(const node_config& process, uint64_t group, std::vector
   return c;
 }
 
+namespace {
+
+/// Where a group's first members are written down, beside its data directory: its storage
+/// takes no file of ours in its directory before its MANIFEST.
+std::string members_file(const node_config& process, uint64_t group) {
+  return (std::filesystem::path{process.data_dir} / ("g" + std::to_string(group) + ".members"))
+      .string();
+}
+
+/// The group's first members, one "id address" line each, made durable before its replica
+/// starts: a replica restarted before the group's first entry starts with them again, not with
+/// the process's.
+void write_members(const std::string& file, const std::vector<member>& members) {
+  std::string text;
+  for (auto& m : members)
+    text += m.id + " " + m.address + "\n";
+  auto fs = make_posix_disk();
+  auto dir = std::filesystem::path{file}.parent_path().string();
+  fs->make_dirs(dir);
+  auto tmp = file + ".tmp";
+  if (fs->exists(tmp))
+    fs->remove(tmp);
+  fs->append(tmp, text);
+  fs->sync(tmp);
+  fs->rename(tmp, file);
+  fs->sync_dir(dir);
+}
+
+caf::expected<std::vector<member>> read_members(const std::string& file) {
+  std::vector<member> out;
+  std::string text;
+  try {
+    text = make_posix_disk()->read(file);
+  } catch (const std::exception& ex) {
+    return make_error(errc::storage_failed, ex.what());
+  }
+  std::istringstream lines{text};
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto space = line.find(' ');
+    if (space == 0 || space == std::string::npos || space + 1 == line.size())
+      return make_error(errc::storage_failed, file + " is damaged: '" + line + "'");
+    out.push_back(member{line.substr(0, space), line.substr(space + 1), false, 0});
+  }
+  if (out.empty())
+    return make_error(errc::storage_failed, file + " names no member");
+  return out;
+}
+
+} // namespace
+
 caf::expected<caf::actor> spawn_group(caf::actor_system& sys, const node_config& process,
                                       uint64_t group, std::vector<member> members) {
   if (group == 0)
@@ -792,6 +846,24 @@ caf::expected<caf::actor> spawn_group(caf::actor_system& sys, const node_config&
     return make_error(errc::invalid_request,
                       "the process's node keeps its log in a storage object of its own: give "
                       "each group a node_config with storage of its own");
+  if (!process.data_dir.empty()) {
+    auto file = members_file(process, group);
+    std::error_code ec;
+    bool fresh = !std::filesystem::exists(
+        std::filesystem::path{group_config(process, group).data_dir} / "MANIFEST", ec);
+    try {
+      if (members.empty() && std::filesystem::exists(file, ec)) {
+        auto written = read_members(file);
+        if (!written)
+          return written.error();
+        members = std::move(*written);
+      } else if (!members.empty() && fresh) {
+        write_members(file, members);
+      }
+    } catch (const std::exception& ex) {
+      return make_error(errc::storage_failed, ex.what());
+    }
+  }
   auto c = group_config(process, group, std::move(members));
   c.storage = nullptr;
   auto base = get_logger(process.logger_name);

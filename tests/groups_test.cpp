@@ -118,6 +118,31 @@ TEST_F(GroupsInOneProcess, GroupsStartBesideTheProcesssNodeAreListedAndStop) {
   EXPECT_EQ(nc.groups->size(), 0u);
 }
 
+TEST_F(GroupsInOneProcess, AGroupRestartsWithTheMembersItWasCreatedWith) {
+  // Group 9 on n1 and n2 only, though the process's own group has three members: started again
+  // without members (as a restart finds it), it has those two, not the process's three.
+  auto nc = process_config("n1", dir + "/n1");
+  std::vector<member> two{{"n1", "h1:1"}, {"n2", "h2:1"}};
+  auto status_of = [&](const caf::actor& node) {
+    caf::scoped_actor self{sys};
+    pb::NodeStatus out;
+    self->request(node, std::chrono::seconds{5}, status_atom::value)
+        .receive([&](pb::NodeStatus& st) { out = std::move(st); },
+                 [](caf::error& e) { FAIL() << render(e); });
+    return out;
+  };
+  auto g9 = spawn_group(sys, nc, 9, two);
+  ASSERT_TRUE(g9) << render(g9.error());
+  EXPECT_EQ(status_of(*g9).members_size(), 2);
+  stop(*g9);
+  auto again = spawn_group(sys, nc, 9);
+  ASSERT_TRUE(again) << render(again.error());
+  auto st = status_of(*again);
+  ASSERT_EQ(st.members_size(), 2);
+  EXPECT_EQ(st.members(1).id(), "n2");
+  stop(*again);
+}
+
 TEST_F(GroupsInOneProcess, SpawnGroupRefusesWhatCannotBeAGroupOfThisProcess) {
   auto nc = process_config("n1", dir + "/n1");
   auto zero = spawn_group(sys, nc, 0);

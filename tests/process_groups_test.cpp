@@ -242,6 +242,7 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   EXPECT_EQ(groups[1]["replicas"], 2);
   EXPECT_EQ(groups[1]["members"].size(), 2u);
   EXPECT_FALSE(fs::exists(dir + "/n3/g7")) << "n3 is no member of group 7";
+  EXPECT_TRUE(fs::exists(dir + "/n1/g7.members")) << "its first members are written down";
   // The admin endpoint lists the process's groups.
   httplib::Client http{"127.0.0.1", admin_port};
   auto answer = http.Get("/v1/groups");
@@ -365,8 +366,9 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   auto removed = ctl(ids, {"group", "remove", "7"});
   EXPECT_EQ(removed.code, 0) << removed.out;
   EXPECT_EQ(listed().size(), 1u);
-  EXPECT_FALSE(fs::exists(dir + "/n1/g7"));
-  EXPECT_FALSE(fs::exists(dir + "/n2/g7"));
+  for (auto& id : {"n1", "n2"})
+    for (auto left : {"/g7", "/g7.members", "/g7.removed"})
+      EXPECT_FALSE(fs::exists(dir + "/" + id + left)) << id << left;
   auto gone = ctl(ids, {"--group", "7", "get", "k"});
   EXPECT_EQ(gone.code, 2);
   EXPECT_NE(gone.out.find("unknown_group"), std::string::npos) << gone.out;
