@@ -367,8 +367,8 @@ TEST_F(ProcessCluster, GroupsAreCreatedAndRemovedAtRunTimeAndSurviveARestart) {
   EXPECT_EQ(removed.code, 0) << removed.out;
   EXPECT_EQ(listed().size(), 1u);
   for (auto& id : {"n1", "n2"})
-    for (auto left : {"/g7", "/g7.members", "/g7.removed"})
-      EXPECT_FALSE(fs::exists(dir + "/" + id + left)) << id << left;
+    for (auto leftover : {"/g7", "/g7.members", "/g7.removed"})
+      EXPECT_FALSE(fs::exists(dir + "/" + id + leftover)) << id << leftover;
   auto gone = ctl(ids, {"--group", "7", "get", "k"});
   EXPECT_EQ(gone.code, 2);
   EXPECT_NE(gone.out.find("unknown_group"), std::string::npos) << gone.out;
